@@ -1,0 +1,100 @@
+/**
+ * The one error catalog of ringstore. Every layer (model, storage, pipeline, api, cli, HTTP) throws
+ * RingStoreError with a code from this table; nothing else decides an error's code or HTTP status.
+ * docs/ERRORS.md documents the same table and test/errors.test.ts keeps the two in sync.
+ *
+ * Errors cross thread boundaries as plain `{ code, message, ...details }` objects (toWire/fromWire)
+ * and are rebuilt on arrival, so callers always check `err.code`, never `instanceof` across threads.
+ */
+
+export interface ErrorSpec {
+  readonly status: number;
+  readonly message: string;
+}
+
+export const ERROR_CATALOG = {
+  INVALID_NAME: { status: 400, message: 'a domain, aggregate type or event type name is not allowed' },
+  INVALID_ID: { status: 400, message: 'an aggregate id must be an integer from 1 to 2^64-1' },
+  INVALID_EVENT: { status: 400, message: 'an event is malformed' },
+  INVALID_BATCH: { status: 400, message: 'a batch is malformed (no events, too many events, bad options)' },
+  INVALID_VERSION: {
+    status: 400,
+    message: "expectedVersion must be 'any', 'none', 'exists' or a safe integer >= 0",
+  },
+  INVALID_IDEMPOTENCY_KEY: {
+    status: 400,
+    message: 'an idempotency key must be a string of 1 to 64 UTF-8 bytes',
+  },
+  INVALID_QUERY: { status: 400, message: 'a read option is out of range' },
+  INVALID_OPTION: { status: 400, message: 'a configuration option is invalid' },
+  INVALID_JSON: { status: 400, message: 'the request body is not valid JSON' },
+  EVENT_TOO_LARGE: { status: 400, message: 'event data is longer than 65535 bytes' },
+  BATCH_TOO_LARGE: { status: 400, message: 'a batch holds more events or bytes than allowed' },
+  TOO_MANY_TYPES: { status: 400, message: 'a domain cannot register more than 65535 names of one kind' },
+  CRC_MISMATCH: { status: 400, message: 'the CRC supplied with an event does not match its data' },
+  UNAUTHORIZED: { status: 401, message: 'a valid bearer token is required' },
+  FORBIDDEN: { status: 403, message: 'the token does not grant this scope on this domain' },
+  NOT_FOUND: { status: 404, message: 'no such resource' },
+  VERSION_CONFLICT: { status: 409, message: 'the instance is not at the expected version' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'the request body is larger than allowed' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'the content type is not supported here' },
+  SUBSCRIPTION_OVERFLOW: { status: 409, message: 'a subscriber fell too far behind and was ended' },
+  CORRUPT_DATA: { status: 500, message: 'stored data failed a CRC or structure check' },
+  INTERNAL: { status: 500, message: 'internal error' },
+  BACKPRESSURE: { status: 503, message: 'the store is at capacity; retry later' },
+  STORE_FAILED: { status: 503, message: 'the store has failed and accepts no more writes' },
+  STORE_CLOSED: { status: 503, message: 'the store is closed' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+export const ERROR_CODES = Object.freeze(Object.keys(ERROR_CATALOG) as ErrorCode[]);
+
+/** Extra machine-readable fields carried with an error (e.g. actualVersion for VERSION_CONFLICT). */
+export type ErrorDetails = Record<string, string | number | boolean | null>;
+
+export interface WireError {
+  code: string;
+  message: string;
+  [detail: string]: string | number | boolean | null;
+}
+
+export class RingStoreError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message?: string, details: ErrorDetails = {}) {
+    super(message ?? ERROR_CATALOG[code].message);
+    this.name = 'RingStoreError';
+    this.code = code;
+    this.status = ERROR_CATALOG[code].status;
+    this.details = details;
+  }
+
+  toWire(): WireError {
+    return { ...this.details, code: this.code, message: this.message };
+  }
+}
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CATALOG, code);
+}
+
+/** Rebuilds an error that crossed a thread or process boundary; unknown codes become INTERNAL. */
+export function fromWire(wire: WireError): RingStoreError {
+  const { code, message, ...details } = wire;
+  return new RingStoreError(isErrorCode(code) ? code : 'INTERNAL', message, details);
+}
+
+export function hasCode(err: unknown, code: ErrorCode): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+}
+
+export function versionConflict(actualVersion: number, expected: string | number): RingStoreError {
+  return new RingStoreError(
+    'VERSION_CONFLICT',
+    `expected version ${String(expected)} but the instance is at version ${actualVersion}`,
+    { actualVersion },
+  );
+}

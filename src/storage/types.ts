@@ -1,0 +1,56 @@
+import type { WireError } from '../errors.js';
+import type { Durability, ExpectedVersion, PutResult } from '../types.js';
+
+/**
+ * The contract between whoever drives appends (the writer thread, or StorageEngine in-process) and
+ * the storage layer. Batches arrive validated: names checked, CRCs computed and verified.
+ */
+export interface AppendEvent {
+  type: string;
+  /** May be a view into the ring's SharedArrayBuffer: the storage layer copies what it keeps. */
+  data: Uint8Array;
+  /** CRC-32/IEEE of data, already verified. */
+  crc: number;
+}
+
+export interface AppendBatch {
+  domain: string;
+  aggregateType: string;
+  aggregateId: bigint;
+  expectedVersion: ExpectedVersion;
+  idempotencyKey: string | undefined;
+  events: readonly AppendEvent[];
+}
+
+/** One outcome per batch, in the order given. A rejected batch appends nothing and costs no position. */
+export type AppendOutcome = { ok: true; result: PutResult } | { ok: false; error: WireError };
+
+/**
+ * Everything a StorageReader (possibly in another thread) needs to bring its in-memory index up to
+ * date after one append call: the bytes appended to each domain's registry and index files.
+ * It is structured-clone friendly (plain objects and Uint8Arrays).
+ */
+export interface CommitDelta {
+  /** The last generation committed by this call (unchanged if nothing was appended). */
+  generation: number;
+  domains: DomainDelta[];
+}
+
+export interface DomainDelta {
+  domain: string;
+  /** Registry records appended by this call, in file order (may be empty). */
+  registryBytes: Uint8Array;
+  /** The index file offset at which indexBytes starts. */
+  indexOffset: number;
+  /** Index records appended by this call, in file order. */
+  indexBytes: Uint8Array;
+}
+
+export interface AppendReport {
+  outcomes: AppendOutcome[];
+  delta: CommitDelta;
+  /** Durability reached for the appended batches. */
+  durability: Durability;
+  /** fsync calls made by this append (0 unless durability is 'fsync'). */
+  fsyncs: number;
+}

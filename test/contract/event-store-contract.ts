@@ -1,0 +1,198 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { EventStore } from '../../src/api/event-store.js';
+import { crc32 } from '../../src/crc.js';
+
+/**
+ * The contract every store keeps (MemoryEventStore, StorageEngine, RingStore, the HTTP client).
+ * `open` makes a fresh, empty store; `reopen`, when given, closes and reopens it on the same data.
+ */
+export interface ContractSubject {
+  open(): Promise<EventStore>;
+  reopen?(store: EventStore): Promise<EventStore>;
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<Record<string, unknown>> {
+  try {
+    await promise;
+  } catch (err) {
+    expect((err as { code?: string }).code).toBe(code);
+    return err as Record<string, unknown>;
+  }
+  throw new Error(`expected a ${code} error`);
+}
+
+export function eventStoreContract(name: string, subject: ContractSubject): void {
+  describe(`${name}: EventStore contract`, () => {
+    let store: EventStore;
+    beforeEach(async () => {
+      store = await subject.open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('appends a batch and reads it back with versions, positions and CRCs', async () => {
+      const id = store.newKey();
+      const result = await store.put('billing', 'invoice', id, [
+        { type: 'Opened', data: bytes('{"n":1}') },
+        { type: 'Paid', data: new Uint8Array([0, 255, 7]) },
+      ]);
+      expect(result).toMatchObject({ firstVersion: 1, lastVersion: 2, firstPosition: 0, replayed: false });
+      expect(result.generation).toBeGreaterThanOrEqual(1);
+      const { version, events } = await store.get('billing', 'invoice', id);
+      expect(version).toBe(2);
+      expect(events.map((e) => [e.type, e.version, e.position, e.aggregateId])).toEqual([
+        ['Opened', 1, 0, id],
+        ['Paid', 2, 1, id],
+      ]);
+      expect(text(events[0]!.data)).toBe('{"n":1}');
+      expect([...events[1]!.data]).toEqual([0, 255, 7]);
+      expect(events[1]!.crc).toBe(crc32(new Uint8Array([0, 255, 7])));
+      expect(events[0]!.timestamp).toBe(result.timestamp);
+      expect(events[0]).toMatchObject({
+        domain: 'billing',
+        aggregateType: 'invoice',
+        generation: result.generation,
+      });
+    });
+
+    it('accepts empty and maximal payloads', async () => {
+      const big = new Uint8Array(65_535).map((_, i) => i * 7);
+      await store.put('d', 'a', 1n, [{ type: 'Empty' }, { type: 'Big', data: big }]);
+      const { events } = await store.get('d', 'a', 1n);
+      expect(events[0]!.data.byteLength).toBe(0);
+      expect(events[1]!.data).toEqual(big);
+    });
+
+    it('enforces every expectedVersion form', async () => {
+      await expectCode(
+        store.put('d', 'a', 5n, [{ type: 'X' }], { expectedVersion: 'exists' }),
+        'VERSION_CONFLICT',
+      );
+      await store.put('d', 'a', 5n, [{ type: 'X' }], { expectedVersion: 'none' });
+      const err = await expectCode(
+        store.put('d', 'a', 5n, [{ type: 'X' }], { expectedVersion: 0 }),
+        'VERSION_CONFLICT',
+      );
+      expect((err.details as Record<string, unknown> | undefined)?.actualVersion ?? err.actualVersion).toBe(
+        1,
+      );
+      await store.put('d', 'a', 5n, [{ type: 'X' }], { expectedVersion: 1 });
+      await store.put('d', 'a', 5n, [{ type: 'X' }], { expectedVersion: 'exists' });
+      await store.put('d', 'a', 5n, [{ type: 'X' }, { type: 'Y' }], { expectedVersion: 'any' });
+      await expectCode(store.put('d', 'a', 5n, [{ type: 'X' }], { expectedVersion: 3 }), 'VERSION_CONFLICT');
+      expect((await store.get('d', 'a', 5n)).version).toBe(5);
+    });
+
+    it('replays an idempotent put without appending', async () => {
+      const first = await store.put('d', 'a', 9n, [{ type: 'X', data: 'one' }], { idempotencyKey: 'k-1' });
+      const again = await store.put('d', 'a', 9n, [{ type: 'X', data: 'one' }], { idempotencyKey: 'k-1' });
+      expect(again).toMatchObject({ ...first, replayed: true, durability: again.durability });
+      expect((await store.get('d', 'a', 9n)).version).toBe(1);
+      const other = await store.put('d', 'a', 10n, [{ type: 'X' }], { idempotencyKey: 'k-1' });
+      expect(other.replayed).toBe(false);
+    });
+
+    it('rejects bad input with stable codes and stores nothing', async () => {
+      await expectCode(store.put('Bad', 'a', 1n, [{ type: 'X' }]), 'INVALID_NAME');
+      await expectCode(store.put('d', '../x', 1n, [{ type: 'X' }]), 'INVALID_NAME');
+      await expectCode(store.put('d', 'a', 0n, [{ type: 'X' }]), 'INVALID_ID');
+      await expectCode(store.put('d', 'a', 1n, []), 'INVALID_BATCH');
+      await expectCode(store.put('d', 'a', 1n, [{ type: '9' }]), 'INVALID_NAME');
+      await expectCode(
+        store.put('d', 'a', 1n, [{ type: 'X', data: new Uint8Array(65_536) }]),
+        'EVENT_TOO_LARGE',
+      );
+      await expectCode(store.put('d', 'a', 1n, [{ type: 'X', data: 'abc', crc: 1 }]), 'CRC_MISMATCH');
+      await expectCode(store.put('d', 'a', 1n, [{ type: 'X' }], { expectedVersion: -1 }), 'INVALID_VERSION');
+      expect((await store.get('d', 'a', 1n)).version).toBe(0);
+      expect(store.hasDomain('d')).toBe(false);
+    });
+
+    it('accepts a correct producer-supplied CRC', async () => {
+      const data = bytes('checked');
+      await store.put('d', 'a', 1n, [{ type: 'X', data, crc: crc32(data) }]);
+      expect((await store.get('d', 'a', 1n)).events[0]!.crc).toBe(crc32(data));
+    });
+
+    it('reads the domain log in commit order with positions, types, limits and version ranges', async () => {
+      await store.put('d', 'a', 1n, [{ type: 'A' }, { type: 'B' }]);
+      await store.put('d', 'b', 2n, [{ type: 'B' }]);
+      await store.put('d', 'a', 1n, [{ type: 'C' }]);
+      await store.put('other', 'a', 1n, [{ type: 'A' }]);
+      const all = await store.read('d');
+      expect(all.events.map((e) => [e.position, e.type, e.aggregateType])).toEqual([
+        [0, 'A', 'a'],
+        [1, 'B', 'a'],
+        [2, 'B', 'b'],
+        [3, 'C', 'a'],
+      ]);
+      expect(all.nextPosition).toBe(4);
+      const page = await store.read('d', { fromPosition: 1, limit: 2 });
+      expect(page.events.map((e) => e.position)).toEqual([1, 2]);
+      expect(page.nextPosition).toBe(3);
+      const onlyB = await store.read('d', { types: ['B', 'Nope'] });
+      expect(onlyB.events.map((e) => e.position)).toEqual([1, 2]);
+      const range = await store.get('d', 'a', 1n, { fromVersion: 2, toVersion: 3, limit: 1 });
+      expect(range).toMatchObject({ version: 3 });
+      expect(range.events.map((e) => e.version)).toEqual([2]);
+      expect(store.domains()).toEqual(['d', 'other']);
+    });
+
+    it('pins reads to a generation', async () => {
+      const first = await store.put('d', 'a', 1n, [{ type: 'A' }]);
+      await store.put('d', 'a', 1n, [{ type: 'B' }]);
+      expect(store.generation).toBeGreaterThan(first.generation);
+      const cut = await store.get('d', 'a', 1n, { atGeneration: first.generation });
+      expect(cut.version).toBe(1);
+      expect((await store.read('d', { atGeneration: first.generation })).events).toHaveLength(1);
+    });
+
+    it('filters by time range', async () => {
+      const r1 = await store.put('d', 'a', 1n, [{ type: 'A' }]);
+      const all = await store.read('d', { fromTime: r1.timestamp, toTime: r1.timestamp });
+      expect(all.events).toHaveLength(1);
+      expect((await store.read('d', { fromTime: r1.timestamp + 1 })).events).toHaveLength(0);
+      expect((await store.read('d', { toTime: r1.timestamp - 1 })).events).toHaveLength(0);
+    });
+
+    it('notifies watchers after commits', async () => {
+      const notices: string[][] = [];
+      const stop = store.watch((n) => notices.push([...n.domains]));
+      await store.put('d', 'a', 1n, [{ type: 'A' }]);
+      stop();
+      await store.put('d', 'a', 1n, [{ type: 'A' }]);
+      expect(notices.flat()).toContain('d');
+      expect(notices.length).toBeGreaterThanOrEqual(1);
+    });
+
+    if (subject.reopen) {
+      const reopen = subject.reopen;
+      it('keeps everything, idempotency keys included, across close and reopen', async () => {
+        const put = await store.put('d', 'a', 3n, [{ type: 'A', data: 'x' }], { idempotencyKey: 'once' });
+        await store.put('d', 'b', 4n, [{ type: 'B', data: 'y' }]);
+        store = await reopen(store);
+        expect((await store.get('d', 'a', 3n)).events.map((e) => text(e.data))).toEqual(['x']);
+        const replay = await store.put('d', 'a', 3n, [{ type: 'A', data: 'x' }], { idempotencyKey: 'once' });
+        expect(replay).toMatchObject({
+          firstVersion: put.firstVersion,
+          firstPosition: put.firstPosition,
+          replayed: true,
+        });
+        const next = await store.put('d', 'a', 3n, [{ type: 'A' }]);
+        expect(next.firstPosition).toBe(2);
+        expect(next.generation).toBeGreaterThan(put.generation);
+        expect(next.timestamp).toBeGreaterThanOrEqual(put.timestamp);
+      });
+    }
+
+    it('refuses work after close', async () => {
+      await store.close();
+      await expectCode(store.put('d', 'a', 1n, [{ type: 'A' }]), 'STORE_CLOSED');
+      store = await subject.open();
+    });
+  });
+}

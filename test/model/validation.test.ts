@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { hasCode } from '../../src/errors.js';
+import { validateEvents, validateExpectedVersion, validateIdempotencyKey } from '../../src/model/events.js';
+import { KeyGenerator, parseAggregateId } from '../../src/model/ids.js';
+import { validateDomain, validateEventType } from '../../src/model/names.js';
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe('names', () => {
+  it.each(['billing', 'a', '0-x_y', 'a'.repeat(63)])('accepts domain %s', (name) => {
+    expect(validateDomain(name)).toBe(name);
+  });
+  it.each(['', 'Billing', '-a', '_a', 'a'.repeat(64), '..', 'a/b', 'a%2Fb', 'a\u0000', 'é', 42, null])(
+    'rejects domain %s',
+    (name) => {
+      expect(codeOf(() => validateDomain(name))).toBe('INVALID_NAME');
+    },
+  );
+  it('accepts rich event types and rejects the rest', () => {
+    expect(validateEventType('Person.Registered:v2')).toBe('Person.Registered:v2');
+    expect(codeOf(() => validateEventType('1abc'))).toBe('INVALID_NAME');
+    expect(codeOf(() => validateEventType(`a${'b'.repeat(128)}`))).toBe('INVALID_NAME');
+  });
+});
+
+describe('aggregate ids', () => {
+  it('parses bigint, number and decimal strings within 1 … 2^64-1', () => {
+    expect(parseAggregateId(1n)).toBe(1n);
+    expect(parseAggregateId(42)).toBe(42n);
+    expect(parseAggregateId('18446744073709551615')).toBe((1n << 64n) - 1n);
+  });
+  it.each([
+    0,
+    0n,
+    -1,
+    1.5,
+    Number.NaN,
+    '0',
+    '01',
+    '18446744073709551616',
+    '-1',
+    '1e3',
+    ' 1',
+    1n << 64n,
+    null,
+    {},
+  ])('rejects %s', (value) => {
+    expect(codeOf(() => parseAggregateId(value))).toBe('INVALID_ID');
+  });
+  it('newKey is unique and increasing, even within one millisecond', () => {
+    const keys = new KeyGenerator();
+    let last = 0n;
+    for (let i = 0; i < 10_000; i++) {
+      const key = keys.next(1_700_000_000_000);
+      expect(key > last).toBe(true);
+      last = key;
+    }
+    expect(keys.next(1_700_000_000_001) > last).toBe(true);
+  });
+});
+
+describe('events and options', () => {
+  it('normalises strings to bytes and checks limits', () => {
+    const [event] = validateEvents([{ type: 'A', data: 'hé' }]);
+    expect(event?.data).toEqual(new Uint8Array([0x68, 0xc3, 0xa9]));
+    expect(validateEvents([{ type: 'A', data: new Uint8Array(65_535) }])[0]?.data.byteLength).toBe(65_535);
+    expect(codeOf(() => validateEvents([{ type: 'A', data: new Uint8Array(65_536) }]))).toBe(
+      'EVENT_TOO_LARGE',
+    );
+    expect(codeOf(() => validateEvents([]))).toBe('INVALID_BATCH');
+    expect(codeOf(() => validateEvents(Array.from({ length: 10_001 }, () => ({ type: 'A' }))))).toBe(
+      'BATCH_TOO_LARGE',
+    );
+    expect(codeOf(() => validateEvents([{ type: 'A', data: 5 }]))).toBe('INVALID_EVENT');
+    expect(codeOf(() => validateEvents([{ type: 'A', crc: 1.5 }]))).toBe('INVALID_EVENT');
+    expect(codeOf(() => validateEvents([null]))).toBe('INVALID_EVENT');
+  });
+  it('validates expected versions and idempotency keys', () => {
+    expect(validateExpectedVersion(undefined)).toBe('any');
+    expect(validateExpectedVersion(0)).toBe(0);
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 53, '3', null]) {
+      expect(
+        hasCode(
+          (() => {
+            try {
+              validateExpectedVersion(bad);
+            } catch (e) {
+              return e;
+            }
+          })(),
+          'INVALID_VERSION',
+        ),
+      ).toBe(true);
+    }
+    expect(validateIdempotencyKey('k')).toBe('k');
+    expect(codeOf(() => validateIdempotencyKey(''))).toBe('INVALID_IDEMPOTENCY_KEY');
+    expect(codeOf(() => validateIdempotencyKey('é'.repeat(33)))).toBe('INVALID_IDEMPOTENCY_KEY');
+  });
+});
