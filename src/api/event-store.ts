@@ -17,6 +17,11 @@ export interface CommitNotice {
   generation: number;
   /** The domains that received events in this commit. */
   domains: readonly string[];
+  /**
+   * True on the last notice a listener gets: the store is closing (domains is empty). Listeners
+   * such as live subscriptions end on it instead of waiting for commits that will never come.
+   */
+  closed?: boolean;
 }
 
 /**
@@ -46,7 +51,10 @@ export interface EventStore {
   readonly generation: number;
   /** A new unique, roughly time-ordered aggregate id. */
   newKey(): bigint;
-  /** Calls `listener` after every commit cycle, until the returned function is called. */
+  /**
+   * Calls `listener` after every commit cycle, until the returned function is called. close()
+   * calls every remaining listener once with `{ closed: true, domains: [] }`, then drops it.
+   */
   watch(listener: (notice: CommitNotice) => void): () => void;
   close(): Promise<void>;
 }

@@ -192,8 +192,12 @@ export class MemoryEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
+    const notice: CommitNotice = { generation: this.#generation, domains: [], closed: true };
+    const watchers = [...this.#watchers];
     this.#watchers.clear();
+    for (const watcher of watchers) watcher(notice);
   }
 
   #assertOpen(): void {
