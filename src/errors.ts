@@ -28,6 +28,7 @@ export const ERROR_CATALOG = {
   INVALID_QUERY: { status: 400, message: 'a read option is out of range' },
   INVALID_OPTION: { status: 400, message: 'a configuration option is invalid' },
   INVALID_JSON: { status: 400, message: 'the request body is not valid JSON' },
+  BAD_REQUEST: { status: 400, message: 'the HTTP request is malformed' },
   EVENT_TOO_LARGE: { status: 400, message: 'event data is longer than 65535 bytes' },
   BATCH_TOO_LARGE: { status: 400, message: 'a batch holds more events or bytes than allowed' },
   TOO_MANY_TYPES: { status: 400, message: 'a domain cannot register more than 65535 names of one kind' },
