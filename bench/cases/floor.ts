@@ -1,0 +1,61 @@
+import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CaseContext } from '../case.js';
+import { type CaseResult, MIB, nowSeconds, peakRssMb, round, throughput } from '../measure.js';
+
+/**
+ * The raw-write floor: the workload's payload bytes, one writeSync per batch (the same batching as
+ * every other case), one fdatasync per MiB written and one at the end. No headers, no index, no
+ * CRC, no versions: what the disk and the syscall path cost on this machine, and so the ceiling any
+ * durable store here can approach.
+ */
+export async function run(context: CaseContext): Promise<CaseResult[]> {
+  const { workload, config } = context;
+  const buffer = new Uint8Array(workload.batchBytes);
+  const fd = openSync(join(context.dir, 'floor.bin'), 'w');
+  let unsynced = 0;
+  let fsyncs = 0;
+  let batches = 0;
+  let capped = false;
+  const start = nowSeconds();
+  try {
+    for (let k = 0; k < workload.batchCount; k++) {
+      if ((k & 1023) === 0 && nowSeconds() > context.deadline) {
+        capped = true;
+        break;
+      }
+      for (let j = 0; j < config.batchEvents; j++)
+        buffer.set(workload.payload(workload.poolIndex(k, j)), j * config.eventBytes);
+      writeSync(fd, buffer);
+      batches++;
+      unsynced += buffer.length;
+      if (unsynced >= MIB) {
+        fdatasyncSync(fd);
+        fsyncs++;
+        unsynced = 0;
+      }
+    }
+    if (unsynced > 0) {
+      fdatasyncSync(fd);
+      fsyncs++;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const seconds = nowSeconds() - start;
+  const events = batches * config.batchEvents;
+  return [
+    {
+      id: 'floor',
+      kind: 'write',
+      system: 'floor',
+      description: 'writeSync per batch, fdatasync per MiB',
+      ...throughput(events, events * config.eventBytes, seconds),
+      fsyncs,
+      eventsPerFsync: round(events / Math.max(1, fsyncs), 1),
+      peakRssMb: peakRssMb(),
+      capped,
+      notes: [],
+    },
+  ];
+}

@@ -1,0 +1,62 @@
+/**
+ * Bench sizes, read once from the environment by the runner and handed to every case child as JSON,
+ * so a run is described completely by the config recorded in its results file.
+ */
+export interface BenchConfig {
+  /** Events appended by each write case (BENCH_EVENTS, default 1,000,000). */
+  events: number;
+  /** Payload bytes per event (BENCH_EVENT_BYTES, default 100). */
+  eventBytes: number;
+  /** Events per batch, i.e. per put (default 10). */
+  batchEvents: number;
+  /** Instances the batches are spread over (BENCH_INSTANCES, default events / 100: ~100 events each). */
+  instances: number;
+  /** Puts kept in flight by the embedded and lmdb cases (BENCH_IN_FLIGHT, default 100). */
+  inFlight: number;
+  /** Batches handed to one StorageWriter/StorageEngine call in the engine-alone case (default 100). */
+  batchesPerCall: number;
+  /** Instances read back by the read cases (BENCH_READ_INSTANCES, default 1,000). */
+  readInstances: number;
+  /** A write case stops issuing puts after this many seconds and reports what it did (BENCH_CASE_SECONDS). */
+  caseSeconds: number;
+  /** Seed of every pseudo-random choice (BENCH_SEED). */
+  seed: number;
+  /** True for the ~1-minute smoke run (BENCH_QUICK=1). */
+  quick: boolean;
+}
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw.replaceAll('_', ''));
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+export function configFromEnv(): BenchConfig {
+  const quick = process.env.BENCH_QUICK === '1';
+  const events = positiveInt('BENCH_EVENTS', quick ? 50_000 : 1_000_000);
+  const batchEvents = positiveInt('BENCH_BATCH_EVENTS', 10);
+  const instances = positiveInt('BENCH_INSTANCES', Math.max(1, Math.round(events / 100)));
+  const config: BenchConfig = {
+    events,
+    eventBytes: positiveInt('BENCH_EVENT_BYTES', 100),
+    batchEvents,
+    instances,
+    inFlight: positiveInt('BENCH_IN_FLIGHT', 100),
+    batchesPerCall: positiveInt('BENCH_BATCHES_PER_CALL', 100),
+    readInstances: Math.min(instances, positiveInt('BENCH_READ_INSTANCES', quick ? 100 : 1_000)),
+    caseSeconds: positiveInt('BENCH_CASE_SECONDS', quick ? 10 : 45),
+    seed: positiveInt('BENCH_SEED', 20_261_124),
+    quick,
+  };
+  if (config.events % config.batchEvents !== 0) {
+    throw new Error(
+      `BENCH_EVENTS (${config.events}) must be a multiple of the batch size ${config.batchEvents}`,
+    );
+  }
+  if (config.eventBytes > 65_535) throw new Error('BENCH_EVENT_BYTES must be at most 65535');
+  return config;
+}

@@ -1,0 +1,125 @@
+/** What every case reports: one row of the results table. Plain JSON (it crosses a process boundary). */
+export interface CaseResult {
+  /** Stable case id, e.g. `ringstore main fsync pool`: the key ratios and filters use. */
+  id: string;
+  /** 'write' or 'read': which baselines the ratios are taken against. */
+  kind: 'write' | 'read';
+  /** The system measured: floor, lmdb, engine, ringstore. */
+  system: string;
+  /** What was done, in a few words. */
+  description: string;
+  events: number;
+  bytes: number;
+  seconds: number;
+  eventsPerSec: number;
+  mbPerSec: number;
+  fsyncs?: number;
+  eventsPerFsync?: number;
+  latencyP50Ms?: number;
+  latencyP99Ms?: number;
+  /** Peak resident set of the case's process (all its threads), MiB. */
+  peakRssMb?: number;
+  /** True when the case hit BENCH_CASE_SECONDS and reports a partial run (the rate is still valid). */
+  capped?: boolean;
+  notes: string[];
+}
+
+export const MIB = 1024 * 1024;
+
+export function nowSeconds(): number {
+  return Number(process.hrtime.bigint()) / 1e9;
+}
+
+export function peakRssMb(): number {
+  // resourceUsage().maxRSS is in KiB and covers every thread of the process.
+  return Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10;
+}
+
+export function round(value: number, digits = 1): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+export function throughput(
+  events: number,
+  bytes: number,
+  seconds: number,
+): Pick<CaseResult, 'events' | 'bytes' | 'seconds' | 'eventsPerSec' | 'mbPerSec'> {
+  return {
+    events,
+    bytes,
+    seconds: round(seconds, 3),
+    eventsPerSec: Math.round(events / seconds),
+    mbPerSec: round(bytes / MIB / seconds, 1),
+  };
+}
+
+/** Put latencies in milliseconds, preallocated so recording allocates nothing. */
+export class LatencyRecorder {
+  readonly #samples: Float64Array;
+  #count = 0;
+
+  constructor(capacity: number) {
+    this.#samples = new Float64Array(capacity);
+  }
+
+  record(ms: number): void {
+    if (this.#count < this.#samples.length) this.#samples[this.#count++] = ms;
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  /** p in [0, 100]; nearest-rank percentile. */
+  percentile(p: number): number {
+    if (this.#count === 0) return Number.NaN;
+    const sorted = this.#samples.slice(0, this.#count).sort();
+    const rank = Math.min(this.#count - 1, Math.max(0, Math.ceil((p / 100) * this.#count) - 1));
+    return round(sorted[rank]!, 3);
+  }
+}
+
+export interface InFlightRun {
+  /** Operations that completed. */
+  completed: number;
+  seconds: number;
+  /** True when the deadline stopped issuing before all operations were issued. */
+  capped: boolean;
+}
+
+/**
+ * Keeps `inFlight` operations outstanding until `total` have been issued or `deadline` (seconds,
+ * nowSeconds() clock) has passed, recording each operation's latency from issue to settle. Each
+ * lane is a loop awaiting its own operation, so there is one promise chain per lane and nothing
+ * is queued beyond the window.
+ */
+export async function runInFlight(
+  total: number,
+  inFlight: number,
+  deadline: number,
+  operation: (index: number) => Promise<unknown>,
+  latencies: LatencyRecorder,
+): Promise<InFlightRun> {
+  let next = 0;
+  let completed = 0;
+  let capped = false;
+  const start = nowSeconds();
+  const lane = async (): Promise<void> => {
+    while (next < total) {
+      if (nowSeconds() > deadline) {
+        capped = true;
+        return;
+      }
+      const index = next++;
+      const issued = performance.now();
+      await operation(index);
+      latencies.record(performance.now() - issued);
+      completed++;
+    }
+  };
+  const lanes: Promise<void>[] = [];
+  for (let i = 0; i < Math.min(inFlight, total); i++) lanes.push(lane());
+  await Promise.all(lanes);
+  return { completed, seconds: nowSeconds() - start, capped };
+}

@@ -1,0 +1,173 @@
+import { execFileSync, fork } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CaseJob } from './child.js';
+import { type BenchConfig, configFromEnv } from './config.js';
+import type { CaseResult } from './measure.js';
+import {
+  type CaseFailure,
+  checkTargets,
+  type MachineInfo,
+  type RunReport,
+  renderMarkdown,
+  renderText,
+  withRatios,
+} from './report.js';
+import { type CaseSpec, selectSpecs } from './specs.js';
+
+/**
+ * `npm run bench [filter words…]`: runs each selected case in its own child process, one after the
+ * other (peak RSS per case, no case warming the next one's heap), prints a table and writes
+ * bench/results/<date>.json plus latest.json and latest.md. All data lives in one temp directory
+ * that is removed at the end, whatever happens.
+ */
+const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
+const resultsDir = join(projectRoot, 'bench', 'results');
+const childScript = fileURLToPath(new URL('./child.js', import.meta.url));
+
+function machineInfo(): MachineInfo {
+  const disk = statfsSync(tmpdir());
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: projectRoot,
+      encoding: 'utf8',
+    }).trim();
+  } catch {
+    // Not a git checkout (e.g. an installed package): the commit stays unknown.
+  }
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    totalMemMb: Math.round(totalmem() / 1024 / 1024),
+    freeMemMb: Math.round(freemem() / 1024 / 1024),
+    freeDiskMb: Math.round((disk.bavail * disk.bsize) / 1024 / 1024),
+    tmpdir: tmpdir(),
+    node: process.version,
+    platform: process.platform,
+    kernel: release(),
+    loadAverageStart: loadavg(),
+    loadAverageEnd: [],
+    commit,
+  };
+}
+
+type ChildAnswer = { results: CaseResult[] } | { error: string };
+
+/** Runs one spec in a fresh child; a crash, a hang or a thrown error becomes a failure, never a lost run. */
+function runChild(spec: CaseSpec, config: BenchConfig, dir: string): Promise<CaseResult[]> {
+  const job: CaseJob = { module: spec.module, variant: spec.variant, dir, config };
+  const execArgv: string[] = [];
+  const profileDir = process.env.BENCH_CPU_PROF;
+  if (profileDir !== undefined && profileDir !== '') {
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(profileDir, spec.id)}`);
+  }
+  // A case that overruns its cap by this much is hung: kill it rather than stall the whole run.
+  const killAfterMs = (config.caseSeconds * 3 + 180) * 1000;
+  return new Promise((resolve, reject) => {
+    const child = fork(childScript, [], {
+      env: { ...process.env, BENCH_JOB: JSON.stringify(job) },
+      execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let answer: ChildAnswer | undefined;
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.on('message', (message) => {
+      answer = message as ChildAnswer;
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (answer !== undefined && 'results' in answer) resolve(answer.results);
+      else if (answer !== undefined) reject(new Error(answer.error));
+      else reject(new Error(`case child exited with ${signal ?? `code ${code}`} and no results`));
+    });
+  });
+}
+
+function fileStamp(date: Date): string {
+  return date
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replaceAll(':', '-');
+}
+
+async function main(): Promise<void> {
+  const filters = process.argv.slice(2);
+  const config = configFromEnv();
+  const specs = selectSpecs(filters);
+  if (specs.length === 0) {
+    console.error(`no case matches ${filters.join(' ')}`);
+    process.exitCode = 2;
+    return;
+  }
+  const machine = machineInfo();
+  const startedAt = new Date();
+  console.log(
+    `ringstore bench: ${specs.length} case(s), ${config.events.toLocaleString('en-US')} events of ` +
+      `${config.eventBytes} B${config.quick ? ' (quick)' : ''} on ${machine.cpus} CPUs, Node ${machine.node}`,
+  );
+  const runDir = mkdtempSync(join(tmpdir(), 'ringstore-bench-'));
+  const results: CaseResult[] = [];
+  const failures: CaseFailure[] = [];
+  const cleanUp = () => rmSync(runDir, { recursive: true, force: true });
+  process.once('SIGINT', () => {
+    cleanUp();
+    process.exit(130);
+  });
+  try {
+    for (const spec of specs) {
+      const dir = join(runDir, spec.id);
+      mkdirSync(dir);
+      const started = performance.now();
+      try {
+        const rows = await runChild(spec, config, dir);
+        results.push(...rows);
+        for (const row of rows) {
+          console.log(
+            `  ${row.id.padEnd(34)} ${row.eventsPerSec.toLocaleString('en-US').padStart(12)} events/s` +
+              `${row.capped ? ' (capped)' : ''}`,
+          );
+        }
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        failures.push({ spec: spec.id, error: message });
+        console.log(`  ${spec.id.padEnd(34)} FAILED: ${message.split('\n')[0]}`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      console.log(`  (${spec.id}: ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    }
+  } finally {
+    cleanUp();
+  }
+  machine.loadAverageEnd = loadavg();
+  const rated = withRatios(results);
+  const report: RunReport = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    filters,
+    config,
+    machine,
+    results: rated,
+    failures,
+    targets: checkTargets(rated),
+  };
+  console.log(`\n${renderText(report)}\n`);
+  mkdirSync(resultsDir, { recursive: true });
+  const partial = filters.length > 0 || config.quick;
+  const suffix = config.quick ? '-quick' : filters.length > 0 ? '-partial' : '';
+  const datedFile = join(resultsDir, `${fileStamp(startedAt)}${suffix}.json`);
+  writeFileSync(datedFile, `${JSON.stringify(report, null, 2)}\n`);
+  // latest.* describe full runs only, so a filtered or quick run never replaces the reference numbers.
+  if (!partial || process.env.BENCH_WRITE_LATEST === '1') {
+    writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(resultsDir, 'latest.md'), renderMarkdown(report));
+  }
+  console.log(`results: ${datedFile}${partial ? '' : ' (and latest.json, latest.md)'}`);
+  if (failures.length > 0) process.exitCode = 1;
+}
+
+await main();
