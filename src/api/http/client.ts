@@ -1,0 +1,250 @@
+import { fromWire, RingStoreError, type WireError } from '../../errors.js';
+import { KeyGenerator, parseAggregateId } from '../../model/ids.js';
+import { LIMITS } from '../../model/limits.js';
+import type {
+  DomainReadResult,
+  Durability,
+  EventInput,
+  GetOptions,
+  InstanceEvents,
+  PutOptions,
+  PutResult,
+  ReadOptions,
+  StoredEvent,
+} from '../../types.js';
+import type { AggregateIdInput, CommitNotice, EventStore } from '../event-store.js';
+import type { WirePutResult, WireStoredEvent } from './wire.js';
+import { DURABILITY_HEADER, GENERATION_HEADER, wireEventBytes } from './wire.js';
+
+export interface HttpEventStoreOptions {
+  /** Bearer token sent with every request. */
+  token?: string;
+  /** Called once by close(), e.g. to stop a server the caller started for this client. */
+  onClose?: () => Promise<void>;
+}
+
+const utf8 = new TextEncoder();
+
+function toBase64(data: Uint8Array | string | undefined): string | undefined {
+  if (data === undefined) return undefined;
+  const bytes = typeof data === 'string' ? utf8.encode(data) : data;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+function setQuery(url: URL, name: string, value: number | boolean | readonly string[] | undefined): void {
+  if (value === undefined || value === Number.POSITIVE_INFINITY) return;
+  url.searchParams.set(name, Array.isArray(value) ? value.join(',') : String(value));
+}
+
+/**
+ * An EventStore that talks to a ringstore server over HTTP (fetch, keep-alive over loopback). It
+ * exists so the contract suite runs through the HTTP API, and as a small client for Node programs.
+ *
+ * What cannot be synchronous over a network is answered from what this client has seen:
+ * `generation` is the highest generation any response reported; `domains()`/`hasDomain()` come from
+ * connect()/refresh() plus this client's own successful appends and reads; `newKey()` makes ids
+ * locally (they are time-ordered and random-offset, DESIGN.md §1, so no server round trip is
+ * needed); `watch()` reports the commits made through this client. Use the SSE route for others'.
+ *
+ * Data goes up as `dataBase64` (exact bytes) and comes back through the read rule of wire.ts.
+ */
+export class HttpEventStore implements EventStore {
+  readonly #base: string;
+  readonly #headers: Record<string, string>;
+  readonly #onClose: (() => Promise<void>) | undefined;
+  readonly #keys = new KeyGenerator();
+  readonly #domains = new Set<string>();
+  readonly #watchers = new Set<(notice: CommitNotice) => void>();
+  #generation = 0;
+  #closed = false;
+
+  constructor(baseUrl: string, options: HttpEventStoreOptions = {}) {
+    this.#base = baseUrl.replace(/\/+$/, '');
+    this.#headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
+    this.#onClose = options.onClose;
+  }
+
+  /** Creates a client and loads the server's domain list and generation. */
+  static async connect(baseUrl: string, options: HttpEventStoreOptions = {}): Promise<HttpEventStore> {
+    const client = new HttpEventStore(baseUrl, options);
+    await client.refresh();
+    return client;
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  async refresh(): Promise<void> {
+    const body = (await this.#request('GET', new URL(`${this.#base}/v1/domains`))).body as {
+      domains: string[];
+    };
+    for (const domain of body.domains) this.#domains.add(domain);
+  }
+
+  async put(
+    domain: string,
+    aggregateType: string,
+    id: AggregateIdInput,
+    events: readonly EventInput[],
+    options: PutOptions = {},
+  ): Promise<PutResult> {
+    this.#assertOpen();
+    const url = new URL(`${this.#instancePath(domain, aggregateType, id)}/events`);
+    const body = {
+      events: events.map((event) => ({ type: event.type, dataBase64: toBase64(event.data), crc: event.crc })),
+      expectedVersion: options.expectedVersion,
+      idempotencyKey: options.idempotencyKey,
+    };
+    const response = await this.#request('POST', url, body);
+    const wire = response.body as WirePutResult;
+    const result: PutResult = {
+      ...wire,
+      durability: (response.headers.get(DURABILITY_HEADER) ?? 'fsync') as Durability,
+      replayed: response.status === 200,
+    };
+    this.#domains.add(domain);
+    this.#seeGeneration(result.generation);
+    if (!result.replayed) {
+      const notice: CommitNotice = { generation: result.generation, domains: [domain] };
+      for (const watcher of this.#watchers) watcher(notice);
+    }
+    return result;
+  }
+
+  /** Pages through the server's read limit, so a get without a limit returns everything, as embedded. */
+  async get(
+    domain: string,
+    aggregateType: string,
+    id: AggregateIdInput,
+    options: GetOptions = {},
+  ): Promise<InstanceEvents> {
+    this.#assertOpen();
+    const aggregateId = typeof id === 'bigint' ? id : parseAggregateId(id);
+    const wanted = options.limit ?? Number.POSITIVE_INFINITY;
+    const events: StoredEvent[] = [];
+    let fromVersion = options.fromVersion;
+    let version = 0;
+    for (;;) {
+      const url = new URL(`${this.#instancePath(domain, aggregateType, id)}/events`);
+      const page = Math.min(wanted - events.length, LIMITS.maxReadLimit);
+      setQuery(url, 'fromVersion', fromVersion);
+      setQuery(url, 'toVersion', options.toVersion);
+      setQuery(url, 'limit', page);
+      setQuery(url, 'atGeneration', options.atGeneration);
+      if (options.verifyCrc) setQuery(url, 'verifyCrc', true);
+      const response = await this.#request('GET', url, undefined, true);
+      if (response.status === 404) return { version: 0, events: [] };
+      const body = response.body as { version: number; events: WireStoredEvent[] };
+      version = body.version;
+      for (const wire of body.events)
+        events.push(this.#storedEvent(wire, domain, aggregateType, aggregateId));
+      if (body.events.length < page || events.length >= wanted) break;
+      fromVersion = (events[events.length - 1] as StoredEvent).version + 1;
+    }
+    this.#domains.add(domain);
+    return { version, events };
+  }
+
+  async read(domain: string, options: ReadOptions = {}): Promise<DomainReadResult> {
+    this.#assertOpen();
+    const url = new URL(`${this.#base}/v1/domains/${encodeURIComponent(domain)}/events`);
+    setQuery(url, 'fromPosition', options.fromPosition);
+    setQuery(url, 'limit', options.limit);
+    setQuery(url, 'types', options.types);
+    setQuery(url, 'fromTime', options.fromTime);
+    setQuery(url, 'toTime', options.toTime);
+    setQuery(url, 'atGeneration', options.atGeneration);
+    if (options.verifyCrc) setQuery(url, 'verifyCrc', true);
+    const response = await this.#request('GET', url, undefined, true);
+    if (response.status === 404) return { events: [], nextPosition: options.fromPosition ?? 0 };
+    const body = response.body as { events: WireStoredEvent[]; nextPosition: number };
+    this.#domains.add(domain);
+    return {
+      events: body.events.map((wire) =>
+        this.#storedEvent(wire, domain, wire.aggregateType as string, BigInt(wire.aggregateId as string)),
+      ),
+      nextPosition: body.nextPosition,
+    };
+  }
+
+  hasDomain(domain: string): boolean {
+    return this.#domains.has(domain);
+  }
+
+  domains(): string[] {
+    return [...this.#domains].sort();
+  }
+
+  newKey(): bigint {
+    return this.#keys.next();
+  }
+
+  watch(listener: (notice: CommitNotice) => void): () => void {
+    this.#watchers.add(listener);
+    return () => this.#watchers.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const watcher of this.#watchers)
+      watcher({ generation: this.#generation, domains: [], closed: true });
+    this.#watchers.clear();
+    await this.#onClose?.();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new RingStoreError('STORE_CLOSED');
+  }
+
+  #instancePath(domain: string, aggregateType: string, id: AggregateIdInput): string {
+    return `${this.#base}/v1/domains/${encodeURIComponent(domain)}/aggregates/${encodeURIComponent(aggregateType)}/${encodeURIComponent(String(id))}`;
+  }
+
+  #seeGeneration(generation: number): void {
+    if (generation > this.#generation) this.#generation = generation;
+  }
+
+  #storedEvent(
+    wire: WireStoredEvent,
+    domain: string,
+    aggregateType: string,
+    aggregateId: bigint,
+  ): StoredEvent {
+    return {
+      domain,
+      aggregateType,
+      aggregateId,
+      version: wire.version,
+      position: wire.position,
+      generation: wire.generation,
+      timestamp: wire.timestamp,
+      type: wire.type,
+      data: wireEventBytes(wire),
+      crc: wire.crc,
+    };
+  }
+
+  async #request(
+    method: 'GET' | 'POST',
+    url: URL,
+    body?: unknown,
+    notFoundIsEmpty = false,
+  ): Promise<{ status: number; headers: Headers; body: unknown }> {
+    const response = await fetch(url, {
+      method,
+      headers: body === undefined ? this.#headers : { ...this.#headers, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const generation = Number(response.headers.get(GENERATION_HEADER));
+    if (Number.isSafeInteger(generation)) this.#seeGeneration(generation);
+    const parsed: unknown = await response.json();
+    if (response.ok) return { status: response.status, headers: response.headers, body: parsed };
+    const error = (parsed as { error?: WireError }).error;
+    if (response.status === 404 && notFoundIsEmpty && error?.code === 'NOT_FOUND') {
+      return { status: 404, headers: response.headers, body: undefined };
+    }
+    throw error ? fromWire(error) : new RingStoreError('INTERNAL', `HTTP ${response.status}`);
+  }
+}

@@ -1,0 +1,152 @@
+import { RingStoreError } from '../../errors.js';
+import type { PutResult } from '../../types.js';
+import type { EventStore } from '../event-store.js';
+import { parseJsonSafely } from './safe-json.js';
+import { decodeEvents, encodePutResult, isPlainObject, putOptions } from './wire.js';
+
+/**
+ * POST /v1/ingest: NDJSON in, NDJSON out.
+ *
+ *   request body  ──► lines() ──► one put per line, at most `maxInFlight` unsettled ──► results in line order
+ *   (a stream,        (split on \n,  (submitted in line order, so a line may depend on     (yielded as soon as the
+ *    never buffered)   bounded)       an earlier line's version)                            head of the queue settles)
+ *
+ * Reading stops while `maxInFlight` puts are unsettled, and the response is pulled by the socket, so
+ * memory per request is bounded by maxInFlight batches plus one line, whatever the body size.
+ */
+
+export interface IngestOptions {
+  store: EventStore;
+  maxLineBytes: number;
+  maxInFlight: number;
+  /** Returns the error to report for a line whose domain the caller may not append to. */
+  authorize(domain: string): RingStoreError | undefined;
+  onAppended(result: PutResult, events: number, bytes: number): void;
+  onError(err: RingStoreError): void;
+}
+
+type Line = { text: string } | { tooLarge: number };
+
+const NEWLINE = 0x0a;
+
+/** Splits a byte stream into lines without ever holding more than one line (at most maxLineBytes). */
+export async function* lines(source: AsyncIterable<Buffer>, maxLineBytes: number): AsyncGenerator<Line> {
+  let parts: Buffer[] = [];
+  let partBytes = 0;
+  let skipping = 0;
+  for await (const chunk of source) {
+    let start = 0;
+    while (start < chunk.length) {
+      const end = chunk.indexOf(NEWLINE, start);
+      const stop = end === -1 ? chunk.length : end;
+      const piece = stop - start;
+      if (skipping > 0 || partBytes + piece > maxLineBytes) {
+        // Too long: drop the rest of this line, report it once it ends.
+        skipping = Math.max(skipping, partBytes) + piece;
+        parts = [];
+        partBytes = 0;
+      } else if (piece > 0) {
+        parts.push(chunk.subarray(start, stop));
+        partBytes += piece;
+      }
+      if (end === -1) break;
+      if (skipping > 0) yield { tooLarge: skipping };
+      else if (partBytes > 0) yield { text: Buffer.concat(parts, partBytes).toString('utf8') };
+      parts = [];
+      partBytes = 0;
+      skipping = 0;
+      start = end + 1;
+    }
+  }
+  if (skipping > 0) yield { tooLarge: skipping };
+  else if (partBytes > 0) yield { text: Buffer.concat(parts, partBytes).toString('utf8') };
+}
+
+const LINE_KEYS = new Set(['domain', 'aggregateType', 'id', 'events', 'expectedVersion', 'idempotencyKey']);
+
+interface Pending {
+  settled: boolean;
+  line: string;
+  done: Promise<string>;
+}
+
+function errorLine(err: unknown): { line: string; error: RingStoreError } {
+  const error = err instanceof RingStoreError ? err : new RingStoreError('INTERNAL');
+  return { line: `${JSON.stringify({ ok: false, error: error.toWire() })}\n`, error };
+}
+
+async function putLine(line: Line, options: IngestOptions): Promise<string> {
+  try {
+    if ('tooLarge' in line) {
+      throw new RingStoreError(
+        'PAYLOAD_TOO_LARGE',
+        `an NDJSON line is ${line.tooLarge} bytes or more, the limit is ${options.maxLineBytes}`,
+      );
+    }
+    const record = parseJsonSafely(line.text);
+    if (!isPlainObject(record)) throw new RingStoreError('INVALID_BATCH', 'each line must be a JSON object');
+    for (const key in record) {
+      if (!LINE_KEYS.has(key)) {
+        throw new RingStoreError('INVALID_BATCH', `unknown field ${JSON.stringify(key.slice(0, 40))}`);
+      }
+    }
+    const { domain, aggregateType, id } = record;
+    const events = decodeEvents(record.events);
+    if (typeof domain !== 'string') {
+      throw new RingStoreError('INVALID_NAME', 'domain must be a string', { kind: 'domain' });
+    }
+    const denied = options.authorize(domain);
+    if (denied) throw denied;
+    const result = await options.store.put(
+      domain,
+      aggregateType as string,
+      id as string,
+      events,
+      putOptions(record),
+    );
+    if (!result.replayed) {
+      let bytes = 0;
+      for (const event of events) bytes += (event.data as Uint8Array).byteLength;
+      options.onAppended(result, events.length, bytes);
+    }
+    const body = result.replayed
+      ? { ok: true, ...encodePutResult(result), replayed: true }
+      : { ok: true, ...encodePutResult(result) };
+    return `${JSON.stringify(body)}\n`;
+  } catch (err) {
+    const { line: text, error } = errorLine(err);
+    options.onError(error);
+    return text;
+  }
+}
+
+/** Yields NDJSON result text for the request body, in line order. */
+export async function* ingestResults(
+  source: AsyncIterable<Buffer>,
+  options: IngestOptions,
+): AsyncGenerator<string> {
+  const queue: Pending[] = [];
+  let head = 0;
+  for await (const line of lines(source, options.maxLineBytes)) {
+    const done = putLine(line, options);
+    const pending: Pending = { settled: false, line: '', done };
+    queue.push(pending);
+    void done.then((text) => {
+      pending.line = text;
+      pending.settled = true;
+    });
+    if (queue.length - head >= options.maxInFlight) await (queue[head] as Pending).done;
+    // Batch every result that is ready into one chunk: fewer socket writes under load.
+    let ready = '';
+    while (head < queue.length && (queue[head] as Pending).settled) {
+      ready += (queue[head] as Pending).line;
+      head++;
+    }
+    if (head > 1024) {
+      queue.splice(0, head);
+      head = 0;
+    }
+    if (ready.length > 0) yield ready;
+  }
+  for (; head < queue.length; head++) yield await (queue[head] as Pending).done;
+}

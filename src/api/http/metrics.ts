@@ -1,0 +1,176 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { EventStore } from '../event-store.js';
+
+/**
+ * What a store may report about its internals for /metrics. Every field is optional: a store
+ * implements `metrics()` (see MetricsSource) with whatever it can measure, and the HTTP layer exports
+ * exactly those. Counts are cumulative since the store opened.
+ */
+export interface StoreMetrics {
+  appendedBatches?: number;
+  appendedEvents?: number;
+  appendedBytes?: number;
+  /** Generations flushed (the store's generation counter covers those of earlier runs too). */
+  generations?: number;
+  fsyncs?: number;
+  fsyncSecondsTotal?: number;
+  /** Duration of the most recent fsync. */
+  fsyncSecondsLast?: number;
+  ringBytes?: number;
+  ringUsedBytes?: number;
+  crcThreads?: number;
+  /** Share of CRC pool capacity in use, 0…1. */
+  crcUtilization?: number;
+  backpressureRejections?: number;
+}
+
+export interface MetricsSource {
+  metrics(): StoreMetrics;
+}
+
+export function storeMetricsOf(store: EventStore): StoreMetrics | undefined {
+  const candidate = store as Partial<MetricsSource>;
+  return typeof candidate.metrics === 'function' ? candidate.metrics() : undefined;
+}
+
+/** A counter whose value is read from the store at scrape time (the store owns the count). */
+function mirroredCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number | undefined,
+): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const value = read();
+      this.reset();
+      if (value !== undefined) this.inc(value);
+    },
+  });
+}
+
+function mirroredGauge(registry: Registry, name: string, help: string, read: () => number | undefined): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const value = read();
+      if (value !== undefined) this.set(value);
+    },
+  });
+}
+
+/** The Prometheus registry of one HTTP server: its own, so several servers in a process never clash. */
+export class HttpMetrics {
+  readonly registry = new Registry();
+  readonly requestSeconds: Histogram<'method' | 'route' | 'status'>;
+  readonly appendedBatches: Counter;
+  readonly appendedEvents: Counter;
+  readonly appendedBytes: Counter;
+  readonly rejectedRequests: Counter<'code'>;
+  readonly #store: EventStore;
+  #snapshot: StoreMetrics | undefined;
+
+  constructor(store: EventStore) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'ringstore_process_' });
+    this.requestSeconds = new Histogram({
+      name: 'ringstore_http_request_duration_seconds',
+      help: 'HTTP request latency by route and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.appendedBatches = new Counter({
+      name: 'ringstore_http_appended_batches_total',
+      help: 'batches appended through HTTP (201 answers, bulk lines included)',
+      registers,
+    });
+    this.appendedEvents = new Counter({
+      name: 'ringstore_http_appended_events_total',
+      help: 'events appended through HTTP',
+      registers,
+    });
+    this.appendedBytes = new Counter({
+      name: 'ringstore_http_appended_bytes_total',
+      help: 'event data bytes appended through HTTP',
+      registers,
+    });
+    this.rejectedRequests = new Counter({
+      name: 'ringstore_http_errors_total',
+      help: 'error answers by error code',
+      labelNames: ['code'],
+      registers,
+    });
+    mirroredGauge(this.registry, 'ringstore_generation', 'last committed generation', () => store.generation);
+    // One snapshot per scrape: the first collector to run takes it (see metricsText).
+    const field = (key: keyof StoreMetrics) => () => this.#snapshot?.[key];
+    mirroredCounter(
+      this.registry,
+      'ringstore_store_appended_batches_total',
+      'batches committed by the store',
+      field('appendedBatches'),
+    );
+    mirroredCounter(
+      this.registry,
+      'ringstore_store_appended_events_total',
+      'events committed by the store',
+      field('appendedEvents'),
+    );
+    mirroredCounter(
+      this.registry,
+      'ringstore_store_appended_bytes_total',
+      'event data bytes committed by the store',
+      field('appendedBytes'),
+    );
+    mirroredCounter(
+      this.registry,
+      'ringstore_store_generations_total',
+      'generations flushed since open',
+      field('generations'),
+    );
+    mirroredCounter(this.registry, 'ringstore_store_fsyncs_total', 'fsync calls since open', field('fsyncs'));
+    mirroredCounter(
+      this.registry,
+      'ringstore_store_fsync_seconds_total',
+      'time spent in fsync since open',
+      field('fsyncSecondsTotal'),
+    );
+    mirroredGauge(
+      this.registry,
+      'ringstore_store_fsync_seconds_last',
+      'duration of the last fsync',
+      field('fsyncSecondsLast'),
+    );
+    mirroredGauge(this.registry, 'ringstore_ring_bytes', 'ring capacity in bytes', field('ringBytes'));
+    mirroredGauge(
+      this.registry,
+      'ringstore_ring_used_bytes',
+      'ring bytes claimed and not yet released',
+      field('ringUsedBytes'),
+    );
+    mirroredGauge(this.registry, 'ringstore_crc_threads', 'CRC pool threads', field('crcThreads'));
+    mirroredGauge(
+      this.registry,
+      'ringstore_crc_utilization_ratio',
+      'CRC pool utilisation, 0 to 1',
+      field('crcUtilization'),
+    );
+    mirroredCounter(
+      this.registry,
+      'ringstore_store_backpressure_total',
+      'puts refused with BACKPRESSURE',
+      field('backpressureRejections'),
+    );
+    this.#store = store;
+  }
+
+  async metricsText(): Promise<string> {
+    this.#snapshot = storeMetricsOf(this.#store);
+    return this.registry.metrics();
+  }
+}

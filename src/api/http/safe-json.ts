@@ -1,0 +1,65 @@
+import { RingStoreError } from '../../errors.js';
+
+/** Deepest nesting of arrays/objects accepted in any JSON body or NDJSON line. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * JSON.parse plus the two checks a public endpoint needs that JSON.parse does not do:
+ *
+ * - prototype poisoning: an own `__proto__` key, or a `constructor` key holding an object with a
+ *   `prototype` key, is rejected, so no later spread or merge of the value can reach a prototype;
+ * - nesting depth: more than MAX_JSON_DEPTH levels is rejected, so no later recursive walk
+ *   (JSON.stringify of event data, a logger, a client) can overflow the stack.
+ *
+ * The walk is iterative (an explicit stack), so the check itself cannot overflow either.
+ */
+export function parseJsonSafely(text: string, maxDepth: number = MAX_JSON_DEPTH): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new RingStoreError('INVALID_JSON');
+  }
+  assertSafeJsonValue(value, maxDepth);
+  return value;
+}
+
+export function assertSafeJsonValue(root: unknown, maxDepth: number = MAX_JSON_DEPTH): void {
+  if (typeof root !== 'object' || root === null) return;
+  const pending: unknown[] = [root];
+  const depths: number[] = [1];
+  while (pending.length > 0) {
+    const node = pending.pop() as object;
+    const depth = depths.pop() as number;
+    if (depth > maxDepth) {
+      throw new RingStoreError('INVALID_JSON', `JSON is nested deeper than ${maxDepth} levels`);
+    }
+    if (Array.isArray(node)) {
+      for (const item of node) {
+        if (typeof item === 'object' && item !== null) {
+          pending.push(item);
+          depths.push(depth + 1);
+        }
+      }
+      continue;
+    }
+    for (const key of Object.keys(node)) {
+      const item = (node as Record<string, unknown>)[key];
+      if (key === '__proto__') {
+        throw new RingStoreError('INVALID_JSON', 'JSON keys named __proto__ are not accepted');
+      }
+      if (
+        key === 'constructor' &&
+        typeof item === 'object' &&
+        item !== null &&
+        Object.hasOwn(item, 'prototype')
+      ) {
+        throw new RingStoreError('INVALID_JSON', 'JSON keys named constructor.prototype are not accepted');
+      }
+      if (typeof item === 'object' && item !== null) {
+        pending.push(item);
+        depths.push(depth + 1);
+      }
+    }
+  }
+}

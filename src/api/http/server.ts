@@ -1,0 +1,378 @@
+import { Readable } from 'node:stream';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
+import { isErrorCode, RingStoreError } from '../../errors.js';
+import { parseAggregateId } from '../../model/ids.js';
+import { LIMITS } from '../../model/limits.js';
+import { validateAggregateType, validateDomain, validateEventType } from '../../model/names.js';
+import { validateGetOptions, validateReadOptions } from '../../model/queries.js';
+import type { PutResult } from '../../types.js';
+import type { EventStore } from '../event-store.js';
+import { type Principal, type Scope, TokenAuthority } from './auth.js';
+import { ingestResults } from './ingest.js';
+import { HttpMetrics } from './metrics.js';
+import { type HttpServerOptions, resolveHttpOptions } from './options.js';
+import { parseJsonSafely } from './safe-json.js';
+import { type SseStream, streamSubscription } from './sse.js';
+import {
+  assertKnownQuery,
+  DURABILITY_HEADER,
+  decodePutBody,
+  encodePutResult,
+  encodeStoredEvent,
+  GENERATION_HEADER,
+  queryInteger,
+  queryTypes,
+} from './wire.js';
+
+export type { HttpServerOptions } from './options.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+}
+
+interface InstanceParams {
+  domain: string;
+  type: string;
+  id: string;
+}
+
+interface DomainParams {
+  domain: string;
+}
+
+type Query = Record<string, unknown>;
+
+/** Seconds to announce in Retry-After for the 503 codes. */
+const RETRY_AFTER: Partial<Record<string, number>> = { STORE_FAILED: 30, STORE_CLOSED: 5 };
+
+/** fastify's own error codes, mapped onto the catalog so every answer has one shape. */
+const FASTIFY_CODES: Record<string, RingStoreError['code']> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_BAD_URL: 'BAD_REQUEST',
+  FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
+};
+
+/** Maps anything thrown in a request to a catalog error; unknown errors become INTERNAL. */
+export function toRingStoreError(err: unknown): RingStoreError {
+  if (err instanceof RingStoreError) return err;
+  const e = err as { code?: unknown; statusCode?: unknown; message?: unknown } | null;
+  if (e && typeof e.code === 'string') {
+    const mapped = FASTIFY_CODES[e.code];
+    if (mapped) return new RingStoreError(mapped);
+    // A RingStoreError rebuilt elsewhere (another realm or thread) still carries a catalog code.
+    if (isErrorCode(e.code) && typeof e.message === 'string') {
+      const details = (e as { details?: unknown }).details;
+      return new RingStoreError(e.code, e.message, (details ?? {}) as RingStoreError['details']);
+    }
+  }
+  if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new RingStoreError('BAD_REQUEST');
+  }
+  return new RingStoreError('INTERNAL');
+}
+
+function storeFailedFlag(store: EventStore): boolean {
+  return (store as { failed?: unknown }).failed === true;
+}
+
+/**
+ * The ringstore HTTP API (DESIGN.md §5, docs/HTTP.md) over any EventStore. The caller owns the
+ * store: closing the returned instance stops the server and ends live streams, never the store.
+ */
+export async function createHttpServer(
+  store: EventStore,
+  options: HttpServerOptions = {},
+): Promise<FastifyInstance> {
+  const o = resolveHttpOptions(options);
+  const metrics = new HttpMetrics(store);
+  const activeStreams = new Set<SseStream>();
+  // Health turns 503 for good once the store reported STORE_FAILED or STORE_CLOSED to any request.
+  let unhealthy: RingStoreError | undefined;
+
+  const app = Fastify({
+    logger: o.logger,
+    logController: new LogController({ disableRequestLogging: !o.logRequests }),
+    bodyLimit: o.bodyLimit,
+    requestTimeout: o.requestTimeoutMs,
+    keepAliveTimeout: o.keepAliveTimeoutMs,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
+    // A bad URL encoding and similar router-level faults get the same error shape as the rest.
+    frameworkErrors: (error, _request, reply) => {
+      void sendError(reply, toRingStoreError(error));
+    },
+  });
+  app.server.headersTimeout = o.headersTimeoutMs;
+  app.server.maxConnections = o.maxConnections;
+  app.decorateRequest('principal', undefined);
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonSafely(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  // NDJSON is consumed by the ingest handler as a stream, never buffered by a parser.
+  app.addContentTypeParser('application/x-ndjson', (_request, _payload, done) => done(null, undefined));
+
+  function sendError(reply: FastifyReply, error: RingStoreError): FastifyReply {
+    if (error.code === 'STORE_FAILED' || error.code === 'STORE_CLOSED') unhealthy ??= error;
+    metrics.rejectedRequests.inc({ code: error.code });
+    if (error.status === 503) {
+      reply.header('retry-after', String(RETRY_AFTER[error.code] ?? o.retryAfterSeconds));
+    }
+    if (error.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
+    return reply.code(error.status).type('application/json; charset=utf-8').send({ error: error.toWire() });
+  }
+
+  app.setErrorHandler((err, request, reply) => {
+    const error = toRingStoreError(err);
+    if (error.status >= 500 && error.code !== 'STORE_CLOSED') {
+      request.log.error({ err }, 'request failed');
+    }
+    return sendError(reply, error);
+  });
+  app.setNotFoundHandler((_request, reply) => sendError(reply, new RingStoreError('NOT_FOUND')));
+
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.requestSeconds.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  const tokens = o.tokens;
+  if (tokens) {
+    app.addHook('onRequest', async (request) => {
+      if (request.url === '/health') return;
+      const principal = tokens.authenticate(request.headers.authorization);
+      if (!principal) throw new RingStoreError('UNAUTHORIZED');
+      request.principal = principal;
+    });
+  }
+
+  function authorize(request: FastifyRequest, domain: string, scope: Scope): void {
+    if (tokens && !(request.principal && TokenAuthority.allows(request.principal, domain, scope))) {
+      throw new RingStoreError('FORBIDDEN', `this token may not ${scope} on domain ${domain}`, { scope });
+    }
+  }
+
+  function requireMediaType(type: string) {
+    return async (request: FastifyRequest): Promise<void> => {
+      const header = request.headers['content-type'];
+      const essence = typeof header === 'string' ? (header.split(';')[0] as string).trim().toLowerCase() : '';
+      if (essence !== type) {
+        throw new RingStoreError('UNSUPPORTED_MEDIA_TYPE', `this route accepts ${type} only`);
+      }
+    };
+  }
+
+  function countAppended(result: PutResult, events: number, bytes: number): void {
+    if (result.replayed) return;
+    metrics.appendedBatches.inc();
+    metrics.appendedEvents.inc(events);
+    metrics.appendedBytes.inc(bytes);
+  }
+
+  function validateInstance(params: InstanceParams): bigint {
+    validateDomain(params.domain);
+    validateAggregateType(params.type);
+    return parseAggregateId(params.id);
+  }
+
+  app.post<{ Params: InstanceParams }>(
+    '/v1/domains/:domain/aggregates/:type/:id/events',
+    { onRequest: requireMediaType('application/json') },
+    async (request, reply) => {
+      const { domain, type } = request.params;
+      const id = validateInstance(request.params);
+      authorize(request, domain, 'append');
+      const { events, options: putOptions } = decodePutBody(request.body);
+      const result = await store.put(domain, type, id, events, putOptions);
+      let bytes = 0;
+      for (const event of events) bytes += (event.data as Uint8Array).byteLength;
+      countAppended(result, events.length, bytes);
+      reply.header(GENERATION_HEADER, String(store.generation));
+      reply.header(DURABILITY_HEADER, result.durability);
+      reply.code(result.replayed ? 200 : 201);
+      return encodePutResult(result);
+    },
+  );
+
+  app.get<{ Params: InstanceParams; Querystring: Query }>(
+    '/v1/domains/:domain/aggregates/:type/:id/events',
+    async (request, reply) => {
+      const { domain, type } = request.params;
+      const id = validateInstance(request.params);
+      authorize(request, domain, 'read');
+      const query = request.query;
+      assertKnownQuery(query, ['fromVersion', 'toVersion', 'limit', 'atGeneration', 'verifyCrc']);
+      const limit = queryInteger(query, 'limit') ?? LIMITS.defaultReadLimit;
+      if (limit > LIMITS.maxReadLimit) {
+        throw new RingStoreError('INVALID_QUERY', `limit must be at most ${LIMITS.maxReadLimit}`, {
+          option: 'limit',
+        });
+      }
+      const getOptions = {
+        fromVersion: queryInteger(query, 'fromVersion'),
+        toVersion: queryInteger(query, 'toVersion'),
+        atGeneration: queryInteger(query, 'atGeneration'),
+        verifyCrc: queryFlag(query, 'verifyCrc'),
+        limit,
+      };
+      validateGetOptions(getOptions);
+      if (!store.hasDomain(domain)) throw new RingStoreError('NOT_FOUND', `no domain ${domain}`);
+      const result = await store.get(domain, type, id, getOptions);
+      reply.header(GENERATION_HEADER, String(store.generation));
+      return { version: result.version, events: result.events.map((e) => encodeStoredEvent(e, false)) };
+    },
+  );
+
+  app.get<{ Params: DomainParams; Querystring: Query }>(
+    '/v1/domains/:domain/events',
+    async (request, reply) => {
+      const { domain } = request.params;
+      validateDomain(domain);
+      authorize(request, domain, 'read');
+      const query = request.query;
+      assertKnownQuery(query, [
+        'fromPosition',
+        'limit',
+        'types',
+        'fromTime',
+        'toTime',
+        'atGeneration',
+        'verifyCrc',
+      ]);
+      const readOptions = {
+        fromPosition: queryInteger(query, 'fromPosition'),
+        limit: queryInteger(query, 'limit'),
+        types: queryTypes(query),
+        fromTime: queryInteger(query, 'fromTime'),
+        toTime: queryInteger(query, 'toTime'),
+        atGeneration: queryInteger(query, 'atGeneration'),
+        verifyCrc: queryFlag(query, 'verifyCrc'),
+      };
+      // Validate the options first, so a bad query is a 400 whether or not the domain exists.
+      validateReadOptions(readOptions);
+      if (!store.hasDomain(domain)) throw new RingStoreError('NOT_FOUND', `no domain ${domain}`);
+      const result = await store.read(domain, readOptions);
+      reply.header(GENERATION_HEADER, String(store.generation));
+      return {
+        events: result.events.map((e) => encodeStoredEvent(e, true)),
+        nextPosition: result.nextPosition,
+      };
+    },
+  );
+
+  app.get<{ Params: DomainParams; Querystring: Query }>(
+    '/v1/domains/:domain/subscribe',
+    async (request, reply) => {
+      const { domain } = request.params;
+      validateDomain(domain);
+      authorize(request, domain, 'read');
+      const query = request.query;
+      assertKnownQuery(query, ['fromPosition', 'types']);
+      let fromPosition = queryInteger(query, 'fromPosition') ?? 0;
+      const lastEventId = request.headers['last-event-id'];
+      if (lastEventId !== undefined) {
+        // A reconnecting EventSource repeats the original URL; the header is the newer truth.
+        const last = queryInteger({ 'Last-Event-ID': lastEventId }, 'Last-Event-ID') as number;
+        fromPosition = last + 1;
+      }
+      const types = queryTypes(query);
+      if (types) for (const t of types) validateEventType(t);
+      reply.hijack();
+      await streamSubscription(reply.raw, {
+        store,
+        domain,
+        fromPosition,
+        types,
+        heartbeatMs: o.sseHeartbeatMs,
+        active: activeStreams,
+      });
+    },
+  );
+
+  app.post('/v1/ingest', { onRequest: requireMediaType('application/x-ndjson') }, async (request, reply) => {
+    const results = ingestResults(request.raw, {
+      store,
+      maxLineBytes: o.bodyLimit,
+      maxInFlight: o.ingestInFlight,
+      authorize: (domain) => {
+        try {
+          validateDomain(domain);
+          authorize(request, domain, 'append');
+          return undefined;
+        } catch (err) {
+          return err as RingStoreError;
+        }
+      },
+      onAppended: countAppended,
+      onError: (error) => {
+        if (error.code === 'STORE_FAILED' || error.code === 'STORE_CLOSED') unhealthy ??= error;
+        metrics.rejectedRequests.inc({ code: error.code });
+      },
+    });
+    reply.type('application/x-ndjson; charset=utf-8');
+    return reply.send(Readable.from(results, { objectMode: false }));
+  });
+
+  app.post('/v1/keys', async (_request, reply) => {
+    reply.header(GENERATION_HEADER, String(store.generation));
+    reply.code(201);
+    return { id: store.newKey().toString() };
+  });
+
+  app.get('/v1/domains', async (request, reply) => {
+    const visible = tokens
+      ? store
+          .domains()
+          .filter((d) => request.principal && TokenAuthority.allows(request.principal, d, 'read'))
+      : store.domains();
+    reply.header(GENERATION_HEADER, String(store.generation));
+    return { domains: visible, generation: store.generation };
+  });
+
+  app.get('/health', async (_request, reply) => {
+    const failure = unhealthy ?? (storeFailedFlag(store) ? new RingStoreError('STORE_FAILED') : undefined);
+    if (failure) return sendError(reply, failure);
+    return { status: 'ok', generation: store.generation };
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.type('text/plain; version=0.0.4; charset=utf-8');
+    return metrics.metricsText();
+  });
+
+  app.addHook('preClose', async () => {
+    for (const stream of activeStreams)
+      stream.end(new RingStoreError('STORE_CLOSED', 'the server is shutting down'));
+  });
+
+  await app.ready();
+  return app;
+}
+
+function queryFlag(query: Query, name: string): boolean | undefined {
+  const raw = query[name];
+  if (raw === undefined) return undefined;
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new RingStoreError('INVALID_QUERY', `${name} must be true or false`, { option: name });
+}

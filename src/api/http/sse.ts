@@ -1,0 +1,96 @@
+import type { ServerResponse } from 'node:http';
+import { RingStoreError } from '../../errors.js';
+import type { EventStore } from '../event-store.js';
+import { subscribe } from '../subscription.js';
+import { encodeStoredEvent } from './wire.js';
+
+/**
+ * GET /v1/domains/:domain/subscribe as server-sent events.
+ *
+ *   id: <position>          one SSE message per event; `id` is the event's domain position, so a
+ *   data: <event JSON>      reconnecting EventSource sends Last-Event-ID = the last position seen and
+ *                           the stream resumes at position + 1: no gap, no duplicate.
+ *   : ping                  a comment every heartbeat interval keeps proxies from closing idle streams.
+ *   event: error            sent once before the server ends a stream for a reason other than the
+ *   data: { error }         client leaving (store closed, server shutting down).
+ *
+ * The subscription is pull-based: the next event is read only after the previous write was taken
+ * by the socket (awaiting 'drain'), so a slow client holds at most one page of events here.
+ */
+
+export interface SseStream {
+  /** Ends the stream from the server side (shutdown): an error message, then the end. */
+  end(reason: RingStoreError): void;
+}
+
+export interface SseOptions {
+  store: EventStore;
+  domain: string;
+  fromPosition: number;
+  types: string[] | undefined;
+  heartbeatMs: number;
+  active: Set<SseStream>;
+}
+
+function errorMessage(err: RingStoreError): string {
+  return `event: error\ndata: ${JSON.stringify({ error: err.toWire() })}\n\n`;
+}
+
+function waitForDrainOrClose(raw: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      raw.off('drain', done);
+      raw.off('close', done);
+      resolve();
+    };
+    raw.on('drain', done);
+    raw.on('close', done);
+  });
+}
+
+export async function streamSubscription(raw: ServerResponse, options: SseOptions): Promise<void> {
+  const abort = new AbortController();
+  let ending: RingStoreError | undefined;
+  const stream: SseStream = {
+    end(reason) {
+      ending = reason;
+      abort.abort();
+    },
+  };
+  options.active.add(stream);
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  raw.write(': subscribed\n\n');
+  const heartbeat = setInterval(() => raw.write(': ping\n\n'), options.heartbeatMs);
+  heartbeat.unref();
+  const onClose = (): void => abort.abort();
+  raw.on('close', onClose);
+  const subscription = subscribe(options.store, options.domain, {
+    fromPosition: options.fromPosition,
+    ...(options.types ? { types: options.types } : {}),
+    signal: abort.signal,
+  });
+  try {
+    for await (const event of subscription) {
+      if (raw.destroyed) break;
+      const message = `id: ${event.position}\ndata: ${JSON.stringify(encodeStoredEvent(event, true))}\n\n`;
+      if (!raw.write(message)) await waitForDrainOrClose(raw);
+    }
+    if (!ending && subscription.endReason === 'store-closed') ending = new RingStoreError('STORE_CLOSED');
+  } catch (err) {
+    ending = err instanceof RingStoreError ? err : new RingStoreError('INTERNAL');
+  } finally {
+    clearInterval(heartbeat);
+    raw.off('close', onClose);
+    options.active.delete(stream);
+    await subscription.close();
+    if (!raw.destroyed) {
+      if (ending) raw.write(errorMessage(ending));
+      raw.end();
+    }
+  }
+}

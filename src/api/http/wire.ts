@@ -1,0 +1,244 @@
+import { RingStoreError } from '../../errors.js';
+import { LIMITS } from '../../model/limits.js';
+import type { EventInput, PutOptions, PutResult, StoredEvent } from '../../types.js';
+import { assertSafeJsonValue } from './safe-json.js';
+
+/**
+ * The JSON shapes of the HTTP API and the one rule for how event data crosses it.
+ *
+ * Writing: `data` (any JSON value) is stored as its compact UTF-8 JSON text, `JSON.stringify(data)`;
+ * `dataBase64` is stored as the decoded bytes; neither means empty data.
+ *
+ * Reading: storage keeps bytes only, so the form is derived from the bytes. An event is returned
+ * as `data` exactly when its bytes are the canonical compact JSON text of a value the API would
+ * accept as `data` (valid UTF-8, parses, re-serialises to the identical bytes, passes the depth and
+ * prototype checks); otherwise it is returned as `dataBase64`. So a value written as `data` always
+ * reads back as the same `data`, and every read is lossless: a client that turns `data` back into
+ * `JSON.stringify(data)` bytes gets exactly the stored bytes. Bytes written as `dataBase64` that
+ * happen to be canonical JSON (e.g. `42`, `"x"`) read back as `data`, with the same bytes.
+ */
+
+/** Response header on every /v1 answer: the store's committed generation. */
+export const GENERATION_HEADER = 'ringstore-generation';
+/** Response header on append answers: the durability level the put reached. */
+export const DURABILITY_HEADER = 'ringstore-durability';
+
+export interface WireEvent {
+  type: string;
+  data?: unknown;
+  dataBase64?: string;
+  crc?: number;
+}
+
+export interface WirePutResult {
+  firstVersion: number;
+  lastVersion: number;
+  firstPosition: number;
+  generation: number;
+  timestamp: number;
+}
+
+export interface WireStoredEvent {
+  type: string;
+  version: number;
+  position: number;
+  generation: number;
+  timestamp: number;
+  crc: number;
+  aggregateType?: string;
+  aggregateId?: string;
+  data?: unknown;
+  dataBase64?: string;
+}
+
+const EVENT_KEYS = new Set(['type', 'data', 'dataBase64', 'crc']);
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function invalidEvent(index: number, why: string): RingStoreError {
+  return new RingStoreError('INVALID_EVENT', `event ${index}: ${why}`, { index });
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Turns the `events` array of a request into EventInputs; the store validates names and sizes. */
+export function decodeEvents(value: unknown): EventInput[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new RingStoreError('INVALID_BATCH', '"events" must be a non-empty array');
+  }
+  if (value.length > LIMITS.maxEventsPerBatch) {
+    throw new RingStoreError(
+      'BATCH_TOO_LARGE',
+      `a batch holds at most ${LIMITS.maxEventsPerBatch} events, got ${value.length}`,
+    );
+  }
+  const events: EventInput[] = new Array(value.length);
+  for (let index = 0; index < value.length; index++) {
+    events[index] = decodeEvent(value[index], index);
+  }
+  return events;
+}
+
+function decodeEvent(value: unknown, index: number): EventInput {
+  if (!isPlainObject(value)) throw invalidEvent(index, 'must be an object { type, data | dataBase64 }');
+  for (const key in value) {
+    if (!EVENT_KEYS.has(key)) throw invalidEvent(index, `unknown field ${JSON.stringify(key.slice(0, 40))}`);
+  }
+  const { type, data, dataBase64, crc } = value;
+  if (typeof type !== 'string')
+    throw new RingStoreError('INVALID_NAME', `event ${index}: type must be a string`, { kind: 'event type' });
+  if (crc !== undefined && typeof crc !== 'number') throw invalidEvent(index, 'crc must be a number');
+  let bytes: Uint8Array;
+  if (data !== undefined && dataBase64 !== undefined) {
+    throw invalidEvent(index, 'give either data or dataBase64, not both');
+  } else if (dataBase64 !== undefined) {
+    if (typeof dataBase64 !== 'string' || !BASE64.test(dataBase64)) {
+      throw invalidEvent(index, 'dataBase64 must be standard padded base64');
+    }
+    bytes = Buffer.from(dataBase64, 'base64');
+  } else if (data !== undefined) {
+    bytes = Buffer.from(JSON.stringify(data), 'utf8');
+  } else {
+    bytes = new Uint8Array(0);
+  }
+  return crc === undefined ? { type, data: bytes } : { type, data: bytes, crc };
+}
+
+const PUT_KEYS = new Set(['events', 'expectedVersion', 'idempotencyKey']);
+
+/** The body of POST …/events: `{ events, expectedVersion?, idempotencyKey? }`. */
+export function decodePutBody(body: unknown): { events: EventInput[]; options: PutOptions } {
+  if (!isPlainObject(body)) throw new RingStoreError('INVALID_BATCH', 'the body must be a JSON object');
+  for (const key in body) {
+    if (!PUT_KEYS.has(key)) {
+      throw new RingStoreError('INVALID_BATCH', `unknown field ${JSON.stringify(key.slice(0, 40))}`);
+    }
+  }
+  return { events: decodeEvents(body.events), options: putOptions(body) };
+}
+
+export function putOptions(body: Record<string, unknown>): PutOptions {
+  const options: PutOptions = {};
+  // The store validates the values; here they only must not be silently dropped.
+  if (body.expectedVersion !== undefined)
+    options.expectedVersion = body.expectedVersion as PutOptions['expectedVersion'];
+  if (body.idempotencyKey !== undefined) options.idempotencyKey = body.idempotencyKey as string;
+  return options;
+}
+
+export function encodePutResult(result: PutResult): WirePutResult {
+  return {
+    firstVersion: result.firstVersion,
+    lastVersion: result.lastVersion,
+    firstPosition: result.firstPosition,
+    generation: result.generation,
+    timestamp: result.timestamp,
+  };
+}
+
+/** Returns the parsed value when `bytes` is canonical compact JSON the API accepts, else undefined. */
+export function canonicalJsonValue(bytes: Uint8Array): { value: unknown } | undefined {
+  if (bytes.byteLength === 0) return undefined;
+  const first = bytes[0] as number;
+  // Canonical JSON text starts with one of: { [ " - 0-9 t f n. Anything else cannot qualify.
+  if (
+    !(
+      first === 0x7b ||
+      first === 0x5b ||
+      first === 0x22 ||
+      first === 0x2d ||
+      (first >= 0x30 && first <= 0x39) ||
+      first === 0x74 ||
+      first === 0x66 ||
+      first === 0x6e
+    )
+  ) {
+    return undefined;
+  }
+  let text: string;
+  let value: unknown;
+  try {
+    text = strictUtf8.decode(bytes);
+    value = JSON.parse(text);
+    if (JSON.stringify(value) !== text) return undefined;
+    assertSafeJsonValue(value);
+  } catch {
+    return undefined;
+  }
+  return { value };
+}
+
+export function encodeStoredEvent(event: StoredEvent, withAggregate: boolean): WireStoredEvent {
+  const wire: WireStoredEvent = {
+    type: event.type,
+    version: event.version,
+    position: event.position,
+    generation: event.generation,
+    timestamp: event.timestamp,
+    crc: event.crc,
+  };
+  if (withAggregate) {
+    wire.aggregateType = event.aggregateType;
+    wire.aggregateId = event.aggregateId.toString();
+  }
+  const json = canonicalJsonValue(event.data);
+  if (json) wire.data = json.value;
+  else
+    wire.dataBase64 = Buffer.from(event.data.buffer, event.data.byteOffset, event.data.byteLength).toString(
+      'base64',
+    );
+  return wire;
+}
+
+/** The bytes a read event stands for: the inverse of the read rule above. */
+export function wireEventBytes(event: { data?: unknown; dataBase64?: string }): Uint8Array {
+  if (event.dataBase64 !== undefined) return new Uint8Array(Buffer.from(event.dataBase64, 'base64'));
+  if (event.data !== undefined) return new TextEncoder().encode(JSON.stringify(event.data));
+  return new Uint8Array(0);
+}
+
+const UNSIGNED = /^(?:0|[1-9][0-9]{0,15})$/;
+
+/** Reads one optional non-negative integer query parameter, strictly (no signs, floats, repeats). */
+export function queryInteger(query: Record<string, unknown>, name: string): number | undefined {
+  const raw = query[name];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !UNSIGNED.test(raw) || !Number.isSafeInteger(Number(raw))) {
+    throw new RingStoreError(
+      'INVALID_QUERY',
+      `${name} must be one integer from 0 to ${Number.MAX_SAFE_INTEGER}`,
+      {
+        option: name,
+      },
+    );
+  }
+  return Number(raw);
+}
+
+export function queryTypes(query: Record<string, unknown>): string[] | undefined {
+  const raw = query.types;
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || raw.length === 0) {
+    throw new RingStoreError('INVALID_QUERY', 'types must be one comma-separated list of event types', {
+      option: 'types',
+    });
+  }
+  return raw.split(',');
+}
+
+/** Unknown query parameters are refused, so a misspelt filter never silently reads everything. */
+export function assertKnownQuery(query: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const key of Object.keys(query)) {
+    if (!allowed.includes(key)) {
+      throw new RingStoreError(
+        'INVALID_QUERY',
+        `unknown query parameter ${JSON.stringify(key.slice(0, 40))}`,
+        {
+          option: key.slice(0, 40),
+        },
+      );
+    }
+  }
+}
