@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { EventStore } from '../../src/api/event-store.js';
 import { createHttpServer, type HttpServerOptions } from '../../src/api/http/server.js';
@@ -10,7 +11,10 @@ export interface RunningServer {
 }
 
 /** Starts the HTTP API on 127.0.0.1, port 0 (a free port), over `store`. */
-export async function startServer(store: EventStore, options: HttpServerOptions = {}): Promise<RunningServer> {
+export async function startServer(
+  store: EventStore,
+  options: HttpServerOptions = {},
+): Promise<RunningServer> {
   const app = await createHttpServer(store, options);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
@@ -21,4 +25,61 @@ export async function startServer(store: EventStore, options: HttpServerOptions 
     port: address.port,
     close: () => app.close(),
   };
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json(): any;
+}
+
+/**
+ * One request through node:http, with the path sent exactly as given (fetch would normalise `..`
+ * and re-encode), and the body as given (no content-type unless in `headers`).
+ */
+export function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      { host: '127.0.0.1', port, method, path, headers: options.headers ?? {}, agent: false },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            text,
+            json: () => JSON.parse(text),
+          });
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    if (options.body !== undefined) request.write(options.body);
+    request.end();
+  });
+}
+
+export function postJson(port: number, path: string, body: unknown, headers: Record<string, string> = {}) {
+  return rawRequest(port, 'POST', path, {
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+/** Asserts the one error shape of the API and returns the error object. */
+export function errorOf(response: RawResponse): { code: string; message: string; [k: string]: unknown } {
+  const body = response.json();
+  if (typeof body?.error?.code !== 'string' || typeof body.error.message !== 'string') {
+    throw new Error(`not an error body: ${response.text.slice(0, 200)}`);
+  }
+  return body.error;
 }

@@ -360,6 +360,12 @@ export async function createHttpServer(
     return metrics.metricsText();
   });
 
+  const unwatch = store.watch((notice) => {
+    if (notice.closed) unhealthy ??= new RingStoreError('STORE_CLOSED');
+  });
+  app.addHook('onClose', async () => {
+    unwatch();
+  });
   app.addHook('preClose', async () => {
     for (const stream of activeStreams)
       stream.end(new RingStoreError('STORE_CLOSED', 'the server is shutting down'));

@@ -1,0 +1,341 @@
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EventStore } from '../../src/api/event-store.js';
+import { RingStoreError } from '../../src/errors.js';
+import { MemoryEventStore } from '../../src/model/memory-store.js';
+import {
+  errorOf,
+  postJson,
+  type RawResponse,
+  type RunningServer,
+  rawRequest,
+  startServer,
+} from './helpers.js';
+
+const PATH = '/v1/domains/billing/aggregates/invoice/1/events';
+
+let server: RunningServer | undefined;
+let store: MemoryEventStore;
+
+async function start(options = {}): Promise<RunningServer> {
+  store = new MemoryEventStore();
+  server = await startServer(store, options);
+  return server;
+}
+
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  await store.close();
+});
+
+/** Every rejected request: a 4xx with the one error shape, no stack, no file path; nothing stored. */
+function expectRejected(response: RawResponse, status: number, code: string): void {
+  expect({ status: response.status, text: response.text.slice(0, 300) }).toMatchObject({ status });
+  expect(errorOf(response).code).toBe(code);
+  expect(response.text).not.toMatch(/\/work\/|node_modules|\bat .*:\d+:\d+/);
+}
+
+function expectNothingStored(): void {
+  expect(store.domains()).toEqual([]);
+  expect(store.generation).toBe(0);
+}
+
+describe('hostile and invalid JSON bodies', () => {
+  const cases: Array<[string, string, string]> = [
+    ['not JSON', '{"events": [', 'INVALID_JSON'],
+    ['NaN literal', '{"events":[{"type":"A"}],"expectedVersion":NaN}', 'INVALID_JSON'],
+    ['empty body', '', 'INVALID_JSON'],
+    ['__proto__ key at the top', '{"events":[{"type":"A"}],"__proto__":{"admin":true}}', 'INVALID_JSON'],
+    ['__proto__ key inside data', '{"events":[{"type":"A","data":{"__proto__":{"x":1}}}]}', 'INVALID_JSON'],
+    [
+      'constructor.prototype',
+      '{"events":[{"type":"A","data":{"constructor":{"prototype":{"x":1}}}}]}',
+      'INVALID_JSON',
+    ],
+    [
+      'deep nesting in data',
+      `{"events":[{"type":"A","data":${'['.repeat(100)}${']'.repeat(100)}}]}`,
+      'INVALID_JSON',
+    ],
+    ['extreme nesting', `${'['.repeat(200_000)}${']'.repeat(200_000)}`, 'INVALID_JSON'],
+    ['a JSON array body', '[{"type":"A"}]', 'INVALID_BATCH'],
+    ['a JSON string body', '"events"', 'INVALID_BATCH'],
+    ['unknown top-level field', '{"events":[{"type":"A"}],"expectedversion":1}', 'INVALID_BATCH'],
+    ['no events', '{"events":[]}', 'INVALID_BATCH'],
+    ['events not an array', '{"events":{"type":"A"}}', 'INVALID_BATCH'],
+    ['an event that is not an object', '{"events":[1]}', 'INVALID_EVENT'],
+    ['unknown event field', '{"events":[{"type":"A","meta":1}]}', 'INVALID_EVENT'],
+    ['data and dataBase64', '{"events":[{"type":"A","data":1,"dataBase64":"AA=="}]}', 'INVALID_EVENT'],
+    ['bad base64', '{"events":[{"type":"A","dataBase64":"A*=="}]}', 'INVALID_EVENT'],
+    ['unpadded base64', '{"events":[{"type":"A","dataBase64":"AAA"}]}', 'INVALID_EVENT'],
+    ['crc as string', '{"events":[{"type":"A","crc":"1"}]}', 'INVALID_EVENT'],
+    ['crc as float', '{"events":[{"type":"A","crc":1.5}]}', 'INVALID_EVENT'],
+    ['bad event type', '{"events":[{"type":"9bad"}]}', 'INVALID_NAME'],
+    ['event type not a string', '{"events":[{"type":7}]}', 'INVALID_NAME'],
+    ['float version', '{"events":[{"type":"A"}],"expectedVersion":1.5}', 'INVALID_VERSION'],
+    ['negative version', '{"events":[{"type":"A"}],"expectedVersion":-1}', 'INVALID_VERSION'],
+    ['huge version', '{"events":[{"type":"A"}],"expectedVersion":1e400}', 'INVALID_VERSION'],
+    ['unsafe version', '{"events":[{"type":"A"}],"expectedVersion":9007199254740993}', 'INVALID_VERSION'],
+    ['version as string', '{"events":[{"type":"A"}],"expectedVersion":"1"}', 'INVALID_VERSION'],
+    ['version null', '{"events":[{"type":"A"}],"expectedVersion":null}', 'INVALID_VERSION'],
+    ['empty idempotency key', '{"events":[{"type":"A"}],"idempotencyKey":""}', 'INVALID_IDEMPOTENCY_KEY'],
+    [
+      'long idempotency key',
+      `{"events":[{"type":"A"}],"idempotencyKey":"${'k'.repeat(65)}"}`,
+      'INVALID_IDEMPOTENCY_KEY',
+    ],
+    ['idempotency key number', '{"events":[{"type":"A"}],"idempotencyKey":5}', 'INVALID_IDEMPOTENCY_KEY'],
+  ];
+  for (const [name, body, code] of cases) {
+    it(`rejects ${name} with 400 ${code}`, async () => {
+      const { port } = await start();
+      expectRejected(await postJson(port, PATH, body), 400, code);
+      expectNothingStored();
+    });
+  }
+});
+
+describe('hostile names and ids in the path', () => {
+  const paths: Array<[string, number, string]> = [
+    ['/v1/domains/../aggregates/invoice/1/events', 400, 'INVALID_NAME'],
+    ['/v1/domains/..%2F..%2Fetc/aggregates/invoice/1/events', 400, 'INVALID_NAME'],
+    ['/v1/domains/%2e%2e/aggregates/invoice/1/events', 400, 'INVALID_NAME'],
+    ['/v1/domains/billing/aggregates/..%2f..%2fpasswd/1/events', 400, 'INVALID_NAME'],
+    ['/v1/domains/bil%00ling/aggregates/invoice/1/events', 400, 'INVALID_NAME'],
+    ['/v1/domains/Billing/aggregates/invoice/1/events', 400, 'INVALID_NAME'],
+    ['/v1/domains/billing/aggregates/inv%5Coice/1/events', 400, 'INVALID_NAME'],
+    [`/v1/domains/${'a'.repeat(64)}/aggregates/invoice/1/events`, 400, 'INVALID_NAME'],
+    ['/v1/domains/billing/aggregates/invoice/0/events', 400, 'INVALID_ID'],
+    ['/v1/domains/billing/aggregates/invoice/-1/events', 400, 'INVALID_ID'],
+    ['/v1/domains/billing/aggregates/invoice/1.5/events', 400, 'INVALID_ID'],
+    ['/v1/domains/billing/aggregates/invoice/1e3/events', 400, 'INVALID_ID'],
+    ['/v1/domains/billing/aggregates/invoice/01/events', 400, 'INVALID_ID'],
+    ['/v1/domains/billing/aggregates/invoice/NaN/events', 400, 'INVALID_ID'],
+    ['/v1/domains/billing/aggregates/invoice/18446744073709551616/events', 400, 'INVALID_ID'],
+    ['/v1/domains/billing/aggregates/invoice/99999999999999999999999/events', 400, 'INVALID_ID'],
+    ['/v1/domains/billing/aggregates/invoice/1%00/events', 400, 'INVALID_ID'],
+    ['/v1/domains/billing/aggregates/invoice/%ZZ/events', 400, 'BAD_REQUEST'],
+    [`/v1/domains/${'a'.repeat(500)}/aggregates/invoice/1/events`, 400, 'BAD_REQUEST'],
+    ['/v1/domains/billing/aggregates/invoice/1/events/extra', 404, 'NOT_FOUND'],
+  ];
+  for (const [path, status, code] of paths) {
+    it(`POST and GET ${path.slice(0, 70)} → ${status} ${code}`, async () => {
+      const { port } = await start();
+      expectRejected(await postJson(port, path, { events: [{ type: 'A' }] }), status, code);
+      expectRejected(await rawRequest(port, 'GET', path), status, code);
+      expectNothingStored();
+    });
+  }
+});
+
+describe('hostile query strings', () => {
+  const queries: Array<[string, string]> = [
+    ['/v1/domains/billing/events?fromPosition=-1', 'INVALID_QUERY'],
+    ['/v1/domains/billing/events?fromPosition=1.5', 'INVALID_QUERY'],
+    ['/v1/domains/billing/events?fromPosition=NaN', 'INVALID_QUERY'],
+    ['/v1/domains/billing/events?fromPosition=1e3', 'INVALID_QUERY'],
+    ['/v1/domains/billing/events?fromPosition=99999999999999999999', 'INVALID_QUERY'],
+    ['/v1/domains/billing/events?fromPosition=1&fromPosition=2', 'INVALID_QUERY'],
+    ['/v1/domains/billing/events?limit=100001', 'INVALID_QUERY'],
+    ['/v1/domains/billing/events?position=1', 'INVALID_QUERY'],
+    ['/v1/domains/billing/events?types=', 'INVALID_QUERY'],
+    ['/v1/domains/billing/events?types=ok,9bad', 'INVALID_NAME'],
+    ['/v1/domains/billing/events?verifyCrc=yes', 'INVALID_QUERY'],
+    [`${PATH}?fromVersion=-3`, 'INVALID_QUERY'],
+    [`${PATH}?limit=100001`, 'INVALID_QUERY'],
+    [`${PATH}?atGeneration=x`, 'INVALID_QUERY'],
+    ['/v1/domains/billing/subscribe?fromPosition=-1', 'INVALID_QUERY'],
+  ];
+  for (const [path, code] of queries) {
+    it(`GET ${path} → 400 ${code}, before and after the domain exists`, async () => {
+      const { port } = await start();
+      expectRejected(await rawRequest(port, 'GET', path), 400, code);
+      await store.put('billing', 'invoice', 1n, [{ type: 'A' }]);
+      expectRejected(await rawRequest(port, 'GET', path), 400, code);
+    });
+  }
+
+  it('rejects a bad Last-Event-ID', async () => {
+    const { port } = await start();
+    const response = await rawRequest(port, 'GET', '/v1/domains/billing/subscribe', {
+      headers: { 'last-event-id': '-5' },
+    });
+    expectRejected(response, 400, 'INVALID_QUERY');
+  });
+});
+
+describe('limits and content types', () => {
+  it('413 for a body over the limit (default 1 MiB), nothing stored', async () => {
+    const { port } = await start();
+    const big = { events: [{ type: 'A', data: 'x'.repeat(1024 * 1024) }] };
+    expectRejected(await postJson(port, PATH, big), 413, 'PAYLOAD_TOO_LARGE');
+    expectNothingStored();
+  });
+
+  it('honours a configured body limit', async () => {
+    const { port } = await start({ bodyLimit: 1000 });
+    expectRejected(
+      await postJson(port, PATH, { events: [{ type: 'A', data: 'x'.repeat(1000) }] }),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    );
+    expect((await postJson(port, PATH, { events: [{ type: 'A', data: 'x'.repeat(100) }] })).status).toBe(201);
+  });
+
+  it('400 EVENT_TOO_LARGE for an event over 65535 bytes, 400 BATCH_TOO_LARGE for too many events', async () => {
+    const { port } = await start();
+    const over = Buffer.alloc(65_536, 7).toString('base64');
+    expectRejected(
+      await postJson(port, PATH, { events: [{ type: 'A', dataBase64: over }] }),
+      400,
+      'EVENT_TOO_LARGE',
+    );
+    const many = { events: Array.from({ length: 10_001 }, () => ({ type: 'A' })) };
+    expectRejected(await postJson(port, PATH, many), 400, 'BATCH_TOO_LARGE');
+    expectNothingStored();
+    const max = Buffer.alloc(65_535, 7).toString('base64');
+    expect((await postJson(port, PATH, { events: [{ type: 'A', dataBase64: max }] })).status).toBe(201);
+  });
+
+  it('415 for wrong or missing content types, on both write routes', async () => {
+    const { port } = await start();
+    const body = JSON.stringify({ events: [{ type: 'A' }] });
+    for (const type of [
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'application/jsonx',
+      'application/x-ndjson',
+    ]) {
+      expectRejected(
+        await rawRequest(port, 'POST', PATH, { headers: { 'content-type': type }, body }),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      );
+    }
+    expectRejected(await rawRequest(port, 'POST', PATH, { body }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectRejected(
+      await rawRequest(port, 'POST', '/v1/ingest', { headers: { 'content-type': 'application/json' }, body }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
+    expect(
+      (
+        await rawRequest(port, 'POST', PATH, {
+          headers: { 'content-type': 'application/json; charset=utf-8' },
+          body,
+        })
+      ).status,
+    ).toBe(201);
+  });
+
+  it('400 BAD_REQUEST for a lying Content-Length', async () => {
+    const { port } = await start();
+    const response = await rawRequest(port, 'POST', PATH, {
+      headers: { 'content-type': 'application/json', 'content-length': '5' },
+      body: '{"events":[{"type":"A"}]}',
+    });
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+    expectNothingStored();
+  });
+
+  it('404 NOT_FOUND in the error shape for unknown routes and methods', async () => {
+    const { port } = await start();
+    expectRejected(await rawRequest(port, 'GET', '/v2/nothing'), 404, 'NOT_FOUND');
+    expectRejected(await rawRequest(port, 'DELETE', PATH), 404, 'NOT_FOUND');
+  });
+});
+
+/** A store whose puts fail with a chosen error: exercises the 503 and 500 answers. */
+function failingStore(error: Error): EventStore {
+  return new (class extends MemoryEventStore {
+    override async put(): Promise<never> {
+      throw error;
+    }
+  })();
+}
+
+describe('503 and 500 answers', () => {
+  it('BACKPRESSURE: 503 with Retry-After, health stays ok', async () => {
+    const failing = failingStore(new RingStoreError('BACKPRESSURE'));
+    store = new MemoryEventStore();
+    server = await startServer(failing, { retryAfterSeconds: 2 });
+    const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
+    expectRejected(response, 503, 'BACKPRESSURE');
+    expect(response.headers['retry-after']).toBe('2');
+    expect((await rawRequest(server.port, 'GET', '/health')).status).toBe(200);
+  });
+
+  it('STORE_FAILED: 503 with Retry-After, and health turns 503 for good', async () => {
+    const failing = failingStore(new RingStoreError('STORE_FAILED'));
+    store = new MemoryEventStore();
+    server = await startServer(failing);
+    const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
+    expectRejected(response, 503, 'STORE_FAILED');
+    expect(response.headers['retry-after']).toBe('30');
+    const health = await rawRequest(server.port, 'GET', '/health');
+    expectRejected(health, 503, 'STORE_FAILED');
+    const ingest = await rawRequest(server.port, 'POST', '/v1/ingest', {
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: '{"domain":"d","aggregateType":"a","id":"1","events":[{"type":"A"}]}\n',
+    });
+    expect(JSON.parse(ingest.text).error.code).toBe('STORE_FAILED');
+  });
+
+  it('an unexpected store error is a 500 INTERNAL without its message, stack or paths', async () => {
+    const failing = failingStore(new Error('ENOENT: /secret/path/file.dat'));
+    store = new MemoryEventStore();
+    server = await startServer(failing);
+    const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
+    expect(response.status).toBe(500);
+    expect(errorOf(response)).toEqual({ code: 'INTERNAL', message: 'internal error' });
+    expect(response.text).not.toContain('secret');
+  });
+});
+
+describe('fuzzed bodies', () => {
+  it('never answer 5xx and store nothing unless they answer 201 (seeded)', async () => {
+    const { port } = await start();
+    const seed = 20_261_124;
+    const value = fc.oneof(
+      fc.jsonValue({ maxDepth: 4 }),
+      fc.constantFrom('any', 'none', 'exists', -1, 1.5, 2 ** 60, '__proto__', null),
+    );
+    const event = fc.record(
+      {
+        type: fc.oneof(fc.constantFrom('A', 'b.c', '9', '', 'x'.repeat(129)), fc.string()),
+        data: value,
+        dataBase64: fc.base64String(),
+        crc: fc.integer(),
+      },
+      { requiredKeys: [] },
+    );
+    const body = fc.oneof(
+      fc.record(
+        {
+          events: fc.array(event, { maxLength: 4 }),
+          expectedVersion: value,
+          idempotencyKey: fc.string({ maxLength: 80 }),
+        },
+        { requiredKeys: [] },
+      ),
+      fc.jsonValue({ maxDepth: 3 }),
+      fc.string(),
+    );
+    await fc.assert(
+      fc.asyncProperty(body, async (input) => {
+        const before = store.generation;
+        const response = await postJson(
+          port,
+          PATH,
+          typeof input === 'string' ? input : JSON.stringify(input),
+        );
+        expect(response.status).toBeLessThan(500);
+        if (response.status !== 201) expect(store.generation).toBe(before);
+        else expect(store.generation).toBe(before + 1);
+      }),
+      { seed, numRuns: 300 },
+    );
+  });
+});

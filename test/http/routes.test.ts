@@ -1,0 +1,325 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { crc32 } from '../../src/crc.js';
+import { MemoryEventStore } from '../../src/model/memory-store.js';
+import { errorOf, postJson, type RunningServer, rawRequest, startServer } from './helpers.js';
+
+const EVENTS = '/v1/domains/billing/aggregates/invoice';
+
+let server: RunningServer | undefined;
+let store: MemoryEventStore;
+
+async function start(options = {}): Promise<RunningServer> {
+  store = new MemoryEventStore();
+  server = await startServer(store, options);
+  return server;
+}
+
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  await store.close();
+});
+
+describe('POST /v1/domains/:domain/aggregates/:type/:id/events', () => {
+  it('appends a batch: 201 with exactly the result fields, then 200 with the same body on replay', async () => {
+    const { port } = await start();
+    const body = { events: [{ type: 'Opened', data: { n: 1 } }, { type: 'Paid' }], idempotencyKey: 'k1' };
+    const first = await postJson(port, `${EVENTS}/7/events`, body);
+    expect(first.status).toBe(201);
+    const result = first.json();
+    expect(Object.keys(result).sort()).toEqual([
+      'firstPosition',
+      'firstVersion',
+      'generation',
+      'lastVersion',
+      'timestamp',
+    ]);
+    expect(result).toMatchObject({ firstVersion: 1, lastVersion: 2, firstPosition: 0 });
+    expect(first.headers['ringstore-generation']).toBe(String(result.generation));
+    expect(first.headers['ringstore-durability']).toBe('fsync');
+    const replay = await postJson(port, `${EVENTS}/7/events`, body);
+    expect(replay.status).toBe(200);
+    expect(replay.json()).toEqual(result);
+    expect((await store.get('billing', 'invoice', 7n)).version).toBe(2);
+  });
+
+  it('answers a version conflict with 409 VERSION_CONFLICT and the actual version', async () => {
+    const { port } = await start();
+    await postJson(port, `${EVENTS}/1/events`, { events: [{ type: 'A' }] });
+    const conflict = await postJson(port, `${EVENTS}/1/events`, {
+      events: [{ type: 'B' }],
+      expectedVersion: 0,
+    });
+    expect(conflict.status).toBe(409);
+    expect(errorOf(conflict)).toMatchObject({ code: 'VERSION_CONFLICT', actualVersion: 1 });
+    const exists = await postJson(port, `${EVENTS}/2/events`, {
+      events: [{ type: 'B' }],
+      expectedVersion: 'exists',
+    });
+    expect(errorOf(exists)).toMatchObject({ code: 'VERSION_CONFLICT', actualVersion: 0 });
+    const ok = await postJson(port, `${EVENTS}/1/events`, { events: [{ type: 'B' }], expectedVersion: 1 });
+    expect(ok.status).toBe(201);
+  });
+
+  it('checks a supplied crc', async () => {
+    const { port } = await start();
+    const data = { a: 'b' };
+    const good = crc32(new TextEncoder().encode(JSON.stringify(data)));
+    expect(
+      (await postJson(port, `${EVENTS}/1/events`, { events: [{ type: 'A', data, crc: good }] })).status,
+    ).toBe(201);
+    const bad = await postJson(port, `${EVENTS}/1/events`, { events: [{ type: 'A', data, crc: good ^ 1 }] });
+    expect(errorOf(bad).code).toBe('CRC_MISMATCH');
+  });
+});
+
+describe('GET /v1/domains/:domain/aggregates/:type/:id/events', () => {
+  it('returns events in the form they were written, with all metadata', async () => {
+    const { port } = await start();
+    const json = { nested: [1, 'two', { three: null }], unicode: 'é✓' };
+    const binary = Buffer.from([0, 1, 2, 255]).toString('base64');
+    await postJson(port, `${EVENTS}/42/events`, {
+      events: [
+        { type: 'Json', data: json },
+        { type: 'Bin', dataBase64: binary },
+        { type: 'Empty' },
+        { type: 'Str', data: 'text' },
+        { type: 'Num', data: 12.5 },
+      ],
+    });
+    const response = await rawRequest(port, 'GET', `${EVENTS}/42/events`);
+    expect(response.status).toBe(200);
+    const { version, events } = response.json();
+    expect(version).toBe(5);
+    expect(events.map((e: { data?: unknown; dataBase64?: string }) => e.data ?? e.dataBase64)).toEqual([
+      json,
+      binary,
+      '',
+      'text',
+      12.5,
+    ]);
+    expect(events[0]).toMatchObject({ type: 'Json', version: 1, position: 0 });
+    expect(Object.keys(events[1]).sort()).toEqual([
+      'crc',
+      'dataBase64',
+      'generation',
+      'position',
+      'timestamp',
+      'type',
+      'version',
+    ]);
+    expect(events[1].crc).toBe(crc32(new Uint8Array([0, 1, 2, 255])));
+  });
+
+  it('reads back non-canonical JSON bytes as dataBase64, byte for byte', async () => {
+    const { port } = await start();
+    const spaced = Buffer.from('{ "a": 1 }').toString('base64');
+    const bigNumber = Buffer.from('12345678901234567890').toString('base64');
+    await postJson(port, `${EVENTS}/1/events`, {
+      events: [
+        { type: 'A', dataBase64: spaced },
+        { type: 'B', dataBase64: bigNumber },
+      ],
+    });
+    const { events } = (await rawRequest(port, 'GET', `${EVENTS}/1/events`)).json();
+    expect(events.map((e: { dataBase64?: string }) => e.dataBase64)).toEqual([spaced, bigNumber]);
+  });
+
+  it('pages with fromVersion, toVersion and limit; 0/empty for a new instance; 404 for an unknown domain', async () => {
+    const { port } = await start();
+    await postJson(port, `${EVENTS}/1/events`, { events: [{ type: 'A' }, { type: 'B' }, { type: 'C' }] });
+    const page = (
+      await rawRequest(port, 'GET', `${EVENTS}/1/events?fromVersion=2&toVersion=3&limit=1`)
+    ).json();
+    expect(page.version).toBe(3);
+    expect(page.events.map((e: { version: number }) => e.version)).toEqual([2]);
+    expect((await rawRequest(port, 'GET', `${EVENTS}/2/events`)).json()).toEqual({ version: 0, events: [] });
+    const unknown = await rawRequest(port, 'GET', '/v1/domains/nothing/aggregates/invoice/1/events');
+    expect(unknown.status).toBe(404);
+    expect(errorOf(unknown).code).toBe('NOT_FOUND');
+  });
+
+  it('pins to a generation', async () => {
+    const { port } = await start();
+    const first = (await postJson(port, `${EVENTS}/1/events`, { events: [{ type: 'A' }] })).json();
+    await postJson(port, `${EVENTS}/1/events`, { events: [{ type: 'B' }] });
+    const cut = (await rawRequest(port, 'GET', `${EVENTS}/1/events?atGeneration=${first.generation}`)).json();
+    expect(cut.version).toBe(1);
+  });
+});
+
+describe('GET /v1/domains/:domain/events', () => {
+  it('reads the domain log with aggregate fields, types, limit, nextPosition, time range and atGeneration', async () => {
+    const { port } = await start();
+    const r1 = (
+      await postJson(port, `${EVENTS}/1/events`, { events: [{ type: 'A' }, { type: 'B' }] })
+    ).json();
+    await postJson(port, '/v1/domains/billing/aggregates/payment/18446744073709551615/events', {
+      events: [{ type: 'B', data: [1] }],
+    });
+    const all = (await rawRequest(port, 'GET', '/v1/domains/billing/events')).json();
+    expect(all.nextPosition).toBe(3);
+    expect(
+      all.events.map((e: Record<string, unknown>) => [e.position, e.type, e.aggregateType, e.aggregateId]),
+    ).toEqual([
+      [0, 'A', 'invoice', '1'],
+      [1, 'B', 'invoice', '1'],
+      [2, 'B', 'payment', '18446744073709551615'],
+    ]);
+    const onlyB = (await rawRequest(port, 'GET', '/v1/domains/billing/events?types=B,Nope&limit=1')).json();
+    expect(onlyB.events.map((e: { position: number }) => e.position)).toEqual([1]);
+    expect(onlyB.nextPosition).toBe(2);
+    const rest = (
+      await rawRequest(port, 'GET', `/v1/domains/billing/events?fromPosition=${onlyB.nextPosition}`)
+    ).json();
+    expect(rest.events.map((e: { position: number }) => e.position)).toEqual([2]);
+    const pinned = (
+      await rawRequest(port, 'GET', `/v1/domains/billing/events?atGeneration=${r1.generation}`)
+    ).json();
+    expect(pinned.events).toHaveLength(2);
+    const later = (
+      await rawRequest(port, 'GET', `/v1/domains/billing/events?fromTime=${r1.timestamp + 10_000_000}`)
+    ).json();
+    expect(later.events).toHaveLength(0);
+    const earlier = (
+      await rawRequest(port, 'GET', `/v1/domains/billing/events?toTime=${r1.timestamp}`)
+    ).json();
+    expect(earlier.events.length).toBeGreaterThanOrEqual(2);
+    expect((await rawRequest(port, 'GET', '/v1/domains/none/events')).status).toBe(404);
+  });
+});
+
+describe('POST /v1/keys, GET /v1/domains, /health, /metrics', () => {
+  it('makes unique decimal ids', async () => {
+    const { port } = await start();
+    const a = await rawRequest(port, 'POST', '/v1/keys');
+    const b = await rawRequest(port, 'POST', '/v1/keys');
+    expect(a.status).toBe(201);
+    expect(a.json().id).toMatch(/^[1-9][0-9]*$/);
+    expect(a.json().id).not.toBe(b.json().id);
+  });
+
+  it('lists domains with the generation', async () => {
+    const { port } = await start();
+    await postJson(port, `${EVENTS}/1/events`, { events: [{ type: 'A' }] });
+    expect((await rawRequest(port, 'GET', '/v1/domains')).json()).toEqual({
+      domains: ['billing'],
+      generation: 1,
+    });
+  });
+
+  it('reports health, and 503 with Retry-After once the store is closed', async () => {
+    const { port } = await start();
+    const ok = await rawRequest(port, 'GET', '/health');
+    expect(ok.status).toBe(200);
+    expect(ok.json()).toMatchObject({ status: 'ok' });
+    await store.close();
+    const down = await rawRequest(port, 'GET', '/health');
+    expect(down.status).toBe(503);
+    expect(errorOf(down).code).toBe('STORE_CLOSED');
+    expect(down.headers['retry-after']).toBe('5');
+  });
+
+  it('exports Prometheus metrics: HTTP latency, appends, and store internals when the store has metrics()', async () => {
+    const inner = new MemoryEventStore();
+    const withMetrics = Object.assign(inner, {
+      metrics: () => ({
+        ringBytes: 65_536,
+        ringUsedBytes: 1024,
+        crcThreads: 2,
+        crcUtilization: 0.25,
+        fsyncs: 3,
+      }),
+    });
+    store = withMetrics;
+    server = await startServer(withMetrics);
+    await postJson(server.port, `${EVENTS}/1/events`, {
+      events: [{ type: 'A', data: 'abc' }, { type: 'B' }],
+    });
+    const response = await rawRequest(server.port, 'GET', '/metrics');
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/plain/);
+    const text = response.text;
+    expect(text).toMatch(
+      /ringstore_http_request_duration_seconds_count\{method="POST",route="\/v1\/domains\/:domain\/aggregates\/:type\/:id\/events",status="201"\} 1/,
+    );
+    expect(text).toMatch(/^ringstore_http_appended_events_total 2$/m);
+    expect(text).toMatch(/^ringstore_http_appended_bytes_total 5$/m);
+    expect(text).toMatch(/^ringstore_ring_bytes 65536$/m);
+    expect(text).toMatch(/^ringstore_crc_utilization_ratio 0.25$/m);
+    expect(text).toMatch(/^ringstore_store_fsyncs_total 3$/m);
+    expect(text).toMatch(/^ringstore_generation 1$/m);
+  });
+});
+
+describe('POST /v1/ingest', () => {
+  const ndjson = { 'content-type': 'application/x-ndjson' };
+
+  it('answers one result per line, in order, skipping blank lines', async () => {
+    const { port } = await start();
+    const lines = [
+      { domain: 'billing', aggregateType: 'invoice', id: '1', events: [{ type: 'A', data: { x: 1 } }] },
+      { domain: 'billing', aggregateType: 'invoice', id: '1', events: [{ type: 'B' }], expectedVersion: 1 },
+      { domain: 'billing', aggregateType: 'invoice', id: '1', events: [{ type: 'C' }], expectedVersion: 0 },
+      { domain: 'BAD', aggregateType: 'invoice', id: '1', events: [{ type: 'C' }] },
+      { domain: 'billing', aggregateType: 'invoice', id: 2, events: [{ type: 'D' }], idempotencyKey: 'i' },
+      { domain: 'billing', aggregateType: 'invoice', id: 2, events: [{ type: 'D' }], idempotencyKey: 'i' },
+    ];
+    const body = `${lines.map((l) => JSON.stringify(l)).join('\n')}\n\n{not json\r\n[1]\n`;
+    const response = await rawRequest(port, 'POST', '/v1/ingest', { headers: ndjson, body });
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^application\/x-ndjson/);
+    const results = response.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual([
+      'ok',
+      'ok',
+      'VERSION_CONFLICT',
+      'INVALID_NAME',
+      'ok',
+      'ok',
+      'INVALID_JSON',
+      'INVALID_BATCH',
+    ]);
+    expect(results[1]).toMatchObject({ firstVersion: 2, lastVersion: 2 });
+    expect(results[2].error.actualVersion).toBe(2);
+    expect(results[5]).toMatchObject({ replayed: true, firstPosition: results[4].firstPosition });
+    expect((await store.read('billing')).events).toHaveLength(3);
+  });
+
+  it('streams a body far larger than the body limit, and reports an over-long line without stopping', async () => {
+    const { port } = await start({ bodyLimit: 4096 });
+    const good = (i: number) =>
+      JSON.stringify({
+        domain: 'bulk',
+        aggregateType: 'item',
+        id: String(i + 1),
+        events: [{ type: 'Added', data: { i } }],
+      });
+    const lines: string[] = [];
+    for (let i = 0; i < 2000; i++) lines.push(good(i));
+    lines.splice(
+      1000,
+      0,
+      JSON.stringify({
+        domain: 'bulk',
+        aggregateType: 'item',
+        id: '1',
+        events: [{ type: 'X', data: 'y'.repeat(5000) }],
+      }),
+    );
+    const body = `${lines.join('\n')}\n`;
+    expect(body.length).toBeGreaterThan(20 * 4096);
+    const response = await rawRequest(port, 'POST', '/v1/ingest', { headers: ndjson, body });
+    const results = response.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(results).toHaveLength(2001);
+    expect(results[1000].error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(results.filter((r) => r.ok)).toHaveLength(2000);
+    expect((await store.read('bulk', { limit: 5000 })).events).toHaveLength(2000);
+  });
+});
