@@ -1,0 +1,226 @@
+import type { AggregateIdInput, CommitNotice, EventStore } from '../api/event-store.js';
+import { crc32 } from '../crc.js';
+import { fromWire, RingStoreError } from '../errors.js';
+import { validateEvents, validatePutOptions } from '../model/events.js';
+import { KeyGenerator, parseAggregateId } from '../model/ids.js';
+import { validateAggregateType, validateDomain } from '../model/names.js';
+import { validateGetOptions, validateReadOptions } from '../model/queries.js';
+import type {
+  DomainReadResult,
+  Durability,
+  EventInput,
+  GetOptions,
+  InstanceEvents,
+  PutOptions,
+  PutResult,
+  ReadOptions,
+} from '../types.js';
+import type { FileIO } from './file-io.js';
+import { StorageReader } from './reader.js';
+import type { AppendBatch, AppendEvent, AppendReport } from './types.js';
+import { StorageWriter } from './writer.js';
+
+export interface StorageEngineOptions {
+  io?: FileIO;
+  clock?: () => number;
+  /** Durability of put() (default 'fsync'). */
+  durability?: Durability;
+  generationBytes?: number;
+  segmentBytes?: number;
+}
+
+interface PendingPut {
+  batch: AppendBatch;
+  resolve: (result: PutResult) => void;
+  reject: (err: unknown) => void;
+}
+
+const DURABILITIES: readonly Durability[] = ['fsync', 'write', 'none'];
+
+/**
+ * StorageWriter and StorageReader in one process, behind the EventStore interface: the store
+ * without the ring and the worker threads. Puts made in the same turn of the event loop share one
+ * append call, hence one fsync (group commit). Used by tests, by the storage bench, and as the
+ * simplest embedded store.
+ */
+export class StorageEngine implements EventStore {
+  readonly #writer: StorageWriter;
+  readonly #reader: StorageReader;
+  readonly #durability: Durability;
+  readonly #keys = new KeyGenerator();
+  readonly #watchers = new Set<(notice: CommitNotice) => void>();
+  #pending: PendingPut[] = [];
+  #flushScheduled = false;
+  #closed = false;
+
+  private constructor(writer: StorageWriter, reader: StorageReader, durability: Durability) {
+    this.#writer = writer;
+    this.#reader = reader;
+    this.#durability = durability;
+  }
+
+  /** Opens a store directory (creating it if needed), running recovery first. */
+  static open(dir: string, options: StorageEngineOptions = {}): StorageEngine {
+    const durability = options.durability ?? 'fsync';
+    if (!DURABILITIES.includes(durability)) {
+      throw new RingStoreError('INVALID_OPTION', "durability must be 'fsync', 'write' or 'none'", {
+        option: 'durability',
+      });
+    }
+    const writer = StorageWriter.open(dir, options);
+    let reader: StorageReader;
+    try {
+      reader = StorageReader.open(dir, { io: options.io });
+    } catch (err) {
+      writer.close();
+      throw err;
+    }
+    return new StorageEngine(writer, reader, durability);
+  }
+
+  get generation(): number {
+    return this.#writer.generation;
+  }
+
+  get failed(): boolean {
+    return this.#writer.failed;
+  }
+
+  async put(
+    domain: string,
+    aggregateType: string,
+    id: AggregateIdInput,
+    events: readonly EventInput[],
+    options?: PutOptions,
+  ): Promise<PutResult> {
+    this.#assertOpen();
+    validateDomain(domain);
+    validateAggregateType(aggregateType);
+    const aggregateId = parseAggregateId(id);
+    const valid = validateEvents(events);
+    const { expectedVersion, idempotencyKey } = validatePutOptions(options);
+    const appendEvents: AppendEvent[] = new Array(valid.length);
+    for (let i = 0; i < valid.length; i++) {
+      const event = valid[i]!;
+      const crc = crc32(event.data);
+      if (event.crc !== undefined && event.crc !== crc) {
+        throw new RingStoreError('CRC_MISMATCH', `event ${i}: supplied CRC does not match its data`, {
+          index: i,
+        });
+      }
+      appendEvents[i] = { type: event.type, data: event.data, crc };
+    }
+    const batch: AppendBatch = {
+      domain,
+      aggregateType,
+      aggregateId,
+      expectedVersion,
+      idempotencyKey,
+      events: appendEvents,
+    };
+    return new Promise<PutResult>((resolve, reject) => {
+      this.#pending.push({ batch, resolve, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        queueMicrotask(() => this.#flush());
+      }
+    });
+  }
+
+  /** Appends pre-validated batches in one call (benches and tools); the caller owns validation. */
+  appendMany(batches: readonly AppendBatch[], durability: Durability = this.#durability): AppendReport {
+    this.#assertOpen();
+    this.#flush();
+    return this.#append(batches, durability);
+  }
+
+  async get(
+    domain: string,
+    aggregateType: string,
+    id: AggregateIdInput,
+    options?: GetOptions,
+  ): Promise<InstanceEvents> {
+    this.#assertOpen();
+    validateDomain(domain);
+    validateAggregateType(aggregateType);
+    const aggregateId = parseAggregateId(id);
+    return this.#reader.get(domain, aggregateType, aggregateId, validateGetOptions(options));
+  }
+
+  async read(domain: string, options?: ReadOptions): Promise<DomainReadResult> {
+    this.#assertOpen();
+    validateDomain(domain);
+    return this.#reader.read(domain, validateReadOptions(options));
+  }
+
+  hasDomain(domain: string): boolean {
+    return this.#reader.hasDomain(domain);
+  }
+
+  domains(): string[] {
+    return this.#reader.domains();
+  }
+
+  newKey(): bigint {
+    return this.#keys.next();
+  }
+
+  watch(listener: (notice: CommitNotice) => void): () => void {
+    this.#watchers.add(listener);
+    return () => this.#watchers.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closed = true;
+    try {
+      this.#writer.close();
+    } finally {
+      this.#reader.close();
+      const notice: CommitNotice = { generation: this.#writer.generation, domains: [], closed: true };
+      const watchers = [...this.#watchers];
+      this.#watchers.clear();
+      for (const watcher of watchers) watcher(notice);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new RingStoreError('STORE_CLOSED');
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const pending = this.#pending;
+    if (pending.length === 0) return;
+    this.#pending = [];
+    let report: AppendReport;
+    try {
+      report = this.#append(
+        pending.map((p) => p.batch),
+        this.#durability,
+      );
+    } catch (err) {
+      for (const p of pending) p.reject(err);
+      return;
+    }
+    for (let i = 0; i < pending.length; i++) {
+      const outcome = report.outcomes[i]!;
+      if (outcome.ok) pending[i]!.resolve(outcome.result);
+      else pending[i]!.reject(fromWire(outcome.error));
+    }
+  }
+
+  #append(batches: readonly AppendBatch[], durability: Durability): AppendReport {
+    const report = this.#writer.append(batches, durability);
+    this.#reader.apply(report.delta);
+    if (report.delta.domains.length > 0 && this.#watchers.size > 0) {
+      const notice: CommitNotice = {
+        generation: report.delta.generation,
+        domains: report.delta.domains.map((d) => d.domain),
+      };
+      for (const watcher of this.#watchers) watcher(notice);
+    }
+    return report;
+  }
+}
