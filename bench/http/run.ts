@@ -1,0 +1,244 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { type Counters, SCENARIOS, type Scenario } from './scenarios.js';
+
+/**
+ * `npm run bench:http [-- --duration 8 --connections 50 --profile --durability fsync] [scenario…]`
+ *
+ * Runs every scenario with autocannon against two servers started as child processes, side by
+ * side in one run: the bare node:http ceiling (bare-server.ts) and `ringstore serve` on a fresh
+ * temp directory. Prints a table and writes bench/results/http-latest.json and http-latest.md.
+ * With --profile the ringstore process runs under --cpu-prof and the profile summary is printed.
+ */
+const projectRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const resultsDir = join(projectRoot, 'bench', 'results');
+const cliScript = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const bareScript = fileURLToPath(new URL('./bare-server.js', import.meta.url));
+const profileSummary = fileURLToPath(new URL('../profile-summary.js', import.meta.url));
+
+type Target = 'bare' | 'ringstore';
+
+interface Measurement {
+  scenario: string;
+  target: Target;
+  seconds: number;
+  requestsPerSec: number;
+  eventsPerSec: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  responses2xx: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+interface Server {
+  child: ChildProcess;
+  url: string;
+}
+
+function startServer(args: string[], readyMessage: string): Promise<Server> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${args.join(' ')}`)), 60_000);
+    child.on('exit', (code) => reject(new Error(`server exited with ${code} before listening`)));
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      try {
+        const record = JSON.parse(line) as { msg?: string; url?: string };
+        if (record.msg === readyMessage && record.url) {
+          clearTimeout(timer);
+          resolve({ child, url: record.url });
+        }
+      } catch {
+        // Not a JSON log line: ignore.
+      }
+    });
+  });
+}
+
+function stopServer(server: Server): Promise<number | null> {
+  return new Promise((resolve) => {
+    server.child.once('exit', (code) => resolve(code));
+    server.child.kill('SIGTERM');
+  });
+}
+
+async function measure(
+  scenario: Scenario,
+  target: Target,
+  url: string,
+  seconds: number,
+  connections: number,
+): Promise<Measurement> {
+  // One second of warm-up (JIT, connection setup) that is not recorded.
+  await autocannon({ url, connections, duration: 1, requests: scenario.requests({ events: 0 }, target) });
+  const counters: Counters = { events: 0 };
+  const result = await autocannon({
+    url,
+    connections,
+    duration: seconds,
+    timeout: 30,
+    requests: scenario.requests(counters, target),
+  });
+  return {
+    scenario: scenario.name,
+    target,
+    seconds: result.duration,
+    requestsPerSec: Math.round(result.requests.total / result.duration),
+    eventsPerSec: Math.round(counters.events / result.duration),
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    responses2xx: result['2xx'],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+  };
+}
+
+function renderTable(rows: readonly Measurement[], ratios: Record<string, number>): string {
+  const header =
+    '| scenario | target | req/s | events/s | p50 ms | p99 ms | 2xx | non-2xx | errors | events/s vs bare |';
+  const lines = [header, '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|'];
+  for (const r of rows) {
+    const ratio = r.target === 'ringstore' ? `${(ratios[r.scenario] ?? 0).toFixed(2)}` : '1.00';
+    lines.push(
+      `| ${r.scenario} | ${r.target} | ${r.requestsPerSec} | ${r.eventsPerSec} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.responses2xx} | ${r.non2xx} | ${r.errors + r.timeouts} | ${ratio} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '8' },
+      connections: { type: 'string', default: '50' },
+      durability: { type: 'string', default: 'fsync' },
+      profile: { type: 'boolean', default: false },
+    },
+    allowPositionals: true,
+  });
+  const seconds = Number(values.duration);
+  const connections = Number(values.connections);
+  const scenarios =
+    positionals.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => positionals.includes(s.name));
+  const work = mkdtempSync(join(tmpdir(), 'ringstore-http-bench-'));
+  const profileDir = join(resultsDir, 'http-profile');
+  const rows: Measurement[] = [];
+  let ringstoreExit: number | null = null;
+  try {
+    const bare = await startServer([bareScript], 'bare listening');
+    for (const scenario of scenarios) {
+      rows.push(await measure(scenario, 'bare', bare.url, seconds, connections));
+      process.stderr.write(`bare      ${scenario.name}: ${JSON.stringify(rows.at(-1))}\n`);
+    }
+    await stopServer(bare);
+
+    if (values.profile) {
+      rmSync(profileDir, { recursive: true, force: true });
+      mkdirSync(profileDir, { recursive: true });
+    }
+    const nodeFlags = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const ringstore = await startServer(
+      [
+        ...nodeFlags,
+        cliScript,
+        'serve',
+        '--dir',
+        join(work, 'data'),
+        '--port',
+        '0',
+        '--durability',
+        values.durability as string,
+        '--log-level',
+        'info',
+      ],
+      'ringstore listening',
+    );
+    for (const scenario of scenarios) {
+      rows.push(await measure(scenario, 'ringstore', ringstore.url, seconds, connections));
+      process.stderr.write(`ringstore ${scenario.name}: ${JSON.stringify(rows.at(-1))}\n`);
+    }
+    ringstoreExit = await stopServer(ringstore);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  const bareOf = (name: string) => rows.find((r) => r.target === 'bare' && r.scenario === name);
+  const ratios: Record<string, number> = {};
+  for (const r of rows) {
+    const base = bareOf(r.scenario);
+    if (r.target === 'ringstore' && base && base.eventsPerSec > 0)
+      ratios[r.scenario] = r.eventsPerSec / base.eventsPerSec;
+  }
+  const ingest = rows.find((r) => r.target === 'ringstore' && r.scenario === 'ingest-ndjson');
+  const bare10 = bareOf('append-10');
+  const ingestVsBare10 =
+    ingest && bare10 && bare10.eventsPerSec > 0 ? ingest.eventsPerSec / bare10.eventsPerSec : undefined;
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: projectRoot,
+      encoding: 'utf8',
+    }).trim();
+  } catch {
+    // Not a git checkout: the commit stays unknown.
+  }
+  const report = {
+    date: new Date().toISOString(),
+    commit,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim(),
+      node: process.version,
+      loadAverage: loadavg(),
+    },
+    settings: { seconds, connections, durability: values.durability, profile: values.profile },
+    rows,
+    ratios,
+    ingestVsBareAppend10: ingestVsBare10,
+    targets: {
+      append10AtLeast80PercentOfCeiling: (ratios['append-10'] ?? 0) >= 0.8,
+      ingestAboveCeilingAppend10: (ingestVsBare10 ?? 0) > 1,
+    },
+    ringstoreCleanExit: ringstoreExit === 0,
+  };
+  const table = renderTable(rows, ratios);
+  const markdown = [
+    '# HTTP load test (autocannon)',
+    '',
+    `${report.date}, commit ${commit}, ${report.machine.cpus} × ${report.machine.cpuModel}, Node ${process.version}.`,
+    `${connections} connections, ${seconds} s per scenario after 1 s of warm-up; ringstore durability '${values.durability}'.`,
+    'The ceiling ("bare") is node:http that only JSON.parses each body (each line for NDJSON) and answers 204.',
+    '',
+    ...scenarios.map((s) => `- **${s.name}**: ${s.description}`),
+    '',
+    table,
+    '',
+    `ringstore ÷ ceiling events/s: ${Object.entries(ratios)
+      .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+      .join(', ')}.`,
+    ingestVsBare10 === undefined
+      ? ''
+      : `NDJSON ingest ÷ ceiling's 10-event appends: ${ingestVsBare10.toFixed(2)}.`,
+    `ringstore exited ${ringstoreExit === 0 ? 'cleanly (0)' : `with ${ringstoreExit}`} on SIGTERM.`,
+    '',
+  ].join('\n');
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, 'http-latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(resultsDir, 'http-latest.md'), markdown);
+  process.stdout.write(`${markdown}\n`);
+  if (values.profile) {
+    process.stdout.write('\nCPU profile of the ringstore process (self time):\n');
+    execFileSync(process.execPath, [profileSummary, profileDir, '15'], { stdio: 'inherit' });
+  }
+}
+
+await main();

@@ -1,0 +1,157 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { RingStoreError } from '../errors.js';
+import type { Durability } from '../types.js';
+
+/**
+ * `ringstore serve` configuration: every option has a flag and a RINGSTORE_* environment variable;
+ * a flag wins over the environment, the environment over the default. Validated once, frozen.
+ */
+export interface ServeConfig {
+  host: string;
+  port: number;
+  dir: string;
+  durability: Durability;
+  crcThreads: number | undefined;
+  ringBytes: number | undefined;
+  tokens: string | undefined;
+  insecure: boolean;
+  bodyLimit: number;
+  logLevel: string;
+}
+
+interface OptionSpec {
+  flag: string;
+  env: string;
+  type: 'string' | 'boolean';
+  help: string;
+}
+
+export const SERVE_OPTIONS: readonly OptionSpec[] = [
+  { flag: 'host', env: 'RINGSTORE_HOST', type: 'string', help: 'address to bind (default 127.0.0.1)' },
+  { flag: 'port', env: 'RINGSTORE_PORT', type: 'string', help: 'TCP port, 0 = any free port (default 8080)' },
+  { flag: 'dir', env: 'RINGSTORE_DIR', type: 'string', help: 'data directory (default ./data)' },
+  {
+    flag: 'durability',
+    env: 'RINGSTORE_DURABILITY',
+    type: 'string',
+    help: 'fsync | write | none (default fsync)',
+  },
+  {
+    flag: 'crc-threads',
+    env: 'RINGSTORE_CRC_THREADS',
+    type: 'string',
+    help: 'CRC pool threads, 0 = CRC on the producer (default: the store decides)',
+  },
+  {
+    flag: 'ring-bytes',
+    env: 'RINGSTORE_RING_BYTES',
+    type: 'string',
+    help: 'ring size in bytes, a power of two (default: the store decides)',
+  },
+  {
+    flag: 'tokens',
+    env: 'RINGSTORE_TOKENS',
+    type: 'string',
+    help: 'JSON file of bearer tokens (SHA-256 hashes and scopes)',
+  },
+  {
+    flag: 'insecure',
+    env: 'RINGSTORE_INSECURE',
+    type: 'boolean',
+    help: 'allow a non-loopback host without tokens',
+  },
+  {
+    flag: 'body-limit',
+    env: 'RINGSTORE_BODY_LIMIT',
+    type: 'string',
+    help: 'largest request body / NDJSON line in bytes (default 1048576)',
+  },
+  {
+    flag: 'log-level',
+    env: 'RINGSTORE_LOG_LEVEL',
+    type: 'string',
+    help: 'fatal | error | warn | info | debug | trace | silent (default info)',
+  },
+];
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function invalid(message: string): RingStoreError {
+  return new RingStoreError('INVALID_OPTION', message);
+}
+
+function integer(name: string, raw: string | undefined, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^[0-9]+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw invalid(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return Number(raw);
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Readonly<ServeConfig> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries(SERVE_OPTIONS.map((o) => [o.flag, { type: o.type }])),
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw invalid((err as Error).message);
+  }
+  const pick = (flag: string): string | undefined => {
+    const spec = SERVE_OPTIONS.find((o) => o.flag === flag) as OptionSpec;
+    const value = values[flag];
+    if (typeof value === 'string') return value;
+    return env[spec.env];
+  };
+  const insecureEnv = env.RINGSTORE_INSECURE;
+  if (insecureEnv !== undefined && !['1', 'true', '0', 'false', ''].includes(insecureEnv)) {
+    throw invalid('RINGSTORE_INSECURE must be 1, true, 0 or false');
+  }
+  const durability = pick('durability') ?? 'fsync';
+  if (durability !== 'fsync' && durability !== 'write' && durability !== 'none') {
+    throw invalid(`--durability must be fsync, write or none, got ${JSON.stringify(durability)}`);
+  }
+  const ringBytes = integer('ring-bytes', pick('ring-bytes'), 4096, 2 ** 30);
+  if (ringBytes !== undefined && (ringBytes & (ringBytes - 1)) !== 0) {
+    throw invalid(`--ring-bytes must be a power of two, got ${ringBytes}`);
+  }
+  const logLevel = pick('log-level') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw invalid(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const host = pick('host') ?? '127.0.0.1';
+  if (host.length === 0) throw invalid('--host must not be empty');
+  const config: ServeConfig = {
+    host,
+    port: integer('port', pick('port'), 0, 65_535) ?? 8080,
+    dir: resolve(pick('dir') ?? './data'),
+    durability,
+    crcThreads: integer('crc-threads', pick('crc-threads'), 0, 64),
+    ringBytes,
+    tokens: pick('tokens'),
+    insecure: values.insecure === true || insecureEnv === '1' || insecureEnv === 'true',
+    bodyLimit: integer('body-limit', pick('body-limit'), 1024, 64 * 1024 * 1024) ?? 1024 * 1024,
+    logLevel,
+  };
+  if (!isLoopback(config.host) && config.tokens === undefined && !config.insecure) {
+    throw invalid(
+      `refusing to listen on ${config.host} without --tokens: anyone who can reach it could read and append. Give --tokens FILE, or --insecure if a trusted network makes that acceptable`,
+    );
+  }
+  return Object.freeze(config);
+}
+
+export function serveUsage(): string {
+  const lines = SERVE_OPTIONS.map((o) => {
+    const flag = o.type === 'boolean' ? `--${o.flag}` : `--${o.flag} <value>`;
+    return `  ${flag.padEnd(26)} ${o.env.padEnd(22)} ${o.help}`;
+  });
+  return `ringstore serve [options]\n${lines.join('\n')}`;
+}

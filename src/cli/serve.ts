@@ -1,0 +1,78 @@
+import type { FastifyInstance } from 'fastify';
+import type { EventStore } from '../api/event-store.js';
+import { TokenAuthority } from '../api/http/auth.js';
+import { createHttpServer } from '../api/http/server.js';
+import type { ServeConfig } from './config.js';
+
+export interface RunningService {
+  app: FastifyInstance;
+  store: EventStore;
+  /** The address actually bound (port 0 becomes the chosen port). */
+  url: string;
+  /** Stops accepting, lets in-flight requests finish, ends live streams, then closes the store. */
+  shutdown(reason: string): Promise<void>;
+}
+
+/**
+ * Starts the HTTP service. The store is opened by `openStore` after the configuration and the
+ * tokens file were checked, so a bad option never leaves a half-opened store behind.
+ */
+export async function startService(
+  config: Readonly<ServeConfig>,
+  openStore: (config: Readonly<ServeConfig>) => Promise<EventStore>,
+): Promise<RunningService> {
+  const tokens = config.tokens === undefined ? undefined : TokenAuthority.fromFile(config.tokens);
+  const store = await openStore(config);
+  let app: FastifyInstance;
+  try {
+    app = await createHttpServer(store, {
+      bodyLimit: config.bodyLimit,
+      tokens,
+      logger: { level: config.logLevel },
+    });
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${port}`;
+  app.log.info(
+    { url, dir: config.dir, durability: config.durability, auth: tokens !== undefined },
+    'ringstore listening',
+  );
+  let closing: Promise<void> | undefined;
+  const shutdown = (reason: string): Promise<void> => {
+    closing ??= (async () => {
+      app.log.info({ reason }, 'ringstore shutting down: draining requests');
+      await app.close();
+      await store.close();
+      app.log.info('ringstore stopped: store closed and synced');
+    })();
+    return closing;
+  };
+  return { app, store, url, shutdown };
+}
+
+/** Wires SIGINT/SIGTERM to a clean shutdown (exit 0); a second signal exits at once (exit 130). */
+export function exitOnSignals(service: RunningService): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      service.app.log.warn({ signal }, 'second signal: exiting without a clean shutdown');
+      process.exit(130);
+    }
+    signalled = true;
+    service.shutdown(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        service.app.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}

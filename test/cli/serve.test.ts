@@ -1,0 +1,75 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HttpEventStore } from '../../src/api/http/client.js';
+import { parseServeConfig } from '../../src/cli/config.js';
+import { openServeStore } from '../../src/cli/open-store.js';
+import { type RunningService, startService } from '../../src/cli/serve.js';
+import { eventStoreContract } from '../contract/event-store-contract.js';
+
+const dirs: string[] = [];
+function freshDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ringstore-serve-'));
+  dirs.push(dir);
+  return dir;
+}
+
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const services = new WeakMap<HttpEventStore, RunningService>();
+
+async function serve(dir: string): Promise<HttpEventStore> {
+  const config = parseServeConfig(['--dir', dir, '--port', '0', '--log-level', 'silent'], {});
+  const service = await startService(config, openServeStore);
+  const client = await HttpEventStore.connect(service.url, { onClose: () => service.shutdown('test') });
+  services.set(client, service);
+  return client;
+}
+
+const dirOf = new WeakMap<HttpEventStore, string>();
+
+eventStoreContract('HTTP API over the serve store (with restart)', {
+  open: async () => {
+    const dir = freshDir();
+    const client = await serve(dir);
+    dirOf.set(client, dir);
+    return client;
+  },
+  reopen: async (store) => {
+    const client = store as HttpEventStore;
+    const dir = dirOf.get(client) as string;
+    await client.close();
+    const next = await serve(dir);
+    dirOf.set(next, dir);
+    return next;
+  },
+});
+
+describe('ringstore serve', () => {
+  it('shuts down cleanly: requests in flight finish, the store is closed, data survives a restart', async () => {
+    const dir = freshDir();
+    const client = await serve(dir);
+    const service = services.get(client) as RunningService;
+    const puts = Array.from({ length: 20 }, (_, i) =>
+      client.put('d', 'a', BigInt(i + 1), [{ type: 'A', data: `e${i}` }]),
+    );
+    const results = await Promise.all(puts);
+    await service.shutdown('test');
+    await expect(fetch(`${service.url}/health`)).rejects.toThrow();
+    const again = await serve(dir);
+    const read = await again.read('d');
+    expect(read.events.map((e) => e.position)).toEqual(
+      results.map((r) => r.firstPosition).sort((a, b) => a - b),
+    );
+    await again.close();
+  });
+
+  it('refuses to start with an unreadable tokens file, before opening the store', async () => {
+    const dir = join(freshDir(), 'never-created');
+    const config = parseServeConfig(['--dir', dir, '--port', '0', '--tokens', join(dir, 'missing.json')], {});
+    await expect(startService(config, openServeStore)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  });
+});
