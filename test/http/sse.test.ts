@@ -1,0 +1,163 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryEventStore } from '../../src/model/memory-store.js';
+import { type RunningServer, startServer } from './helpers.js';
+
+interface SseMessage {
+  id?: string;
+  event?: string;
+  data: string;
+}
+
+/** A minimal SSE reader over node:http: yields parsed messages until the stream ends. */
+class SseReader {
+  readonly #messages: SseMessage[] = [];
+  readonly #waiters: Array<() => void> = [];
+  #buffer = '';
+  ended = false;
+  response!: IncomingMessage;
+  readonly ready: Promise<IncomingMessage>;
+  readonly #request;
+
+  constructor(port: number, path: string, headers: Record<string, string> = {}) {
+    this.#request = httpRequest({
+      host: '127.0.0.1',
+      port,
+      path,
+      headers: { accept: 'text/event-stream', ...headers },
+    });
+    this.ready = new Promise((resolve, reject) => {
+      this.#request.on('response', (response) => {
+        this.response = response;
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => this.#feed(chunk));
+        response.on('end', () => this.#finish());
+        response.on('error', () => this.#finish());
+        resolve(response);
+      });
+      this.#request.on('error', reject);
+    });
+    this.#request.end();
+  }
+
+  #finish(): void {
+    this.ended = true;
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  #feed(chunk: string): void {
+    this.#buffer += chunk;
+    let end = this.#buffer.indexOf('\n\n');
+    while (end !== -1) {
+      const block = this.#buffer.slice(0, end);
+      this.#buffer = this.#buffer.slice(end + 2);
+      const message: SseMessage = { data: '' };
+      let hasData = false;
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) continue;
+        const colon = line.indexOf(':');
+        const field = line.slice(0, colon);
+        const value = line.slice(colon + 1).replace(/^ /, '');
+        if (field === 'id') message.id = value;
+        else if (field === 'event') message.event = value;
+        else if (field === 'data') {
+          message.data += value;
+          hasData = true;
+        }
+      }
+      if (hasData) this.#messages.push(message);
+      end = this.#buffer.indexOf('\n\n');
+    }
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  async take(count: number): Promise<SseMessage[]> {
+    while (this.#messages.length < count && !this.ended) {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    return this.#messages.splice(0, count);
+  }
+
+  close(): void {
+    this.#request.destroy();
+  }
+}
+
+let server: RunningServer | undefined;
+let store: MemoryEventStore;
+
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  await store.close();
+});
+
+describe('GET /v1/domains/:domain/subscribe (SSE)', () => {
+  it('delivers every event exactly once across a reconnect with Last-Event-ID', async () => {
+    store = new MemoryEventStore();
+    server = await startServer(store, { sseHeartbeatMs: 50 });
+    for (let i = 0; i < 5; i++)
+      await store.put('live', 'a', BigInt(i + 1), [{ type: 'A', data: `{"i":${i}}` }]);
+    await store.put('other', 'a', 1n, [{ type: 'A' }]);
+
+    const first = new SseReader(server.port, '/v1/domains/live/subscribe');
+    const response = await first.ready;
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/event-stream/);
+    const seen = await first.take(3);
+    first.close();
+
+    // Written while nobody listens: must arrive after the reconnect, once.
+    for (let i = 5; i < 8; i++)
+      await store.put('live', 'b', BigInt(i), [{ type: 'B', data: `{"i":${i}}` }, { type: 'C' }]);
+    const lastId = seen.at(-1)?.id as string;
+    // The original URL is repeated with the header, as EventSource does; the header wins.
+    const second = new SseReader(server.port, '/v1/domains/live/subscribe?fromPosition=0', {
+      'last-event-id': lastId,
+    });
+    await second.ready;
+    const catchUp = second.take(8);
+    const rest = await catchUp;
+    seen.push(...rest);
+    // And live: appended after the subscriber caught up.
+    await store.put('live', 'a', 1n, [{ type: 'Z', data: '"live"' }]);
+    seen.push(...(await second.take(1)));
+    second.close();
+
+    expect(seen.map((m) => Number(m.id))).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    const events = seen.map((m) => JSON.parse(m.data));
+    expect(events.map((e) => e.position)).toEqual(seen.map((m) => Number(m.id)));
+    expect(events[0]).toMatchObject({
+      type: 'A',
+      aggregateType: 'a',
+      aggregateId: '1',
+      data: { i: 0 },
+      version: 1,
+    });
+    expect(events[11]).toMatchObject({ type: 'Z', data: 'live' });
+  });
+
+  it('filters by type and starts at fromPosition', async () => {
+    store = new MemoryEventStore();
+    server = await startServer(store);
+    await store.put('d', 'a', 1n, [{ type: 'A' }, { type: 'B' }, { type: 'A' }, { type: 'B' }]);
+    const reader = new SseReader(server.port, '/v1/domains/d/subscribe?fromPosition=2&types=B');
+    const [only] = await reader.take(1);
+    expect(only?.id).toBe('3');
+    reader.close();
+  });
+
+  it('ends open streams with an error message when the server closes', async () => {
+    store = new MemoryEventStore();
+    server = await startServer(store);
+    const reader = new SseReader(server.port, '/v1/domains/quiet/subscribe');
+    await reader.ready;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await server.close();
+    server = undefined;
+    const messages = await reader.take(1);
+    expect(messages[0]?.event).toBe('error');
+    expect(JSON.parse(messages[0]?.data as string).error.code).toBe('STORE_CLOSED');
+    expect(reader.ended).toBe(true);
+  });
+});
