@@ -17,6 +17,8 @@ export interface CaseJob {
 const caseModules: Record<string, () => Promise<{ run: CaseRun }>> = {
   floor: () => import('./cases/floor.js'),
   lmdb: () => import('./cases/lmdb.js'),
+  'storage-engine': () => import('./cases/storage-engine.js'),
+  'store-reads': () => import('./cases/store-reads.js'),
 };
 
 export function caseModuleNames(): string[] {

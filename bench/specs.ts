@@ -11,7 +11,10 @@ export interface CaseSpec {
 export const CASE_SPECS: readonly CaseSpec[] = [
   { id: 'floor', module: 'floor', variant: 'write' },
   { id: 'lmdb-write', module: 'lmdb', variant: 'write' },
+  { id: 'storage-engine-fsync', module: 'storage-engine', variant: 'fsync' },
+  { id: 'storage-engine-none', module: 'storage-engine', variant: 'none' },
   { id: 'reads-lmdb', module: 'lmdb', variant: 'reads' },
+  { id: 'reads-storage-engine', module: 'store-reads', variant: 'engine' },
 ];
 
 /** Specs whose id contains any of the filter words (all of them when there are none). */

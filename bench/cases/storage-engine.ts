@@ -1,0 +1,75 @@
+import type { AppendBatch } from '../../src/storage/types.js';
+import { StorageWriter } from '../../src/storage/writer.js';
+import type { Durability } from '../../src/types.js';
+import type { CaseContext } from '../case.js';
+import { type CaseResult, LatencyRecorder, nowSeconds, peakRssMb, round, throughput } from '../measure.js';
+import type { Workload } from '../workload.js';
+
+/**
+ * The storage engine alone, in-process: StorageWriter.append with `batchesPerCall` batches per call
+ * (a drained set of generations, as the writer thread hands it over under load), so durability
+ * 'fsync' costs one group-commit fsync per call. No ring, no threads, no CRC work (the batches
+ * carry precomputed CRCs): the ceiling of what the pipeline in front of it can deliver.
+ */
+function callBatches(workload: Workload, first: number, count: number): AppendBatch[] {
+  const batches: AppendBatch[] = new Array(count);
+  for (let i = 0; i < count; i++) batches[i] = workload.appendBatch(first + i);
+  return batches;
+}
+
+export async function run(context: CaseContext, variant: string): Promise<CaseResult[]> {
+  if (variant !== 'fsync' && variant !== 'none' && variant !== 'write') {
+    throw new Error(`unknown storage-engine variant ${variant}`);
+  }
+  const durability: Durability = variant;
+  const { workload, config } = context;
+  const writer = StorageWriter.open(context.dir);
+  const callLatencies = new LatencyRecorder(Math.ceil(workload.batchCount / config.batchesPerCall));
+  let fsyncs = 0;
+  let batches = 0;
+  let rejected = 0;
+  let capped = false;
+  let closeSeconds = 0;
+  const start = nowSeconds();
+  let seconds = 0;
+  try {
+    for (let first = 0; first < workload.batchCount; first += config.batchesPerCall) {
+      if (nowSeconds() > context.deadline) {
+        capped = true;
+        break;
+      }
+      const call = callBatches(workload, first, Math.min(config.batchesPerCall, workload.batchCount - first));
+      const issued = performance.now();
+      const report = writer.append(call, durability);
+      callLatencies.record(performance.now() - issued);
+      fsyncs += report.fsyncs;
+      batches += call.length;
+      for (const outcome of report.outcomes) if (!outcome.ok) rejected++;
+    }
+    seconds = nowSeconds() - start;
+  } finally {
+    const closing = nowSeconds();
+    writer.close();
+    closeSeconds = nowSeconds() - closing;
+  }
+  if (rejected > 0)
+    throw new Error(`storage engine rejected ${rejected} batches of an unconditional workload`);
+  const events = batches * config.batchEvents;
+  return [
+    {
+      id: `storage-engine ${durability}`,
+      kind: 'write',
+      system: 'engine',
+      description: `StorageWriter.append, ${config.batchesPerCall} batches per call`,
+      ...throughput(events, events * config.eventBytes, seconds),
+      fsyncs,
+      eventsPerFsync: fsyncs === 0 ? undefined : round(events / fsyncs, 1),
+      peakRssMb: peakRssMb(),
+      capped,
+      notes: [
+        `append call p50 ${callLatencies.percentile(50)} ms, p99 ${callLatencies.percentile(99)} ms`,
+        `close ${closeSeconds.toFixed(2)} s (not in the rate)`,
+      ],
+    },
+  ];
+}
