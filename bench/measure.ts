@@ -67,6 +67,15 @@ export class LatencyRecorder {
     if (this.#count < this.#samples.length) this.#samples[this.#count++] = ms;
   }
 
+  recordAll(samples: Float64Array): void {
+    for (const sample of samples) this.record(sample);
+  }
+
+  /** A copy of the recorded samples (to post to another thread). */
+  samples(): Float64Array {
+    return this.#samples.slice(0, this.#count);
+  }
+
   get count(): number {
     return this.#count;
   }
