@@ -7,7 +7,7 @@ import { decodeEvents, encodePutResult, isPlainObject, putOptions } from './wire
 /**
  * POST /v1/ingest: NDJSON in, NDJSON out.
  *
- *   request body  ──► lines() ──► one put per line, at most `maxInFlight` unsettled ──► results in line order
+ *   request body  ──► LineSplitter ──► one put per line, at most `maxInFlight` unsettled ──► results in line order
  *   (a stream,        (split on \n,  (submitted in line order, so a line may depend on     (yielded as soon as the
  *    never buffered)   bounded)       an earlier line's version)                            head of the queue settles)
  *
@@ -29,37 +29,60 @@ type Line = { text: string } | { tooLarge: number };
 
 const NEWLINE = 0x0a;
 
-/** Splits a byte stream into lines without ever holding more than one line (at most maxLineBytes). */
-export async function* lines(source: AsyncIterable<Buffer>, maxLineBytes: number): AsyncGenerator<Line> {
-  let parts: Buffer[] = [];
-  let partBytes = 0;
-  let skipping = 0;
-  for await (const chunk of source) {
+/**
+ * Splits a byte stream into lines, synchronously per chunk, never holding more than one partial
+ * line (at most maxLineBytes). A longer line is dropped as it streams by and reported as tooLarge.
+ */
+export class LineSplitter {
+  readonly #maxLineBytes: number;
+  #parts: Buffer[] = [];
+  #partBytes = 0;
+  /** Bytes of an over-long line dropped so far (0: not dropping). */
+  #skipping = 0;
+
+  constructor(maxLineBytes: number) {
+    this.#maxLineBytes = maxLineBytes;
+  }
+
+  push(chunk: Buffer): Line[] {
+    const out: Line[] = [];
     let start = 0;
     while (start < chunk.length) {
       const end = chunk.indexOf(NEWLINE, start);
       const stop = end === -1 ? chunk.length : end;
       const piece = stop - start;
-      if (skipping > 0 || partBytes + piece > maxLineBytes) {
-        // Too long: drop the rest of this line, report it once it ends.
-        skipping = Math.max(skipping, partBytes) + piece;
-        parts = [];
-        partBytes = 0;
+      if (this.#skipping > 0 || this.#partBytes + piece > this.#maxLineBytes) {
+        this.#skipping = Math.max(this.#skipping, this.#partBytes) + piece;
+        this.#parts = [];
+        this.#partBytes = 0;
       } else if (piece > 0) {
-        parts.push(chunk.subarray(start, stop));
-        partBytes += piece;
+        this.#parts.push(chunk.subarray(start, stop));
+        this.#partBytes += piece;
       }
       if (end === -1) break;
-      if (skipping > 0) yield { tooLarge: skipping };
-      else if (partBytes > 0) yield { text: Buffer.concat(parts, partBytes).toString('utf8') };
-      parts = [];
-      partBytes = 0;
-      skipping = 0;
+      this.#emit(out);
       start = end + 1;
     }
+    return out;
   }
-  if (skipping > 0) yield { tooLarge: skipping };
-  else if (partBytes > 0) yield { text: Buffer.concat(parts, partBytes).toString('utf8') };
+
+  end(): Line[] {
+    const out: Line[] = [];
+    this.#emit(out);
+    return out;
+  }
+
+  #emit(out: Line[]): void {
+    if (this.#skipping > 0) out.push({ tooLarge: this.#skipping });
+    else if (this.#partBytes > 0) {
+      const text = Buffer.concat(this.#parts, this.#partBytes).toString('utf8');
+      // A blank line (or a lone \r of CRLF input) is not a batch: it gets no result.
+      if (text.trim().length > 0) out.push({ text });
+    }
+    this.#parts = [];
+    this.#partBytes = 0;
+    this.#skipping = 0;
+  }
 }
 
 const LINE_KEYS = new Set(['domain', 'aggregateType', 'id', 'events', 'expectedVersion', 'idempotencyKey']);
@@ -120,14 +143,19 @@ async function putLine(line: Line, options: IngestOptions): Promise<string> {
   }
 }
 
-/** Yields NDJSON result text for the request body, in line order. */
+/**
+ * Yields NDJSON result text for the request body, in line order. All complete lines of a chunk are
+ * submitted in one synchronous run, so a store that groups the puts of one turn (group commit)
+ * commits them together.
+ */
 export async function* ingestResults(
   source: AsyncIterable<Buffer>,
   options: IngestOptions,
 ): AsyncGenerator<string> {
+  const splitter = new LineSplitter(options.maxLineBytes);
   const queue: Pending[] = [];
   let head = 0;
-  for await (const line of lines(source, options.maxLineBytes)) {
+  const submit = (line: Line): void => {
     const done = putLine(line, options);
     const pending: Pending = { settled: false, line: '', done };
     queue.push(pending);
@@ -135,8 +163,8 @@ export async function* ingestResults(
       pending.line = text;
       pending.settled = true;
     });
-    if (queue.length - head >= options.maxInFlight) await (queue[head] as Pending).done;
-    // Batch every result that is ready into one chunk: fewer socket writes under load.
+  };
+  const takeReady = (): string => {
     let ready = '';
     while (head < queue.length && (queue[head] as Pending).settled) {
       ready += (queue[head] as Pending).line;
@@ -146,7 +174,20 @@ export async function* ingestResults(
       queue.splice(0, head);
       head = 0;
     }
+    return ready;
+  };
+  for await (const chunk of source) {
+    for (const line of splitter.push(chunk)) {
+      if (queue.length - head >= options.maxInFlight) {
+        await (queue[head] as Pending).done;
+        const ready = takeReady();
+        if (ready.length > 0) yield ready;
+      }
+      submit(line);
+    }
+    const ready = takeReady();
     if (ready.length > 0) yield ready;
   }
+  for (const line of splitter.end()) submit(line);
   for (; head < queue.length; head++) yield await (queue[head] as Pending).done;
 }
