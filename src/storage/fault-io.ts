@@ -23,16 +23,35 @@ class FileNode {
   readonly kind = 'file' as const;
   data: Uint8Array;
   length: number;
-  synced: Uint8Array;
+  /** Bytes [0, syncedLength) are durable: as in `data`, unless overwritten since (then syncedCopy). */
+  syncedLength: number;
+  syncedCopy: Uint8Array | undefined;
 
   constructor(content: Uint8Array = new Uint8Array(0)) {
     this.data = Uint8Array.from(content);
     this.length = content.byteLength;
-    this.synced = Uint8Array.from(content);
+    this.syncedLength = content.byteLength;
+    this.syncedCopy = undefined;
   }
 
   content(): Uint8Array {
     return this.data.subarray(0, this.length);
+  }
+
+  synced(): Uint8Array {
+    return this.syncedCopy ?? this.data.subarray(0, this.syncedLength);
+  }
+
+  sync(): void {
+    this.syncedLength = this.length;
+    this.syncedCopy = undefined;
+  }
+
+  /** Keeps the durable bytes before a change that touches [from, …) of the live content. */
+  beforeChange(from: number): void {
+    if (this.syncedCopy === undefined && from < this.syncedLength) {
+      this.syncedCopy = this.data.slice(0, this.syncedLength);
+    }
   }
 
   ensureCapacity(size: number): void {
@@ -128,7 +147,7 @@ export class FaultInjectingFileIO implements FileIO {
     if (node?.kind !== 'file') throw enoent('write', path);
     node.data = Uint8Array.from(content);
     node.length = content.byteLength;
-    node.synced = Uint8Array.from(content);
+    node.sync();
   }
 
   /** Every file path under `dir`, sorted (for tests). */
@@ -167,6 +186,7 @@ export class FaultInjectingFileIO implements FileIO {
     if (!handle.writable) throw new Error('EBADF: bad file descriptor, write');
     const node = handle.node;
     const end = position + data.byteLength;
+    node.beforeChange(position);
     node.ensureCapacity(end);
     if (position > node.length) node.data.fill(0, node.length, position);
     node.data.set(data, position);
@@ -183,14 +203,12 @@ export class FaultInjectingFileIO implements FileIO {
 
   fsync(fd: number): void {
     this.#begin('fsync', 'fsync', `fd ${fd}`);
-    const node = this.#handle(fd).node;
-    node.synced = Uint8Array.from(node.content());
+    this.#handle(fd).node.sync();
   }
 
   fdatasync(fd: number): void {
     this.#begin('fsync', 'fdatasync', `fd ${fd}`);
-    const node = this.#handle(fd).node;
-    node.synced = Uint8Array.from(node.content());
+    this.#handle(fd).node.sync();
   }
 
   truncate(fd: number, size: number): void {
@@ -198,6 +216,7 @@ export class FaultInjectingFileIO implements FileIO {
     const handle = this.#handle(fd);
     if (!handle.writable) throw new Error('EBADF: bad file descriptor, ftruncate');
     const node = handle.node;
+    node.beforeChange(size);
     node.ensureCapacity(size);
     if (size > node.length) node.data.fill(0, node.length, size);
     node.length = size;
@@ -324,7 +343,7 @@ function survivingDir(dir: DirNode, path: string, tear: TearFunction | undefined
 }
 
 function survivingFile(file: FileNode, path: string, tear: TearFunction | undefined): FileNode {
-  const synced = file.synced;
+  const synced = file.synced();
   const current = file.content();
   let kept = synced;
   const appendedOnly =

@@ -111,7 +111,7 @@ export function scanIndex(
   let events = 0;
   while (offset < bytes.byteLength) {
     const reason = decodeIndexRecord(bytes, view, offset, record) ?? checkSequence(record, view, state);
-    if (reason === undefined && options.segmentSize) {
+    if (reason === undefined && options.segmentSize && record.dataLength > 0) {
       const size = options.segmentSize(record.aggregateTypeCode, record.dataSegment);
       if (size < record.dataOffset + record.dataLength) {
         const damage = { file, offset: base + offset, reason: 'data missing', tail: true };

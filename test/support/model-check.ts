@@ -1,0 +1,354 @@
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import type { EventStore } from '../../src/api/event-store.js';
+import { MemoryEventStore } from '../../src/model/memory-store.js';
+import type {
+  ExpectedVersion,
+  GetOptions,
+  PutOptions,
+  PutResult,
+  ReadOptions,
+  StoredEvent,
+} from '../../src/types.js';
+
+/**
+ * A model-based property test for any EventStore: random interleavings of puts (several domains,
+ * aggregate types and instances, every expectedVersion form, idempotency-key retries, payloads of
+ * 0…65535 bytes, mostly small), reads (instance get with version ranges, limits and atGeneration;
+ * domain read with positions, type sets, time ranges and atGeneration), clock steps and close+reopen.
+ * Every result must equal MemoryEventStore's. The model mirrors each put's generation and timestamp
+ * from the real result (MemoryEventStore.putSync(…, stamp)), so time and generation queries compare
+ * exactly; after a final close and reopen everything is compared again.
+ *
+ * The store under test should take its timestamps from `options.clock` (a ManualClock) so that
+ * timestamps repeat and jump in ways a wall clock would rarely produce.
+ */
+export class ManualClock {
+  now: number;
+
+  constructor(start = 1_700_000_000_000) {
+    this.now = start;
+  }
+
+  readonly read = (): number => this.now;
+
+  advance(ms: number): void {
+    this.now += ms;
+  }
+}
+
+export interface ModelCheckOptions {
+  seed: number;
+  numRuns: number;
+  /** The clock the store under test reads; the harness advances it between operations. */
+  clock?: ManualClock;
+  /** Operations per run (default 60). */
+  maxOps?: number;
+}
+
+const DOMAINS = ['d1', 'd2', 'd3'] as const;
+const AGGREGATE_TYPES = ['a', 'b'] as const;
+const EVENT_TYPES = ['A', 'B', 'C', 'D'] as const;
+const KEYS = ['k1', 'k2', 'k3'] as const;
+
+type ExpectedForm = 'any' | 'none' | 'exists' | 'current' | 'stale' | 'ahead' | 'omit';
+
+interface PutOp {
+  kind: 'put';
+  domain: string;
+  aggregateType: string;
+  id: bigint;
+  events: { type: string; size: number; fill: number }[];
+  expected: ExpectedForm;
+  key: string | undefined;
+}
+interface RetryOp {
+  kind: 'retry';
+  which: number;
+}
+interface GetOp {
+  kind: 'get';
+  domain: string;
+  aggregateType: string;
+  id: bigint;
+  fromVersion: number | undefined;
+  toVersion: number | undefined;
+  limit: number | undefined;
+  generationBack: number | undefined;
+}
+interface ReadOp {
+  kind: 'read';
+  domain: string;
+  fromPosition: number | undefined;
+  limit: number | undefined;
+  types: string[] | undefined;
+  fromTimeBack: number | undefined;
+  toTimeBack: number | undefined;
+  generationBack: number | undefined;
+}
+interface ClockOp {
+  kind: 'clock';
+  ms: number;
+}
+interface ReopenOp {
+  kind: 'reopen';
+}
+type Op = PutOp | RetryOp | GetOp | ReadOp | ClockOp | ReopenOp;
+
+const payloadSize = fc.oneof(
+  { weight: 12, arbitrary: fc.integer({ min: 0, max: 64 }) },
+  { weight: 4, arbitrary: fc.integer({ min: 65, max: 2000 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 2001, max: 65_535 }) },
+  { weight: 1, arbitrary: fc.constant(65_535) },
+);
+
+const putOp: fc.Arbitrary<PutOp> = fc.record({
+  kind: fc.constant('put' as const),
+  domain: fc.constantFrom(...DOMAINS),
+  aggregateType: fc.constantFrom(...AGGREGATE_TYPES),
+  id: fc.bigInt({ min: 1n, max: 4n }),
+  events: fc.array(
+    fc.record({
+      type: fc.constantFrom(...EVENT_TYPES),
+      size: payloadSize,
+      fill: fc.integer({ min: 0, max: 255 }),
+    }),
+    { minLength: 1, maxLength: 4 },
+  ),
+  expected: fc.constantFrom<ExpectedForm>('any', 'none', 'exists', 'current', 'stale', 'ahead', 'omit'),
+  key: fc.option(fc.constantFrom(...KEYS), { nil: undefined, freq: 3 }),
+});
+
+const smallOption = (max: number) => fc.option(fc.integer({ min: 0, max }), { nil: undefined });
+
+const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 10, arbitrary: putOp },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('retry' as const), which: fc.nat() }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('get' as const),
+      domain: fc.constantFrom(...DOMAINS),
+      aggregateType: fc.constantFrom(...AGGREGATE_TYPES),
+      id: fc.bigInt({ min: 1n, max: 4n }),
+      fromVersion: smallOption(8),
+      toVersion: smallOption(10),
+      limit: smallOption(6),
+      generationBack: smallOption(6),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('read' as const),
+      domain: fc.constantFrom(...DOMAINS),
+      fromPosition: smallOption(20),
+      limit: smallOption(8),
+      types: fc.option(fc.subarray([...EVENT_TYPES, 'Unknown']), { nil: undefined }),
+      fromTimeBack: smallOption(12),
+      toTimeBack: smallOption(12),
+      generationBack: smallOption(6),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('clock' as const), ms: fc.integer({ min: 0, max: 4 }) }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
+);
+
+function payload(size: number, fill: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (fill + i * 31) & 255;
+  return bytes;
+}
+
+async function outcome<T>(
+  promise: Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  try {
+    return { ok: true, value: await promise };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+function errorShape(error: unknown): Record<string, unknown> {
+  const err = error as { code?: unknown; details?: Record<string, unknown> };
+  return { code: err.code, actualVersion: err.details?.actualVersion };
+}
+
+/** Payloads as base64 text: deep-equality on large Uint8Arrays is slow, string equality is not. */
+function comparable<T extends { events: StoredEvent[] }>(
+  result: T,
+): Omit<T, 'events'> & { events: unknown[] } {
+  return {
+    ...result,
+    events: result.events.map((e) => ({ ...e, data: Buffer.from(e.data).toString('base64') })),
+  };
+}
+
+function withoutDurability(result: PutResult): Omit<PutResult, 'durability'> {
+  const { durability: _ignored, ...rest } = result;
+  return rest;
+}
+
+class Run {
+  store: EventStore;
+  readonly model = new MemoryEventStore();
+  readonly puts: PutOp[] = [];
+  timestamps: number[] = [];
+  readonly #reopen: (store: EventStore) => Promise<EventStore>;
+  readonly #clock: ManualClock | undefined;
+
+  constructor(
+    store: EventStore,
+    reopen: (store: EventStore) => Promise<EventStore>,
+    clock: ManualClock | undefined,
+  ) {
+    this.store = store;
+    this.#reopen = reopen;
+    this.#clock = clock;
+  }
+
+  async step(op: Op): Promise<void> {
+    switch (op.kind) {
+      case 'put':
+        this.puts.push(op);
+        return this.put(op);
+      case 'retry': {
+        const earlier = this.puts.filter((p) => p.key !== undefined);
+        if (earlier.length === 0) return;
+        return this.put(earlier[op.which % earlier.length]!);
+      }
+      case 'get':
+        return this.get(op);
+      case 'read':
+        return this.read(op);
+      case 'clock':
+        this.#clock?.advance(op.ms);
+        return;
+      case 'reopen':
+        this.store = await this.#reopen(this.store);
+        return this.compareAll();
+    }
+  }
+
+  async put(op: PutOp): Promise<void> {
+    const current = (await this.model.get(op.domain, op.aggregateType, op.id)).version;
+    const forms: Record<ExpectedForm, ExpectedVersion | undefined> = {
+      any: 'any',
+      none: 'none',
+      exists: 'exists',
+      current,
+      stale: Math.max(0, current - 1),
+      ahead: current + 1,
+      omit: undefined,
+    };
+    const options: PutOptions = {};
+    if (forms[op.expected] !== undefined) options.expectedVersion = forms[op.expected]!;
+    if (op.key !== undefined) options.idempotencyKey = op.key;
+    const events = op.events.map((e) => ({ type: e.type, data: payload(e.size, e.fill) }));
+    const real = await outcome(this.store.put(op.domain, op.aggregateType, op.id, events, options));
+    let expected: { ok: true; value: PutResult } | { ok: false; error: unknown };
+    try {
+      const stamp = real.ok
+        ? { generation: real.value.generation, timestamp: real.value.timestamp }
+        : undefined;
+      expected = {
+        ok: true,
+        value: this.model.putSync(op.domain, op.aggregateType, op.id, events, options, stamp),
+      };
+    } catch (error) {
+      expected = { ok: false, error };
+    }
+    if (real.ok && expected.ok) {
+      expect(withoutDurability(real.value)).toEqual(withoutDurability(expected.value));
+      this.timestamps.push(real.value.timestamp);
+    } else if (!real.ok && !expected.ok) {
+      expect(errorShape(real.error)).toEqual(errorShape(expected.error));
+    } else {
+      expect.fail(
+        `put outcomes differ: store ${real.ok ? 'succeeded' : `failed (${String(real.error)})`}, model ${expected.ok ? 'succeeded' : `failed (${String(expected.error)})`}`,
+      );
+    }
+    expect(this.store.generation).toBe(this.model.generation);
+  }
+
+  atGeneration(back: number | undefined): number | undefined {
+    return back === undefined ? undefined : Math.max(0, this.model.generation - back);
+  }
+
+  async get(op: GetOp): Promise<void> {
+    const options: GetOptions = {};
+    if (op.fromVersion !== undefined) options.fromVersion = op.fromVersion;
+    if (op.toVersion !== undefined) options.toVersion = op.toVersion;
+    if (op.limit !== undefined) options.limit = op.limit;
+    const at = this.atGeneration(op.generationBack);
+    if (at !== undefined) options.atGeneration = at;
+    const real = await this.store.get(op.domain, op.aggregateType, op.id, { ...options, verifyCrc: true });
+    const expected = await this.model.get(op.domain, op.aggregateType, op.id, options);
+    expect(comparable(real)).toEqual(comparable(expected));
+  }
+
+  async read(op: ReadOp): Promise<void> {
+    const options: ReadOptions = {};
+    if (op.fromPosition !== undefined) options.fromPosition = op.fromPosition;
+    if (op.limit !== undefined) options.limit = op.limit;
+    if (op.types !== undefined) options.types = op.types;
+    const latest = this.timestamps.at(-1) ?? 1_700_000_000_000;
+    if (op.fromTimeBack !== undefined) options.fromTime = Math.max(0, latest - op.fromTimeBack);
+    if (op.toTimeBack !== undefined) options.toTime = Math.max(0, latest - op.toTimeBack);
+    const at = this.atGeneration(op.generationBack);
+    if (at !== undefined) options.atGeneration = at;
+    const real = await this.store.read(op.domain, { ...options, verifyCrc: true });
+    const expected = await this.model.read(op.domain, options);
+    expect(comparable(real)).toEqual(comparable(expected));
+  }
+
+  /** Everything the model holds, read back in full from the store. */
+  async compareAll(): Promise<void> {
+    expect(this.store.domains()).toEqual(this.model.domains());
+    expect(this.store.generation).toBe(this.model.generation);
+    for (const domain of DOMAINS) {
+      expect(this.store.hasDomain(domain)).toBe(this.model.hasDomain(domain));
+      expect(comparable(await this.store.read(domain, { limit: 100_000, verifyCrc: true }))).toEqual(
+        comparable(await this.model.read(domain, { limit: 100_000 })),
+      );
+      for (const aggregateType of AGGREGATE_TYPES) {
+        for (let id = 1n; id <= 4n; id++) {
+          expect(comparable(await this.store.get(domain, aggregateType, id, { verifyCrc: true }))).toEqual(
+            comparable(await this.model.get(domain, aggregateType, id)),
+          );
+        }
+      }
+    }
+  }
+}
+
+export async function runModelCheck(
+  open: () => Promise<EventStore>,
+  reopen: (store: EventStore) => Promise<EventStore>,
+  options: ModelCheckOptions,
+): Promise<void> {
+  const property = fc.asyncProperty(
+    fc.array(opArbitrary, { minLength: 1, maxLength: options.maxOps ?? 60, size: 'max' }),
+    async (ops) => {
+      const run = new Run(await open(), reopen, options.clock);
+      try {
+        for (const op of ops) await run.step(op);
+        await run.compareAll();
+        run.store = await reopen(run.store);
+        await run.compareAll();
+      } finally {
+        await run.store.close();
+      }
+    },
+  );
+  try {
+    await fc.assert(property, { seed: options.seed, numRuns: options.numRuns });
+  } catch (err) {
+    console.error(`model check failed with seed ${options.seed}`);
+    throw err;
+  }
+}
