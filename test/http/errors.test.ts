@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
-import { RingStoreError } from '../../src/errors.js';
+import { ERROR_CATALOG, RingStoreError } from '../../src/errors.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
 import {
   errorOf,
@@ -281,6 +281,29 @@ describe('503 and 500 answers', () => {
       body: '{"domain":"d","aggregateType":"a","id":"1","events":[{"type":"A"}]}\n',
     });
     expect(JSON.parse(ingest.text).error.code).toBe('STORE_FAILED');
+  });
+
+  it('server-side catalog errors go out with the catalog text only, never file names or offsets', async () => {
+    const corrupt = new RingStoreError(
+      'CORRUPT_DATA',
+      'bad CRC in /var/lib/ringstore/billing/index at 4096',
+      {
+        file: '/var/lib/ringstore/billing/index',
+        offset: 4096,
+      },
+    );
+    for (const error of [
+      corrupt,
+      new RingStoreError('STORE_FAILED', 'fsync failed on /var/lib/ringstore/x.0'),
+    ]) {
+      store = new MemoryEventStore();
+      server = await startServer(failingStore(error));
+      const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
+      expect(errorOf(response)).toEqual({ code: error.code, message: ERROR_CATALOG[error.code].message });
+      expect(response.text).not.toContain('/var/lib');
+      await server.close();
+      server = undefined;
+    }
   });
 
   it('an unexpected store error is a 500 INTERNAL without its message, stack or paths', async () => {

@@ -2,7 +2,7 @@ import { RingStoreError } from '../../errors.js';
 import type { PutResult } from '../../types.js';
 import type { EventStore } from '../event-store.js';
 import { parseJsonSafely } from './safe-json.js';
-import { decodeEvents, encodePutResult, isPlainObject, putOptions } from './wire.js';
+import { decodeEvents, encodePutResult, isPlainObject, publicError, putOptions } from './wire.js';
 
 /**
  * POST /v1/ingest: NDJSON in, NDJSON out.
@@ -95,7 +95,8 @@ interface Pending {
 
 function errorLine(err: unknown): { line: string; error: RingStoreError } {
   const error = err instanceof RingStoreError ? err : new RingStoreError('INTERNAL');
-  return { line: `${JSON.stringify({ ok: false, error: error.toWire() })}\n`, error };
+  const wire = publicError(error);
+  return { line: `${JSON.stringify({ ok: false, error: wire })}\n`, error };
 }
 
 async function putLine(line: Line, options: IngestOptions): Promise<string> {

@@ -25,6 +25,7 @@ import {
   encodePutResult,
   encodeStoredEvent,
   GENERATION_HEADER,
+  publicError,
   queryInteger,
   queryTypes,
 } from './wire.js';
@@ -137,12 +138,13 @@ export async function createHttpServer(
       reply.header('retry-after', String(RETRY_AFTER[error.code] ?? o.retryAfterSeconds));
     }
     if (error.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
-    return reply.code(error.status).type('application/json; charset=utf-8').send({ error: error.toWire() });
+    const wire = publicError(error);
+    return reply.code(error.status).type('application/json; charset=utf-8').send({ error: wire });
   }
 
   app.setErrorHandler((err, request, reply) => {
     const error = toRingStoreError(err);
-    if (error.status >= 500 && error.code !== 'STORE_CLOSED') {
+    if (error.status >= 500 && error.code !== 'STORE_CLOSED' && error.code !== 'BACKPRESSURE') {
       request.log.error({ err }, 'request failed');
     }
     return sendError(reply, error);

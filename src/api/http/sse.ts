@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { RingStoreError } from '../../errors.js';
 import type { EventStore } from '../event-store.js';
 import { subscribe } from '../subscription.js';
-import { encodeStoredEvent } from './wire.js';
+import { encodeStoredEvent, publicError } from './wire.js';
 
 /**
  * GET /v1/domains/:domain/subscribe as server-sent events.
@@ -33,7 +33,8 @@ export interface SseOptions {
 }
 
 function errorMessage(err: RingStoreError): string {
-  return `event: error\ndata: ${JSON.stringify({ error: err.toWire() })}\n\n`;
+  const wire = publicError(err);
+  return `event: error\ndata: ${JSON.stringify({ error: wire })}\n\n`;
 }
 
 function waitForDrainOrClose(raw: ServerResponse): Promise<void> {
