@@ -1,0 +1,127 @@
+import type { EventStore } from '../../src/api/event-store.js';
+import { crc32 } from '../../src/crc.js';
+import { MemoryEventStore } from '../../src/model/memory-store.js';
+import type { StoredEvent } from '../../src/types.js';
+
+/**
+ * The stores the read-side tests (streams, subscriptions, decider) run against. Each test file
+ * loops over these, so every store implementation gets the same read-API tests.
+ */
+export interface StoreSubject {
+  name: string;
+  /** A fresh, empty store. `clock` is a hint: stores that stamp time elsewhere may ignore it. */
+  open(options?: { clock?: () => number }): Promise<EventStore>;
+}
+
+export const storeSubjects: StoreSubject[] = [
+  { name: 'MemoryEventStore', open: async (options) => new MemoryEventStore(options) },
+];
+
+/** mulberry32: a small seeded PRNG, so every random test can print and replay its seed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** A seed from the environment (TEST_SEED) or a fixed default, so a failure can be replayed. */
+export function testSeed(fallback: number): number {
+  const fromEnv = Number(process.env.TEST_SEED);
+  return Number.isSafeInteger(fromEnv) ? fromEnv : fallback;
+}
+
+export function randomInt(random: () => number, min: number, max: number): number {
+  return min + Math.floor(random() * (max - min + 1));
+}
+
+/** Lets other tasks (writers, notices) run between steps of a test. */
+export function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A clock that moves 0–2 ms per call, so time-range queries see several distinct timestamps. */
+export function steppingClock(random: () => number, start = 1_700_000_000_000): () => number {
+  let now = start;
+  return () => {
+    now += randomInt(random, 0, 2);
+    return now;
+  };
+}
+
+const decoder = new TextDecoder();
+
+/** The fields that identify an event, in a form toEqual compares and a failure prints well. */
+export function describeEvent(event: StoredEvent): string {
+  return [
+    event.domain,
+    event.aggregateType,
+    event.aggregateId,
+    `v${event.version}`,
+    `p${event.position}`,
+    `g${event.generation}`,
+    `t${event.timestamp}`,
+    event.type,
+    decoder.decode(event.data),
+    event.crc,
+  ].join(' ');
+}
+
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of iterable) items.push(item);
+  return items;
+}
+
+export interface RandomLogOptions {
+  domains: readonly string[];
+  aggregateTypes: readonly string[];
+  eventTypes: readonly string[];
+  instancesPerType: number;
+  batches: number;
+  maxBatchEvents: number;
+}
+
+/**
+ * Appends a seeded random log and returns every event as the put results say it must read back,
+ * per domain in position order.
+ */
+export async function writeRandomLog(
+  store: EventStore,
+  random: () => number,
+  options: RandomLogOptions,
+): Promise<Map<string, StoredEvent[]>> {
+  const logs = new Map<string, StoredEvent[]>(options.domains.map((d) => [d, []]));
+  const encoder = new TextEncoder();
+  for (let batch = 0; batch < options.batches; batch++) {
+    const domain = options.domains[randomInt(random, 0, options.domains.length - 1)]!;
+    const aggregateType = options.aggregateTypes[randomInt(random, 0, options.aggregateTypes.length - 1)]!;
+    const id = BigInt(randomInt(random, 1, options.instancesPerType));
+    const count = randomInt(random, 1, options.maxBatchEvents);
+    const events = Array.from({ length: count }, (_, i) => ({
+      type: options.eventTypes[randomInt(random, 0, options.eventTypes.length - 1)]!,
+      data: encoder.encode(JSON.stringify({ batch, i })),
+    }));
+    const result = await store.put(domain, aggregateType, id, events);
+    const log = logs.get(domain)!;
+    for (const [i, event] of events.entries()) {
+      log.push({
+        domain,
+        aggregateType,
+        aggregateId: id,
+        version: result.firstVersion + i,
+        position: result.firstPosition + i,
+        generation: result.generation,
+        timestamp: result.timestamp,
+        type: event.type,
+        data: event.data,
+        crc: crc32(event.data),
+      });
+    }
+  }
+  return logs;
+}
