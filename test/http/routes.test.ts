@@ -323,3 +323,29 @@ describe('POST /v1/ingest', () => {
     expect((await store.read('bulk', { limit: 5000 })).events).toHaveLength(2000);
   });
 });
+
+describe('server settings', () => {
+  it("sets explicit timeouts and a connection cap (fastify leaves Node's request timeout off)", async () => {
+    const { app } = await start({
+      headersTimeoutMs: 7000,
+      requestTimeoutMs: 9000,
+      keepAliveTimeoutMs: 3000,
+      maxConnections: 12,
+    });
+    expect(app.server.headersTimeout).toBe(7000);
+    expect(app.server.requestTimeout).toBe(9000);
+    expect(app.server.keepAliveTimeout).toBe(3000);
+    expect(app.server.maxConnections).toBe(12);
+  });
+
+  it('rejects invalid options with INVALID_OPTION', async () => {
+    store = new MemoryEventStore();
+    for (const bad of [
+      { bodyLimit: 0 },
+      { maxConnections: 1.5 },
+      { headersTimeoutMs: 10, requestTimeoutMs: 5 },
+    ]) {
+      await expect(startServer(store, bad)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    }
+  });
+});
