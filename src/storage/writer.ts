@@ -134,6 +134,8 @@ export class StorageWriter {
   #closed = false;
   /** Files written since their last fsync (closed with an fsync). */
   readonly #dirty = new Set<number>();
+  /** The data files among #dirty. */
+  readonly #dirtyData = new Set<number>();
   // Reused across calls so the hot path does not allocate per event.
   #arena = new Uint8Array(1 << 20);
   #codes = new Uint16Array(4096);
@@ -361,6 +363,7 @@ export class StorageWriter {
       closeFd(domain.registryFd);
     }
     this.#dirty.clear();
+    this.#dirtyData.clear();
     if (firstError !== undefined && this.#failure === undefined) this.#fail(firstError);
   }
 
@@ -610,15 +613,17 @@ export class StorageWriter {
         target.fileStart,
       );
       this.#dirty.add(fd.fd);
+      this.#dirtyData.add(fd.fd);
     }
     if (sync) {
-      for (const target of targets) {
-        const fd = target.aggregateType.fd;
-        if (target.length === 0 || !this.#dirty.has(fd)) continue;
+      // Every unsynced data file, not only this call's: the index about to be synced also holds
+      // records of earlier 'write'/'none' calls, and an index record must never outlive its data.
+      for (const fd of this.#dirtyData) {
         io.fdatasync(fd);
-        this.#dirty.delete(fd);
         fsyncs++;
       }
+      for (const fd of this.#dirtyData) this.#dirty.delete(fd);
+      this.#dirtyData.clear();
     }
 
     for (const domain of touched) {
@@ -689,6 +694,7 @@ export class StorageWriter {
       if (this.#dirty.has(aggregateType.fd)) {
         this.#io.fdatasync(aggregateType.fd);
         this.#dirty.delete(aggregateType.fd);
+        this.#dirtyData.delete(aggregateType.fd);
         fsyncs++;
       }
       this.#io.close(aggregateType.fd);
