@@ -289,6 +289,38 @@ describe('POST /v1/ingest', () => {
     expect((await store.read('billing')).events).toHaveLength(3);
   });
 
+  it('keeps at most ingestInFlight puts unsettled per request, and reads no further meanwhile', async () => {
+    let started = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const gated = new (class extends MemoryEventStore {
+      override async put(...args: Parameters<MemoryEventStore['put']>) {
+        started++;
+        await gate;
+        return super.put(...args);
+      }
+    })();
+    store = gated;
+    server = await startServer(gated, { ingestInFlight: 8 });
+    const line = (i: number) =>
+      `${JSON.stringify({ domain: 'gate', aggregateType: 'item', id: String(i + 1), events: [{ type: 'A', data: 'x'.repeat(200) }] })}\n`;
+    const body = Array.from({ length: 3000 }, (_, i) => line(i)).join('');
+    const pending = rawRequest(server.port, 'POST', '/v1/ingest', { headers: ndjson, body });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(started).toBe(8);
+    release();
+    const response = await pending;
+    const results = response.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(results).toHaveLength(3000);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(results.map((r) => r.firstPosition)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+  });
+
   it('streams a body far larger than the body limit, and reports an over-long line without stopping', async () => {
     const { port } = await start({ bodyLimit: 4096 });
     const good = (i: number) =>
