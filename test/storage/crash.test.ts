@@ -7,7 +7,7 @@ import { StorageReader } from '../../src/storage/reader.js';
 import type { AppendBatch } from '../../src/storage/types.js';
 import { StorageWriter } from '../../src/storage/writer.js';
 import type { Durability, StoredEvent } from '../../src/types.js';
-import { mulberry32 } from './prng.js';
+import { mulberry32 } from '../support/prng.js';
 
 /**
  * Crash consistency: a seeded workload runs against FaultInjectingFileIO with a power loss after the
