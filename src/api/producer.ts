@@ -1,0 +1,319 @@
+import { RingStoreError } from '../errors.js';
+import { validateEvents, validatePutOptions } from '../model/events.js';
+import { parseAggregateId } from '../model/ids.js';
+import { validateAggregateType, validateDomain } from '../model/names.js';
+import { BatchEncoder, type EncodableBatch } from '../pipeline/batch-codec.js';
+import { readRecordError, readRecordResult } from '../pipeline/record-results.js';
+import { Ring } from '../pipeline/ring.js';
+import {
+  CONTROL,
+  LIFECYCLE_CLOSED,
+  LIFECYCLE_FAILED,
+  LIFECYCLE_OPEN,
+  STATE_COMMITTED,
+  STATE_FAILED,
+  STATE_PUBLISHED,
+  STATE_VALID,
+} from '../pipeline/ring-layout.js';
+import { waitAsync } from '../pipeline/wait-async.js';
+import type { EventInput, ExpectedVersion, PutOptions, PutResult } from '../types.js';
+import type { AggregateIdInput } from './event-store.js';
+
+/**
+ * What `store.producer()` returns: plain data (the ring's SharedArrayBuffer and the settings a
+ * producer needs) that can be posted to a worker thread, where `Producer.fromHandle(handle)` turns
+ * it into a Producer that puts into the same ring.
+ */
+export interface ProducerHandle {
+  readonly kind: 'ringstore.producer';
+  readonly sab: SharedArrayBuffer;
+  readonly crc: 'pool' | 'inline';
+  readonly backpressureTimeoutMs: number;
+  readonly maxWaitingPuts: number;
+}
+
+/** How a producer is wired into its thread. */
+export interface ProducerWiring {
+  /** Called after every publish: hand the record on (kick the CRC dispatcher or wake the writer). */
+  afterPublish(): void;
+  /**
+   * 'notify': the producer itself waits on committedCursor with Atomics.waitAsync (worker threads);
+   * 'external': its owner calls completeReady() after each commit message (the store's main thread,
+   * which must first apply the commit to its reader).
+   */
+  completion: 'notify' | 'external';
+}
+
+interface PendingPut {
+  record: number;
+  expectedVersion: ExpectedVersion;
+  resolve(result: PutResult): void;
+  reject(error: RingStoreError): void;
+}
+
+interface WaitingPut {
+  batch: EncodableBatch;
+  deadline: number;
+  resolve(result: PutResult): void;
+  reject(error: RingStoreError): void;
+}
+
+/** How long one wait for ring space or commits lasts before everything is checked again. */
+const RECHECK_MS = 50;
+
+/**
+ * Puts batches into the ring from one thread. Each put is validated at the boundary, then claims
+ * ring space, encodes the batch in place and publishes it; its promise settles when the writer has
+ * given the record a final state, and only then is the ring space released.
+ *
+ * Per producer, batches enter the ring in call order: while one waits for room (backpressure),
+ * later puts queue behind it. The queue is bounded (maxWaitingPuts) and so is every wait
+ * (backpressureTimeoutMs): past either, put rejects with BACKPRESSURE, so memory stays bounded.
+ */
+export class Producer {
+  readonly #ring: Ring;
+  readonly #handle: ProducerHandle;
+  readonly #wiring: ProducerWiring;
+  readonly #inline: boolean;
+  readonly #encoder = new BatchEncoder();
+  readonly #pending: PendingPut[] = [];
+  #pendingHead = 0;
+  readonly #waiting: WaitingPut[] = [];
+  #pumping = false;
+  #completionArmed = false;
+  /** A ref'd timer while puts are outstanding: Atomics.waitAsync alone keeps no thread alive. */
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+
+  constructor(handle: ProducerHandle, wiring: ProducerWiring) {
+    if (handle?.kind !== 'ringstore.producer' || !(handle.sab instanceof SharedArrayBuffer)) {
+      throw new RingStoreError('INVALID_OPTION', 'not a producer handle: use store.producer()', {
+        option: 'handle',
+      });
+    }
+    this.#handle = handle;
+    this.#ring = Ring.attach(handle.sab);
+    this.#wiring = wiring;
+    this.#inline = handle.crc === 'inline';
+  }
+
+  /** A producer for a worker thread, from the handle `store.producer()` made. */
+  static fromHandle(handle: ProducerHandle): Producer {
+    const ring = Ring.attach(handle.sab);
+    const afterPublish = handle.crc === 'inline' ? () => ring.wakeWriter() : () => ring.wakeDispatcher();
+    return new Producer(handle, { afterPublish, completion: 'notify' });
+  }
+
+  /** Puts not settled yet (in the ring or waiting for room). */
+  get outstanding(): number {
+    return this.#pending.length - this.#pendingHead + this.#waiting.length;
+  }
+
+  put(
+    domain: string,
+    aggregateType: string,
+    id: AggregateIdInput,
+    events: readonly EventInput[],
+    options?: PutOptions,
+  ): Promise<PutResult> {
+    try {
+      const refusal = this.#refusal();
+      if (refusal) throw refusal;
+      validateDomain(domain);
+      validateAggregateType(aggregateType);
+      const aggregateId = parseAggregateId(id);
+      const valid = validateEvents(events);
+      const { expectedVersion, idempotencyKey } = validatePutOptions(options);
+      const batch: EncodableBatch = {
+        domain,
+        aggregateType,
+        aggregateId,
+        expectedVersion,
+        idempotencyKey,
+        events: valid,
+      };
+      const size = this.#encoder.measure(batch, this.#inline);
+      if (size > this.#ring.maxRecordBytes) {
+        throw new RingStoreError(
+          'BATCH_TOO_LARGE',
+          `the batch needs ${size} bytes of ring space; this ring takes at most ${this.#ring.maxRecordBytes} (ringBytes / 2)`,
+        );
+      }
+      return new Promise<PutResult>((resolve, reject) => {
+        if (this.#waiting.length === 0) {
+          const record = this.#ring.tryClaim(size);
+          if (record >= 0) {
+            this.#publish(record, batch, resolve, reject);
+            return;
+          }
+        }
+        if (this.#waiting.length >= this.#handle.maxWaitingPuts) {
+          reject(
+            new RingStoreError('BACKPRESSURE', `${this.#waiting.length} puts already wait for ring space`),
+          );
+          return;
+        }
+        const deadline = Date.now() + this.#handle.backpressureTimeoutMs;
+        this.#waiting.push({ batch, deadline, resolve, reject });
+        this.#holdAlive();
+        void this.#pumpWaiting();
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Settles every put at the front of this producer's queue whose record has its final state and
+   * releases its ring space. Called after each commit (external) or on each committedCursor change.
+   */
+  completeReady(): void {
+    const ring = this.#ring;
+    const pending = this.#pending;
+    let released = false;
+    while (this.#pendingHead < pending.length) {
+      const put = pending[this.#pendingHead]!;
+      const state = ring.state(put.record);
+      if (state === STATE_COMMITTED) {
+        const result = readRecordResult(ring.view, put.record);
+        ring.markReleased(put.record);
+        put.resolve(result);
+      } else if (state === STATE_FAILED) {
+        const error =
+          readRecordError(ring.view, put.record, put.expectedVersion) ?? new RingStoreError('INTERNAL');
+        ring.markReleased(put.record);
+        put.reject(error);
+      } else {
+        break;
+      }
+      pending[this.#pendingHead++] = undefined as unknown as PendingPut;
+      released = true;
+    }
+    if (released) ring.afterReleases();
+    if (this.#pendingHead === pending.length) {
+      pending.length = 0;
+      this.#pendingHead = 0;
+    } else if (this.#pendingHead > 1024 && this.#pendingHead * 2 > pending.length) {
+      pending.splice(0, this.#pendingHead);
+      this.#pendingHead = 0;
+    }
+    const lifecycle = ring.lifecycle();
+    if (lifecycle === LIFECYCLE_FAILED || lifecycle === LIFECYCLE_CLOSED)
+      this.failOutstanding(this.#refusal()!);
+    this.#releaseAliveIfIdle();
+  }
+
+  /** Rejects every put that has no final result (the store failed or was closed under it). */
+  failOutstanding(error: RingStoreError): void {
+    const pending = this.#pending.splice(this.#pendingHead);
+    this.#pending.length = 0;
+    this.#pendingHead = 0;
+    const waiting = this.#waiting.splice(0);
+    for (const put of pending) put.reject(error);
+    for (const put of waiting) put.reject(error);
+    this.#releaseAliveIfIdle();
+  }
+
+  #refusal(): RingStoreError | undefined {
+    const lifecycle = this.#ring.lifecycle();
+    if (lifecycle === LIFECYCLE_OPEN) return undefined;
+    if (lifecycle === LIFECYCLE_FAILED) return new RingStoreError('STORE_FAILED');
+    return new RingStoreError('STORE_CLOSED');
+  }
+
+  #publish(
+    record: number,
+    batch: EncodableBatch,
+    resolve: (result: PutResult) => void,
+    reject: (error: RingStoreError) => void,
+  ): void {
+    const ring = this.#ring;
+    this.#encoder.write(ring.bytes, ring.view, record, batch, this.#inline);
+    ring.setState(record, this.#inline ? STATE_VALID : STATE_PUBLISHED);
+    this.#pending.push({ record, expectedVersion: batch.expectedVersion, resolve, reject });
+    this.#holdAlive();
+    this.#wiring.afterPublish();
+    if (this.#wiring.completion === 'notify') this.#armCompletion();
+  }
+
+  /** Claims room for queued puts in order, waiting (asynchronously, bounded) while the ring is full. */
+  async #pumpWaiting(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    const ring = this.#ring;
+    try {
+      while (this.#waiting.length > 0) {
+        const refusal = this.#refusal();
+        if (refusal) {
+          this.failOutstanding(refusal);
+          return;
+        }
+        const front = this.#waiting[0]!;
+        const size = this.#encoder.measure(front.batch, this.#inline);
+        let record = ring.tryClaim(size);
+        if (record < 0) {
+          const remaining = front.deadline - Date.now();
+          if (remaining <= 0) {
+            this.#waiting.shift();
+            front.reject(
+              new RingStoreError(
+                'BACKPRESSURE',
+                `no ring space within backpressureTimeoutMs (${this.#handle.backpressureTimeoutMs} ms)`,
+              ),
+            );
+            continue;
+          }
+          const seen = ring.beginSpaceWait();
+          record = ring.tryClaim(size);
+          if (record < 0) await ring.waitForSpaceAsync(seen, Math.min(remaining, RECHECK_MS));
+          ring.endSpaceWait();
+          if (record < 0) continue;
+        }
+        this.#waiting.shift();
+        this.#publish(record, front.batch, front.resolve, front.reject);
+      }
+    } finally {
+      this.#pumping = false;
+      this.#releaseAliveIfIdle();
+    }
+  }
+
+  #armCompletion(): void {
+    if (this.#completionArmed) return;
+    this.#completionArmed = true;
+    this.#awaitCommits();
+  }
+
+  readonly #awaitCommits = (): void => {
+    const words = this.#ring.words;
+    for (;;) {
+      const seen = Atomics.load(words, CONTROL.committedCursor);
+      this.completeReady();
+      if (this.#pendingHead === this.#pending.length) {
+        this.#completionArmed = false;
+        return;
+      }
+      const wait = waitAsync(words, CONTROL.committedCursor, seen, RECHECK_MS * 10);
+      if (wait.async) {
+        wait.value.then(this.#awaitCommits);
+        return;
+      }
+    }
+  };
+
+  #holdAlive(): void {
+    this.#keepAlive ??= setInterval(() => this.#recheck(), RECHECK_MS * 10);
+  }
+
+  #releaseAliveIfIdle(): void {
+    if (this.#keepAlive !== undefined && this.outstanding === 0) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
+    }
+  }
+
+  /** Safety net of the keep-alive timer: notices a failed or closed store even without a wake-up. */
+  #recheck(): void {
+    const lifecycle = this.#ring.lifecycle();
+    if (lifecycle === LIFECYCLE_FAILED || lifecycle === LIFECYCLE_CLOSED) this.completeReady();
+  }
+}

@@ -1,0 +1,110 @@
+import { type CrcTask, type CrcTaskResult, publishedRunEnd, rejectUnfinished } from './crc-stage.js';
+import type { Ring } from './ring.js';
+import { CONTROL } from './ring-layout.js';
+import { waitAsync } from './wait-async.js';
+
+export interface CrcDispatcherOptions {
+  /** Runs one task on the pool; rejects when the worker running it died. */
+  run(task: CrcTask): Promise<CrcTaskResult>;
+  /** Tasks in flight at most: one per pool thread, so a backlog becomes one larger range. */
+  maxInFlight: number;
+  /** Largest range handed out at once, in ring bytes. */
+  maxTaskBytes: number;
+  /** Called after a pool worker died, with how many batches it failed. */
+  onWorkerLost?(error: unknown, failedBatches: number): void;
+}
+
+/**
+ * Main-thread side of the CRC stage (diagram in crc-stage.ts). Producers on the main thread call
+ * kick(); producers in other threads publish and bump dispatchWake, which this dispatcher watches
+ * with Atomics.waitAsync (never a blocking wait) once `watchOtherThreads()` was called.
+ */
+export class CrcDispatcher {
+  readonly #ring: Ring;
+  readonly #options: CrcDispatcherOptions;
+  #cursor: number;
+  #inFlight = 0;
+  #scheduled = false;
+  #watching = false;
+  #armed = false;
+  #stopped = false;
+  readonly #scan = () => {
+    this.#scheduled = false;
+    this.#dispatch();
+  };
+
+  constructor(ring: Ring, options: CrcDispatcherOptions) {
+    this.#ring = ring;
+    this.#options = options;
+    this.#cursor = ring.load(CONTROL.claimCursor);
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Schedules one scan for the end of the current turn, however many puts call it. */
+  kick(): void {
+    if (this.#scheduled || this.#stopped) return;
+    this.#scheduled = true;
+    queueMicrotask(this.#scan);
+  }
+
+  /** From now on, also pick up records published by producers in other threads. */
+  watchOtherThreads(): void {
+    this.#watching = true;
+    this.kick();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  #dispatch(): void {
+    const ring = this.#ring;
+    while (!this.#stopped && this.#inFlight < this.#options.maxInFlight) {
+      const start = this.#cursor;
+      const end = publishedRunEnd(ring, start, this.#options.maxTaskBytes);
+      if (end === start) break;
+      this.#cursor = end;
+      this.#inFlight++;
+      const task: CrcTask = { start, end };
+      this.#options.run(task).then(this.#settled, (error: unknown) => {
+        const failed = rejectUnfinished(ring, task);
+        this.#options.onWorkerLost?.(error, failed);
+        this.#settled();
+      });
+    }
+    if (this.#inFlight === 0) this.#armWait();
+  }
+
+  readonly #settled = () => {
+    this.#inFlight--;
+    this.#dispatch();
+  };
+
+  /** Waits (asynchronously) for a producer in another thread to publish. */
+  #armWait(): void {
+    if (!this.#watching || this.#armed || this.#stopped) return;
+    const words = this.#ring.words;
+    const seen = Atomics.load(words, CONTROL.dispatchWake);
+    Atomics.store(words, CONTROL.dispatchWaiting, 1);
+    if (publishedRunEnd(this.#ring, this.#cursor, this.#options.maxTaskBytes) !== this.#cursor) {
+      Atomics.store(words, CONTROL.dispatchWaiting, 0);
+      this.kick();
+      return;
+    }
+    const wait = waitAsync(words, CONTROL.dispatchWake, seen);
+    if (!wait.async) {
+      Atomics.store(words, CONTROL.dispatchWaiting, 0);
+      this.kick();
+      return;
+    }
+    this.#armed = true;
+    wait.value.then(() => {
+      this.#armed = false;
+      Atomics.store(words, CONTROL.dispatchWaiting, 0);
+      this.kick();
+    });
+  }
+}

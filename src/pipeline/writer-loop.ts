@@ -1,0 +1,188 @@
+import { RingStoreError, type WireError } from '../errors.js';
+import type { AppendBatch, AppendReport, CommitDelta } from '../storage/types.js';
+import type { Durability } from '../types.js';
+import { decodeAppendBatch, NameCache } from './batch-codec.js';
+import { errorCodeNumber, writeOutcome } from './record-results.js';
+import type { Ring } from './ring.js';
+import {
+  CONTROL,
+  LIFECYCLE_FAILED,
+  STATE_COMMITTED,
+  STATE_FAILED,
+  STATE_FREE,
+  STATE_PADDING,
+  STATE_REJECTED,
+  STATE_VALID,
+} from './ring-layout.js';
+
+/**
+ * The writer thread's logic, kept apart from the thread entry point so that it runs in-process in
+ * tests. One commit cycle:
+ *
+ *   scan from committedCursor over VALID | REJECTED | PADDING records, in ring order, stopping at the
+ *   first record that is not ready (or after maxBatchesPerCycle)
+ *     └► decode VALID records as AppendBatch (event data are views into the ring)
+ *     └► storage.append(batches, durability): ONE call per cycle = one group commit, one fsync
+ *     └► write each outcome into its record, store COMMITTED | FAILED (REJECTED → FAILED)
+ *     └► store committedCursor, notify it (producers in other threads wait on it)
+ *     └► publish ONE CommitMessage with the CommitDelta (the main thread applies it to its reader
+ *        before it resolves puts: read-your-writes)
+ *     └► reclaim released records behind committedCursor
+ *
+ * Between cycles the thread blocks in Atomics.wait on writerWake with a bounded timeout, after
+ * announcing itself in writerWaiting and re-checking for work, so a waker never notifies in vain
+ * and never needs to when the writer is busy.
+ */
+export interface AppendTarget {
+  append(batches: readonly AppendBatch[], durability: Durability): AppendReport;
+}
+
+export interface CommitMessage {
+  type: 'commit';
+  /** Every record before this ring cursor has its final state. */
+  committedCursor: number;
+  /** Records given a final state by this cycle (batches, rejected ones included). */
+  batches: number;
+  fsyncs: number;
+  /** Undefined when the cycle appended nothing (only rejected batches). */
+  delta: CommitDelta | undefined;
+}
+
+export interface FailedMessage {
+  type: 'failed';
+  error: WireError;
+}
+
+export interface WriterLoopOptions {
+  durability: Durability;
+  /** Most batches handed to one append call. */
+  maxBatchesPerCycle: number;
+  /** Upper bound of one blocking wait; the loop re-checks everything after it. */
+  idleWaitMs: number;
+  publish(message: CommitMessage | FailedMessage): void;
+}
+
+export type WriterLoopEnd = 'stopped' | 'failed';
+
+export class WriterLoop {
+  readonly #ring: Ring;
+  readonly #storage: AppendTarget;
+  readonly #options: WriterLoopOptions;
+  readonly #names = new NameCache();
+  readonly #records: number[] = [];
+  readonly #batches: AppendBatch[] = [];
+  #cursor: number;
+
+  constructor(ring: Ring, storage: AppendTarget, options: WriterLoopOptions) {
+    this.#ring = ring;
+    this.#storage = storage;
+    this.#options = options;
+    this.#cursor = ring.load(CONTROL.committedCursor);
+  }
+
+  /** Runs one commit cycle; returns how many records it passed (0: nothing was ready). */
+  cycle(): number {
+    const ring = this.#ring;
+    const records = this.#records;
+    const batches = this.#batches;
+    records.length = 0;
+    batches.length = 0;
+    let cursor = this.#cursor;
+    let passed = 0;
+    // Never read at or past claimCursor: in a full ring the bytes there are the oldest record,
+    // released but not yet reclaimed (possibly a PADDING record), not a new one.
+    const claim = Atomics.load(ring.words, CONTROL.claimCursor);
+    while (((claim - cursor) | 0) > 0 && batches.length < this.#options.maxBatchesPerCycle) {
+      const record = ring.recordAt(cursor);
+      const state = ring.state(record);
+      if (state === STATE_VALID) {
+        batches.push(decodeAppendBatch(ring.bytes, ring.view, record, this.#names));
+        records.push(record);
+      } else if (state === STATE_REJECTED) {
+        records.push(record);
+      } else if (state !== STATE_PADDING) {
+        break;
+      }
+      cursor = (cursor + ring.recordBytes(record)) | 0;
+      passed++;
+    }
+    if (passed === 0) return 0;
+    const report = batches.length > 0 ? this.#storage.append(batches, this.#options.durability) : undefined;
+    let outcome = 0;
+    for (const record of records) {
+      if (ring.state(record) === STATE_REJECTED) {
+        ring.setState(record, STATE_FAILED);
+        continue;
+      }
+      const result = report!.outcomes[outcome++]!;
+      writeOutcome(ring.view, record, result);
+      ring.setState(record, result.ok ? STATE_COMMITTED : STATE_FAILED);
+    }
+    this.#cursor = cursor;
+    Atomics.store(ring.words, CONTROL.committedCursor, cursor);
+    Atomics.notify(ring.words, CONTROL.committedCursor);
+    if (records.length > 0) {
+      this.#options.publish({
+        type: 'commit',
+        committedCursor: cursor,
+        batches: records.length,
+        fsyncs: report?.fsyncs ?? 0,
+        delta: report?.delta,
+      });
+    }
+    batches.length = 0;
+    ring.reclaim(cursor);
+    return passed;
+  }
+
+  /**
+   * Runs cycles until the main thread asks to stop and everything claimed is committed ('stopped'),
+   * or until the store fails ('failed': storage threw, e.g. an fsync error, or another party failed
+   * the ring). A storage failure is never retried.
+   */
+  run(): WriterLoopEnd {
+    const ring = this.#ring;
+    const words = ring.words;
+    for (;;) {
+      if (ring.lifecycle() === LIFECYCLE_FAILED) return 'failed';
+      let passed: number;
+      try {
+        passed = this.cycle();
+      } catch (error) {
+        const wire = toWireError(error);
+        ring.fail(errorCodeNumber('STORE_FAILED'));
+        this.#options.publish({ type: 'failed', error: wire });
+        return 'failed';
+      }
+      if (passed > 0) continue;
+      ring.reclaim(this.#cursor);
+      if (
+        Atomics.load(words, CONTROL.writerStop) !== 0 &&
+        Atomics.load(words, CONTROL.claimCursor) === this.#cursor
+      ) {
+        return 'stopped';
+      }
+      const seen = Atomics.load(words, CONTROL.writerWake);
+      Atomics.store(words, CONTROL.writerWaiting, 1);
+      if (!this.#hasWork()) Atomics.wait(words, CONTROL.writerWake, seen, this.#options.idleWaitMs);
+      Atomics.store(words, CONTROL.writerWaiting, 0);
+    }
+  }
+
+  /** The re-check after announcing a wait: anything that a waker might have missed telling us. */
+  #hasWork(): boolean {
+    const ring = this.#ring;
+    const claim = Atomics.load(ring.words, CONTROL.claimCursor);
+    const state = ((claim - this.#cursor) | 0) > 0 ? ring.state(ring.recordAt(this.#cursor)) : STATE_FREE;
+    if (state === STATE_VALID || state === STATE_REJECTED || state === STATE_PADDING) return true;
+    if (Atomics.load(ring.words, CONTROL.writerStop) !== 0) return true;
+    if (ring.lifecycle() === LIFECYCLE_FAILED) return true;
+    return Atomics.load(ring.words, CONTROL.spaceWaiters) > 0 && ring.reclaim(this.#cursor);
+  }
+}
+
+export function toWireError(error: unknown): WireError {
+  if (error instanceof RingStoreError) return error.toWire();
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: 'STORE_FAILED', message };
+}

@@ -1,0 +1,47 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { Ring } from '../pipeline/ring.js';
+import { toWireError, WriterLoop } from '../pipeline/writer-loop.js';
+import { realFileIO } from '../storage/file-io.js';
+import { StorageWriter } from '../storage/writer.js';
+import { withWriterFaults } from './writer-faults.js';
+import type { WriterWorkerData, WriterWorkerMessage } from './writer-protocol.js';
+
+/**
+ * The writer thread: opens the storage (recovery runs here, before 'ready'), then runs the writer
+ * loop (src/pipeline/writer-loop.ts) until the main thread asks it to stop or the store fails.
+ */
+function main(): void {
+  const port = parentPort!;
+  const data = workerData as WriterWorkerData;
+  const post = (message: WriterWorkerMessage) => port.postMessage(message);
+  const ring = Ring.attach(data.sab);
+  let storage: StorageWriter;
+  try {
+    storage = StorageWriter.open(data.dir, {
+      io: withWriterFaults(realFileIO, data.faults),
+      generationBytes: data.generationBytes,
+    });
+  } catch (error) {
+    post({ type: 'open-failed', error: toWireError(error) });
+    return;
+  }
+  post({ type: 'ready', generation: storage.generation });
+  const loop = new WriterLoop(ring, storage, {
+    durability: data.durability,
+    maxBatchesPerCycle: data.maxBatchesPerCycle,
+    idleWaitMs: data.idleWaitMs,
+    publish: post,
+  });
+  const end = loop.run();
+  try {
+    storage.close();
+  } catch (error) {
+    if (end === 'stopped') {
+      post({ type: 'failed', error: toWireError(error) });
+      return;
+    }
+  }
+  if (end === 'stopped') post({ type: 'stopped', generation: storage.generation });
+}
+
+main();
