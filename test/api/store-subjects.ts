@@ -1,7 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { EventStore } from '../../src/api/event-store.js';
 import { crc32 } from '../../src/crc.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
+import { StorageEngine } from '../../src/storage/storage-engine.js';
 import type { StoredEvent } from '../../src/types.js';
+import { mulberry32 } from '../support/prng.js';
 
 /**
  * The stores the read-side tests (streams, subscriptions, decider) run against. Each test file
@@ -11,23 +16,37 @@ export interface StoreSubject {
   name: string;
   /** A fresh, empty store. `clock` is a hint: stores that stamp time elsewhere may ignore it. */
   open(options?: { clock?: () => number }): Promise<EventStore>;
+  /** Removes whatever the opened stores left on disk; call after all stores are closed. */
+  cleanup(): void;
+}
+
+/** Disk-backed subjects: one temp dir per opened store, removed by cleanup(). */
+function onDisk(
+  name: string,
+  open: (dir: string, clock?: () => number) => Promise<EventStore>,
+): StoreSubject {
+  const dirs: string[] = [];
+  return {
+    name,
+    open: (options) => {
+      const dir = mkdtempSync(join(tmpdir(), 'ringstore-read-api-'));
+      dirs.push(dir);
+      return open(dir, options?.clock);
+    },
+    cleanup: () => {
+      for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export const storeSubjects: StoreSubject[] = [
-  { name: 'MemoryEventStore', open: async (options) => new MemoryEventStore(options) },
+  { name: 'MemoryEventStore', open: async (options) => new MemoryEventStore(options), cleanup: () => {} },
+  // These tests are about the read API, not durability: skip fsync to keep them fast on a shared disk.
+  onDisk('StorageEngine', async (dir, clock) => StorageEngine.open(dir, { clock, durability: 'none' })),
 ];
 
-/** mulberry32: a small seeded PRNG, so every random test can print and replay its seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** A seeded PRNG, so every random test can print and replay its seed. */
+export const seededRandom = mulberry32;
 
 /** A seed from the environment (TEST_SEED) or a fixed default, so a failure can be replayed. */
 export function testSeed(fallback: number): number {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
 import { instanceStream, type ReadStreamOptions, readStream } from '../../src/api/streams.js';
 import type { StoredEvent } from '../../src/types.js';
@@ -63,6 +63,8 @@ function randomReadOptions(random: () => number, log: readonly StoredEvent[]): R
 }
 
 for (const subject of storeSubjects) {
+  afterAll(() => subject.cleanup());
+
   describe(`${subject.name}: streaming reads`, () => {
     let store: EventStore | undefined;
     afterEach(async () => {

@@ -1,0 +1,250 @@
+import { hasCode, RingStoreError } from '../errors.js';
+import { validateDomain } from '../model/names.js';
+import { validateReadOptions } from '../model/queries.js';
+import type { StoredEvent } from '../types.js';
+import type { CommitNotice, EventStore } from './event-store.js';
+import { validatePageSize } from './streams.js';
+
+/**
+ * Live subscriptions: the domain log from a position on, first the backlog, then every event as
+ * it commits, in position order.
+ *
+ *   next() ──► page has events? ──yes──► hand out one
+ *                 │ no
+ *                 ▼
+ *   read(fromPosition = cursor, limit = pageSize) ──events──► page = events, cursor = nextPosition
+ *                 │ nothing new (caught up)
+ *                 ▼
+ *   wait for: a commit notice for this domain │ close()/return() │ abort │ store closed │ idle re-check
+ *
+ * Catch-up and live are the same loop: every read starts at the position after the last event
+ * read, so the switch between them can neither skip nor repeat an event. A notice only sets a
+ * flag; the flag is cleared before each read, so a commit that lands while a read is in flight
+ * triggers one more read instead of being lost.
+ *
+ * Slow consumers: the subscription is pull-based. It reads the next page only when the consumer
+ * asks for an event and the current page is used up, so it never holds more than one page
+ * (pageSize events) however far behind the consumer falls; a slow consumer simply keeps reading
+ * older events from the store. Nothing is queued per commit.
+ */
+
+export interface SubscribeOptions {
+  /** First position to deliver, inclusive (default 0: the whole log, then live). */
+  fromPosition?: number;
+  /** Only events whose type is in this set. */
+  types?: readonly string[];
+  /** Events per store.read call, and so the most events held in memory (default 1000). */
+  pageSize?: number;
+  /** Aborting ends the subscription like close(). */
+  signal?: AbortSignal;
+  /**
+   * While caught up, re-check the store this often (ms) even without a commit notice, so that a
+   * closed store is noticed by stores whose close() sends no notice. Default 1000.
+   */
+  idleCheckMs?: number;
+}
+
+/** Why a subscription ended. */
+export type SubscriptionEnd = 'closed' | 'aborted' | 'store-closed' | 'error';
+
+export interface Subscription extends AsyncIterableIterator<StoredEvent> {
+  /** Ends the subscription: a pending next() resolves done, later ones too. */
+  close(): Promise<void>;
+  return(): Promise<IteratorResult<StoredEvent, undefined>>;
+  /** The position after the last event handed out: where to resume without gap or duplicate. */
+  readonly nextPosition: number;
+  /** Events read from the store and not yet handed out: never more than pageSize. */
+  readonly bufferedEvents: number;
+  /** True once a read found nothing new: the backlog has been delivered. */
+  readonly caughtUp: boolean;
+  /** Set once the subscription has ended. */
+  readonly endReason: SubscriptionEnd | undefined;
+}
+
+export const DEFAULT_IDLE_CHECK_MS = 1000;
+
+const DONE: IteratorResult<StoredEvent, undefined> = Object.freeze({ done: true, value: undefined });
+
+class LiveSubscription implements Subscription {
+  readonly #store: EventStore;
+  readonly #domain: string;
+  readonly #types: readonly string[] | undefined;
+  readonly #pageSize: number;
+  readonly #idleCheckMs: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #unwatch: () => void;
+  readonly #onAbort = (): void => this.#end('aborted');
+  #page: StoredEvent[] = [];
+  #index = 0;
+  /** Where the next store.read starts. */
+  #cursor: number;
+  /** Where a resumed subscription would start: after the last event handed out. */
+  #delivered: number;
+  /** A commit for this domain happened since the last read began. */
+  #dirty = false;
+  #storeClosed = false;
+  #caughtUp = false;
+  #endReason: SubscriptionEnd | undefined;
+  #wake: (() => void) | undefined;
+  #pending: Promise<IteratorResult<StoredEvent, undefined>> | undefined;
+
+  constructor(store: EventStore, domain: string, options: SubscribeOptions) {
+    validateDomain(domain);
+    const pageSize = validatePageSize(options.pageSize);
+    const valid = validateReadOptions({ fromPosition: options.fromPosition, types: options.types });
+    const idleCheckMs = options.idleCheckMs ?? DEFAULT_IDLE_CHECK_MS;
+    if (!Number.isSafeInteger(idleCheckMs) || idleCheckMs < 1 || idleCheckMs > 2 ** 31 - 1) {
+      throw new RingStoreError('INVALID_OPTION', 'idleCheckMs must be an integer from 1 to 2^31-1', {
+        option: 'idleCheckMs',
+      });
+    }
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+      throw new RingStoreError('INVALID_OPTION', 'signal must be an AbortSignal', { option: 'signal' });
+    }
+    this.#store = store;
+    this.#domain = domain;
+    this.#types = options.types;
+    this.#pageSize = pageSize;
+    this.#idleCheckMs = idleCheckMs;
+    this.#cursor = valid.fromPosition;
+    this.#delivered = valid.fromPosition;
+    this.#signal = options.signal;
+    // Watch before the first read, so no commit between that read and the first wait is missed.
+    this.#unwatch = store.watch((notice) => this.#onNotice(notice));
+    if (this.#signal?.aborted) this.#end('aborted');
+    else this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  get nextPosition(): number {
+    return this.#delivered;
+  }
+
+  get bufferedEvents(): number {
+    return this.#page.length - this.#index;
+  }
+
+  get caughtUp(): boolean {
+    return this.#caughtUp;
+  }
+
+  get endReason(): SubscriptionEnd | undefined {
+    return this.#endReason;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<StoredEvent, undefined>> {
+    // Calls made before the previous one settled are served in order, never interleaved.
+    const run = (): Promise<IteratorResult<StoredEvent, undefined>> => this.#advance();
+    this.#pending = this.#pending ? this.#pending.then(run, run) : run();
+    return this.#pending;
+  }
+
+  async return(): Promise<IteratorResult<StoredEvent, undefined>> {
+    this.#end('closed');
+    return DONE;
+  }
+
+  async close(): Promise<void> {
+    this.#end('closed');
+  }
+
+  async #advance(): Promise<IteratorResult<StoredEvent, undefined>> {
+    if (this.#endReason) return DONE;
+    if (this.#index === this.#page.length && !(await this.#fill())) return DONE;
+    const event = this.#page[this.#index]!;
+    this.#index++;
+    this.#delivered = event.position + 1;
+    return { done: false, value: event };
+  }
+
+  /** Reads until there is a page to hand out (true) or the subscription has ended (false). */
+  async #fill(): Promise<boolean> {
+    this.#page = [];
+    this.#index = 0;
+    for (;;) {
+      if (this.#endReason) return false;
+      this.#dirty = false;
+      const from = this.#cursor;
+      let result: { events: StoredEvent[]; nextPosition: number };
+      try {
+        result = await this.#store.read(this.#domain, {
+          fromPosition: from,
+          limit: this.#pageSize,
+          types: this.#types,
+        });
+      } catch (err) {
+        if (hasCode(err, 'STORE_CLOSED')) {
+          this.#end('store-closed');
+          return false;
+        }
+        this.#end('error');
+        throw err;
+      }
+      if (this.#endReason) return false;
+      if (result.events.length > 0) {
+        this.#cursor = Math.max(result.nextPosition, from);
+        this.#page = result.events;
+        return true;
+      }
+      if (result.nextPosition > from) {
+        // Only events of other types: move past them and keep reading.
+        this.#cursor = result.nextPosition;
+        this.#delivered = Math.max(this.#delivered, this.#cursor);
+        continue;
+      }
+      this.#caughtUp = true;
+      if (this.#storeClosed) {
+        this.#end('store-closed');
+        return false;
+      }
+      if (!this.#dirty) await this.#idle();
+    }
+  }
+
+  /** Resolves on the next commit notice, end, abort or idle re-check, whichever comes first. */
+  #idle(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        if (this.#wake === wake) this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(wake, this.#idleCheckMs);
+      this.#wake = wake;
+    });
+  }
+
+  #onNotice(notice: CommitNotice): void {
+    if (notice.closed) {
+      this.#storeClosed = true;
+      this.#end('store-closed');
+      return;
+    }
+    if (!notice.domains.includes(this.#domain)) return;
+    this.#dirty = true;
+    this.#wake?.();
+  }
+
+  #end(reason: SubscriptionEnd): void {
+    if (this.#endReason) return;
+    this.#endReason = reason;
+    this.#page = [];
+    this.#index = 0;
+    this.#unwatch();
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#wake?.();
+  }
+}
+
+/**
+ * Subscribes to a domain's log from `fromPosition` (default 0): the backlog, then live events as
+ * they commit, in position order, without gap or duplicate. End it with close() / return() /
+ * break in a for-await loop, or with `signal`; it also ends (done) when the store closes. A read
+ * error other than STORE_CLOSED ends it and rejects the pending next() with that error.
+ */
+export function subscribe(store: EventStore, domain: string, options: SubscribeOptions = {}): Subscription {
+  return new LiveSubscription(store, domain, options);
+}
