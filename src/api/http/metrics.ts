@@ -73,6 +73,8 @@ export class HttpMetrics {
   readonly appendedBytes: Counter;
   readonly rejectedRequests: Counter<'code'>;
   readonly #store: EventStore;
+  /** Histogram children by method, route and status: labels are hashed once, not per request. */
+  readonly #latencyByLabels = new Map<string, { observe(seconds: number): void }>();
   #snapshot: StoreMetrics | undefined;
 
   constructor(store: EventStore) {
@@ -167,6 +169,17 @@ export class HttpMetrics {
       field('backpressureRejections'),
     );
     this.#store = store;
+  }
+
+  observeRequest(method: string, route: string | undefined, status: number, elapsedMs: number): void {
+    const key = `${method} ${status} ${route}`;
+    let child = this.#latencyByLabels.get(key);
+    if (!child) {
+      // Unmatched URLs share one label value, so scanners cannot grow the label set.
+      child = this.requestSeconds.labels({ method, route: route ?? 'unmatched', status });
+      this.#latencyByLabels.set(key, child);
+    }
+    child.observe(elapsedMs / 1000);
   }
 
   async metricsText(): Promise<string> {

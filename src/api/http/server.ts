@@ -151,11 +151,10 @@ export async function createHttpServer(
   });
   app.setNotFoundHandler((_request, reply) => sendError(reply, new RingStoreError('NOT_FOUND')));
 
-  app.addHook('onResponse', async (request, reply) => {
-    metrics.requestSeconds.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode },
-      reply.elapsedTime / 1000,
-    );
+  // Callback-style hooks: no promise per request on the hot path.
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime);
+    done();
   });
 
   const tokens = o.tokens;
@@ -175,12 +174,11 @@ export async function createHttpServer(
   }
 
   function requireMediaType(type: string) {
-    return async (request: FastifyRequest): Promise<void> => {
+    return (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
       const header = request.headers['content-type'];
       const essence = typeof header === 'string' ? (header.split(';')[0] as string).trim().toLowerCase() : '';
-      if (essence !== type) {
-        throw new RingStoreError('UNSUPPORTED_MEDIA_TYPE', `this route accepts ${type} only`);
-      }
+      if (essence === type) done();
+      else done(new RingStoreError('UNSUPPORTED_MEDIA_TYPE', `this route accepts ${type} only`));
     };
   }
 
