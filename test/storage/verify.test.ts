@@ -27,7 +27,7 @@ describe('verifyStore', () => {
 
       const segment = join(dir, 'billing', 'invoice.0');
       const bytes = readFileSync(segment);
-      bytes[4] ^= 0x40; // inside 'defgh', the second event, which starts at offset 3
+      bytes[4]! ^= 0x40; // inside 'defgh', the second event, which starts at offset 3
       writeFileSync(segment, bytes);
       appendFileSync(join(dir, 'audit', 'index'), Buffer.alloc(30));
       const damaged = verifyStore(dir);
