@@ -242,7 +242,11 @@ export class Producer {
     const ring = this.#ring;
     try {
       while (this.#waiting.length > 0) {
-        const refusal = this.#refusal();
+        // Puts made before close() began still go in while the store drains; only a failed or
+        // closed ring turns them away.
+        const lifecycle = ring.lifecycle();
+        const refusal =
+          lifecycle === LIFECYCLE_FAILED || lifecycle === LIFECYCLE_CLOSED ? this.#refusal() : undefined;
         if (refusal) {
           this.failOutstanding(refusal);
           return;

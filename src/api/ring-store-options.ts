@@ -1,0 +1,91 @@
+import { RingStoreError } from '../errors.js';
+import { DEFAULT_GENERATION_BYTES } from '../model/limits.js';
+import { DEFAULT_RING_BYTES, isPowerOfTwo } from '../pipeline/ring-layout.js';
+import type { Durability } from '../types.js';
+
+/** Options of RingStore.open. Every option but `dir` has a default; README.md explains each. */
+export interface RingStoreOptions {
+  /** The data directory (created when missing). One process may hold a directory at a time. */
+  dir: string;
+  /**
+   * When a put resolves: 'fsync' (default) after the fsync covering its generation returned;
+   * 'write' after write(); 'none' after the writer accepted it.
+   */
+  durability?: Durability;
+  /**
+   * Where event CRCs are computed: 'pool' (default) in the CRC worker pool, off the producers'
+   * threads; 'inline' by the producer itself, skipping the pool (tiny deployments, comparisons).
+   */
+  crc?: 'pool' | 'inline';
+  /** Threads of the CRC pool (default 1; ignored with crc 'inline'). */
+  crcThreads?: number;
+  /** Size of the shared ring in bytes: a power of two, 64 KiB … 1 GiB (default 16 MiB). */
+  ringBytes?: number;
+  /** Most encoded batch bytes per generation (default 4096; a larger batch is a generation alone). */
+  generationBytes?: number;
+  /** How long a put waits for ring space before it fails with BACKPRESSURE (default 5000 ms). */
+  backpressureTimeoutMs?: number;
+  /** How many puts of one producer may wait for ring space at once; more fail at once (default 10000). */
+  maxWaitingPuts?: number;
+  /** Most batches the writer hands the storage in one group commit (default 8192). */
+  maxBatchesPerCommit?: number;
+}
+
+export type ResolvedRingStoreOptions = Readonly<Required<RingStoreOptions>>;
+
+export const RING_STORE_DEFAULTS = Object.freeze({
+  durability: 'fsync' as Durability,
+  crc: 'pool' as 'pool' | 'inline',
+  crcThreads: 1,
+  ringBytes: DEFAULT_RING_BYTES,
+  generationBytes: DEFAULT_GENERATION_BYTES,
+  backpressureTimeoutMs: 5_000,
+  maxWaitingPuts: 10_000,
+  maxBatchesPerCommit: 8_192,
+});
+
+const KNOWN = new Set(['dir', ...Object.keys(RING_STORE_DEFAULTS)]);
+
+function invalid(option: string, message: string): RingStoreError {
+  return new RingStoreError('INVALID_OPTION', `${option}: ${message}`, { option });
+}
+
+function integer(options: Record<string, unknown>, option: string, min: number, max: number): number {
+  const value = options[option] ?? RING_STORE_DEFAULTS[option as keyof typeof RING_STORE_DEFAULTS];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalid(option, `must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(options: Record<string, unknown>, option: string, allowed: readonly T[]): T {
+  const value = options[option] ?? RING_STORE_DEFAULTS[option as keyof typeof RING_STORE_DEFAULTS];
+  if (!allowed.includes(value as T))
+    throw invalid(option, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
+  return value as T;
+}
+
+/** Applies defaults, validates every option (INVALID_OPTION names the option) and freezes the result. */
+export function resolveRingStoreOptions(options: unknown): ResolvedRingStoreOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw invalid('options', 'RingStore.open needs an options object with at least { dir }');
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key)) throw invalid(key, 'unknown option');
+  }
+  if (typeof o.dir !== 'string' || o.dir.length === 0) throw invalid('dir', 'must be a non-empty path');
+  const ringBytes = integer(o, 'ringBytes', 64 * 1024, 1 << 30);
+  if (!isPowerOfTwo(ringBytes)) throw invalid('ringBytes', 'must be a power of two');
+  return Object.freeze({
+    dir: o.dir,
+    durability: oneOf(o, 'durability', ['fsync', 'write', 'none'] as const),
+    crc: oneOf(o, 'crc', ['pool', 'inline'] as const),
+    crcThreads: integer(o, 'crcThreads', 1, 64),
+    ringBytes,
+    generationBytes: integer(o, 'generationBytes', 256, 64 * 1024 * 1024),
+    backpressureTimeoutMs: integer(o, 'backpressureTimeoutMs', 0, 600_000),
+    maxWaitingPuts: integer(o, 'maxWaitingPuts', 0, 10_000_000),
+    maxBatchesPerCommit: integer(o, 'maxBatchesPerCommit', 1, 1_000_000),
+  });
+}

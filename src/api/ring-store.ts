@@ -1,0 +1,398 @@
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { fromWire, RingStoreError } from '../errors.js';
+import { KeyGenerator, parseAggregateId } from '../model/ids.js';
+import { validateAggregateType, validateDomain } from '../model/names.js';
+import { validateGetOptions, validateReadOptions } from '../model/queries.js';
+import { CrcDispatcher } from '../pipeline/crc-dispatcher.js';
+import type { CrcTask, CrcTaskResult } from '../pipeline/crc-stage.js';
+import { errorCodeNumber } from '../pipeline/record-results.js';
+import { Ring } from '../pipeline/ring.js';
+import { CONTROL, LIFECYCLE_CLOSED, LIFECYCLE_FAILED } from '../pipeline/ring-layout.js';
+import { waitAsync } from '../pipeline/wait-async.js';
+import { StorageReader } from '../storage/reader.js';
+import type {
+  DomainReadResult,
+  EventInput,
+  GetOptions,
+  InstanceEvents,
+  PutOptions,
+  PutResult,
+  ReadOptions,
+} from '../types.js';
+import type { CrcWorkerData } from '../workers/crc-worker-data.js';
+import { compiledWorkerUrl } from '../workers/worker-url.js';
+import type { WriterFaultPlan } from '../workers/writer-faults.js';
+import type { WriterWorkerData, WriterWorkerMessage } from '../workers/writer-protocol.js';
+import type { AggregateIdInput, CommitNotice, EventStore } from './event-store.js';
+import { Domain } from './facade.js';
+import { Producer, type ProducerHandle } from './producer.js';
+import {
+  type ResolvedRingStoreOptions,
+  type RingStoreOptions,
+  resolveRingStoreOptions,
+} from './ring-store-options.js';
+
+export type { RingStoreOptions } from './ring-store-options.js';
+
+/** Counters of the write pipeline since open (for benchmarks and monitoring). */
+export interface RingStoreStats {
+  /** Commit cycles of the writer thread (each one storage append, at most one fsync round). */
+  commits: number;
+  /** Batches given a final result (committed or failed). */
+  batches: number;
+  fsyncs: number;
+  /** CRC tasks (ring ranges) handed to the pool. */
+  crcTasks: number;
+  /** CRC pool threads that died; piscina started a replacement each time. */
+  crcWorkersLost: number;
+}
+
+/** Test hooks: not part of the public API (see test/api/ring-store-failure.test.ts). */
+export interface RingStoreTestHooks {
+  writerFaults?: WriterFaultPlan;
+  crcCrashOnDomain?: string;
+  /** Start the ring's cursors here (a multiple of 8), e.g. near 2^31 or 2^32. */
+  initialCursor?: number;
+}
+
+/** Threads of one open store, for tests that kill them. */
+export interface RingStoreThreads {
+  writer: Worker;
+  pool: Piscina | undefined;
+  ring: Ring;
+}
+
+/** How long one writer cycle may block before it re-checks everything. */
+const WRITER_IDLE_WAIT_MS = 100;
+/** Largest ring range in one CRC task. */
+const MAX_CRC_TASK_BYTES = 4 * 1024 * 1024;
+
+const threadsOf = new WeakMap<RingStore, RingStoreThreads>();
+
+/**
+ * The embedded ringstore (DESIGN.md §2): producers write batches into a SharedArrayBuffer ring, a
+ * piscina pool checks CRCs, a writer thread appends with group commit; reads are served on this
+ * thread by a StorageReader that each commit message brings up to date before puts resolve
+ * (read-your-writes). The main thread never blocks: it waits only with Atomics.waitAsync and
+ * messages.
+ *
+ *   const store = await RingStore.open({ dir: './data' });
+ *   const person = store.domain('namespace').aggregate('person');
+ *   const id = store.newKey();
+ *   await person.instance(id).put({ type: 'Registered', data: '{"name":"Ada"}' });
+ *   const { version, events } = await person.instance(id).get();
+ *   await store.close();
+ */
+export class RingStore implements EventStore {
+  readonly options: ResolvedRingStoreOptions;
+  readonly #ring: Ring;
+  readonly #writer: Worker;
+  readonly #pool: Piscina | undefined;
+  readonly #dispatcher: CrcDispatcher | undefined;
+  readonly #reader: StorageReader;
+  readonly #producer: Producer;
+  readonly #keys = new KeyGenerator();
+  readonly #watchers = new Set<(notice: CommitNotice) => void>();
+  readonly #stats: RingStoreStats = { commits: 0, batches: 0, fsyncs: 0, crcTasks: 0, crcWorkersLost: 0 };
+  #failure: RingStoreError | undefined;
+  #writerStopped = false;
+  #closing: Promise<void> | undefined;
+  #closed = false;
+
+  private constructor(
+    options: ResolvedRingStoreOptions,
+    ring: Ring,
+    writer: Worker,
+    reader: StorageReader,
+    hooks: RingStoreTestHooks,
+  ) {
+    this.options = options;
+    this.#ring = ring;
+    this.#writer = writer;
+    this.#reader = reader;
+    if (options.crc === 'pool') {
+      const workerData: CrcWorkerData = { sab: ring.sab, crashOnDomain: hooks.crcCrashOnDomain };
+      const pool = new Piscina<CrcTask, CrcTaskResult>({
+        filename: compiledWorkerUrl('../workers/crc-worker.js', import.meta.url).href,
+        minThreads: options.crcThreads,
+        maxThreads: options.crcThreads,
+        idleTimeout: Number.POSITIVE_INFINITY,
+        workerData,
+      });
+      this.#pool = pool;
+      const dispatcher = new CrcDispatcher(ring, {
+        run: (task) => {
+          this.#stats.crcTasks++;
+          return pool.run(task);
+        },
+        maxInFlight: options.crcThreads,
+        maxTaskBytes: Math.min(MAX_CRC_TASK_BYTES, ring.ringBytes / 4),
+        onWorkerLost: () => {
+          this.#stats.crcWorkersLost++;
+        },
+      });
+      this.#dispatcher = dispatcher;
+      this.#producer = new Producer(this.#handle(), {
+        afterPublish: () => dispatcher.kick(),
+        completion: 'external',
+      });
+    } else {
+      this.#producer = new Producer(this.#handle(), {
+        afterPublish: () => ring.wakeWriter(),
+        completion: 'external',
+      });
+    }
+    writer.on('message', (message: WriterWorkerMessage) => this.#onWriterMessage(message));
+    writer.on('error', (error) => this.#fail(`the writer thread crashed: ${error.message}`));
+    writer.on('exit', (code) => {
+      if (!this.#writerStopped) this.#fail(`the writer thread exited (code ${code})`);
+    });
+    // Outstanding puts keep the process alive (Producer holds a timer); an idle store does not.
+    writer.unref();
+    threadsOf.set(this, { writer, pool: this.#pool, ring });
+  }
+
+  /**
+   * Opens (creating if needed) the store in `options.dir`: validates the options, starts the writer
+   * thread, which runs recovery, then builds the read index and starts the CRC pool.
+   */
+  static open(options: RingStoreOptions): Promise<RingStore> {
+    return openRingStore(options, {});
+  }
+
+  /** @internal used by openRingStore */
+  static async create(options: RingStoreOptions, hooks: RingStoreTestHooks): Promise<RingStore> {
+    const resolved = resolveRingStoreOptions(options);
+    const ring = Ring.create(resolved.ringBytes, hooks.initialCursor ?? 0);
+    const workerData: WriterWorkerData = {
+      sab: ring.sab,
+      dir: resolved.dir,
+      durability: resolved.durability,
+      generationBytes: resolved.generationBytes,
+      maxBatchesPerCycle: resolved.maxBatchesPerCommit,
+      idleWaitMs: WRITER_IDLE_WAIT_MS,
+      faults: hooks.writerFaults,
+    };
+    const writer = new Worker(compiledWorkerUrl('../workers/writer-worker.js', import.meta.url), {
+      workerData,
+    });
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (message: WriterWorkerMessage) => {
+        if (message.type === 'ready') done(undefined);
+        else if (message.type === 'open-failed') done(fromWire(message.error));
+      };
+      const onError = (error: Error) =>
+        done(new RingStoreError('STORE_FAILED', `writer thread: ${error.message}`));
+      const onExit = (code: number) =>
+        done(new RingStoreError('STORE_FAILED', `writer thread exited (${code})`));
+      const done = (error: RingStoreError | undefined) => {
+        writer.off('message', onMessage).off('error', onError).off('exit', onExit);
+        if (error) reject(error);
+        else resolve();
+      };
+      writer.on('message', onMessage).on('error', onError).on('exit', onExit);
+    }).catch(async (error: unknown) => {
+      await writer.terminate();
+      throw error;
+    });
+    let reader: StorageReader;
+    try {
+      reader = StorageReader.open(resolved.dir);
+    } catch (error) {
+      await writer.terminate();
+      throw error;
+    }
+    return new RingStore(resolved, ring, writer, reader, hooks);
+  }
+
+  get generation(): number {
+    return this.#reader.generation;
+  }
+
+  /** True once the store failed (writer thread died, a write or fsync failed): puts fail with STORE_FAILED. */
+  get failed(): boolean {
+    return this.#failure !== undefined || this.#ring.lifecycle() === LIFECYCLE_FAILED;
+  }
+
+  stats(): RingStoreStats {
+    return { ...this.#stats };
+  }
+
+  domain(name: string): Domain {
+    return new Domain(this, name);
+  }
+
+  newKey(): bigint {
+    return this.#keys.next();
+  }
+
+  /**
+   * A handle to post to a worker thread; there `Producer.fromHandle(handle)` gives a Producer whose
+   * put() appends into this store's ring with promises of its own.
+   */
+  producer(): ProducerHandle {
+    this.#dispatcher?.watchOtherThreads();
+    return this.#handle();
+  }
+
+  put(
+    domain: string,
+    aggregateType: string,
+    id: AggregateIdInput,
+    events: readonly EventInput[],
+    options?: PutOptions,
+  ): Promise<PutResult> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return this.#producer.put(domain, aggregateType, id, events, options);
+  }
+
+  async get(
+    domain: string,
+    aggregateType: string,
+    id: AggregateIdInput,
+    options?: GetOptions,
+  ): Promise<InstanceEvents> {
+    this.#assertReadable();
+    validateDomain(domain);
+    validateAggregateType(aggregateType);
+    const aggregateId = parseAggregateId(id);
+    return this.#reader.get(domain, aggregateType, aggregateId, validateGetOptions(options));
+  }
+
+  async read(domain: string, options?: ReadOptions): Promise<DomainReadResult> {
+    this.#assertReadable();
+    validateDomain(domain);
+    return this.#reader.read(domain, validateReadOptions(options));
+  }
+
+  hasDomain(domain: string): boolean {
+    return this.#reader.hasDomain(domain);
+  }
+
+  domains(): string[] {
+    return this.#reader.domains();
+  }
+
+  watch(listener: (notice: CommitNotice) => void): () => void {
+    this.#watchers.add(listener);
+    return () => this.#watchers.delete(listener);
+  }
+
+  /**
+   * Stops intake (new puts fail with STORE_CLOSED), lets every put already made complete, has the
+   * writer thread finish (its last fsync) and ends every thread. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const ring = this.#ring;
+    const writer = this.#writer;
+    writer.ref();
+    ring.beginClosing();
+    await this.#drain();
+    this.#writerStopped = true;
+    if (writer.threadId >= 0 && !this.failed) {
+      const stopped = new Promise<void>((resolve) => {
+        const onMessage = (message: WriterWorkerMessage) => {
+          if (message.type === 'stopped' || message.type === 'failed') resolve();
+        };
+        writer.on('message', onMessage);
+        writer.once('exit', () => resolve());
+      });
+      Atomics.store(ring.words, CONTROL.writerStop, 1);
+      Atomics.add(ring.words, CONTROL.writerWake, 1);
+      Atomics.notify(ring.words, CONTROL.writerWake);
+      await stopped;
+    }
+    if (writer.threadId >= 0) await writer.terminate();
+    this.#dispatcher?.stop();
+    await this.#pool?.destroy();
+    this.#reader.close();
+    if (ring.lifecycle() !== LIFECYCLE_FAILED) ring.setLifecycle(LIFECYCLE_CLOSED);
+    this.#producer.failOutstanding(this.#failure ?? new RingStoreError('STORE_CLOSED'));
+    this.#closed = true;
+    const notice: CommitNotice = { generation: this.#reader.generation, domains: [], closed: true };
+    const watchers = [...this.#watchers];
+    this.#watchers.clear();
+    for (const watcher of watchers) watcher(notice);
+  }
+
+  /** Waits until everything claimed is committed and this thread's puts are settled (bounded). */
+  async #drain(): Promise<void> {
+    const words = this.#ring.words;
+    const deadline = Date.now() + Math.max(this.options.backpressureTimeoutMs, 5_000) + 5_000;
+    while (!this.failed && Date.now() < deadline) {
+      const committed = Atomics.load(words, CONTROL.committedCursor);
+      if (committed === Atomics.load(words, CONTROL.claimCursor) && this.#producer.outstanding === 0) return;
+      const wait = waitAsync(words, CONTROL.committedCursor, committed, 20);
+      if (wait.async) await wait.value;
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  #handle(): ProducerHandle {
+    return Object.freeze({
+      kind: 'ringstore.producer' as const,
+      sab: this.#ring.sab,
+      crc: this.options.crc,
+      backpressureTimeoutMs: this.options.backpressureTimeoutMs,
+      maxWaitingPuts: this.options.maxWaitingPuts,
+    });
+  }
+
+  #onWriterMessage(message: WriterWorkerMessage): void {
+    switch (message.type) {
+      case 'commit': {
+        this.#stats.commits++;
+        this.#stats.batches += message.batches;
+        this.#stats.fsyncs += message.fsyncs;
+        if (message.delta) this.#reader.apply(message.delta);
+        this.#producer.completeReady();
+        if (message.delta && message.delta.domains.length > 0 && this.#watchers.size > 0) {
+          const notice: CommitNotice = {
+            generation: this.#reader.generation,
+            domains: message.delta.domains.map((d) => d.domain),
+          };
+          for (const watcher of this.#watchers) watcher(notice);
+        }
+        return;
+      }
+      case 'failed':
+        this.#fail(fromWire(message.error).message);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Enters the failed state: nothing more is acknowledged; every unsettled put rejects. */
+  #fail(cause: string): void {
+    if (this.#failure) return;
+    this.#failure = new RingStoreError(
+      'STORE_FAILED',
+      `the store has failed and accepts no more writes: ${cause}`,
+    );
+    this.#ring.fail(errorCodeNumber('STORE_FAILED'));
+    this.#dispatcher?.stop();
+    this.#producer.failOutstanding(this.#failure);
+  }
+
+  #assertReadable(): void {
+    if (this.#closed || this.#ring.lifecycle() === LIFECYCLE_CLOSED) throw new RingStoreError('STORE_CLOSED');
+  }
+}
+
+/** RingStore.open with test hooks (fault plans, cursor start); tests import it from here. */
+export function openRingStore(options: RingStoreOptions, hooks: RingStoreTestHooks): Promise<RingStore> {
+  return RingStore.create(options, hooks);
+}
+
+/** The threads of an open store, for failure tests. */
+export function ringStoreThreads(store: RingStore): RingStoreThreads {
+  return threadsOf.get(store)!;
+}

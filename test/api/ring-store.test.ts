@@ -1,0 +1,130 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { EventStore } from '../../src/api/event-store.js';
+import { RingStore } from '../../src/api/ring-store.js';
+import { eventStoreContract } from '../contract/event-store-contract.js';
+
+const root = mkdtempSync(join(tmpdir(), 'ringstore-api-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let dirs = 0;
+const dirOf = new WeakMap<EventStore, string>();
+
+async function openAt(
+  dir: string,
+  options: Partial<Parameters<typeof RingStore.open>[0]> = {},
+): Promise<RingStore> {
+  const store = await RingStore.open({ dir, ringBytes: 1 << 20, ...options });
+  dirOf.set(store, dir);
+  return store;
+}
+
+for (const crc of ['pool', 'inline'] as const) {
+  eventStoreContract(`RingStore (crc ${crc})`, {
+    open: () =>
+      openAt(join(root, `contract-${crc}-${dirs++}`), {
+        crc,
+        durability: crc === 'pool' ? 'fsync' : 'write',
+      }),
+    reopen: async (store) => {
+      const dir = dirOf.get(store)!;
+      await store.close();
+      return openAt(dir, { crc });
+    },
+  });
+}
+
+describe('RingStore options', () => {
+  it('defaults, validates (naming the option) and freezes its options', async () => {
+    const bad: [Record<string, unknown>, string][] = [
+      [{}, 'dir'],
+      [{ dir: root, durability: 'sometimes' }, 'durability'],
+      [{ dir: root, crc: 'gpu' }, 'crc'],
+      [{ dir: root, crcThreads: 0 }, 'crcThreads'],
+      [{ dir: root, ringBytes: 100_000 }, 'ringBytes'],
+      [{ dir: root, ringBytes: 1024 }, 'ringBytes'],
+      [{ dir: root, generationBytes: -1 }, 'generationBytes'],
+      [{ dir: root, backpressureTimeoutMs: 1.5 }, 'backpressureTimeoutMs'],
+      [{ dir: root, colour: 'blue' }, 'colour'],
+    ];
+    for (const [options, option] of bad) {
+      await expect(RingStore.open(options as never)).rejects.toMatchObject({
+        code: 'INVALID_OPTION',
+        details: { option },
+      });
+    }
+    const store = await RingStore.open({ dir: join(root, 'defaults') });
+    try {
+      expect(store.options).toMatchObject({
+        durability: 'fsync',
+        crc: 'pool',
+        crcThreads: 1,
+        ringBytes: 16 * 1024 * 1024,
+        generationBytes: 4096,
+      });
+      expect(Object.isFrozen(store.options)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('RingStore embedded API', () => {
+  it('works through the facade of the original notes and reads its own writes', async () => {
+    const store = await openAt(join(root, `facade-${dirs++}`));
+    try {
+      const person = store.domain('namespace').aggregate('person');
+      const id = store.newKey();
+      const first = await person
+        .instance(id)
+        .put({ type: 'Registered', data: 'ada' }, { type: 'NameChanged', data: 'Ada' });
+      expect(first).toMatchObject({ firstVersion: 1, lastVersion: 2, durability: 'fsync', replayed: false });
+      expect((await person.instance(id).get()).version).toBe(2);
+      await expect(person.instance(id).put([{ type: 'X' }], { expectedVersion: 1 })).rejects.toMatchObject({
+        code: 'VERSION_CONFLICT',
+        details: { actualVersion: 2 },
+      });
+      expect((await store.get('namespace', 'person', id)).events.map((e) => e.type)).toEqual([
+        'Registered',
+        'NameChanged',
+      ]);
+      expect((await store.domain('namespace').read()).events).toHaveLength(2);
+      expect(store.stats().commits).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('groups many puts in flight into few commits and keeps per-instance order', async () => {
+    const store = await openAt(join(root, `group-${dirs++}`));
+    try {
+      const puts: Promise<unknown>[] = [];
+      for (let i = 0; i < 2000; i++)
+        puts.push(store.put('d', 'a', 1 + (i % 10), [{ type: 'E', data: `${i}` }]));
+      await Promise.all(puts);
+      const { stats } = { stats: store.stats() };
+      expect(stats.batches).toBe(2000);
+      expect(stats.commits).toBeLessThan(2000);
+      for (let id = 1; id <= 10; id++) {
+        const { events } = await store.get('d', 'a', id);
+        expect(events.map((e) => Number(new TextDecoder().decode(e.data)))).toEqual(
+          Array.from({ length: 200 }, (_, k) => id - 1 + k * 10),
+        );
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('rejects a batch larger than the ring allows with BATCH_TOO_LARGE', async () => {
+    const store = await openAt(join(root, `large-${dirs++}`), { ringBytes: 64 * 1024 });
+    try {
+      const events = Array.from({ length: 2 }, () => ({ type: 'Big', data: new Uint8Array(30_000) }));
+      await expect(store.put('d', 'a', 1, events)).rejects.toMatchObject({ code: 'BATCH_TOO_LARGE' });
+      await store.put('d', 'a', 1, [{ type: 'Small', data: new Uint8Array(30_000) }]);
+    } finally {
+      await store.close();
+    }
+  });
+});
