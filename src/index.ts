@@ -1,0 +1,34 @@
+/**
+ * ringstore: an event store for Node.js. The package entry point.
+ *
+ *   import { RingStore } from 'ringstore';
+ *   const store = await RingStore.open({ dir: './data' });
+ */
+export type { AggregateIdInput, CommitNotice, EventStore } from './api/event-store.js';
+export { Aggregate, Domain, Instance } from './api/facade.js';
+export { Producer, type ProducerHandle } from './api/producer.js';
+export { RingStore, type RingStoreStats } from './api/ring-store.js';
+export { RING_STORE_DEFAULTS, type RingStoreOptions } from './api/ring-store-options.js';
+export {
+  ERROR_CATALOG,
+  ERROR_CODES,
+  type ErrorCode,
+  fromWire,
+  hasCode,
+  RingStoreError,
+  type WireError,
+} from './errors.js';
+export { LIMITS } from './model/limits.js';
+export { MemoryEventStore, type MemoryEventStoreOptions } from './model/memory-store.js';
+export type {
+  DomainReadResult,
+  Durability,
+  EventInput,
+  ExpectedVersion,
+  GetOptions,
+  InstanceEvents,
+  PutOptions,
+  PutResult,
+  ReadOptions,
+  StoredEvent,
+} from './types.js';
