@@ -1,4 +1,5 @@
 import { crc32 } from '../crc.js';
+import { RingStoreError } from '../errors.js';
 import { LIMITS } from '../model/limits.js';
 import { STORAGE_NAME_PATTERN } from '../model/names.js';
 
@@ -247,9 +248,13 @@ export function decodeRegistryRecord(
   };
 }
 
+function notAStorageName(name: string): RingStoreError {
+  return new RingStoreError('INVALID_NAME', `not allowed in a path: ${JSON.stringify(name.slice(0, 80))}`);
+}
+
 /** File name of data segment `n` of an aggregate type; the name must pass the allowlist. */
 export function segmentFileName(aggregateType: string, segment: number): string {
-  if (!STORAGE_NAME_PATTERN.test(aggregateType)) throw new Error(`not a storage name: ${aggregateType}`);
+  if (!STORAGE_NAME_PATTERN.test(aggregateType)) throw notAStorageName(aggregateType);
   return `${aggregateType}.${segment}`;
 }
 
@@ -268,7 +273,7 @@ export function joinPath(dir: string, name: string): string {
 
 /** The folder of a domain; the name must pass the allowlist before it becomes a path. */
 export function domainDir(root: string, domain: string): string {
-  if (!STORAGE_NAME_PATTERN.test(domain)) throw new Error(`not a storage name: ${domain}`);
+  if (!STORAGE_NAME_PATTERN.test(domain)) throw notAStorageName(domain);
   return joinPath(root, domain);
 }
 

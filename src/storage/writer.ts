@@ -2,7 +2,7 @@ import { crc32 } from '../crc.js';
 import { RingStoreError, versionConflict } from '../errors.js';
 import { expectedVersionMatches } from '../model/events.js';
 import { DEFAULT_GENERATION_BYTES } from '../model/limits.js';
-import { STORAGE_NAME_PATTERN } from '../model/names.js';
+import { EVENT_TYPE_PATTERN, STORAGE_NAME_PATTERN } from '../model/names.js';
 import { packGenerations } from '../pipeline/generation-packing.js';
 import type { Durability, PutResult } from '../types.js';
 import { type FileIO, realFileIO } from './file-io.js';
@@ -217,7 +217,11 @@ export class StorageWriter {
 
     for (let i = 0; i < batches.length; i++) {
       const batch = batches[i]!;
-      const domain = this.#domainState(batch.domain);
+      const domain = this.#domains.get(batch.domain) ?? this.#newDomain(batch.domain);
+      if (!domain) {
+        outcomes[i] = { ok: false, error: invalidName('domain', batch.domain).toWire() };
+        continue;
+      }
       const existingCode = domain.registry.aggregateCode(batch.aggregateType);
       const instance =
         existingCode >= 0 ? domain.aggregateTypes[existingCode]!.instances.get(batch.aggregateId) : undefined;
@@ -448,18 +452,18 @@ export class StorageWriter {
     };
   }
 
-  #domainState(name: string): DomainState {
-    let domain = this.#domains.get(name);
-    if (!domain) {
-      domain = this.#newDomainState(name, false);
-      this.#domains.set(name, domain);
-    }
+  /** State for a domain seen for the first time, or undefined when its name is not allowed. */
+  #newDomain(name: string): DomainState | undefined {
+    if (!STORAGE_NAME_PATTERN.test(name)) return undefined;
+    const domain = this.#newDomainState(name, false);
+    this.#domains.set(name, domain);
     return domain;
   }
 
   /**
    * Finds or registers the aggregate type and every event type of a batch, writing the event type
-   * codes to #codes[codesStart…]. Returns an error (and registers nothing) when a registry is full.
+   * codes to #codes[codesStart…]. Returns an error (and registers nothing) when a new name is not
+   * allowed or a registry is full.
    */
   #registerNames(domain: DomainState, batch: AppendBatch, codesStart: number): RingStoreError | undefined {
     const registry = domain.registry;
@@ -468,10 +472,14 @@ export class StorageWriter {
     for (let e = 0; e < events.length; e++) {
       const type = events[e]!.type;
       if (registry.eventCode(type) >= 0 || newEventTypes?.includes(type)) continue;
+      if (!EVENT_TYPE_PATTERN.test(type)) return invalidName('event type', type);
       newEventTypes ??= [];
       newEventTypes.push(type);
     }
     const newAggregateType = registry.aggregateCode(batch.aggregateType) < 0;
+    if (newAggregateType && !STORAGE_NAME_PATTERN.test(batch.aggregateType)) {
+      return invalidName('aggregate type', batch.aggregateType);
+    }
     if (
       (newEventTypes && !registry.hasRoom(KIND_EVENT_TYPE, newEventTypes.length)) ||
       (newAggregateType && !registry.hasRoom(KIND_AGGREGATE_TYPE, 1))
@@ -714,6 +722,13 @@ export class StorageWriter {
     );
     throw this.#failure;
   }
+}
+
+/** Batches arrive validated; this is the storage layer's own guard before a name nears a path. */
+function invalidName(kind: string, name: string): RingStoreError {
+  return new RingStoreError('INVALID_NAME', `invalid ${kind} name ${JSON.stringify(name.slice(0, 80))}`, {
+    kind,
+  });
 }
 
 function newAggregateTypeState(name: string, code: number): AggregateTypeState {
