@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventStore } from '../../src/api/event-store.js';
+import { RingStore } from '../../src/api/ring-store.js';
 import { crc32 } from '../../src/crc.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
 import { StorageEngine } from '../../src/storage/storage-engine.js';
@@ -43,6 +44,8 @@ export const storeSubjects: StoreSubject[] = [
   { name: 'MemoryEventStore', open: async (options) => new MemoryEventStore(options), cleanup: () => {} },
   // These tests are about the read API, not durability: skip fsync to keep them fast on a shared disk.
   onDisk('StorageEngine', async (dir, clock) => StorageEngine.open(dir, { clock, durability: 'none' })),
+  // The writer thread stamps time itself, so the clock hint does not apply.
+  onDisk('RingStore', (dir) => RingStore.open({ dir, durability: 'none', ringBytes: 1 << 20 })),
 ];
 
 /** A seeded PRNG, so every random test can print and replay its seed. */

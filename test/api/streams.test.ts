@@ -280,14 +280,19 @@ for (const subject of storeSubjects) {
       const cuts = [s.generation];
       const views = [await snapshot(s, s.generation, instances)];
       let writing = true;
-      const writer = (async () => {
-        for (let batch = 0; batch < 150; batch++) {
-          await writeRandomLog(s, random, { ...LOG_SHAPE, batches: 1 });
-          if (batch % 50 === 49) cuts.push(s.generation);
-          await turn();
+      // Three writers in parallel, so a store that group-commits packs batches of several
+      // instances and domains into one generation: a cut must take all of them or none.
+      const writers = Array.from({ length: 3 }, async (_, w) => {
+        const writerRandom = seededRandom(seed + 1 + w);
+        for (let batch = 0; batch < 50; batch++) {
+          await writeRandomLog(s, writerRandom, { ...LOG_SHAPE, batches: 1 });
+          if (w === 0 && batch % 16 === 15) cuts.push(s.generation);
+          if (writerRandom() < 0.5) await turn();
         }
+      });
+      const writer = Promise.all(writers).then(() => {
         writing = false;
-      })();
+      });
       let rounds = 0;
       while (writing) {
         for (const [i, cut] of cuts.entries()) {
