@@ -10,6 +10,15 @@ import type {
   ReadOptions,
 } from '../types.js';
 import type { AggregateIdInput, EventStore } from './event-store.js';
+import {
+  type DomainStream,
+  type InstanceStream,
+  type InstanceStreamOptions,
+  instanceStream,
+  type ReadStreamOptions,
+  readStream,
+} from './streams.js';
+import { type SubscribeOptions, type Subscription, subscribe } from './subscription.js';
 
 /**
  * The navigational API of the original notes, over any EventStore:
@@ -33,6 +42,16 @@ export class Domain {
 
   read(options?: ReadOptions): Promise<DomainReadResult> {
     return this.store.read(this.name, options);
+  }
+
+  /** The domain log as an async iterator, page by page, pinned to one generation by default. */
+  stream(options?: ReadStreamOptions): DomainStream {
+    return readStream(this.store, this.name, options);
+  }
+
+  /** The backlog from `fromPosition`, then live events as they commit (see src/api/subscription.ts). */
+  subscribe(options?: SubscribeOptions): Subscription {
+    return subscribe(this.store, this.name, options);
   }
 }
 
@@ -70,5 +89,11 @@ export class Instance {
   get(options?: GetOptions): Promise<InstanceEvents> {
     const { store, name: domain } = this.aggregate.domain;
     return store.get(domain, this.aggregate.name, this.id, options);
+  }
+
+  /** The instance's events as an async iterator, page by page, pinned to one generation by default. */
+  stream(options?: InstanceStreamOptions): InstanceStream {
+    const { store, name: domain } = this.aggregate.domain;
+    return instanceStream(store, domain, this.aggregate.name, this.id, options);
   }
 }
