@@ -1,5 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
+import { Domain } from '../../src/api/facade.js';
 import { instanceStream, type ReadStreamOptions, readStream } from '../../src/api/streams.js';
 import type { StoredEvent } from '../../src/types.js';
 import {
@@ -203,6 +204,27 @@ for (const subject of storeSubjects) {
       expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
       expect(stream.instanceVersion).toBe(25);
       expect((await store.get('d', 'counter', 1n)).version).toBe(50);
+    });
+
+    it('is reachable from the navigational facade: domain.stream/subscribe, instance.stream', async () => {
+      const { store, logs } = await prepared(testSeed(4106));
+      const billing = new Domain(store, 'billing');
+      const log = logs.get('billing')!;
+      expect((await collect(billing.stream({ types: ['Paid'] }))).map(describeEvent)).toEqual(
+        log.filter((e) => e.type === 'Paid').map(describeEvent),
+      );
+      const sub = billing.subscribe({ fromPosition: log.length - 3 });
+      const tail: StoredEvent[] = [];
+      for await (const event of sub) if (tail.push(event) === 3) break;
+      expect(tail.map(describeEvent)).toEqual(log.slice(-3).map(describeEvent));
+      const first = log[0]!;
+      const history = log.filter(
+        (e) => e.aggregateType === first.aggregateType && e.aggregateId === first.aggregateId,
+      );
+      const instance = billing.aggregate(first.aggregateType).instance(first.aggregateId);
+      expect((await collect(instance.stream({ pageSize: 2 }))).map(describeEvent)).toEqual(
+        history.map(describeEvent),
+      );
     });
 
     it('validates options when the stream is created', async () => {
