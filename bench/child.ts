@@ -19,6 +19,7 @@ const caseModules: Record<string, () => Promise<{ run: CaseRun }>> = {
   lmdb: () => import('./cases/lmdb.js'),
   'storage-engine': () => import('./cases/storage-engine.js'),
   'store-reads': () => import('./cases/store-reads.js'),
+  ringstore: () => import('./cases/ringstore.js'),
 };
 
 export function caseModuleNames(): string[] {

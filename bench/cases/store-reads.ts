@@ -1,4 +1,5 @@
 import type { EventStore } from '../../src/api/event-store.js';
+import { RingStore } from '../../src/api/ring-store.js';
 import { StorageEngine } from '../../src/storage/storage-engine.js';
 import { StorageWriter } from '../../src/storage/writer.js';
 import { type CaseContext, dropPageCache } from '../case.js';
@@ -116,5 +117,6 @@ export async function measureReads(
 
 export async function run(context: CaseContext, variant: string): Promise<CaseResult[]> {
   if (variant === 'engine') return measureReads(context, 'engine', async (dir) => StorageEngine.open(dir));
+  if (variant === 'ringstore') return measureReads(context, 'ringstore', (dir) => RingStore.open({ dir }));
   throw new Error(`unknown store-reads variant ${variant}`);
 }

@@ -1,0 +1,58 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { Producer, type ProducerHandle } from '../../src/api/producer.js';
+import type { BenchConfig } from '../config.js';
+import { LatencyRecorder, runInFlight } from '../measure.js';
+import { BENCH_AGGREGATE_TYPE, BENCH_DOMAIN, Workload } from '../workload.js';
+
+/**
+ * A producer thread of the ringstore bench: puts batches lane, lane + lanes, lane + 2·lanes, … of
+ * the shared workload through `Producer.fromHandle(store.producer())`, keeping `inFlight` puts
+ * outstanding, and reports completions and per-put latencies to the case's main thread.
+ */
+export interface ProducerThreadData {
+  handle: ProducerHandle;
+  config: BenchConfig;
+  lane: number;
+  lanes: number;
+  inFlight: number;
+  deadline: number;
+}
+
+export interface ProducerThreadReport {
+  completed: number;
+  capped: boolean;
+  latencies: Float64Array;
+}
+
+const data = workerData as ProducerThreadData;
+const port = parentPort!;
+const workload = new Workload(data.config);
+const producer = Producer.fromHandle(data.handle);
+const total = Math.ceil((workload.batchCount - data.lane) / data.lanes);
+const latencies = new LatencyRecorder(total);
+
+port.once('message', async () => {
+  const outcome = await runInFlight(
+    total,
+    data.inFlight,
+    data.deadline,
+    (i) => {
+      const batch = data.lane + i * data.lanes;
+      return producer.put(
+        BENCH_DOMAIN,
+        BENCH_AGGREGATE_TYPE,
+        workload.idOf(workload.instanceOf(batch)),
+        workload.inputEvents(batch),
+      );
+    },
+    latencies,
+  );
+  const samples = latencies.samples();
+  const report: ProducerThreadReport = {
+    completed: outcome.completed,
+    capped: outcome.capped,
+    latencies: samples,
+  };
+  port.postMessage(report, [samples.buffer as ArrayBuffer]);
+});
+port.postMessage('ready');

@@ -1,0 +1,171 @@
+import { Worker } from 'node:worker_threads';
+import { RingStore } from '../../src/api/ring-store.js';
+import type { Durability } from '../../src/types.js';
+import type { CaseContext } from '../case.js';
+import {
+  type CaseResult,
+  type InFlightRun,
+  LatencyRecorder,
+  nowSeconds,
+  peakRssMb,
+  round,
+  runInFlight,
+  throughput,
+} from '../measure.js';
+import { BENCH_AGGREGATE_TYPE, BENCH_DOMAIN } from '../workload.js';
+import type { ProducerThreadData, ProducerThreadReport } from './producer-thread.js';
+
+/**
+ * The embedded store end to end (issue 3): the workload put through RingStore with
+ * `inFlight` puts outstanding, from the main thread or from producer worker threads
+ * (`store.producer()`), per durability and CRC mode. Variant: `<main|1|4>:<fsync|none>:<pool|inline>`.
+ */
+interface Variant {
+  producers: number;
+  durability: Durability;
+  crc: 'pool' | 'inline';
+}
+
+function parseVariant(variant: string): Variant {
+  const [producers, durability, crc] = variant.split(':');
+  if (
+    (producers !== 'main' && producers !== '1' && producers !== '4') ||
+    (durability !== 'fsync' && durability !== 'none') ||
+    (crc !== 'pool' && crc !== 'inline')
+  ) {
+    throw new Error(`unknown ringstore variant ${variant}`);
+  }
+  return { producers: producers === 'main' ? 0 : Number(producers), durability, crc };
+}
+
+function caseId(variant: Variant): string {
+  const from =
+    variant.producers === 0
+      ? 'main'
+      : variant.producers === 1
+        ? '1-producer'
+        : `${variant.producers}-producers`;
+  return `ringstore ${from} ${variant.durability} ${variant.crc}`;
+}
+
+async function fromMainThread(
+  context: CaseContext,
+  store: RingStore,
+  latencies: LatencyRecorder,
+): Promise<InFlightRun> {
+  const { workload, config } = context;
+  return runInFlight(
+    workload.batchCount,
+    config.inFlight,
+    context.deadline,
+    (batch) =>
+      store.put(
+        BENCH_DOMAIN,
+        BENCH_AGGREGATE_TYPE,
+        workload.idOf(workload.instanceOf(batch)),
+        workload.inputEvents(batch),
+      ),
+    latencies,
+  );
+}
+
+async function fromProducerThreads(
+  context: CaseContext,
+  store: RingStore,
+  producers: number,
+  latencies: LatencyRecorder,
+): Promise<InFlightRun> {
+  const { config } = context;
+  const workers: Worker[] = [];
+  const ready: Promise<void>[] = [];
+  const reports: Promise<ProducerThreadReport>[] = [];
+  for (let lane = 0; lane < producers; lane++) {
+    const workerData: ProducerThreadData = {
+      handle: store.producer(),
+      config,
+      lane,
+      lanes: producers,
+      inFlight: Math.max(1, Math.round(config.inFlight / producers)),
+      deadline: context.deadline,
+    };
+    const worker = new Worker(new URL('./producer-thread.js', import.meta.url), { workerData });
+    workers.push(worker);
+    let readyResolve: () => void = () => {};
+    ready.push(new Promise((resolve) => (readyResolve = resolve)));
+    reports.push(
+      new Promise((resolve, reject) => {
+        worker.on('message', (message: 'ready' | ProducerThreadReport) => {
+          if (message === 'ready') readyResolve();
+          else resolve(message);
+        });
+        worker.once('error', reject);
+        worker.once('exit', (code) =>
+          reject(new Error(`producer thread exited with code ${code} before reporting`)),
+        );
+      }),
+    );
+  }
+  await Promise.all(ready);
+  const start = nowSeconds();
+  for (const worker of workers) worker.postMessage('go');
+  try {
+    const done = await Promise.all(reports);
+    const seconds = nowSeconds() - start;
+    let completed = 0;
+    let capped = false;
+    for (const report of done) {
+      completed += report.completed;
+      capped ||= report.capped;
+      latencies.recordAll(report.latencies);
+    }
+    return { completed, seconds, capped };
+  } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}
+
+export async function run(context: CaseContext, variantText: string): Promise<CaseResult[]> {
+  const variant = parseVariant(variantText);
+  const { workload, config } = context;
+  const opening = nowSeconds();
+  const store = await RingStore.open({ dir: context.dir, durability: variant.durability, crc: variant.crc });
+  const openSeconds = nowSeconds() - opening;
+  const latencies = new LatencyRecorder(workload.batchCount);
+  let outcome: InFlightRun;
+  let closeSeconds = 0;
+  try {
+    outcome =
+      variant.producers === 0
+        ? await fromMainThread(context, store, latencies)
+        : await fromProducerThreads(context, store, variant.producers, latencies);
+  } finally {
+    const closing = nowSeconds();
+    await store.close();
+    closeSeconds = nowSeconds() - closing;
+  }
+  const stats = store.stats();
+  const events = outcome.completed * config.batchEvents;
+  const notes = [
+    `${round(stats.batches / Math.max(1, stats.commits), 1)} batches per commit`,
+    ...(variant.crc === 'pool'
+      ? [`${round(stats.batches / Math.max(1, stats.crcTasks), 1)} batches per CRC task`]
+      : []),
+    `open ${openSeconds.toFixed(2)} s, close ${closeSeconds.toFixed(2)} s (not in the rate)`,
+  ];
+  return [
+    {
+      id: caseId(variant),
+      kind: 'write',
+      system: 'ringstore',
+      description: `${config.inFlight} puts in flight`,
+      ...throughput(events, events * config.eventBytes, outcome.seconds),
+      latencyP50Ms: latencies.percentile(50),
+      latencyP99Ms: latencies.percentile(99),
+      fsyncs: stats.fsyncs,
+      eventsPerFsync: stats.fsyncs === 0 ? undefined : round(events / stats.fsyncs, 1),
+      peakRssMb: peakRssMb(),
+      capped: outcome.capped,
+      notes,
+    },
+  ];
+}
