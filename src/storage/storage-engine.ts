@@ -219,7 +219,14 @@ export class StorageEngine implements EventStore {
         generation: report.delta.generation,
         domains: report.delta.domains.map((d) => d.domain),
       };
-      for (const watcher of this.#watchers) watcher(notice);
+      // The commit has happened: a throwing listener must not turn it into a failed put.
+      for (const watcher of this.#watchers) {
+        try {
+          watcher(notice);
+        } catch (err) {
+          process.emitWarning(`a StorageEngine watch() listener threw: ${String(err)}`);
+        }
+      }
     }
     return report;
   }

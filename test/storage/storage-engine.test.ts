@@ -68,3 +68,27 @@ describe('StorageEngine', () => {
     await store.close();
   });
 });
+
+describe('StorageEngine watchers', () => {
+  it('a throwing listener does not fail the put it is told about', async () => {
+    const store = StorageEngine.open('/s', { io: new FaultInjectingFileIO() });
+    const seen: number[] = [];
+    store.watch(() => {
+      throw new Error('listener bug');
+    });
+    store.watch((n) => seen.push(n.generation));
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    const result = await store.put('d', 'a', 1n, [{ type: 'A' }]);
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('warning', onWarning);
+    expect(result.firstVersion).toBe(1);
+    expect(seen).toEqual([result.generation]);
+    expect(warnings.some((w) => w.includes('listener bug'))).toBe(true);
+    const closed: boolean[] = [];
+    store.watch((n) => closed.push(n.closed === true));
+    await store.close();
+    expect(closed).toEqual([true]);
+  });
+});

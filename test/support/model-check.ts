@@ -18,7 +18,9 @@ import type {
  * domain read with positions, type sets, time ranges and atGeneration), clock steps and close+reopen.
  * Every result must equal MemoryEventStore's. The model mirrors each put's generation and timestamp
  * from the real result (MemoryEventStore.putSync(…, stamp)), so time and generation queries compare
- * exactly; after a final close and reopen everything is compared again.
+ * exactly; after a final close and reopen everything is compared again. Bursts submit several puts
+ * without awaiting each, so a store's group commit (several batches, one append call, shared
+ * generations) is compared too.
  *
  * The store under test should take its timestamps from `options.clock` (a ManualClock) so that
  * timestamps repeat and jump in ways a wall clock would rarely produce.
@@ -44,6 +46,11 @@ export interface ModelCheckOptions {
   clock?: ManualClock;
   /** Operations per run (default 60). */
   maxOps?: number;
+  /**
+   * Also submit several puts at once without awaiting each (default true). The store must then
+   * commit them in submission order, as the model applies them.
+   */
+  bursts?: boolean;
 }
 
 const DOMAINS = ['d1', 'd2', 'd3'] as const;
@@ -93,7 +100,11 @@ interface ClockOp {
 interface ReopenOp {
   kind: 'reopen';
 }
-type Op = PutOp | RetryOp | GetOp | ReadOp | ClockOp | ReopenOp;
+interface BurstOp {
+  kind: 'burst';
+  puts: PutOp[];
+}
+type Op = PutOp | RetryOp | GetOp | ReadOp | ClockOp | ReopenOp | BurstOp;
 
 const payloadSize = fc.oneof(
   { weight: 12, arbitrary: fc.integer({ min: 0, max: 64 }) },
@@ -157,6 +168,11 @@ const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
 );
 
+const burstOp: fc.Arbitrary<BurstOp> = fc.record({
+  kind: fc.constant('burst' as const),
+  puts: fc.array(putOp, { minLength: 2, maxLength: 5 }),
+});
+
 function payload(size: number, fill: number): Uint8Array {
   const bytes = new Uint8Array(size);
   for (let i = 0; i < size; i++) bytes[i] = (fill + i * 31) & 255;
@@ -216,6 +232,9 @@ class Run {
       case 'put':
         this.puts.push(op);
         return this.put(op);
+      case 'burst':
+        this.puts.push(...op.puts);
+        return this.put(...op.puts);
       case 'retry': {
         const earlier = this.puts.filter((p) => p.key !== undefined);
         if (earlier.length === 0) return;
@@ -234,7 +253,8 @@ class Run {
     }
   }
 
-  async put(op: PutOp): Promise<void> {
+  /** Options for a put as the model stands now (so a burst's puts all see the same state). */
+  async putOptions(op: PutOp): Promise<PutOptions> {
     const current = (await this.model.get(op.domain, op.aggregateType, op.id)).version;
     const forms: Record<ExpectedForm, ExpectedVersion | undefined> = {
       any: 'any',
@@ -248,29 +268,48 @@ class Run {
     const options: PutOptions = {};
     if (forms[op.expected] !== undefined) options.expectedVersion = forms[op.expected]!;
     if (op.key !== undefined) options.idempotencyKey = op.key;
-    const events = op.events.map((e) => ({ type: e.type, data: payload(e.size, e.fill) }));
-    const real = await outcome(this.store.put(op.domain, op.aggregateType, op.id, events, options));
-    let expected: { ok: true; value: PutResult } | { ok: false; error: unknown };
-    try {
-      const stamp = real.ok
-        ? { generation: real.value.generation, timestamp: real.value.timestamp }
-        : undefined;
-      expected = {
-        ok: true,
-        value: this.model.putSync(op.domain, op.aggregateType, op.id, events, options, stamp),
-      };
-    } catch (error) {
-      expected = { ok: false, error };
+    return options;
+  }
+
+  /**
+   * Submits the puts concurrently (a burst: a store may commit them in one group), then applies
+   * them to the model in submission order with the stamps the store gave them.
+   */
+  async put(...ops: PutOp[]): Promise<void> {
+    const prepared = [];
+    for (const op of ops) {
+      const events = op.events.map((e) => ({ type: e.type, data: payload(e.size, e.fill) }));
+      prepared.push({ op, events, options: await this.putOptions(op) });
     }
-    if (real.ok && expected.ok) {
-      expect(withoutDurability(real.value)).toEqual(withoutDurability(expected.value));
-      this.timestamps.push(real.value.timestamp);
-    } else if (!real.ok && !expected.ok) {
-      expect(errorShape(real.error)).toEqual(errorShape(expected.error));
-    } else {
-      expect.fail(
-        `put outcomes differ: store ${real.ok ? 'succeeded' : `failed (${String(real.error)})`}, model ${expected.ok ? 'succeeded' : `failed (${String(expected.error)})`}`,
-      );
+    const reals = await Promise.all(
+      prepared.map(({ op, events, options }) =>
+        outcome(this.store.put(op.domain, op.aggregateType, op.id, events, options)),
+      ),
+    );
+    for (const [i, { op, events, options }] of prepared.entries()) {
+      const real = reals[i]!;
+      let expected: { ok: true; value: PutResult } | { ok: false; error: unknown };
+      try {
+        const stamp = real.ok
+          ? { generation: real.value.generation, timestamp: real.value.timestamp }
+          : undefined;
+        expected = {
+          ok: true,
+          value: this.model.putSync(op.domain, op.aggregateType, op.id, events, options, stamp),
+        };
+      } catch (error) {
+        expected = { ok: false, error };
+      }
+      if (real.ok && expected.ok) {
+        expect(withoutDurability(real.value)).toEqual(withoutDurability(expected.value));
+        this.timestamps.push(real.value.timestamp);
+      } else if (!real.ok && !expected.ok) {
+        expect(errorShape(real.error)).toEqual(errorShape(expected.error));
+      } else {
+        expect.fail(
+          `put outcomes differ: store ${real.ok ? 'succeeded' : `failed (${String(real.error)})`}, model ${expected.ok ? 'succeeded' : `failed (${String(expected.error)})`}`,
+        );
+      }
     }
     expect(this.store.generation).toBe(this.model.generation);
   }
@@ -332,7 +371,16 @@ export async function runModelCheck(
   options: ModelCheckOptions,
 ): Promise<void> {
   const property = fc.asyncProperty(
-    fc.array(opArbitrary, { minLength: 1, maxLength: options.maxOps ?? 60, size: 'max' }),
+    fc.array(
+      options.bursts === false
+        ? opArbitrary
+        : fc.oneof({ weight: 8, arbitrary: opArbitrary }, { weight: 1, arbitrary: burstOp }),
+      {
+        minLength: 1,
+        maxLength: options.maxOps ?? 60,
+        size: 'max',
+      },
+    ),
     async (ops) => {
       const run = new Run(await open(), reopen, options.clock);
       try {
