@@ -181,7 +181,7 @@ export class StorageEngine implements EventStore {
       const notice: CommitNotice = { generation: this.#writer.generation, domains: [], closed: true };
       const watchers = [...this.#watchers];
       this.#watchers.clear();
-      for (const watcher of watchers) watcher(notice);
+      notify(watchers, notice);
     }
   }
 
@@ -219,15 +219,19 @@ export class StorageEngine implements EventStore {
         generation: report.delta.generation,
         domains: report.delta.domains.map((d) => d.domain),
       };
-      // The commit has happened: a throwing listener must not turn it into a failed put.
-      for (const watcher of this.#watchers) {
-        try {
-          watcher(notice);
-        } catch (err) {
-          process.emitWarning(`a StorageEngine watch() listener threw: ${String(err)}`);
-        }
-      }
+      notify(this.#watchers, notice);
     }
     return report;
+  }
+}
+
+/** The commit (or close) has happened: a throwing listener must not undo or fail it. */
+function notify(watchers: Iterable<(notice: CommitNotice) => void>, notice: CommitNotice): void {
+  for (const watcher of watchers) {
+    try {
+      watcher(notice);
+    } catch (err) {
+      process.emitWarning(`a StorageEngine watch() listener threw: ${String(err)}`);
+    }
   }
 }
