@@ -1,2 +1,5 @@
 #!/usr/bin/env node
-import '../dist/src/cli/main.js';
+// The `ringstore` command: the compiled CLI (run `npm run build` first in a checkout).
+import { cliMain } from '../dist/src/cli/main.js';
+
+await cliMain();

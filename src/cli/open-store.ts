@@ -1,8 +1,43 @@
 import type { EventStore } from '../api/event-store.js';
-import { StorageEngine } from '../storage/storage-engine.js';
+import type { StoreMetrics } from '../api/http/metrics.js';
+import { RingStore, ringStoreThreads } from '../api/ring-store.js';
+import { CONTROL } from '../pipeline/ring-layout.js';
 import type { ServeConfig } from './config.js';
 
-/** Opens the store `ringstore serve` exposes, on the configured directory and durability. */
-export async function openServeStore(config: Readonly<ServeConfig>): Promise<EventStore> {
-  return StorageEngine.open(config.dir, { durability: config.durability });
+export interface ServedStore {
+  store: EventStore;
+  /** What /metrics reports about the store's internals. */
+  metrics?: () => StoreMetrics;
+}
+
+/**
+ * Opens the store `ringstore serve` exposes: the embedded RingStore (ring, CRC pool, writer
+ * thread) on the configured directory, durability, CRC threads and ring size.
+ */
+export async function openServeStore(config: Readonly<ServeConfig>): Promise<ServedStore> {
+  const store = await RingStore.open({
+    dir: config.dir,
+    durability: config.durability,
+    ...(config.crcThreads === 0 ? { crc: 'inline' as const } : {}),
+    ...(config.crcThreads !== undefined && config.crcThreads > 0 ? { crcThreads: config.crcThreads } : {}),
+    ...(config.ringBytes !== undefined ? { ringBytes: config.ringBytes } : {}),
+  });
+  return { store, metrics: () => ringStoreMetrics(store) };
+}
+
+/** Reads RingStore's counters, ring cursors and CRC pool for /metrics. */
+export function ringStoreMetrics(store: RingStore): StoreMetrics {
+  const stats = store.stats();
+  const { ring, pool } = ringStoreThreads(store);
+  // Bytes between the reclaim point and the claim point are in use (cursors wrap: >>> 0).
+  const used = (ring.load(CONTROL.claimCursor) - ring.load(CONTROL.releasedCursor)) >>> 0;
+  return {
+    appendedBatches: stats.batches,
+    generations: stats.commits,
+    fsyncs: stats.fsyncs,
+    ringBytes: ring.ringBytes,
+    ringUsedBytes: Math.min(used, ring.ringBytes),
+    crcThreads: pool ? store.options.crcThreads : 0,
+    ...(pool ? { crcUtilization: pool.utilization } : {}),
+  };
 }

@@ -3,6 +3,7 @@ import type { EventStore } from '../api/event-store.js';
 import { TokenAuthority } from '../api/http/auth.js';
 import { createHttpServer } from '../api/http/server.js';
 import type { ServeConfig } from './config.js';
+import type { ServedStore } from './open-store.js';
 
 export interface RunningService {
   app: FastifyInstance;
@@ -19,16 +20,17 @@ export interface RunningService {
  */
 export async function startService(
   config: Readonly<ServeConfig>,
-  openStore: (config: Readonly<ServeConfig>) => Promise<EventStore>,
+  openStore: (config: Readonly<ServeConfig>) => Promise<ServedStore>,
 ): Promise<RunningService> {
   const tokens = config.tokens === undefined ? undefined : TokenAuthority.fromFile(config.tokens);
-  const store = await openStore(config);
+  const { store, metrics } = await openStore(config);
   let app: FastifyInstance;
   try {
     app = await createHttpServer(store, {
       bodyLimit: config.bodyLimit,
       tokens,
       logger: { level: config.logLevel },
+      ...(metrics ? { storeMetrics: metrics } : {}),
     });
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {

@@ -72,12 +72,12 @@ export class HttpMetrics {
   readonly appendedEvents: Counter;
   readonly appendedBytes: Counter;
   readonly rejectedRequests: Counter<'code'>;
-  readonly #store: EventStore;
+  readonly #readStore: () => StoreMetrics | undefined;
   /** Histogram children by method, route and status: labels are hashed once, not per request. */
   readonly #latencyByLabels = new Map<string, { observe(seconds: number): void }>();
   #snapshot: StoreMetrics | undefined;
 
-  constructor(store: EventStore) {
+  constructor(store: EventStore, readStore: () => StoreMetrics | undefined = () => storeMetricsOf(store)) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'ringstore_process_' });
     this.requestSeconds = new Histogram({
@@ -168,7 +168,7 @@ export class HttpMetrics {
       'puts refused with BACKPRESSURE',
       field('backpressureRejections'),
     );
-    this.#store = store;
+    this.#readStore = readStore;
   }
 
   observeRequest(method: string, route: string | undefined, status: number, elapsedMs: number): void {
@@ -183,7 +183,7 @@ export class HttpMetrics {
   }
 
   async metricsText(): Promise<string> {
-    this.#snapshot = storeMetricsOf(this.#store);
+    this.#snapshot = this.#readStore();
     return this.registry.metrics();
   }
 }

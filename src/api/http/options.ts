@@ -1,5 +1,6 @@
 import { RingStoreError } from '../../errors.js';
 import type { TokenAuthority } from './auth.js';
+import type { StoreMetrics } from './metrics.js';
 
 export interface HttpServerOptions {
   /** Largest request body in bytes (JSON routes), and largest NDJSON line. Default 1 MiB. */
@@ -24,10 +25,13 @@ export interface HttpServerOptions {
   logger?: boolean | Record<string, unknown>;
   /** Log every request (fastify's request logging). Default false: it costs throughput. */
   logRequests?: boolean;
+  /** The store's internals for /metrics; default: the store's own `metrics()` method, if any. */
+  storeMetrics?: () => StoreMetrics;
 }
 
-export type ResolvedHttpOptions = Required<Omit<HttpServerOptions, 'tokens'>> & {
+export type ResolvedHttpOptions = Required<Omit<HttpServerOptions, 'tokens' | 'storeMetrics'>> & {
   tokens: TokenAuthority | undefined;
+  storeMetrics: (() => StoreMetrics) | undefined;
 };
 
 export const HTTP_DEFAULTS = Object.freeze({
@@ -56,7 +60,12 @@ const POSITIVE_INTEGERS = [
 
 /** Applies defaults and validates every option once, at start; the result is frozen. */
 export function resolveHttpOptions(options: HttpServerOptions = {}): Readonly<ResolvedHttpOptions> {
-  const resolved = { ...HTTP_DEFAULTS, tokens: undefined, ...options } as ResolvedHttpOptions;
+  const resolved = {
+    ...HTTP_DEFAULTS,
+    tokens: undefined,
+    storeMetrics: undefined,
+    ...options,
+  } as ResolvedHttpOptions;
   for (const name of POSITIVE_INTEGERS) {
     const value = resolved[name];
     if (!Number.isSafeInteger(value) || value < 1) {

@@ -96,7 +96,7 @@ export async function createHttpServer(
   options: HttpServerOptions = {},
 ): Promise<FastifyInstance> {
   const o = resolveHttpOptions(options);
-  const metrics = new HttpMetrics(store);
+  const metrics = new HttpMetrics(store, o.storeMetrics);
   const activeStreams = new Set<SseStream>();
   // Health turns 503 for good once the store reported STORE_FAILED or STORE_CLOSED to any request.
   let unhealthy: RingStoreError | undefined;
