@@ -19,6 +19,11 @@ export interface BenchConfig {
   readInstances: number;
   /** A write case stops issuing puts after this many seconds and reports what it did (BENCH_CASE_SECONDS). */
   caseSeconds: number;
+  /**
+   * Rounds over all selected cases (BENCH_ROUNDS, default 3; quick 1). Rounds are interleaved, so a
+   * burst of load from elsewhere hits every case alike; each row reports its median round.
+   */
+  rounds: number;
   /** Seed of every pseudo-random choice (BENCH_SEED). */
   seed: number;
   /** True for the ~1-minute smoke run (BENCH_QUICK=1). */
@@ -49,6 +54,7 @@ export function configFromEnv(): BenchConfig {
     batchesPerCall: positiveInt('BENCH_BATCHES_PER_CALL', 100),
     readInstances: Math.min(instances, positiveInt('BENCH_READ_INSTANCES', quick ? 100 : 1_000)),
     caseSeconds: positiveInt('BENCH_CASE_SECONDS', quick ? 10 : 45),
+    rounds: positiveInt('BENCH_ROUNDS', quick ? 1 : 3),
     seed: positiveInt('BENCH_SEED', 20_261_124),
     quick,
   };

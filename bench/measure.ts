@@ -19,6 +19,8 @@ export interface CaseResult {
   latencyP99Ms?: number;
   /** Peak resident set of the case's process (all its threads), MiB. */
   peakRssMb?: number;
+  /** events/s of every round, in run order, when the run had more than one round. */
+  rounds?: number[];
   /** True when the case hit BENCH_CASE_SECONDS and reports a partial run (the rate is still valid). */
   capped?: boolean;
   notes: string[];
@@ -131,4 +133,30 @@ export async function runInFlight(
   for (let i = 0; i < Math.min(inFlight, total); i++) lanes.push(lane());
   await Promise.all(lanes);
   return { completed, seconds: nowSeconds() - start, capped };
+}
+
+/**
+ * One row per case id from several rounds: the round with the median events/s (the lower middle
+ * for an even count), with every round's events/s attached so the spread stays visible.
+ */
+export function medianRounds(rounds: readonly CaseResult[][]): CaseResult[] {
+  const byId = new Map<string, CaseResult[]>();
+  for (const round of rounds) {
+    for (const row of round) {
+      const rows = byId.get(row.id) ?? [];
+      rows.push(row);
+      byId.set(row.id, rows);
+    }
+  }
+  const merged: CaseResult[] = [];
+  for (const rows of byId.values()) {
+    if (rows.length === 1) {
+      merged.push(rows[0]!);
+      continue;
+    }
+    const sorted = [...rows].sort((a, b) => a.eventsPerSec - b.eventsPerSec);
+    const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+    merged.push({ ...median, rounds: rows.map((row) => row.eventsPerSec) });
+  }
+  return merged;
 }

@@ -151,6 +151,8 @@ const READ_HEADER = ['case', 'what', 'events', 'events/s', 'MB/s', 'peak RSS MiB
 
 function writeRow(result: CaseResult & { ratios: Ratios }): string[] {
   const notes = [...result.notes];
+  if (result.rounds !== undefined)
+    notes.unshift(`median of ${result.rounds.length} rounds: ${spread(result.rounds)}`);
   if (result.capped) notes.unshift(`capped after ${result.seconds}s (${format(result.events)} events)`);
   return [
     result.id,
@@ -167,7 +169,14 @@ function writeRow(result: CaseResult & { ratios: Ratios }): string[] {
   ];
 }
 
+function spread(rounds: readonly number[]): string {
+  return `${format(Math.min(...rounds))}–${format(Math.max(...rounds))}`;
+}
+
 function readRow(result: CaseResult & { ratios: Ratios }): string[] {
+  const notes = [...result.notes];
+  if (result.rounds !== undefined)
+    notes.unshift(`median of ${result.rounds.length} rounds: ${spread(result.rounds)}`);
   return [
     result.id,
     result.description,
@@ -176,7 +185,7 @@ function readRow(result: CaseResult & { ratios: Ratios }): string[] {
     format(result.mbPerSec, 1),
     format(result.peakRssMb),
     times(result.ratios.vsLmdb),
-    result.notes.join('; '),
+    notes.join('; '),
   ];
 }
 
@@ -229,6 +238,7 @@ export function renderMarkdown(report: RunReport): string {
     `Workload: ${format(config.events)} events of ${config.eventBytes} bytes, batches of ${config.batchEvents}, ` +
       `${format(config.instances)} instances, ${config.inFlight} puts in flight, ` +
       `${config.batchesPerCall} batches per storage-engine call, reads of ${format(config.readInstances)} instances; ` +
+      `median of ${config.rounds} interleaved round(s); ` +
       `cases capped at ${config.caseSeconds}s${config.quick ? '; QUICK smoke run' : ''}` +
       `${report.filters.length > 0 ? `; filter: ${report.filters.join(' ')}` : ''}.`,
     '',

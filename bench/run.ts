@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CaseJob } from './child.js';
 import { type BenchConfig, configFromEnv } from './config.js';
-import type { CaseResult } from './measure.js';
+import { type CaseResult, medianRounds } from './measure.js';
 import {
   type CaseFailure,
   checkTargets,
@@ -87,6 +87,37 @@ function runChild(spec: CaseSpec, config: BenchConfig, dir: string): Promise<Cas
   });
 }
 
+/** Runs one spec once, printing its rows as they come; a failure is recorded and the run goes on. */
+async function runSpec(
+  spec: CaseSpec,
+  config: BenchConfig,
+  runDir: string,
+  round: number,
+  failures: CaseFailure[],
+): Promise<CaseResult[]> {
+  const dir = join(runDir, `${spec.id}-${round}`);
+  mkdirSync(dir);
+  const started = performance.now();
+  try {
+    const rows = await runChild(spec, config, dir);
+    for (const row of rows) {
+      console.log(
+        `  ${row.id.padEnd(34)} ${row.eventsPerSec.toLocaleString('en-US').padStart(12)} events/s` +
+          `${row.capped ? ' (capped)' : ''}`,
+      );
+    }
+    return rows;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    failures.push({ spec: `${spec.id} (round ${round})`, error: message });
+    console.log(`  ${spec.id.padEnd(34)} FAILED: ${message.split('\n')[0]}`);
+    return [];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    console.log(`  (${spec.id}: ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  }
+}
+
 function fileStamp(date: Date): string {
   return date
     .toISOString()
@@ -110,39 +141,27 @@ async function main(): Promise<void> {
       `${config.eventBytes} B${config.quick ? ' (quick)' : ''} on ${machine.cpus} CPUs, Node ${machine.node}`,
   );
   const runDir = mkdtempSync(join(tmpdir(), 'ringstore-bench-'));
-  const results: CaseResult[] = [];
   const failures: CaseFailure[] = [];
   const cleanUp = () => rmSync(runDir, { recursive: true, force: true });
   process.once('SIGINT', () => {
     cleanUp();
     process.exit(130);
   });
+  const rounds: CaseResult[][] = [];
   try {
-    for (const spec of specs) {
-      const dir = join(runDir, spec.id);
-      mkdirSync(dir);
-      const started = performance.now();
-      try {
-        const rows = await runChild(spec, config, dir);
-        results.push(...rows);
-        for (const row of rows) {
-          console.log(
-            `  ${row.id.padEnd(34)} ${row.eventsPerSec.toLocaleString('en-US').padStart(12)} events/s` +
-              `${row.capped ? ' (capped)' : ''}`,
-          );
-        }
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        failures.push({ spec: spec.id, error: message });
-        console.log(`  ${spec.id.padEnd(34)} FAILED: ${message.split('\n')[0]}`);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
+    for (let round = 1; round <= config.rounds; round++) {
+      if (config.rounds > 1) console.log(`round ${round} of ${config.rounds}`);
+      const rows: CaseResult[] = [];
+      rounds.push(rows);
+      for (const spec of specs) {
+        const caseRows = await runSpec(spec, config, runDir, round, failures);
+        rows.push(...caseRows);
       }
-      console.log(`  (${spec.id}: ${((performance.now() - started) / 1000).toFixed(1)} s)`);
     }
   } finally {
     cleanUp();
   }
+  const results = medianRounds(rounds);
   machine.loadAverageEnd = loadavg();
   const rated = withRatios(results);
   const report: RunReport = {

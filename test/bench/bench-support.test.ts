@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BenchConfig } from '../../bench/config.js';
-import { type CaseResult, LatencyRecorder } from '../../bench/measure.js';
+import { type CaseResult, LatencyRecorder, medianRounds } from '../../bench/measure.js';
 import { checkTargets, withRatios } from '../../bench/report.js';
 import { selectSpecs } from '../../bench/specs.js';
 import { Workload } from '../../bench/workload.js';
@@ -15,6 +15,7 @@ const config: BenchConfig = {
   batchesPerCall: 100,
   readInstances: 5,
   caseSeconds: 10,
+  rounds: 1,
   seed: 7,
   quick: true,
 };
@@ -81,6 +82,18 @@ describe('bench report', () => {
     expect(rated.find((result) => result.id === 'read ringstore warm')!.ratios.vsLmdb).toBe(1.5);
     const targets = checkTargets(rated);
     expect(targets.map((target) => target.met)).toEqual([false, true, false]);
+  });
+
+  it("keeps the median round of each case and every round's rate", () => {
+    const merged = medianRounds([
+      [row('floor', 'floor', 'write', 3), row('lmdb write', 'lmdb', 'write', 10)],
+      [row('floor', 'floor', 'write', 1)],
+      [row('floor', 'floor', 'write', 2)],
+    ]);
+    expect(merged.map((result) => [result.id, result.eventsPerSec, result.rounds])).toEqual([
+      ['floor', 2, [3, 1, 2]],
+      ['lmdb write', 10, undefined],
+    ]);
   });
 
   it('selects cases by any filter word', () => {
