@@ -1,7 +1,7 @@
 import { crc32 } from '../crc.js';
 import { RingStoreError, versionConflict } from '../errors.js';
 import { expectedVersionMatches } from '../model/events.js';
-import { DEFAULT_GENERATION_BYTES } from '../model/limits.js';
+import { DEFAULT_GENERATION_BYTES, LIMITS } from '../model/limits.js';
 import { EVENT_TYPE_PATTERN, STORAGE_NAME_PATTERN } from '../model/names.js';
 import { packGenerations } from '../pipeline/generation-packing.js';
 import type { Durability, PutResult } from '../types.js';
@@ -222,6 +222,12 @@ export class StorageWriter {
         outcomes[i] = { ok: false, error: invalidName('domain', batch.domain).toWire() };
         continue;
       }
+      const shape = checkShape(batch);
+      if (typeof shape !== 'number') {
+        outcomes[i] = { ok: false, error: shape.toWire() };
+        continue;
+      }
+      const dataLength = shape;
       const existingCode = domain.registry.aggregateCode(batch.aggregateType);
       const instance =
         existingCode >= 0 ? domain.aggregateTypes[existingCode]!.instances.get(batch.aggregateId) : undefined;
@@ -258,8 +264,6 @@ export class StorageWriter {
         state = { version: 0, keys: undefined };
         aggregateType.instances.set(batch.aggregateId, state);
       }
-      let dataLength = 0;
-      for (let e = 0; e < events.length; e++) dataLength += events[e]!.data.byteLength;
       if (aggregateType.end > 0 && aggregateType.end + dataLength > this.#segmentBytes) {
         aggregateType.segment++;
         aggregateType.end = 0;
@@ -722,6 +726,36 @@ export class StorageWriter {
     );
     throw this.#failure;
   }
+}
+
+/**
+ * Batches arrive validated, but a value that does not fit its field would be stored wrong (u16
+ * lengths, u8 key length), so the storage layer checks the shape itself. Returns the batch's
+ * payload bytes, or the error that rejects it.
+ */
+function checkShape(batch: AppendBatch): number | RingStoreError {
+  const events = batch.events;
+  if (events.length === 0 || events.length > LIMITS.maxEventsPerBatch) {
+    return new RingStoreError('INVALID_BATCH', `a batch holds 1 to ${LIMITS.maxEventsPerBatch} events`);
+  }
+  if (batch.aggregateId < 1n || batch.aggregateId > LIMITS.maxAggregateId)
+    return new RingStoreError('INVALID_ID');
+  if (
+    batch.idempotencyKey !== undefined &&
+    (batch.idempotencyKey.length === 0 ||
+      Buffer.byteLength(batch.idempotencyKey) > LIMITS.maxIdempotencyKeyBytes)
+  ) {
+    return new RingStoreError('INVALID_IDEMPOTENCY_KEY');
+  }
+  let dataLength = 0;
+  for (let e = 0; e < events.length; e++) {
+    const size = events[e]!.data.byteLength;
+    if (size > LIMITS.maxEventDataBytes)
+      return new RingStoreError('EVENT_TOO_LARGE', undefined, { index: e });
+    dataLength += size;
+  }
+  if (dataLength > LIMITS.maxBatchDataBytes) return new RingStoreError('BATCH_TOO_LARGE');
+  return dataLength;
 }
 
 /** Batches arrive validated; this is the storage layer's own guard before a name nears a path. */

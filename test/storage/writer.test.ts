@@ -153,4 +153,29 @@ describe('StorageWriter.append', () => {
     ]);
     writer.close();
   });
+
+  it('rejects, per batch, values that do not fit their on-disk fields', () => {
+    const writer = StorageWriter.open('/s', { io: new FaultInjectingFileIO() });
+    const big = { type: 'E', data: new Uint8Array(65_536), crc: 0 };
+    const report = writer.append(
+      [
+        { ...batch(1n, ['x']), events: [] },
+        { ...batch(1n, ['x']), events: [big] },
+        batch(1n, ['x'], { key: 'k'.repeat(65) }),
+        { ...batch(1n, ['x']), aggregateId: 0n },
+        { ...batch(1n, ['x']), aggregateId: 1n << 64n },
+        batch(1n, ['fine']),
+      ],
+      'none',
+    );
+    expect(report.outcomes.map((o) => (o.ok ? 'ok' : o.error.code))).toEqual([
+      'INVALID_BATCH',
+      'EVENT_TOO_LARGE',
+      'INVALID_IDEMPOTENCY_KEY',
+      'INVALID_ID',
+      'INVALID_ID',
+      'ok',
+    ]);
+    writer.close();
+  });
 });
