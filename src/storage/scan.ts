@@ -82,7 +82,8 @@ export interface IndexScanOptions {
   baseOffset?: number;
   /**
    * Size of a data segment file (-1 when missing). When given, a record whose data is not all
-   * there ends the scan as tail damage (see docs/FORMAT.md, "index ahead of data").
+   * there ends the scan: as tail damage when the segment is short (docs/FORMAT.md, "index ahead of
+   * data"), as corruption when the segment file is missing.
    */
   segmentSize?: (aggregateTypeCode: number, segment: number) => number;
   /** Called for every accepted record, before the state advances past it. */
@@ -114,7 +115,13 @@ export function scanIndex(
     if (reason === undefined && options.segmentSize && record.dataLength > 0) {
       const size = options.segmentSize(record.aggregateTypeCode, record.dataSegment);
       if (size < record.dataOffset + record.dataLength) {
-        const damage = { file, offset: base + offset, reason: 'data missing', tail: true };
+        // A short segment is what a crash leaves when index pages reached the disk before data
+        // pages (durability 'write'/'none'): a tail. A missing one is not: every segment file is
+        // made durable in its folder before any byte is written to it.
+        const damage =
+          size < 0
+            ? { file, offset: base + offset, reason: 'data file missing', tail: false }
+            : { file, offset: base + offset, reason: 'data missing', tail: true };
         return { validEnd: base + offset, records, events, damage };
       }
     }

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { crc32 } from '../../src/crc.js';
+import type { RingStoreError } from '../../src/errors.js';
+import { FaultInjectingFileIO } from '../../src/storage/fault-io.js';
+import type { AppendBatch } from '../../src/storage/types.js';
+import { StorageWriter } from '../../src/storage/writer.js';
+
+function batch(aggregateType: string, id: bigint, size: number): AppendBatch {
+  const data = new Uint8Array(size).fill(Number(id));
+  return {
+    domain: 'd',
+    aggregateType,
+    aggregateId: id,
+    expectedVersion: 'any',
+    idempotencyKey: `key-${aggregateType}-${id}`,
+    events: [{ type: 'E', data, crc: crc32(data) }],
+  };
+}
+
+function store(): FaultInjectingFileIO {
+  const io = new FaultInjectingFileIO();
+  const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
+  writer.append([batch('a', 1n, 60), batch('b', 2n, 10)], 'fsync');
+  writer.append([batch('a', 3n, 60), batch('b', 4n, 10)], 'fsync');
+  writer.close();
+  return io;
+}
+
+function openError(io: FaultInjectingFileIO): RingStoreError {
+  try {
+    StorageWriter.open('/s', { io }).close();
+  } catch (err) {
+    return err as RingStoreError;
+  }
+  throw new Error('expected open to fail');
+}
+
+describe('recovery', () => {
+  it('rebuilds versions, positions, generation and idempotency keys', () => {
+    const io = store();
+    const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    expect(writer.generation).toBe(2);
+    expect(writer.version('d', 'a', 3n)).toBe(1);
+    const report = writer.append([batch('a', 3n, 1), batch('b', 9n, 1)], 'fsync');
+    expect(report.outcomes[0]).toMatchObject({ ok: true, result: { replayed: true, firstPosition: 2 } });
+    expect(report.outcomes[1]).toMatchObject({
+      ok: true,
+      result: { replayed: false, firstPosition: 4, generation: 3 },
+    });
+    writer.close();
+  });
+
+  it('reports a missing data segment as corruption, with the index offset of the first record using it', () => {
+    const io = store();
+    io.unlink('/s/d/a.1');
+    const err = openError(io);
+    expect(err.code).toBe('CORRUPT_DATA');
+    expect(err.details).toMatchObject({ file: 'd/index', reason: 'data file missing' });
+    expect(err.details.offset).toBeGreaterThan(0);
+  });
+
+  it('cuts an index that got ahead of its data (short segment) and says so', () => {
+    const io = store();
+    io.setFileContent('/s/d/b.0', io.fileContent('/s/d/b.0').subarray(0, 15));
+    const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    expect(writer.recovery).toEqual([
+      {
+        file: 'd/index',
+        action: 'truncated',
+        from: expect.any(Number),
+        to: expect.any(Number),
+        reason: 'data missing',
+      },
+      { file: 'd/b.0', action: 'truncated', from: 15, to: 10, reason: 'unreferenced data' },
+    ]);
+    // Only the last record (b 4) lost its data; a 3, written before it, keeps its place.
+    expect(writer.version('d', 'b', 4n)).toBe(0);
+    expect(writer.version('d', 'a', 3n)).toBe(1);
+    writer.close();
+    const again = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    expect(again.recovery).toEqual([]);
+    again.close();
+  });
+
+  it('cuts data that no surviving record references', () => {
+    const io = store();
+    const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    writer.append([batch('c', 5n, 10)], 'none');
+    writer.close();
+    const indexSize = io.fileContent('/s/d/index').byteLength;
+    io.setFileContent('/s/d/index', io.fileContent('/s/d/index').subarray(0, indexSize - 5));
+    const recovered = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    expect(recovered.recovery.map((a) => `${a.action} ${a.file}`)).toEqual([
+      'truncated d/index',
+      'truncated d/c.0',
+    ]);
+    writer.close();
+  });
+});
