@@ -18,7 +18,7 @@ const caseModules: Record<string, () => Promise<{ run: CaseRun }>> = {
   floor: () => import('./cases/floor.js'),
   lmdb: () => import('./cases/lmdb.js'),
   'storage-engine': () => import('./cases/storage-engine.js'),
-  'store-reads': () => import('./cases/store-reads.js'),
+  reads: () => import('./cases/reads.js'),
   ringstore: () => import('./cases/ringstore.js'),
 };
 

@@ -28,6 +28,14 @@ export interface CaseResult {
 
 export const MIB = 1024 * 1024;
 
+/** One timed read pass: events and payload bytes returned, and for scans how many were examined. */
+export interface ReadPass {
+  events: number;
+  bytes: number;
+  seconds: number;
+  scanned?: number;
+}
+
 export function nowSeconds(): number {
   return Number(process.hrtime.bigint()) / 1e9;
 }

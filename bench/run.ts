@@ -154,6 +154,7 @@ async function main(): Promise<void> {
       const rows: CaseResult[] = [];
       rounds.push(rows);
       for (const spec of specs) {
+        if (spec.once === true && round > 1) continue;
         const caseRows = await runSpec(spec, config, runDir, round, failures);
         rows.push(...caseRows);
       }

@@ -1,14 +1,15 @@
 import { open, type RootDatabase } from 'lmdb';
-import { type CaseContext, dropPageCache } from '../case.js';
+import type { CaseContext } from '../case.js';
 import {
   type CaseResult,
   LatencyRecorder,
   nowSeconds,
   peakRssMb,
+  type ReadPass,
   runInFlight,
   throughput,
 } from '../measure.js';
-import { EVENT_TYPES, SCANNED_TYPE, type Workload } from '../workload.js';
+import { EVENT_TYPES, type Workload } from '../workload.js';
 
 /**
  * lmdb (lmdb-js) as the peer: one key per event, `[instance id, version]` (ordered-binary, so an
@@ -88,7 +89,8 @@ async function durableWrites(context: CaseContext): Promise<CaseResult[]> {
 }
 
 /** Loads the whole workload fast (big write blocks), then waits until it is durable. */
-async function load(db: Store, workload: Workload, batchEvents: number): Promise<void> {
+export async function loadLmdb(dir: string, workload: Workload, batchEvents: number): Promise<void> {
+  const db = openStore(dir);
   const values = valuePool(workload, 1024);
   const blockBatches = 2_000;
   for (let first = 0; first < workload.batchCount; first += blockBatches) {
@@ -98,81 +100,64 @@ async function load(db: Store, workload: Workload, batchEvents: number): Promise
     });
   }
   await db.flushed;
-}
-
-interface Pass {
-  events: number;
-  bytes: number;
-  seconds: number;
-}
-
-function readInstances(db: Store, ids: readonly number[]): Pass {
-  let events = 0;
-  let bytes = 0;
-  const start = nowSeconds();
-  for (const id of ids) {
-    for (const { value } of db.getRange({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) {
-      events++;
-      bytes += value.length - 2;
-    }
-  }
-  return { events, bytes, seconds: nowSeconds() - start };
-}
-
-function scanType(db: Store, typeCode: number): Pass & { scanned: number } {
-  let events = 0;
-  let bytes = 0;
-  let scanned = 0;
-  const start = nowSeconds();
-  for (const { value } of db.getRange({})) {
-    scanned++;
-    if ((value[0]! | (value[1]! << 8)) === typeCode) {
-      events++;
-      bytes += value.length - 2;
-    }
-  }
-  return { events, bytes, seconds: nowSeconds() - start, scanned };
-}
-
-async function reads(context: CaseContext): Promise<CaseResult[]> {
-  const { workload, config } = context;
-  let db = openStore(context.dir);
-  await load(db, workload, config.batchEvents);
   await db.close();
-  const ids = workload.readSample(config.readInstances).map((instance) => workload.idOf(instance));
-  const typeCode = EVENT_TYPES.indexOf(SCANNED_TYPE);
-  const results: CaseResult[] = [];
-  const row = (id: string, description: string, pass: Pass, notes: string[] = []): CaseResult => ({
-    id,
-    kind: 'read',
-    system: 'lmdb',
-    description,
-    ...throughput(pass.events, pass.bytes, pass.seconds),
-    peakRssMb: peakRssMb(),
-    notes,
-  });
-  const readDescription = `${ids.length} instances, range read per stream`;
+}
 
-  // Cold first: open, then drop the cache, so only lmdb's meta pages may still be resident.
-  db = openStore(context.dir);
-  const drop = dropPageCache();
-  if (drop.dropped) results.push(row('read lmdb cold', readDescription, readInstances(db, ids)));
-  readInstances(db, ids);
-  results.push(row('read lmdb warm', readDescription, readInstances(db, ids)));
+/**
+ * lmdb's read side of the read cases. `reopen()` closes and reopens the environment: pages a
+ * process has mapped survive drop_caches, so a cold pass must start from a fresh mapping.
+ */
+export class LmdbReader {
+  readonly #dir: string;
+  #db: Store;
 
-  scanType(db, typeCode);
-  const warmScan = scanType(db, typeCode);
-  const scanDescription = `full scan, filter type ${SCANNED_TYPE}`;
-  const scanNote = `${warmScan.scanned} events scanned, ${warmScan.events} matched; events/s counts matches`;
-  results.push(row('scan lmdb warm', scanDescription, warmScan, [scanNote]));
-  if (dropPageCache().dropped) results.push(row('scan lmdb cold', scanDescription, scanType(db, typeCode)));
-  await db.close();
-  if (!drop.dropped) for (const result of results) result.notes.push(`cold reads skipped: ${drop.reason}`);
-  return results;
+  constructor(dir: string) {
+    this.#dir = dir;
+    this.#db = openStore(dir);
+  }
+
+  async reopen(): Promise<void> {
+    await this.#db.close();
+    this.#db = openStore(this.#dir);
+  }
+
+  /** Every event of each instance: one getRange over its `[id, 1…]` key range. */
+  readInstances(ids: readonly number[]): ReadPass {
+    let events = 0;
+    let bytes = 0;
+    const start = nowSeconds();
+    for (const id of ids) {
+      for (const { value } of this.#db.getRange({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) {
+        events++;
+        bytes += value.length - 2;
+      }
+    }
+    return { events, bytes, seconds: nowSeconds() - start };
+  }
+
+  /** The whole store in key order, keeping the events of one type (lmdb has no type index). */
+  scanType(type: string): ReadPass {
+    const typeCode = EVENT_TYPES.indexOf(type as (typeof EVENT_TYPES)[number]);
+    let events = 0;
+    let bytes = 0;
+    let scanned = 0;
+    const start = nowSeconds();
+    for (const { value } of this.#db.getRange({})) {
+      scanned++;
+      if ((value[0]! | (value[1]! << 8)) === typeCode) {
+        events++;
+        bytes += value.length - 2;
+      }
+    }
+    return { events, bytes, seconds: nowSeconds() - start, scanned };
+  }
+
+  close(): Promise<void> {
+    return this.#db.close();
+  }
 }
 
 export async function run(context: CaseContext, variant: string): Promise<CaseResult[]> {
   if (variant === 'write') return durableWrites(context);
-  if (variant === 'reads') return reads(context);
   throw new Error(`unknown lmdb variant ${variant}`);
 }
