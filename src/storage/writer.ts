@@ -515,7 +515,10 @@ export class StorageWriter {
     let start = 0;
     for (const end of ends) {
       const generation = ++this.#generation;
-      const timestamp = Math.max(this.#lastTimestamp, Math.floor(this.#clock()));
+      // Written as this form so that a clock returning NaN or a negative value cannot stamp it.
+      const now = Math.floor(this.#clock());
+      const timestamp =
+        now > this.#lastTimestamp && now <= Number.MAX_SAFE_INTEGER ? now : this.#lastTimestamp;
       this.#lastTimestamp = timestamp;
       for (let i = start; i < end; i++) {
         accepted[i]!.result.generation = generation;

@@ -58,7 +58,7 @@ describe('StorageWriter.append', () => {
   });
 
   it('cuts generations by encoded size and stamps never-decreasing timestamps', () => {
-    const clock = [100, 50, 200, 150];
+    const clock = [100, Number.NaN, 200, -5];
     const writer = StorageWriter.open('/s', {
       io: new FaultInjectingFileIO(),
       clock: () => clock.shift() ?? 0,
