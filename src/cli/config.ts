@@ -14,6 +14,7 @@ export interface ServeConfig {
   durability: Durability;
   crcThreads: number | undefined;
   ringBytes: number | undefined;
+  backpressureTimeoutMs: number | undefined;
   tokens: string | undefined;
   insecure: boolean;
   bodyLimit: number;
@@ -48,6 +49,12 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'RINGSTORE_RING_BYTES',
     type: 'string',
     help: 'ring size in bytes, a power of two (default: the store decides)',
+  },
+  {
+    flag: 'backpressure-timeout-ms',
+    env: 'RINGSTORE_BACKPRESSURE_TIMEOUT_MS',
+    type: 'string',
+    help: 'how long an append waits for ring space before 503 BACKPRESSURE (default: the store decides)',
   },
   {
     flag: 'tokens',
@@ -135,6 +142,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     durability,
     crcThreads: integer('crc-threads', pick('crc-threads'), 0, 64),
     ringBytes,
+    backpressureTimeoutMs: integer('backpressure-timeout-ms', pick('backpressure-timeout-ms'), 0, 600_000),
     tokens: pick('tokens'),
     insecure: values.insecure === true || insecureEnv === '1' || insecureEnv === 'true',
     bodyLimit: integer('body-limit', pick('body-limit'), 1024, 64 * 1024 * 1024) ?? 1024 * 1024,

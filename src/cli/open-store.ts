@@ -12,7 +12,7 @@ export interface ServedStore {
 
 /**
  * Opens the store `ringstore serve` exposes: the embedded RingStore (ring, CRC pool, writer
- * thread) on the configured directory, durability, CRC threads and ring size.
+ * thread) on the configured directory, durability, CRC threads, ring size and backpressure wait.
  */
 export async function openServeStore(config: Readonly<ServeConfig>): Promise<ServedStore> {
   const store = await RingStore.open({
@@ -21,6 +21,9 @@ export async function openServeStore(config: Readonly<ServeConfig>): Promise<Ser
     ...(config.crcThreads === 0 ? { crc: 'inline' as const } : {}),
     ...(config.crcThreads !== undefined && config.crcThreads > 0 ? { crcThreads: config.crcThreads } : {}),
     ...(config.ringBytes !== undefined ? { ringBytes: config.ringBytes } : {}),
+    ...(config.backpressureTimeoutMs !== undefined
+      ? { backpressureTimeoutMs: config.backpressureTimeoutMs }
+      : {}),
   });
   return { store, metrics: () => ringStoreMetrics(store) };
 }

@@ -13,6 +13,7 @@ describe('ringstore serve configuration', () => {
       durability: 'fsync',
       crcThreads: undefined,
       ringBytes: undefined,
+      backpressureTimeoutMs: undefined,
       tokens: undefined,
       insecure: false,
       bodyLimit: 1024 * 1024,

@@ -79,7 +79,7 @@ export class HttpMetrics {
 
   constructor(store: EventStore, readStore: () => StoreMetrics | undefined = () => storeMetricsOf(store)) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'ringstore_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'ringstore_' });
     this.requestSeconds = new Histogram({
       name: 'ringstore_http_request_duration_seconds',
       help: 'HTTP request latency by route and status',
