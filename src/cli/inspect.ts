@@ -48,7 +48,11 @@ function summarise(reader: StorageReader, dir: string, domain: string): DomainSu
       summary.events++;
       summary.dataBytes += event.data.byteLength;
       summary.eventTypes[event.type] = (summary.eventTypes[event.type] ?? 0) + 1;
-      const perType = (summary.aggregateTypes[event.aggregateType] ??= { events: 0, instances: 0 });
+      let perType = summary.aggregateTypes[event.aggregateType];
+      if (!perType) {
+        perType = { events: 0, instances: 0 };
+        summary.aggregateTypes[event.aggregateType] = perType;
+      }
       perType.events++;
       let ids = instances.get(event.aggregateType);
       if (!ids) {

@@ -31,6 +31,8 @@ export interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
+  /** The parsed body; tests read arbitrary fields of it. */
+  // biome-ignore lint/suspicious/noExplicitAny: test helper over untyped JSON answers
   json(): any;
 }
 
