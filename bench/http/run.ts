@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   const scenarios =
     positionals.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => positionals.includes(s.name));
   const work = mkdtempSync(join(tmpdir(), 'ringstore-http-bench-'));
-  const profileDir = join(resultsDir, 'http-profile');
+  const profileDir = values.profile ? mkdtempSync(join(tmpdir(), 'ringstore-http-profile-')) : undefined;
   const rows: Measurement[] = [];
   let ringstoreExit: number | null = null;
   try {
@@ -141,11 +141,7 @@ async function main(): Promise<void> {
     }
     await stopServer(bare);
 
-    if (values.profile) {
-      rmSync(profileDir, { recursive: true, force: true });
-      mkdirSync(profileDir, { recursive: true });
-    }
-    const nodeFlags = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const nodeFlags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
     const ringstore = await startServer(
       [
         ...nodeFlags,
@@ -211,6 +207,15 @@ async function main(): Promise<void> {
     ringstoreCleanExit: ringstoreExit === 0,
   };
   const table = renderTable(rows, ratios);
+  // The profile summary goes into the report: "where does the time go" next to the numbers.
+  let profileText = '';
+  if (profileDir) {
+    try {
+      profileText = execFileSync(process.execPath, [profileSummary, profileDir, '15'], { encoding: 'utf8' });
+    } finally {
+      rmSync(profileDir, { recursive: true, force: true });
+    }
+  }
   const markdown = [
     '# HTTP load test (autocannon)',
     '',
@@ -230,15 +235,21 @@ async function main(): Promise<void> {
       : `NDJSON ingest ÷ ceiling's 10-event appends: ${ingestVsBare10.toFixed(2)}.`,
     `ringstore exited ${ringstoreExit === 0 ? 'cleanly (0)' : `with ${ringstoreExit}`} on SIGTERM.`,
     '',
+    ...(profileText
+      ? [
+          '## CPU profile of the ringstore process (self time, per thread)',
+          '',
+          '```',
+          profileText.trimEnd(),
+          '```',
+          '',
+        ]
+      : []),
   ].join('\n');
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, 'http-latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(resultsDir, 'http-latest.md'), markdown);
   process.stdout.write(`${markdown}\n`);
-  if (values.profile) {
-    process.stdout.write('\nCPU profile of the ringstore process (self time):\n');
-    execFileSync(process.execPath, [profileSummary, profileDir, '15'], { stdio: 'inherit' });
-  }
 }
 
 await main();
