@@ -78,6 +78,7 @@ describe('bearer tokens', () => {
     ).toEqual(['billing']);
     expect((await rawRequest(port, 'GET', '/metrics', { headers: bearer('empty-secret') })).status).toBe(200);
     expect((await rawRequest(port, 'GET', '/health')).status).toBe(200);
+    expect((await rawRequest(port, 'GET', '/health?probe=1')).status).toBe(200);
     expect(store.domains()).toEqual(['billing']);
   });
 

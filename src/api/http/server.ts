@@ -159,11 +159,12 @@ export async function createHttpServer(
 
   const tokens = o.tokens;
   if (tokens) {
-    app.addHook('onRequest', async (request) => {
-      if (request.url === '/health') return;
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (request.routeOptions.url === '/health') return done();
       const principal = tokens.authenticate(request.headers.authorization);
-      if (!principal) throw new RingStoreError('UNAUTHORIZED');
+      if (!principal) return done(new RingStoreError('UNAUTHORIZED'));
       request.principal = principal;
+      done();
     });
   }
 
