@@ -5,6 +5,9 @@ import { createHttpServer } from '../api/http/server.js';
 import type { ServeConfig } from './config.js';
 import type { ServedStore } from './open-store.js';
 
+/** How long a shutdown waits for requests in flight before it closes their connections. */
+export const DRAIN_TIMEOUT_MS = 30_000;
+
 export interface RunningService {
   app: FastifyInstance;
   store: EventStore;
@@ -49,7 +52,15 @@ export async function startService(
   const shutdown = (reason: string): Promise<void> => {
     closing ??= (async () => {
       app.log.info({ reason }, 'ringstore shutting down: draining requests');
+      // Requests get DRAIN_TIMEOUT_MS to finish; then their connections are cut so the store can
+      // still be closed (and synced) even if a client never reads its answer.
+      const cut = setTimeout(() => {
+        app.log.warn({ drainTimeoutMs: DRAIN_TIMEOUT_MS }, 'drain timeout: closing remaining connections');
+        app.server.closeAllConnections();
+      }, DRAIN_TIMEOUT_MS);
+      cut.unref();
       await app.close();
+      clearTimeout(cut);
       await store.close();
       app.log.info('ringstore stopped: store closed and synced');
     })();
