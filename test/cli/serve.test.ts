@@ -67,6 +67,24 @@ describe('ringstore serve', () => {
     await again.close();
   });
 
+  it('exports the RingStore internals in /metrics: ring size and use, fsyncs, CRC pool', async () => {
+    const client = await serve(freshDir());
+    const service = services.get(client) as RunningService;
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) => client.put('m', 'a', BigInt(i + 1), [{ type: 'A', data: 'x' }])),
+    );
+    const text = await (await fetch(`${service.url}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(value('ringstore_ring_bytes')).toBeGreaterThanOrEqual(65_536);
+    expect(value('ringstore_ring_used_bytes')).toBeGreaterThanOrEqual(0);
+    expect(value('ringstore_store_fsyncs_total')).toBeGreaterThan(0);
+    expect(value('ringstore_store_appended_batches_total')).toBe(10);
+    expect(value('ringstore_crc_threads')).toBe(1);
+    expect(value('ringstore_crc_utilization_ratio')).toBeGreaterThanOrEqual(0);
+    expect(value('ringstore_http_appended_events_total')).toBe(10);
+    await client.close();
+  });
+
   it('refuses to start with an unreadable tokens file, before opening the store', async () => {
     const dir = join(freshDir(), 'never-created');
     const config = parseServeConfig(['--dir', dir, '--port', '0', '--tokens', join(dir, 'missing.json')], {});
