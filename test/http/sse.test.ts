@@ -1,5 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { EventStore } from '../../src/api/event-store.js';
+import { RingStore } from '../../src/api/ring-store.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
 import { type RunningServer, startServer } from './helpers.js';
 
@@ -84,58 +89,78 @@ class SseReader {
 }
 
 let server: RunningServer | undefined;
-let store: MemoryEventStore;
+let store: EventStore;
+const dirs: string[] = [];
+
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const STORES: Array<[string, () => Promise<EventStore>]> = [
+  ['MemoryEventStore', async () => new MemoryEventStore()],
+  [
+    'RingStore',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'ringstore-sse-'));
+      dirs.push(dir);
+      return RingStore.open({ dir });
+    },
+  ],
+];
 
 afterEach(async () => {
   await server?.close();
   server = undefined;
-  await store.close();
+  await store?.close();
 });
 
 describe('GET /v1/domains/:domain/subscribe (SSE)', () => {
-  it('delivers every event exactly once across a reconnect with Last-Event-ID', async () => {
-    store = new MemoryEventStore();
-    server = await startServer(store, { sseHeartbeatMs: 50 });
-    for (let i = 0; i < 5; i++)
-      await store.put('live', 'a', BigInt(i + 1), [{ type: 'A', data: `{"i":${i}}` }]);
-    await store.put('other', 'a', 1n, [{ type: 'A' }]);
+  it.each(STORES)(
+    'delivers every event exactly once across a reconnect with Last-Event-ID (%s)',
+    async (_name, open) => {
+      store = await open();
+      server = await startServer(store, { sseHeartbeatMs: 50 });
+      for (let i = 0; i < 5; i++)
+        await store.put('live', 'a', BigInt(i + 1), [{ type: 'A', data: `{"i":${i}}` }]);
+      await store.put('other', 'a', 1n, [{ type: 'A' }]);
 
-    const first = new SseReader(server.port, '/v1/domains/live/subscribe');
-    const response = await first.ready;
-    expect(response.statusCode).toBe(200);
-    expect(response.headers['content-type']).toMatch(/^text\/event-stream/);
-    const seen = await first.take(3);
-    first.close();
+      const first = new SseReader(server.port, '/v1/domains/live/subscribe');
+      const response = await first.ready;
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['content-type']).toMatch(/^text\/event-stream/);
+      const seen = await first.take(3);
+      first.close();
 
-    // Written while nobody listens: must arrive after the reconnect, once.
-    for (let i = 5; i < 8; i++)
-      await store.put('live', 'b', BigInt(i), [{ type: 'B', data: `{"i":${i}}` }, { type: 'C' }]);
-    const lastId = seen.at(-1)?.id as string;
-    // The original URL is repeated with the header, as EventSource does; the header wins.
-    const second = new SseReader(server.port, '/v1/domains/live/subscribe?fromPosition=0', {
-      'last-event-id': lastId,
-    });
-    await second.ready;
-    const catchUp = second.take(8);
-    const rest = await catchUp;
-    seen.push(...rest);
-    // And live: appended after the subscriber caught up.
-    await store.put('live', 'a', 1n, [{ type: 'Z', data: '"live"' }]);
-    seen.push(...(await second.take(1)));
-    second.close();
+      // Written while nobody listens: must arrive after the reconnect, once.
+      for (let i = 5; i < 8; i++)
+        await store.put('live', 'b', BigInt(i), [{ type: 'B', data: `{"i":${i}}` }, { type: 'C' }]);
+      const lastId = seen.at(-1)?.id as string;
+      // The original URL is repeated with the header, as EventSource does; the header wins.
+      const second = new SseReader(server.port, '/v1/domains/live/subscribe?fromPosition=0', {
+        'last-event-id': lastId,
+      });
+      await second.ready;
+      const catchUp = second.take(8);
+      const rest = await catchUp;
+      seen.push(...rest);
+      // And live: appended after the subscriber caught up.
+      await store.put('live', 'a', 1n, [{ type: 'Z', data: '"live"' }]);
+      seen.push(...(await second.take(1)));
+      second.close();
 
-    expect(seen.map((m) => Number(m.id))).toEqual(Array.from({ length: 12 }, (_, i) => i));
-    const events = seen.map((m) => JSON.parse(m.data));
-    expect(events.map((e) => e.position)).toEqual(seen.map((m) => Number(m.id)));
-    expect(events[0]).toMatchObject({
-      type: 'A',
-      aggregateType: 'a',
-      aggregateId: '1',
-      data: { i: 0 },
-      version: 1,
-    });
-    expect(events[11]).toMatchObject({ type: 'Z', data: 'live' });
-  });
+      expect(seen.map((m) => Number(m.id))).toEqual(Array.from({ length: 12 }, (_, i) => i));
+      const events = seen.map((m) => JSON.parse(m.data));
+      expect(events.map((e) => e.position)).toEqual(seen.map((m) => Number(m.id)));
+      expect(events[0]).toMatchObject({
+        type: 'A',
+        aggregateType: 'a',
+        aggregateId: '1',
+        data: { i: 0 },
+        version: 1,
+      });
+      expect(events[11]).toMatchObject({ type: 'Z', data: 'live' });
+    },
+  );
 
   it('filters by type and starts at fromPosition', async () => {
     store = new MemoryEventStore();
