@@ -306,6 +306,19 @@ describe('503 and 500 answers', () => {
     }
   });
 
+  it('health reads a store\'s failed flag without any request having failed', async () => {
+    const failed = new (class extends MemoryEventStore {
+      get failed(): boolean {
+        return true;
+      }
+    })();
+    store = failed;
+    server = await startServer(failed);
+    const health = await rawRequest(server.port, 'GET', '/health');
+    expectRejected(health, 503, 'STORE_FAILED');
+    expect(health.headers['retry-after']).toBe('30');
+  });
+
   it('an unexpected store error is a 500 INTERNAL without its message, stack or paths', async () => {
     const failing = failingStore(new Error('ENOENT: /secret/path/file.dat'));
     store = new MemoryEventStore();
