@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/crc.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
@@ -379,5 +380,54 @@ describe('server settings', () => {
     ]) {
       await expect(startServer(store, bad)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     }
+  });
+});
+
+describe('shutdown', () => {
+  it('sheds requests that arrive during close with 503 STORE_CLOSED in the API shape, after finishing those in flight', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered = false;
+    const gated = new (class extends MemoryEventStore {
+      override async put(...args: Parameters<MemoryEventStore['put']>) {
+        entered = true;
+        await gate;
+        return super.put(...args);
+      }
+    })();
+    store = gated;
+    const running = await startServer(gated);
+    const body = JSON.stringify({ events: [{ type: 'A' }] });
+    const socket = connect(running.port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+    });
+    const yieldOnce = () => new Promise((resolve) => setImmediate(resolve));
+    socket.write(
+      `POST ${EVENTS}/1/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+    );
+    while (!entered) await yieldOnce();
+    const closed = running.close();
+    // The server stops listening after the preClose hooks ran: from then on, shedding is on. The
+    // socket is busy with the first request, so close() keeps it open and a second request on it
+    // reaches the server.
+    while (running.app.server.listening) await yieldOnce();
+    socket.write('GET /health HTTP/1.1\r\nhost: x\r\n\r\n');
+    // Give the second request time to reach the server before the first one can complete.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await closed;
+    await new Promise((resolve) => socket.once('close', resolve));
+    const [first, second] = received.split(/(?=HTTP\/1\.1 )/);
+    expect(first).toMatch(/^HTTP\/1\.1 201/);
+    expect(second).toMatch(/^HTTP\/1\.1 503/);
+    expect(second).toMatch(/retry-after: 5/i);
+    expect(second).toMatch(/connection: close/i);
+    expect(second).toContain('"code":"STORE_CLOSED"');
+    expect((await gated.get('billing', 'invoice', 1n)).version).toBe(1);
   });
 });

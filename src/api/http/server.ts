@@ -109,7 +109,8 @@ export async function createHttpServer(
     keepAliveTimeout: o.keepAliveTimeoutMs,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // Shedding during shutdown is done by the onRequest hook below, in the API's error shape.
+    return503OnClosing: false,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
     // A bad URL encoding and similar router-level faults get the same error shape as the rest.
     frameworkErrors: (error, _request, reply) => {
@@ -151,7 +152,15 @@ export async function createHttpServer(
   });
   app.setNotFoundHandler((_request, reply) => sendError(reply, new RingStoreError('NOT_FOUND')));
 
+  // Set when close() begins: requests that still arrive on open keep-alive connections are shed
+  // with 503 STORE_CLOSED (Retry-After) and Connection: close, so clients move to another instance.
+  let closing = false;
   // Callback-style hooks: no promise per request on the hot path.
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done();
+    reply.header('connection', 'close');
+    done(new RingStoreError('STORE_CLOSED', 'the server is shutting down'));
+  });
   app.addHook('onResponse', (request, reply, done) => {
     metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime);
     done();
@@ -368,6 +377,7 @@ export async function createHttpServer(
     unwatch();
   });
   app.addHook('preClose', async () => {
+    closing = true;
     for (const stream of activeStreams)
       stream.end(new RingStoreError('STORE_CLOSED', 'the server is shutting down'));
   });
