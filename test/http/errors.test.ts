@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
-import { ERROR_CATALOG, RingStoreError } from '../../src/errors.js';
+import { ERROR_CATALOG, ERROR_CODES, RingStoreError } from '../../src/errors.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
 import {
   errorOf,
@@ -306,7 +306,7 @@ describe('503 and 500 answers', () => {
     }
   });
 
-  it('health reads a store\'s failed flag without any request having failed', async () => {
+  it("health reads a store's failed flag without any request having failed", async () => {
     const failed = new (class extends MemoryEventStore {
       get failed(): boolean {
         return true;
@@ -327,6 +327,31 @@ describe('503 and 500 answers', () => {
     expect(response.status).toBe(500);
     expect(errorOf(response)).toEqual({ code: 'INTERNAL', message: 'internal error' });
     expect(response.text).not.toContain('secret');
+  });
+});
+
+describe('every catalog code', () => {
+  it('reaches the client with its catalog status, code and, for 503, Retry-After', async () => {
+    for (const code of ERROR_CODES) {
+      store = new MemoryEventStore();
+      server = await startServer(failingStore(new RingStoreError(code)));
+      const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
+      expect({ code, status: response.status }).toEqual({ code, status: ERROR_CATALOG[code].status });
+      expect(errorOf(response).code).toBe(code);
+      expect(response.headers['retry-after'] !== undefined).toBe(ERROR_CATALOG[code].status === 503);
+      await server.close();
+      server = undefined;
+    }
+  });
+});
+
+describe('batch byte limit', () => {
+  it('400 BATCH_TOO_LARGE for more than 4 MiB of data in one batch, when the body limit allows the body', async () => {
+    const { port } = await start({ bodyLimit: 8 * 1024 * 1024 });
+    const chunk = Buffer.alloc(60_000, 1).toString('base64');
+    const events = Array.from({ length: 70 }, () => ({ type: 'A', dataBase64: chunk }));
+    expectRejected(await postJson(port, PATH, { events }), 400, 'BATCH_TOO_LARGE');
+    expectNothingStored();
   });
 });
 
