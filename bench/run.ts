@@ -1,5 +1,5 @@
 import { execFileSync, fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +25,22 @@ import { type CaseSpec, selectSpecs } from './specs.js';
  */
 const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 const resultsDir = join(projectRoot, 'bench', 'results');
-const childScript = fileURLToPath(new URL('./child.js', import.meta.url));
+const compiledDir = fileURLToPath(new URL('../', import.meta.url));
+
+/**
+ * Case children run from a private copy of dist/, taken at start: on a machine where others
+ * rebuild the project while the bench runs, a child must never load a half-written module. The
+ * copy sits under the project's .tmp/ so `node_modules` still resolves, and keeps the `dist/`
+ * name so worker entry points resolve as they do from dist/ itself.
+ */
+function snapshotCompiled(): { childScript: string; remove(): void } {
+  const root = mkdtempSync(join(projectRoot, '.tmp', 'bench-'));
+  cpSync(compiledDir, join(root, 'dist'), { recursive: true });
+  return {
+    childScript: join(root, 'dist', 'bench', 'child.js'),
+    remove: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
 
 function machineInfo(): MachineInfo {
   const disk = statfsSync(tmpdir());
@@ -57,7 +72,12 @@ function machineInfo(): MachineInfo {
 type ChildAnswer = { results: CaseResult[] } | { error: string };
 
 /** Runs one spec in a fresh child; a crash, a hang or a thrown error becomes a failure, never a lost run. */
-function runChild(spec: CaseSpec, config: BenchConfig, dir: string): Promise<CaseResult[]> {
+function runChild(
+  childScript: string,
+  spec: CaseSpec,
+  config: BenchConfig,
+  dir: string,
+): Promise<CaseResult[]> {
   const job: CaseJob = { module: spec.module, variant: spec.variant, dir, config };
   const execArgv: string[] = [];
   const profileDir = process.env.BENCH_CPU_PROF;
@@ -89,6 +109,7 @@ function runChild(spec: CaseSpec, config: BenchConfig, dir: string): Promise<Cas
 
 /** Runs one spec once, printing its rows as they come; a failure is recorded and the run goes on. */
 async function runSpec(
+  childScript: string,
   spec: CaseSpec,
   config: BenchConfig,
   runDir: string,
@@ -99,7 +120,7 @@ async function runSpec(
   mkdirSync(dir);
   const started = performance.now();
   try {
-    const rows = await runChild(spec, config, dir);
+    const rows = await runChild(childScript, spec, config, dir);
     for (const row of rows) {
       console.log(
         `  ${row.id.padEnd(34)} ${row.eventsPerSec.toLocaleString('en-US').padStart(12)} events/s` +
@@ -141,8 +162,13 @@ async function main(): Promise<void> {
       `${config.eventBytes} B${config.quick ? ' (quick)' : ''} on ${machine.cpus} CPUs, Node ${machine.node}`,
   );
   const runDir = mkdtempSync(join(tmpdir(), 'ringstore-bench-'));
+  mkdirSync(join(projectRoot, '.tmp'), { recursive: true });
+  const snapshot = snapshotCompiled();
   const failures: CaseFailure[] = [];
-  const cleanUp = () => rmSync(runDir, { recursive: true, force: true });
+  const cleanUp = () => {
+    rmSync(runDir, { recursive: true, force: true });
+    snapshot.remove();
+  };
   process.once('SIGINT', () => {
     cleanUp();
     process.exit(130);
@@ -155,7 +181,7 @@ async function main(): Promise<void> {
       rounds.push(rows);
       for (const spec of specs) {
         if (spec.once === true && round > 1) continue;
-        const caseRows = await runSpec(spec, config, runDir, round, failures);
+        const caseRows = await runSpec(snapshot.childScript, spec, config, runDir, round, failures);
         rows.push(...caseRows);
       }
     }
