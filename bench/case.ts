@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { closeSync, fdatasyncSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import type { BenchConfig } from './config.js';
 import type { CaseResult } from './measure.js';
 import type { Workload } from './workload.js';
@@ -32,4 +33,29 @@ export function dropPageCache(): { dropped: true } | { dropped: false; reason: s
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     return { dropped: false, reason: `drop_caches not permitted (${code})` };
   }
+}
+
+/**
+ * Median latency of 4 KiB write + fdatasync in `dir`, measured just before a case: the disk's
+ * condition at that moment (other processes syncing make it swing by 10× on a shared machine), so
+ * a slow fsync-bound row can be told apart from a slow store.
+ */
+export function probeFsyncMs(dir: string, samples = 15): number {
+  const path = join(dir, 'fsync-probe.bin');
+  const fd = openSync(path, 'w');
+  const block = new Uint8Array(4096);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < samples; i++) {
+      const start = performance.now();
+      writeSync(fd, block);
+      fdatasyncSync(fd);
+      times.push(performance.now() - start);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(path, { force: true });
+  }
+  times.sort((a, b) => a - b);
+  return Math.round(times[Math.floor(times.length / 2)]! * 1000) / 1000;
 }

@@ -1,4 +1,4 @@
-import type { CaseRun } from './case.js';
+import { type CaseRun, probeFsyncMs } from './case.js';
 import type { BenchConfig } from './config.js';
 import { nowSeconds } from './measure.js';
 import { Workload } from './workload.js';
@@ -32,10 +32,12 @@ async function main(): Promise<void> {
   if (load === undefined) throw new Error(`unknown case module ${job.module}`);
   const { run } = await load();
   const workload = new Workload(job.config);
+  const fsyncProbeMs = probeFsyncMs(job.dir);
   const results = await run(
     { config: job.config, workload, dir: job.dir, deadline: nowSeconds() + job.config.caseSeconds },
     job.variant,
   );
+  for (const result of results) result.fsyncProbeMs ??= fsyncProbeMs;
   process.send?.({ results }, () => process.exit(0));
 }
 

@@ -17,6 +17,8 @@ export interface CaseResult {
   eventsPerFsync?: number;
   latencyP50Ms?: number;
   latencyP99Ms?: number;
+  /** Median 4 KiB write + fdatasync latency measured in the case's directory just before it ran. */
+  fsyncProbeMs?: number;
   /** Peak resident set of the case's process (all its threads), MiB. */
   peakRssMb?: number;
   /** events/s of every round, in run order, when the run had more than one round. */

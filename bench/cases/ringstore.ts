@@ -146,7 +146,8 @@ export async function run(context: CaseContext, variantText: string): Promise<Ca
   const stats = store.stats();
   const events = outcome.completed * config.batchEvents;
   const notes = [
-    `${round(stats.batches / Math.max(1, stats.commits), 1)} batches per commit`,
+    `${round(stats.batches / Math.max(1, stats.commits), 1)} batches per commit, ` +
+      `${round((outcome.seconds * 1000) / Math.max(1, stats.commits), 2)} ms per commit`,
     ...(variant.crc === 'pool'
       ? [`${round(stats.batches / Math.max(1, stats.crcTasks), 1)} batches per CRC task`]
       : []),
