@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HttpEventStore } from '../../src/api/http/client.js';
-import { spawnServe } from './child-server.js';
+import { killAllServeChildren, spawnServe } from './child-server.js';
 
 interface Acked {
   id: bigint;
@@ -24,7 +24,10 @@ function seededRandom(seed: number): () => number {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'ringstore-http-crash-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  killAllServeChildren();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /**
  * Appends batches from several concurrent writers until told to stop; records every batch that

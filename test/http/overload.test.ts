@@ -4,10 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HttpEventStore } from '../../src/api/http/client.js';
-import { spawnServe } from './child-server.js';
+import { killAllServeChildren, spawnServe } from './child-server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringstore-http-overload-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  killAllServeChildren();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** The payload of instance `id`: 20 000 bytes derived from the id, so every read can be checked. */
 function payload(id: number): Buffer {
