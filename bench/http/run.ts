@@ -43,8 +43,13 @@ interface Server {
   url: string;
 }
 
+/** Every child started, so that a failed run never leaves a server behind. */
+const children = new Set<ChildProcess>();
+
 function startServer(args: string[], readyMessage: string): Promise<Server> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${args.join(' ')}`)), 60_000);
     child.on('exit', (code) => reject(new Error(`server exited with ${code} before listening`)));
@@ -164,6 +169,7 @@ async function main(): Promise<void> {
     }
     ringstoreExit = await stopServer(ringstore);
   } finally {
+    for (const child of children) child.kill('SIGKILL');
     rmSync(work, { recursive: true, force: true });
   }
 
