@@ -78,7 +78,12 @@ function runChild(
   config: BenchConfig,
   dir: string,
 ): Promise<CaseResult[]> {
-  const job: CaseJob = { module: spec.module, variant: spec.variant, dir, config };
+  const job: CaseJob = {
+    module: spec.module,
+    variant: spec.variant,
+    dir,
+    config: { ...config, inFlight: spec.inFlight ?? config.inFlight },
+  };
   const execArgv: string[] = [];
   const profileDir = process.env.BENCH_CPU_PROF;
   if (profileDir !== undefined && profileDir !== '') {
@@ -121,6 +126,7 @@ async function runSpec(
   const started = performance.now();
   try {
     const rows = await runChild(childScript, spec, config, dir);
+    if (spec.inFlight !== undefined) for (const row of rows) row.id = `${row.id} @${spec.inFlight}`;
     for (const row of rows) {
       console.log(
         `  ${row.id.padEnd(34)} ${row.eventsPerSec.toLocaleString('en-US').padStart(12)} events/s` +

@@ -8,6 +8,13 @@ export interface CaseSpec {
   variant: string;
   /** Run in the first round only: the case alternates its systems and takes medians itself. */
   once?: boolean;
+  /**
+   * Puts in flight for this case instead of BENCH_IN_FLIGHT; its rows get the suffix `@<n>` and
+   * are compared with the lmdb row of the same depth.
+   */
+  inFlight?: number;
+  /** Diagnostic: left out of the default run, selected only when a filter word matches its id. */
+  optIn?: boolean;
 }
 
 export const CASE_SPECS: readonly CaseSpec[] = [
@@ -27,12 +34,27 @@ export const CASE_SPECS: readonly CaseSpec[] = [
   { id: 'ringstore-main-none-inline', module: 'ringstore', variant: 'main:none:inline' },
   { id: 'ringstore-1-producer-none-inline', module: 'ringstore', variant: '1:none:inline' },
   { id: 'ringstore-4-producers-none-inline', module: 'ringstore', variant: '4:none:inline' },
+  { id: 'deep-lmdb-write', module: 'lmdb', variant: 'write', inFlight: 1_000, optIn: true },
+  {
+    id: 'deep-ringstore-main-fsync-pool',
+    module: 'ringstore',
+    variant: 'main:fsync:pool',
+    inFlight: 1_000,
+    optIn: true,
+  },
+  {
+    id: 'deep-ringstore-4-producers-fsync-pool',
+    module: 'ringstore',
+    variant: '4:fsync:pool',
+    inFlight: 1_000,
+    optIn: true,
+  },
   { id: 'reads-ringstore-lmdb', module: 'reads', variant: 'interleaved', once: true },
 ];
 
 /** Specs whose id contains any of the filter words (all of them when there are none). */
 export function selectSpecs(filters: readonly string[]): CaseSpec[] {
-  if (filters.length === 0) return [...CASE_SPECS];
+  if (filters.length === 0) return CASE_SPECS.filter((spec) => spec.optIn !== true);
   const words = filters.map((filter) => filter.toLowerCase());
   return CASE_SPECS.filter((spec) => words.some((word) => spec.id.toLowerCase().includes(word)));
 }

@@ -80,6 +80,12 @@ describe('bench report', () => {
     const ring = rated.find((result) => result.id === 'ringstore main fsync pool')!;
     expect(ring.ratios).toEqual({ vsFloor: 0.4, vsLmdb: 4, vsEngine: 0.5 });
     expect(rated.find((result) => result.id === 'read ringstore warm')!.ratios.vsLmdb).toBe(1.5);
+    const deep = withRatios([
+      row('lmdb write', 'lmdb', 'write', 100_000),
+      row('lmdb write @1000', 'lmdb', 'write', 200_000),
+      row('ringstore main fsync pool @1000', 'ringstore', 'write', 400_000),
+    ]);
+    expect(deep[2]!.ratios.vsLmdb).toBe(2);
     const targets = checkTargets(rated);
     expect(targets.map((target) => target.met)).toEqual([false, true, false]);
   });
@@ -100,5 +106,7 @@ describe('bench report', () => {
     expect(selectSpecs(['lmdb']).every((spec) => spec.id.includes('lmdb'))).toBe(true);
     expect(selectSpecs([]).length).toBeGreaterThan(2);
     expect(selectSpecs(['no-such-case'])).toEqual([]);
+    expect(selectSpecs([]).some((spec) => spec.optIn)).toBe(false);
+    expect(selectSpecs(['deep']).length).toBeGreaterThan(0);
   });
 });
