@@ -1,8 +1,9 @@
 import { RingStoreError } from '../../errors.js';
 import type { PutResult } from '../../types.js';
 import type { EventStore } from '../event-store.js';
+import { publicError, toRingStoreError } from './http-errors.js';
 import { parseJsonSafely } from './safe-json.js';
-import { decodeEvents, encodePutResult, isPlainObject, publicError, putOptions } from './wire.js';
+import { decodeEvents, encodePutResult, isPlainObject, putOptions } from './wire.js';
 
 /**
  * POST /v1/ingest: NDJSON in, NDJSON out.
@@ -22,7 +23,8 @@ export interface IngestOptions {
   /** Returns the error to report for a line whose domain the caller may not append to. */
   authorize(domain: string): RingStoreError | undefined;
   onAppended(result: PutResult, events: number, bytes: number): void;
-  onError(err: RingStoreError): void;
+  /** Called for every failed line with the catalog error and what was originally thrown. */
+  onError(error: RingStoreError, cause: unknown): void;
 }
 
 type Line = { text: string } | { tooLarge: number };
@@ -94,7 +96,7 @@ interface Pending {
 }
 
 function errorLine(err: unknown): { line: string; error: RingStoreError } {
-  const error = err instanceof RingStoreError ? err : new RingStoreError('INTERNAL');
+  const error = toRingStoreError(err);
   const wire = publicError(error);
   return { line: `${JSON.stringify({ ok: false, error: wire })}\n`, error };
 }
@@ -139,7 +141,7 @@ async function putLine(line: Line, options: IngestOptions): Promise<string> {
     return `${JSON.stringify(body)}\n`;
   } catch (err) {
     const { line: text, error } = errorLine(err);
-    options.onError(error);
+    options.onError(error, err);
     return text;
   }
 }

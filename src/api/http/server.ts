@@ -5,7 +5,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import { isErrorCode, RingStoreError } from '../../errors.js';
+import { RingStoreError } from '../../errors.js';
 import { parseAggregateId } from '../../model/ids.js';
 import { LIMITS } from '../../model/limits.js';
 import { validateAggregateType, validateDomain, validateEventType } from '../../model/names.js';
@@ -13,6 +13,7 @@ import { validateGetOptions, validateReadOptions } from '../../model/queries.js'
 import type { PutResult } from '../../types.js';
 import type { EventStore } from '../event-store.js';
 import { type Principal, type Scope, TokenAuthority } from './auth.js';
+import { publicError, toRingStoreError } from './http-errors.js';
 import { ingestResults } from './ingest.js';
 import { HttpMetrics } from './metrics.js';
 import { type HttpServerOptions, resolveHttpOptions } from './options.js';
@@ -25,7 +26,6 @@ import {
   encodePutResult,
   encodeStoredEvent,
   GENERATION_HEADER,
-  publicError,
   queryInteger,
   queryTypes,
 } from './wire.js';
@@ -52,36 +52,6 @@ type Query = Record<string, unknown>;
 
 /** Seconds to announce in Retry-After for the 503 codes. */
 const RETRY_AFTER: Partial<Record<string, number>> = { STORE_FAILED: 30, STORE_CLOSED: 5 };
-
-/** fastify's own error codes, mapped onto the catalog so every answer has one shape. */
-const FASTIFY_CODES: Record<string, RingStoreError['code']> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
-  FST_ERR_BAD_URL: 'BAD_REQUEST',
-  FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
-};
-
-/** Maps anything thrown in a request to a catalog error; unknown errors become INTERNAL. */
-export function toRingStoreError(err: unknown): RingStoreError {
-  if (err instanceof RingStoreError) return err;
-  const e = err as { code?: unknown; statusCode?: unknown; message?: unknown } | null;
-  if (e && typeof e.code === 'string') {
-    const mapped = FASTIFY_CODES[e.code];
-    if (mapped) return new RingStoreError(mapped);
-    // A RingStoreError rebuilt elsewhere (another realm or thread) still carries a catalog code.
-    if (isErrorCode(e.code) && typeof e.message === 'string') {
-      const details = (e as { details?: unknown }).details;
-      return new RingStoreError(e.code, e.message, (details ?? {}) as RingStoreError['details']);
-    }
-  }
-  if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return new RingStoreError('BAD_REQUEST');
-  }
-  return new RingStoreError('INTERNAL');
-}
 
 function storeFailedFlag(store: EventStore): boolean {
   return (store as { failed?: unknown }).failed === true;
@@ -334,8 +304,11 @@ export async function createHttpServer(
         }
       },
       onAppended: countAppended,
-      onError: (error) => {
+      onError: (error, cause) => {
         if (error.code === 'STORE_FAILED' || error.code === 'STORE_CLOSED') unhealthy ??= error;
+        if (error.status >= 500 && error.code !== 'STORE_CLOSED' && error.code !== 'BACKPRESSURE') {
+          request.log.error({ err: cause }, 'ingest line failed');
+        }
         metrics.rejectedRequests.inc({ code: error.code });
       },
     });

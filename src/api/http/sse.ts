@@ -2,7 +2,8 @@ import type { ServerResponse } from 'node:http';
 import { RingStoreError } from '../../errors.js';
 import type { EventStore } from '../event-store.js';
 import { subscribe } from '../subscription.js';
-import { encodeStoredEvent, publicError } from './wire.js';
+import { publicError, toRingStoreError } from './http-errors.js';
+import { encodeStoredEvent } from './wire.js';
 
 /**
  * GET /v1/domains/:domain/subscribe as server-sent events.
@@ -83,7 +84,7 @@ export async function streamSubscription(raw: ServerResponse, options: SseOption
     }
     if (!ending && subscription.endReason === 'store-closed') ending = new RingStoreError('STORE_CLOSED');
   } catch (err) {
-    ending = err instanceof RingStoreError ? err : new RingStoreError('INTERNAL');
+    ending = toRingStoreError(err);
   } finally {
     clearInterval(heartbeat);
     raw.off('close', onClose);

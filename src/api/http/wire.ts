@@ -1,4 +1,4 @@
-import { ERROR_CATALOG, RingStoreError, type WireError } from '../../errors.js';
+import { RingStoreError } from '../../errors.js';
 import { LIMITS } from '../../model/limits.js';
 import type { EventInput, PutOptions, PutResult, StoredEvent } from '../../types.js';
 import { assertSafeJsonValue } from './safe-json.js';
@@ -241,14 +241,4 @@ export function assertKnownQuery(query: Record<string, unknown>, allowed: readon
       );
     }
   }
-}
-
-/**
- * The error object an answer carries. Server-side errors (5xx) may hold file names, offsets or
- * system messages: they go out with the catalog text only, and the server log keeps the rest.
- */
-export function publicError(error: RingStoreError): WireError {
-  return error.status >= 500
-    ? { code: error.code, message: ERROR_CATALOG[error.code].message }
-    : error.toWire();
 }

@@ -1,0 +1,47 @@
+import { ERROR_CATALOG, isErrorCode, RingStoreError, type WireError } from '../../errors.js';
+
+/**
+ * Every error an HTTP answer, an NDJSON result line or an SSE error message carries comes through
+ * here: anything thrown becomes a catalog error, and what goes on the wire never holds more than
+ * the catalog allows a client to see.
+ */
+
+/** fastify's own error codes, mapped onto the catalog so every answer has one shape. */
+const FASTIFY_CODES: Record<string, RingStoreError['code']> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_BAD_URL: 'BAD_REQUEST',
+  FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
+};
+
+/** Maps anything thrown in a request to a catalog error; unknown errors become INTERNAL. */
+export function toRingStoreError(err: unknown): RingStoreError {
+  if (err instanceof RingStoreError) return err;
+  const e = err as { code?: unknown; statusCode?: unknown; message?: unknown } | null;
+  if (e && typeof e.code === 'string') {
+    const mapped = FASTIFY_CODES[e.code];
+    if (mapped) return new RingStoreError(mapped);
+    // A RingStoreError rebuilt elsewhere (another realm or thread) still carries a catalog code.
+    if (isErrorCode(e.code) && typeof e.message === 'string') {
+      const details = (e as { details?: unknown }).details;
+      return new RingStoreError(e.code, e.message, (details ?? {}) as RingStoreError['details']);
+    }
+  }
+  if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new RingStoreError('BAD_REQUEST');
+  }
+  return new RingStoreError('INTERNAL');
+}
+
+/**
+ * The error object an answer carries. Server-side errors (5xx) may hold file names, offsets or
+ * system messages: they go out with the catalog text only, and the server log keeps the rest.
+ */
+export function publicError(error: RingStoreError): WireError {
+  return error.status >= 500
+    ? { code: error.code, message: ERROR_CATALOG[error.code].message }
+    : error.toWire();
+}
