@@ -242,7 +242,7 @@ export function renderMarkdown(report: RunReport): string {
     `Machine: ${machine.cpus} × ${machine.cpuModel}, ${format(machine.totalMemMb)} MiB RAM, ` +
       `Node ${machine.node}, ${machine.platform} ${machine.kernel}, ${format(machine.freeDiskMb)} MiB free ` +
       `in ${machine.tmpdir}, load average ${machine.loadAverageStart.map((x) => x.toFixed(2)).join(' ')} at ` +
-      `start, commit ${machine.commit}.`,
+      `start and ${machine.loadAverageEnd.map((x) => x.toFixed(2)).join(' ')} at the end, commit ${machine.commit}.`,
     '',
     `Workload: ${format(config.events)} events of ${config.eventBytes} bytes, batches of ${config.batchEvents}, ` +
       `${format(config.instances)} instances, ${config.inFlight} puts in flight, ` +
