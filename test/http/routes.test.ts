@@ -290,6 +290,52 @@ describe('POST /v1/ingest', () => {
     expect((await store.read('billing')).events).toHaveLength(3);
   });
 
+  it('rejects hostile lines one by one and stores nothing from them', async () => {
+    const { port } = await start();
+    const base = '"domain":"d","aggregateType":"a","events":[{"type":"A"}]';
+    const lines = [
+      `{${base},"id":1.5}`,
+      `{${base},"id":-1}`,
+      `{${base},"id":"1e3"}`,
+      `{${base},"id":1e400}`,
+      `{${base},"id":"18446744073709551616"}`,
+      `{${base},"id":"1","expectedVersion":NaN}`,
+      `{${base},"id":"1","expectedVersion":-1}`,
+      `{${base},"id":"1","expectedVersion":2.5}`,
+      `{${base},"id":"1","__proto__":{"x":1}}`,
+      `{"domain":"..","aggregateType":"a","id":"1","events":[{"type":"A"}]}`,
+      `{"domain":"d","aggregateType":"a/../b","id":"1","events":[{"type":"A"}]}`,
+      `{"domain":"d\\u0000","aggregateType":"a","id":"1","events":[{"type":"A"}]}`,
+      `{${base.replace('"type":"A"', `"type":"A","data":${'['.repeat(80)}${']'.repeat(80)}`)},"id":"1"}`,
+      `{${base},"id":"1","extra":true}`,
+    ];
+    const response = await rawRequest(port, 'POST', '/v1/ingest', {
+      headers: ndjson,
+      body: lines.join('\n'),
+    });
+    const codes = response.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).error?.code);
+    expect(codes).toEqual([
+      'INVALID_ID',
+      'INVALID_ID',
+      'INVALID_ID',
+      'INVALID_ID',
+      'INVALID_ID',
+      'INVALID_JSON',
+      'INVALID_VERSION',
+      'INVALID_VERSION',
+      'INVALID_JSON',
+      'INVALID_NAME',
+      'INVALID_NAME',
+      'INVALID_NAME',
+      'INVALID_JSON',
+      'INVALID_BATCH',
+    ]);
+    expect(store.domains()).toEqual([]);
+  });
+
   it('keeps at most ingestInFlight puts unsettled per request, and reads no further meanwhile', async () => {
     let started = 0;
     let release!: () => void;
