@@ -11,7 +11,7 @@ export const MAX_JSON_DEPTH = 64;
  * - nesting depth: more than MAX_JSON_DEPTH levels is rejected, so no later recursive walk
  *   (JSON.stringify of event data, a logger, a client) can overflow the stack.
  *
- * The walk is iterative (an explicit stack), so the check itself cannot overflow either.
+ * The walk stops at MAX_JSON_DEPTH, so the check itself cannot overflow the stack either.
  */
 export function parseJsonSafely(text: string, maxDepth: number = MAX_JSON_DEPTH): unknown {
   let value: unknown;
@@ -25,41 +25,34 @@ export function parseJsonSafely(text: string, maxDepth: number = MAX_JSON_DEPTH)
 }
 
 export function assertSafeJsonValue(root: unknown, maxDepth: number = MAX_JSON_DEPTH): void {
-  if (typeof root !== 'object' || root === null) return;
-  const pending: unknown[] = [root];
-  const depths: number[] = [1];
-  while (pending.length > 0) {
-    const node = pending.pop() as object;
-    const depth = depths.pop() as number;
-    if (depth > maxDepth) {
-      throw new RingStoreError('INVALID_JSON', `JSON is nested deeper than ${maxDepth} levels`);
+  if (typeof root === 'object' && root !== null) checkNode(root, 1, maxDepth);
+}
+
+/**
+ * Recursive, but never deeper than maxDepth + 1 frames: the depth is checked before descending, so
+ * hostile nesting is refused after maxDepth levels, long before the stack could be at risk.
+ */
+function checkNode(node: object, depth: number, maxDepth: number): void {
+  if (depth > maxDepth) {
+    throw new RingStoreError('INVALID_JSON', `JSON is nested deeper than ${maxDepth} levels`);
+  }
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const item: unknown = node[i];
+      if (typeof item === 'object' && item !== null) checkNode(item, depth + 1, maxDepth);
     }
-    if (Array.isArray(node)) {
-      for (const item of node) {
-        if (typeof item === 'object' && item !== null) {
-          pending.push(item);
-          depths.push(depth + 1);
-        }
-      }
-      continue;
+    return;
+  }
+  for (const key in node) {
+    const item = (node as Record<string, unknown>)[key];
+    if (key === '__proto__') {
+      throw new RingStoreError('INVALID_JSON', 'JSON keys named __proto__ are not accepted');
     }
-    for (const key of Object.keys(node)) {
-      const item = (node as Record<string, unknown>)[key];
-      if (key === '__proto__') {
-        throw new RingStoreError('INVALID_JSON', 'JSON keys named __proto__ are not accepted');
-      }
-      if (
-        key === 'constructor' &&
-        typeof item === 'object' &&
-        item !== null &&
-        Object.hasOwn(item, 'prototype')
-      ) {
+    if (typeof item === 'object' && item !== null) {
+      if (key === 'constructor' && Object.hasOwn(item, 'prototype')) {
         throw new RingStoreError('INVALID_JSON', 'JSON keys named constructor.prototype are not accepted');
       }
-      if (typeof item === 'object' && item !== null) {
-        pending.push(item);
-        depths.push(depth + 1);
-      }
+      checkNode(item, depth + 1, maxDepth);
     }
   }
 }
