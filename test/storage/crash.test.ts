@@ -130,7 +130,7 @@ function recover(io: FaultInjectingFileIO): void {
   StorageWriter.open(DIR, { io, clock: counterClock() }).close();
 }
 
-describe('crash consistency under simulated power loss', () => {
+describe(`crash consistency under simulated power loss (seeds ${SEEDS.join(',')}; set RINGSTORE_SEED to pick one)`, () => {
   it('loses no acknowledged batch and shows no partial batch, at every crash point', () => {
     let crashPoints = 0;
     let ackedTotal = 0;

@@ -139,7 +139,7 @@ function examine(
   return { kind: 'recovered', logs };
 }
 
-describe('reader and recovery fuzz', () => {
+describe(`reader and recovery fuzz (seed ${SEED}; set RINGSTORE_SEED to change)`, () => {
   const { io: base, reference } = buildStore();
   const files = base.listFiles(DIR);
   const total = (logs: Map<string, string[]>) => [...logs.values()].reduce((n, l) => n + l.length, 0);

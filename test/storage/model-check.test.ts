@@ -9,7 +9,7 @@ import { ManualClock, runModelCheck } from '../support/model-check.js';
 
 const SEED = Number(process.env.RINGSTORE_SEED ?? 20_261_124);
 
-describe('StorageEngine equals MemoryEventStore (model-based, seeded)', () => {
+describe(`StorageEngine equals MemoryEventStore (model-based, seeds ${SEED}…${SEED + 2}; set RINGSTORE_SEED to change)`, () => {
   it('in-memory files, default sizes', async () => {
     const clock = new ManualClock();
     let io = new FaultInjectingFileIO();
