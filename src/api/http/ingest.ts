@@ -3,7 +3,7 @@ import type { PutResult } from '../../types.js';
 import type { EventStore } from '../event-store.js';
 import { publicError, toRingStoreError } from './http-errors.js';
 import { parseJsonSafely } from './safe-json.js';
-import { decodeEvents, encodePutResult, isPlainObject, putOptions } from './wire.js';
+import { decodeEvents, isPlainObject, putOptions, putResultJson } from './wire.js';
 
 /**
  * POST /v1/ingest: NDJSON in, NDJSON out.
@@ -135,10 +135,7 @@ async function putLine(line: Line, options: IngestOptions): Promise<string> {
       for (const event of events) bytes += (event.data as Uint8Array).byteLength;
       options.onAppended(result, events.length, bytes);
     }
-    const body = result.replayed
-      ? { ok: true, ...encodePutResult(result), replayed: true }
-      : { ok: true, ...encodePutResult(result) };
-    return `${JSON.stringify(body)}\n`;
+    return `{"ok":true,${putResultJson(result).slice(1, -1)}${result.replayed ? ',"replayed":true' : ''}}\n`;
   } catch (err) {
     const { line: text, error } = errorLine(err);
     options.onError(error, err);

@@ -68,9 +68,8 @@ function mirroredGauge(registry: Registry, name: string, help: string, read: () 
 export class HttpMetrics {
   readonly registry = new Registry();
   readonly requestSeconds: Histogram<'method' | 'route' | 'status'>;
-  readonly appendedBatches: Counter;
-  readonly appendedEvents: Counter;
-  readonly appendedBytes: Counter;
+  /** Plain counts on the hot path; prom-client reads them at scrape time. */
+  readonly appended = { batches: 0, events: 0, bytes: 0 };
   readonly rejectedRequests: Counter<'code'>;
   readonly #readStore: () => StoreMetrics | undefined;
   /** Histogram children by method, route and status: labels are hashed once, not per request. */
@@ -87,21 +86,25 @@ export class HttpMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
-    this.appendedBatches = new Counter({
-      name: 'ringstore_http_appended_batches_total',
-      help: 'batches appended through HTTP (201 answers, bulk lines included)',
-      registers,
-    });
-    this.appendedEvents = new Counter({
-      name: 'ringstore_http_appended_events_total',
-      help: 'events appended through HTTP',
-      registers,
-    });
-    this.appendedBytes = new Counter({
-      name: 'ringstore_http_appended_bytes_total',
-      help: 'event data bytes appended through HTTP',
-      registers,
-    });
+    const appended = this.appended;
+    mirroredCounter(
+      this.registry,
+      'ringstore_http_appended_batches_total',
+      'batches appended through HTTP (201 answers, bulk lines included)',
+      () => appended.batches,
+    );
+    mirroredCounter(
+      this.registry,
+      'ringstore_http_appended_events_total',
+      'events appended through HTTP',
+      () => appended.events,
+    );
+    mirroredCounter(
+      this.registry,
+      'ringstore_http_appended_bytes_total',
+      'event data bytes appended through HTTP',
+      () => appended.bytes,
+    );
     this.rejectedRequests = new Counter({
       name: 'ringstore_http_errors_total',
       help: 'error answers by error code',

@@ -23,9 +23,9 @@ import {
   assertKnownQuery,
   DURABILITY_HEADER,
   decodePutBody,
-  encodePutResult,
   encodeStoredEvent,
   GENERATION_HEADER,
+  putResultJson,
   queryInteger,
   queryTypes,
 } from './wire.js';
@@ -164,9 +164,9 @@ export async function createHttpServer(
 
   function countAppended(result: PutResult, events: number, bytes: number): void {
     if (result.replayed) return;
-    metrics.appendedBatches.inc();
-    metrics.appendedEvents.inc(events);
-    metrics.appendedBytes.inc(bytes);
+    metrics.appended.batches++;
+    metrics.appended.events += events;
+    metrics.appended.bytes += bytes;
   }
 
   function validateInstance(params: InstanceParams): bigint {
@@ -189,8 +189,8 @@ export async function createHttpServer(
       countAppended(result, events.length, bytes);
       reply.header(GENERATION_HEADER, String(store.generation));
       reply.header(DURABILITY_HEADER, result.durability);
-      reply.code(result.replayed ? 200 : 201);
-      return encodePutResult(result);
+      reply.code(result.replayed ? 200 : 201).type('application/json; charset=utf-8');
+      return putResultJson(result);
     },
   );
 

@@ -128,14 +128,12 @@ export function putOptions(body: Record<string, unknown>): PutOptions {
   return options;
 }
 
-export function encodePutResult(result: PutResult): WirePutResult {
-  return {
-    firstVersion: result.firstVersion,
-    lastVersion: result.lastVersion,
-    firstPosition: result.firstPosition,
-    generation: result.generation,
-    timestamp: result.timestamp,
-  };
+/**
+ * The answer to an append, `{ firstVersion, lastVersion, firstPosition, generation, timestamp }`,
+ * built as text: five integers need no general serializer on the hot path.
+ */
+export function putResultJson(result: PutResult): string {
+  return `{"firstVersion":${result.firstVersion},"lastVersion":${result.lastVersion},"firstPosition":${result.firstPosition},"generation":${result.generation},"timestamp":${result.timestamp}}`;
 }
 
 /** Returns the parsed value when `bytes` is canonical compact JSON the API accepts, else undefined. */
