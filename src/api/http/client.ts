@@ -239,7 +239,15 @@ export class HttpEventStore implements EventStore {
     });
     const generation = Number(response.headers.get(GENERATION_HEADER));
     if (Number.isSafeInteger(generation)) this.#seeGeneration(generation);
-    const parsed: unknown = await response.json();
+    let parsed: unknown;
+    try {
+      parsed = await response.json();
+    } catch {
+      // Not ringstore's answer (a proxy's error page, a cut connection): say so by status.
+      throw new RingStoreError('INTERNAL', `HTTP ${response.status} without a JSON body`, {
+        status: response.status,
+      });
+    }
     if (response.ok) return { status: response.status, headers: response.headers, body: parsed };
     const error = (parsed as { error?: WireError }).error;
     if (response.status === 404 && notFoundIsEmpty && error?.code === 'NOT_FOUND') {
