@@ -46,6 +46,8 @@ export interface ProducerWiring {
 
 interface PendingPut {
   record: number;
+  /** Ring cursor of the record. */
+  cursor: number;
   expectedVersion: ExpectedVersion;
   resolve(result: PutResult): void;
   reject(error: RingStoreError): void;
@@ -164,14 +166,18 @@ export class Producer {
 
   /**
    * Settles every put at the front of this producer's queue whose record has its final state and
-   * releases its ring space. Called after each commit (external) or on each committedCursor change.
+   * releases its ring space. Called on each committedCursor change ('notify'), or by the owner after
+   * each commit message with `limitCursor`, the message's committedCursor: records past it may be
+   * committed in the ring already, but their commit is not yet applied to the owner's reader, so
+   * they must wait for their own message (read-your-writes).
    */
-  completeReady(): void {
+  completeReady(limitCursor?: number): void {
     const ring = this.#ring;
     const pending = this.#pending;
     let released = false;
     while (this.#pendingHead < pending.length) {
       const put = pending[this.#pendingHead]!;
+      if (limitCursor !== undefined && ((limitCursor - put.cursor) | 0) <= 0) break;
       const state = ring.state(put.record);
       if (state === STATE_COMMITTED) {
         const result = readRecordResult(ring.view, put.record);
@@ -229,7 +235,13 @@ export class Producer {
     const ring = this.#ring;
     this.#encoder.write(ring.bytes, ring.view, record, batch, this.#inline);
     ring.setState(record, this.#inline ? STATE_VALID : STATE_PUBLISHED);
-    this.#pending.push({ record, expectedVersion: batch.expectedVersion, resolve, reject });
+    this.#pending.push({
+      record,
+      cursor: ring.lastClaimCursor,
+      expectedVersion: batch.expectedVersion,
+      resolve,
+      reject,
+    });
     this.#holdAlive();
     this.#wiring.afterPublish();
     if (this.#wiring.completion === 'notify') this.#armCompletion();
@@ -317,6 +329,7 @@ export class Producer {
 
   /** Safety net of the keep-alive timer: notices a failed or closed store even without a wake-up. */
   #recheck(): void {
+    if (this.#wiring.completion === 'external') return;
     const lifecycle = this.#ring.lifecycle();
     if (lifecycle === LIFECYCLE_FAILED || lifecycle === LIFECYCLE_CLOSED) this.completeReady();
   }

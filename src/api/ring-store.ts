@@ -97,6 +97,9 @@ export class RingStore implements EventStore {
   readonly #watchers = new Set<(notice: CommitNotice) => void>();
   readonly #stats: RingStoreStats = { commits: 0, batches: 0, fsyncs: 0, crcTasks: 0, crcWorkersLost: 0 };
   #failure: RingStoreError | undefined;
+  /** committedCursor of the last commit message applied to the reader. */
+  #appliedCursor: number;
+  readonly #syncWaiters: { target: number; resolve(): void }[] = [];
   #writerStopped = false;
   #closing: Promise<void> | undefined;
   #closed = false;
@@ -112,6 +115,7 @@ export class RingStore implements EventStore {
     this.#ring = ring;
     this.#writer = writer;
     this.#reader = reader;
+    this.#appliedCursor = ring.load(CONTROL.committedCursor);
     if (options.crc === 'pool') {
       const workerData: CrcWorkerData = { sab: ring.sab, crashOnDomain: hooks.crcCrashOnDomain };
       const pool = new Piscina<CrcTask, CrcTaskResult>({
@@ -275,6 +279,17 @@ export class RingStore implements EventStore {
     return this.#reader.domains();
   }
 
+  /**
+   * Resolves once this thread's reads see every batch committed before the call, including those
+   * put by producers in other threads (their puts resolve on commit, before this thread has applied
+   * the commit to its read index). Puts made on this thread need no sync: they resolve only after.
+   */
+  sync(): Promise<void> {
+    const target = this.#ring.load(CONTROL.committedCursor);
+    if (((this.#appliedCursor - target) | 0) >= 0 || this.failed || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#syncWaiters.push({ target, resolve }));
+  }
+
   watch(listener: (notice: CommitNotice) => void): () => void {
     this.#watchers.add(listener);
     return () => this.#watchers.delete(listener);
@@ -316,6 +331,7 @@ export class RingStore implements EventStore {
     if (ring.lifecycle() !== LIFECYCLE_FAILED) ring.setLifecycle(LIFECYCLE_CLOSED);
     this.#producer.failOutstanding(this.#failure ?? new RingStoreError('STORE_CLOSED'));
     this.#closed = true;
+    this.#releaseSyncWaiters(true);
     const notice: CommitNotice = { generation: this.#reader.generation, domains: [], closed: true };
     const watchers = [...this.#watchers];
     this.#watchers.clear();
@@ -352,7 +368,9 @@ export class RingStore implements EventStore {
         this.#stats.batches += message.batches;
         this.#stats.fsyncs += message.fsyncs;
         if (message.delta) this.#reader.apply(message.delta);
-        this.#producer.completeReady();
+        this.#appliedCursor = message.committedCursor;
+        this.#producer.completeReady(message.committedCursor);
+        this.#releaseSyncWaiters(false);
         if (message.delta && message.delta.domains.length > 0 && this.#watchers.size > 0) {
           const notice: CommitNotice = {
             generation: this.#reader.generation,
@@ -370,6 +388,14 @@ export class RingStore implements EventStore {
     }
   }
 
+  #releaseSyncWaiters(all: boolean): void {
+    const waiters = this.#syncWaiters;
+    for (let i = 0; i < waiters.length; ) {
+      if (all || ((this.#appliedCursor - waiters[i]!.target) | 0) >= 0) waiters.splice(i, 1)[0]!.resolve();
+      else i++;
+    }
+  }
+
   /** Enters the failed state: nothing more is acknowledged; every unsettled put rejects. */
   #fail(cause: string): void {
     if (this.#failure) return;
@@ -380,6 +406,7 @@ export class RingStore implements EventStore {
     this.#ring.fail(errorCodeNumber('STORE_FAILED'));
     this.#dispatcher?.stop();
     this.#producer.failOutstanding(this.#failure);
+    this.#releaseSyncWaiters(true);
   }
 
   #assertReadable(): void {

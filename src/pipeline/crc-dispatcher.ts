@@ -28,6 +28,7 @@ export class CrcDispatcher {
   #watching = false;
   #armed = false;
   #stopped = false;
+  readonly #run = { published: 0 };
   readonly #scan = () => {
     this.#scheduled = false;
     this.#dispatch();
@@ -60,13 +61,24 @@ export class CrcDispatcher {
     this.#stopped = true;
   }
 
+  /**
+   * The writer passes PADDING records on its own (and reclaims them), so it may get ahead of this
+   * cursor by padding alone; everything before committedCursor is done, so skip to it.
+   */
+  #catchUp(): void {
+    const committed = Atomics.load(this.#ring.words, CONTROL.committedCursor);
+    if (((committed - this.#cursor) | 0) > 0) this.#cursor = committed;
+  }
+
   #dispatch(): void {
     const ring = this.#ring;
+    this.#catchUp();
     while (!this.#stopped && this.#inFlight < this.#options.maxInFlight) {
       const start = this.#cursor;
-      const end = publishedRunEnd(ring, start, this.#options.maxTaskBytes);
+      const end = publishedRunEnd(ring, start, this.#options.maxTaskBytes, this.#run);
       if (end === start) break;
       this.#cursor = end;
+      if (this.#run.published === 0) continue;
       this.#inFlight++;
       const task: CrcTask = { start, end };
       this.#options.run(task).then(this.#settled, (error: unknown) => {
@@ -89,7 +101,8 @@ export class CrcDispatcher {
     const words = this.#ring.words;
     const seen = Atomics.load(words, CONTROL.dispatchWake);
     Atomics.store(words, CONTROL.dispatchWaiting, 1);
-    if (publishedRunEnd(this.#ring, this.#cursor, this.#options.maxTaskBytes) !== this.#cursor) {
+    this.#catchUp();
+    if (publishedRunEnd(this.#ring, this.#cursor, this.#options.maxTaskBytes, this.#run) !== this.#cursor) {
       Atomics.store(words, CONTROL.dispatchWaiting, 0);
       this.kick();
       return;

@@ -28,10 +28,20 @@ export interface CrcTaskResult {
   rejected: number;
 }
 
+/**
+ * Where the live part of a task's range starts. The writer passes PADDING records on its own and
+ * reclaims (zeroes) them, so the part of a range behind committedCursor may already be gone; it
+ * held nothing but padding, since every other record waits for this stage.
+ */
+export function liveStart(ring: Ring, start: number): number {
+  const committed = Atomics.load(ring.words, CONTROL.committedCursor);
+  return ((committed - start) | 0) > 0 ? committed : start;
+}
+
 /** Checks every published record in [start, end) and marks it VALID or REJECTED. */
 export function checkCrcRange(ring: Ring, task: CrcTask, result: CrcTaskResult): void {
   const { bytes, view } = ring;
-  let cursor = task.start;
+  let cursor = liveStart(ring, task.start);
   while (((task.end - cursor) | 0) > 0) {
     const record = ring.recordAt(cursor);
     const state = ring.state(record);
@@ -55,9 +65,16 @@ export function checkCrcRange(ring: Ring, task: CrcTask, result: CrcTaskResult):
 
 /**
  * Finds the end of the run of PUBLISHED (and PADDING) records starting at `cursor`, stopping before
- * `maxBytes` would be exceeded (a single larger record is still taken whole).
+ * `maxBytes` would be exceeded (a single larger record is still taken whole). `run.published` counts
+ * the PUBLISHED records in it (a run of padding alone needs no task).
  */
-export function publishedRunEnd(ring: Ring, cursor: number, maxBytes: number): number {
+export function publishedRunEnd(
+  ring: Ring,
+  cursor: number,
+  maxBytes: number,
+  run: { published: number },
+): number {
+  run.published = 0;
   // Never read at or past claimCursor: in a full ring the bytes there belong to the oldest record.
   const claim = Atomics.load(ring.words, CONTROL.claimCursor);
   let end = cursor;
@@ -69,6 +86,7 @@ export function publishedRunEnd(ring: Ring, cursor: number, maxBytes: number): n
     const length = ring.recordBytes(record);
     if (taken > 0 && taken + length > maxBytes) return end;
     taken += length;
+    if (state === STATE_PUBLISHED) run.published++;
     end = (end + length) | 0;
   }
   return end;
@@ -76,7 +94,7 @@ export function publishedRunEnd(ring: Ring, cursor: number, maxBytes: number): n
 
 /** After a pool worker died mid-task: every record of its range it had not finished fails. */
 export function rejectUnfinished(ring: Ring, task: CrcTask): number {
-  let cursor = task.start;
+  let cursor = liveStart(ring, task.start);
   let failed = 0;
   while (((task.end - cursor) | 0) > 0) {
     const record = ring.recordAt(cursor);

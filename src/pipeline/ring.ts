@@ -70,6 +70,8 @@ export class Ring {
   readonly view: DataView;
   /** Absolute byte index where the ring starts. */
   readonly base = CONTROL_BYTES;
+  /** The ring cursor of the record the last successful tryClaim on this object returned. */
+  lastClaimCursor = 0;
 
   private constructor(sab: SharedArrayBuffer) {
     this.sab = sab;
@@ -138,6 +140,7 @@ export class Ring {
         Atomics.store(words, record >> 2, STATE_PADDING);
         record = this.base;
       }
+      this.lastClaimCursor = (claim + padding) | 0;
       this.view.setUint32(record + RECORD.recordBytes, recordBytes, true);
       Atomics.store(words, record >> 2, STATE_CLAIMED);
       return record;

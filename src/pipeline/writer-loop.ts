@@ -121,15 +121,13 @@ export class WriterLoop {
     this.#cursor = cursor;
     Atomics.store(ring.words, CONTROL.committedCursor, cursor);
     Atomics.notify(ring.words, CONTROL.committedCursor);
-    if (records.length > 0) {
-      this.#options.publish({
-        type: 'commit',
-        committedCursor: cursor,
-        batches: records.length,
-        fsyncs: report?.fsyncs ?? 0,
-        delta: report?.delta,
-      });
-    }
+    this.#options.publish({
+      type: 'commit',
+      committedCursor: cursor,
+      batches: records.length,
+      fsyncs: report?.fsyncs ?? 0,
+      delta: report?.delta,
+    });
     batches.length = 0;
     ring.reclaim(cursor);
     return passed;
