@@ -1,0 +1,157 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openRingStore, RingStore, ringStoreThreads } from '../../src/api/ring-store.js';
+import type { PutResult } from '../../src/types.js';
+import { compiledWorkerUrl } from '../../src/workers/worker-url.js';
+
+const root = mkdtempSync(join(tmpdir(), 'ringstore-failure-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let dirs = 0;
+const fresh = (name: string) => join(root, `${name}-${dirs++}`);
+
+async function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; code: string }> {
+  try {
+    return { ok: true, value: await promise };
+  } catch (error) {
+    return { ok: false, code: (error as { code: string }).code };
+  }
+}
+
+describe('RingStore failure handling', () => {
+  it('fails pending and later puts with STORE_FAILED when the writer thread dies, and closes without hanging', async () => {
+    const dir = fresh('writer-dies');
+    const store = await RingStore.open({ dir, durability: 'fsync' });
+    const acked = await store.put('d', 'a', 1, [{ type: 'Before', data: 'kept' }]);
+    const inFlight = Array.from({ length: 50 }, (_, i) =>
+      settle(store.put('d', 'a', 2, [{ type: 'E', data: `${i}` }])),
+    );
+    await ringStoreThreads(store).writer.terminate();
+    const outcomes = await Promise.all(inFlight);
+    for (const outcome of outcomes) {
+      if (!outcome.ok) expect(outcome.code).toBe('STORE_FAILED');
+    }
+    expect(store.failed).toBe(true);
+    expect(await settle(store.put('d', 'a', 3, [{ type: 'After' }]))).toEqual({
+      ok: false,
+      code: 'STORE_FAILED',
+    });
+    await store.close();
+    const reopened = await RingStore.open({ dir });
+    try {
+      const { events } = await reopened.get('d', 'a', 1);
+      expect(events.map((e) => [e.type, e.generation])).toEqual([['Before', acked.generation]]);
+      const acknowledged = outcomes.filter((o) => o.ok).length;
+      expect((await reopened.get('d', 'a', 2)).version).toBeGreaterThanOrEqual(acknowledged);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('fails only the batches of a crashed CRC worker; the pool replaces it', async () => {
+    const store = await openRingStore(
+      { dir: fresh('crc-crash'), crcThreads: 1 },
+      { crcCrashOnDomain: 'poison' },
+    );
+    try {
+      await store.put('good', 'a', 1, [{ type: 'A' }]);
+      expect(await settle(store.put('poison', 'a', 1, [{ type: 'A' }]))).toEqual({
+        ok: false,
+        code: 'INTERNAL',
+      });
+      const after = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => store.put('good', 'a', 1, [{ type: `B${i}` }])),
+      );
+      expect(after.map((r) => r.firstVersion)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
+      expect(store.stats().crcWorkersLost).toBe(1);
+      expect(store.failed).toBe(false);
+      expect(store.hasDomain('poison')).toBe(false);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('fails the store when an fsync fails: nothing more is acknowledged, acknowledged batches survive', async () => {
+    const dir = fresh('fsync-fails');
+    const store = await openRingStore({ dir, durability: 'fsync' }, { writerFaults: { failSyncAfter: 6 } });
+    const acked: PutResult[] = [];
+    let failedAt = -1;
+    for (let i = 0; i < 40; i++) {
+      const outcome = await settle(store.put('d', 'a', 1, [{ type: 'E', data: `${i}` }]));
+      if (outcome.ok) {
+        expect(failedAt).toBe(-1);
+        acked.push(outcome.value);
+      } else {
+        expect(outcome.code).toBe('STORE_FAILED');
+        if (failedAt < 0) failedAt = i;
+      }
+    }
+    expect(failedAt).toBeGreaterThanOrEqual(0);
+    expect(store.failed).toBe(true);
+    await store.close();
+    const reopened = await RingStore.open({ dir });
+    try {
+      const { events } = await reopened.get('d', 'a', 1);
+      expect(events.slice(0, acked.length).map((e) => new TextDecoder().decode(e.data))).toEqual(
+        acked.map((_, i) => `${i}`),
+      );
+    } finally {
+      await reopened.close();
+    }
+  });
+});
+
+describe('RingStore backpressure', () => {
+  const big = () => [{ type: 'Big', data: new Uint8Array(20_000) }];
+
+  it('rejects with BACKPRESSURE when the ring stays full past backpressureTimeoutMs', async () => {
+    const store = await RingStore.open({ dir: fresh('bp'), ringBytes: 64 * 1024, backpressureTimeoutMs: 0 });
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => settle(store.put('d', 'a', i + 1, big()))),
+      );
+      const codes = outcomes.map((o) => (o.ok ? 'ok' : o.code));
+      expect(codes.filter((c) => c === 'ok').length).toBeGreaterThanOrEqual(1);
+      expect(codes.filter((c) => c === 'BACKPRESSURE').length).toBeGreaterThanOrEqual(1);
+      expect(codes.every((c) => c === 'ok' || c === 'BACKPRESSURE')).toBe(true);
+      await store.put('d', 'a', 100, big());
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('waits for room when the timeout allows it, and bounds the queue of waiting puts', async () => {
+    const store = await RingStore.open({ dir: fresh('bp-wait'), ringBytes: 64 * 1024, maxWaitingPuts: 5 });
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => settle(store.put('d', 'a', i + 1, big()))),
+      );
+      const codes = outcomes.map((o) => (o.ok ? 'ok' : o.code));
+      expect(codes.filter((c) => c === 'ok').length).toBeGreaterThanOrEqual(6);
+      expect(codes.slice(-3)).toEqual(['BACKPRESSURE', 'BACKPRESSURE', 'BACKPRESSURE']);
+      const patient = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => store.put('d', 'b', i + 1, big())),
+      );
+      expect(patient).toHaveLength(5);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('RingStore lifecycle', () => {
+  it('lets the process exit after close(), with puts from the main thread and a producer thread', () => {
+    const script = fileURLToPath(compiledWorkerUrl('../fixtures/ring-store-lifecycle.js', import.meta.url));
+    const child = spawnSync(process.execPath, [script, fresh('lifecycle')], {
+      timeout: 30_000,
+      encoding: 'utf8',
+    });
+    expect(child.error).toBeUndefined();
+    expect(child.stderr).toBe('');
+    expect(child.status).toBe(0);
+    expect(child.stdout.trim()).toBe('closed 200 puts');
+  });
+});
