@@ -1,0 +1,249 @@
+import { describe, expect, it } from 'vitest';
+import { crc32 } from '../../src/crc.js';
+import {
+  BatchEncoder,
+  checkRecordCrcs,
+  decodeAppendBatch,
+  NameCache,
+} from '../../src/pipeline/batch-codec.js';
+import { crc32Range, ZLIB_CRC_THRESHOLD_BYTES } from '../../src/pipeline/crc-range.js';
+import { checkCrcRange, publishedRunEnd } from '../../src/pipeline/crc-stage.js';
+import { readRecordError, readRecordResult } from '../../src/pipeline/record-results.js';
+import { Ring } from '../../src/pipeline/ring.js';
+import {
+  CACHE_LINE_BYTES,
+  CONTROL,
+  CONTROL_BYTES,
+  RECORD,
+  RECORD_HEADER_BYTES,
+  STATE_CLAIMED,
+  STATE_COMMITTED,
+  STATE_FAILED,
+  STATE_PADDING,
+  STATE_PUBLISHED,
+  STATE_REJECTED,
+  STATE_VALID,
+} from '../../src/pipeline/ring-layout.js';
+import { WriterLoop } from '../../src/pipeline/writer-loop.js';
+import type { AppendBatch, AppendReport } from '../../src/storage/types.js';
+
+const cursor = (ring: Ring, word: number) => Atomics.load(ring.words, word);
+
+describe('ring layout', () => {
+  it('puts every control word alone on its own 64-byte line, before the ring', () => {
+    const offsets = Object.values(CONTROL).map((word) => word * 4);
+    expect(new Set(offsets.map((o) => Math.floor(o / CACHE_LINE_BYTES))).size).toBe(offsets.length);
+    expect(Math.max(...offsets)).toBeLessThan(CONTROL_BYTES);
+    expect(CONTROL_BYTES % CACHE_LINE_BYTES).toBe(0);
+  });
+
+  it('accepts only power-of-two sizes and 8-aligned start cursors', () => {
+    expect(() => Ring.create(3000)).toThrow(RangeError);
+    expect(() => Ring.create(512)).toThrow(RangeError);
+    expect(() => Ring.create(4096, 4)).toThrow(RangeError);
+    expect(Ring.create(4096).ringBytes).toBe(4096);
+  });
+});
+
+describe('ring claims (single thread)', () => {
+  it('claims in order, never beyond capacity, and pads instead of straddling the end', () => {
+    const ring = Ring.create(1024, 0);
+    const a = ring.tryClaim(400);
+    const b = ring.tryClaim(400);
+    expect([a - ring.base, b - ring.base]).toEqual([0, 400]);
+    expect(ring.state(a)).toBe(STATE_CLAIMED);
+    expect(ring.tryClaim(400)).toBe(-1); // 224 bytes left at the end, none at the start yet
+    expect(cursor(ring, CONTROL.claimCursor)).toBe(800);
+    // Free the first record: now 400 bytes at the start, but the end has only 224 (padding).
+    ring.setState(a, STATE_COMMITTED);
+    Atomics.store(ring.words, CONTROL.committedCursor, 400);
+    ring.markReleased(a);
+    expect(ring.reclaim(400)).toBe(true);
+    expect(ring.bytes.subarray(a, a + 400).every((byte) => byte === 0)).toBe(true);
+    const c = ring.tryClaim(400);
+    expect(c - ring.base).toBe(0);
+    expect(ring.state(ring.base + 800)).toBe(STATE_PADDING);
+    expect(ring.recordBytes(ring.base + 800)).toBe(224);
+    expect(cursor(ring, CONTROL.claimCursor)).toBe(1024 + 400);
+    expect(((cursor(ring, CONTROL.claimCursor) - cursor(ring, CONTROL.releasedCursor)) | 0) <= 1024).toBe(
+      true,
+    );
+  });
+
+  for (const start of [0x7fff_ff00, 0xffff_ff00 | 0]) {
+    it(`keeps exact accounting when the cursors wrap (start ${start >>> 0})`, () => {
+      const ring = Ring.create(1024, start);
+      let committed = start;
+      const seen: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const size = 8 * (1 + ((i * 37) % 40));
+        const record = ring.tryClaim(size);
+        expect(record).toBeGreaterThanOrEqual(ring.base);
+        expect(record + size).toBeLessThanOrEqual(ring.base + ring.ringBytes);
+        seen.push(record);
+        ring.setState(record, STATE_COMMITTED);
+        committed = cursor(ring, CONTROL.claimCursor);
+        Atomics.store(ring.words, CONTROL.committedCursor, committed);
+        ring.markReleased(record);
+        ring.reclaim(committed);
+        expect(cursor(ring, CONTROL.releasedCursor)).toBe(committed);
+      }
+      expect(((committed - start) >>> 0) / 1024).toBeGreaterThan(20);
+    });
+  }
+});
+
+function encodeInto(ring: Ring, batch: Parameters<BatchEncoder['measure']>[0], inline: boolean): number {
+  const encoder = new BatchEncoder();
+  const size = encoder.measure(batch, inline);
+  const record = ring.tryClaim(size);
+  encoder.write(ring.bytes, ring.view, record, batch, inline);
+  return record;
+}
+
+const sampleBatch = (crc?: number) => ({
+  domain: 'billing',
+  aggregateType: 'invoice',
+  aggregateId: (1n << 64n) - 1n,
+  expectedVersion: 7,
+  idempotencyKey: 'ключ-1',
+  events: [
+    { type: 'Opened', data: new TextEncoder().encode('{"n":1}') },
+    { type: 'Paid', data: new Uint8Array(1000).fill(3), ...(crc === undefined ? {} : { crc }) },
+    { type: 'Opened', data: new Uint8Array(0) },
+  ],
+});
+
+describe('batch codec', () => {
+  it('round-trips a batch through the ring with data as views into the SharedArrayBuffer', () => {
+    const ring = Ring.create(4096);
+    const record = encodeInto(ring, sampleBatch(), true);
+    const decoded = decodeAppendBatch(ring.bytes, ring.view, record, new NameCache());
+    expect(decoded).toMatchObject({
+      domain: 'billing',
+      aggregateType: 'invoice',
+      aggregateId: (1n << 64n) - 1n,
+      expectedVersion: 7,
+      idempotencyKey: 'ключ-1',
+    });
+    expect(decoded.events.map((e) => [e.type, e.data.length, e.crc])).toEqual(
+      sampleBatch().events.map((e) => [e.type, e.data.length, crc32(e.data)]),
+    );
+    expect(decoded.events[1]!.data.buffer).toBe(ring.sab);
+  });
+
+  it('rejects a wrong producer CRC before claiming when inline, and in the CRC stage otherwise', () => {
+    const ring = Ring.create(4096);
+    expect(() => new BatchEncoder().measure(sampleBatch(123), true)).toThrow(
+      expect.objectContaining({ code: 'CRC_MISMATCH' }),
+    );
+    const good = encodeInto(ring, sampleBatch(crc32(new Uint8Array(1000).fill(3))), false);
+    const bad = encodeInto(ring, sampleBatch(123), false);
+    expect(checkRecordCrcs(ring.bytes, ring.view, good)).toBe(-1);
+    expect(checkRecordCrcs(ring.bytes, ring.view, bad)).toBe(1);
+  });
+
+  it('computes CRCs with either implementation identically around the threshold', () => {
+    const data = new Uint8Array(5000).map((_, i) => (i * 13) & 255);
+    for (const length of [0, 1, ZLIB_CRC_THRESHOLD_BYTES - 1, ZLIB_CRC_THRESHOLD_BYTES, 4999]) {
+      expect(crc32Range(data, 1, 1 + length)).toBe(crc32(data.subarray(1, 1 + length)));
+    }
+  });
+});
+
+describe('CRC stage and writer loop (in-process)', () => {
+  it('checks a range, then commits in ring order with one append per cycle, results in the records', () => {
+    const ring = Ring.create(4096);
+    const records = [
+      encodeInto(ring, sampleBatch(), false),
+      encodeInto(ring, sampleBatch(123), false),
+      encodeInto(ring, { ...sampleBatch(), expectedVersion: 'none' }, false),
+    ];
+    for (const record of records) ring.setState(record, STATE_PUBLISHED);
+    const run = { published: 0 };
+    const end = publishedRunEnd(ring, 0, 1 << 20, run);
+    expect(run.published).toBe(3);
+    const counts = { valid: 0, rejected: 0 };
+    checkCrcRange(ring, { start: 0, end }, counts);
+    expect(counts).toEqual({ valid: 2, rejected: 1 });
+    expect(records.map((r) => ring.state(r))).toEqual([STATE_VALID, STATE_REJECTED, STATE_VALID]);
+
+    const appended: AppendBatch[][] = [];
+    const messages: unknown[] = [];
+    const loop = new WriterLoop(
+      ring,
+      {
+        append(batches): AppendReport {
+          appended.push([...batches]);
+          return {
+            outcomes: [
+              {
+                ok: true,
+                result: {
+                  firstVersion: 1,
+                  lastVersion: 3,
+                  firstPosition: 0,
+                  generation: 1,
+                  timestamp: 5,
+                  durability: 'fsync',
+                  replayed: false,
+                },
+              },
+              { ok: false, error: { code: 'VERSION_CONFLICT', message: 'x', actualVersion: 3 } },
+            ],
+            delta: { generation: 1, domains: [] },
+            durability: 'fsync',
+            fsyncs: 1,
+          };
+        },
+      },
+      { durability: 'fsync', maxBatchesPerCycle: 100, idleWaitMs: 1, publish: (m) => messages.push(m) },
+    );
+    expect(loop.cycle()).toBe(3);
+    expect(loop.cycle()).toBe(0);
+    expect(appended).toHaveLength(1);
+    expect(appended[0]).toHaveLength(2);
+    expect(messages).toEqual([expect.objectContaining({ type: 'commit', batches: 3, fsyncs: 1 })]);
+    expect(records.map((r) => ring.state(r))).toEqual([STATE_COMMITTED, STATE_FAILED, STATE_FAILED]);
+    expect(readRecordResult(ring.view, records[0]!)).toMatchObject({
+      firstVersion: 1,
+      lastVersion: 3,
+      timestamp: 5,
+    });
+    expect(readRecordError(ring.view, records[1]!, 'any')?.code).toBe('CRC_MISMATCH');
+    expect(readRecordError(ring.view, records[2]!, 'none')).toMatchObject({
+      code: 'VERSION_CONFLICT',
+      details: { actualVersion: 3 },
+    });
+    expect(cursor(ring, CONTROL.committedCursor)).toBe(cursor(ring, CONTROL.claimCursor));
+    expect(ring.view.getInt32(records[0]! + RECORD.errorCode, true)).toBe(0);
+    expect(RECORD_HEADER_BYTES % 8).toBe(0);
+  });
+
+  it('never reads at claimCursor when the ring is exactly full (the oldest record may be padding)', () => {
+    const ring = Ring.create(1024);
+    const a = ring.tryClaim(1000); // leaves 24 bytes at the end
+    ring.setState(a, STATE_VALID);
+    const loop = new WriterLoop(
+      ring,
+      {
+        append: (batches): AppendReport => ({
+          outcomes: batches.map(() => ({ ok: false, error: { code: 'INTERNAL', message: 'x' } })),
+          delta: { generation: 0, domains: [] },
+          durability: 'none',
+          fsyncs: 0,
+        }),
+      },
+      { durability: 'none', maxBatchesPerCycle: 10, idleWaitMs: 1, publish: () => {} },
+    );
+    expect(() => loop.cycle()).not.toThrow();
+    ring.markReleased(a);
+    ring.reclaim(cursor(ring, CONTROL.committedCursor));
+    const b = ring.tryClaim(1000); // pads the 24-byte tail; the ring is now exactly full
+    expect(b).toBe(ring.base);
+    expect((cursor(ring, CONTROL.claimCursor) - cursor(ring, CONTROL.releasedCursor)) | 0).toBe(1024);
+    expect(loop.cycle()).toBe(1); // passes the padding, then stops at the unpublished record
+    expect(loop.cycle()).toBe(0);
+    expect(cursor(ring, CONTROL.committedCursor)).toBe(1024);
+  });
+});
