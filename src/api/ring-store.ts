@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { fromWire, RingStoreError } from '../errors.js';
