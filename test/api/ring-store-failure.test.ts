@@ -3,10 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openRingStore, RingStore, ringStoreThreads } from '../../src/api/ring-store.js';
 import type { PutResult } from '../../src/types.js';
 import { compiledWorkerUrl } from '../../src/workers/worker-url.js';
+import type { PutOutcome } from '../fixtures/ring-store-plan.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ringstore-failure-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -49,6 +51,33 @@ describe('RingStore failure handling', () => {
     } finally {
       await reopened.close();
     }
+  });
+
+  it('also fails the puts of producer threads when the writer dies, without hanging them', async () => {
+    const store = await RingStore.open({ dir: fresh('writer-dies-threads'), durability: 'fsync' });
+    const puts = Array.from({ length: 2000 }, (_, i) => ({
+      domain: 'd',
+      aggregateType: 't',
+      id: BigInt(1 + (i % 20)),
+      events: [{ type: 'E', data: `${i}` }],
+      options: undefined,
+    }));
+    const worker = new Worker(compiledWorkerUrl('../fixtures/ring-store-producer.js', import.meta.url), {
+      workerData: { handle: store.producer(), puts, inFlight: 32 },
+    });
+    const outcomes = new Promise<PutOutcome[]>((resolve, reject) => {
+      worker.on('message', (message: { type: string; outcomes: PutOutcome[] }) => resolve(message.outcomes));
+      worker.on('error', reject);
+    });
+    const firstCommit = new Promise<void>((resolve) => store.watch(() => resolve()));
+    await firstCommit;
+    await ringStoreThreads(store).writer.terminate();
+    const settled = await outcomes;
+    await worker.terminate();
+    const codes = new Set(settled.map((o) => (o.ok ? 'ok' : o.code)));
+    expect([...codes].every((code) => code === 'ok' || code === 'STORE_FAILED')).toBe(true);
+    expect(codes.has('STORE_FAILED')).toBe(true);
+    await store.close();
   });
 
   it('fails only the batches of a crashed CRC worker; the pool replaces it', async () => {
@@ -117,7 +146,13 @@ describe('RingStore backpressure', () => {
       expect(codes.filter((c) => c === 'ok').length).toBeGreaterThanOrEqual(1);
       expect(codes.filter((c) => c === 'BACKPRESSURE').length).toBeGreaterThanOrEqual(1);
       expect(codes.every((c) => c === 'ok' || c === 'BACKPRESSURE')).toBe(true);
-      await store.put('d', 'a', 100, big());
+      // BACKPRESSURE means "retry later": once the writer has reclaimed the space, puts go in again.
+      let retried: { ok: boolean } = { ok: false };
+      for (let attempt = 0; attempt < 200 && !retried.ok; attempt++) {
+        retried = await settle(store.put('d', 'a', 100, big()));
+        if (!retried.ok) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(retried.ok).toBe(true);
     } finally {
       await store.close();
     }
