@@ -170,17 +170,26 @@ export class Ring {
     if (Atomics.load(this.words, CONTROL.spaceWaiters) > 0) this.wakeWriter();
   }
 
-  /** Wakes the writer thread if (and only if) it announced that it waits. */
+  /**
+   * Wakes the writer thread if (and only if) it announced that it waits. The first waker takes the
+   * announcement back (1 → 0), so a burst of publishes costs one notify, not one each.
+   */
   wakeWriter(): void {
-    if (Atomics.load(this.words, CONTROL.writerWaiting) !== 0) {
+    if (
+      Atomics.load(this.words, CONTROL.writerWaiting) !== 0 &&
+      Atomics.compareExchange(this.words, CONTROL.writerWaiting, 1, 0) === 1
+    ) {
       Atomics.add(this.words, CONTROL.writerWake, 1);
       Atomics.notify(this.words, CONTROL.writerWake, 1);
     }
   }
 
-  /** Wakes the CRC dispatcher (main thread) if it waits for published records. */
+  /** Wakes the CRC dispatcher (main thread) if it waits for published records; one notify per wait. */
   wakeDispatcher(): void {
-    if (Atomics.load(this.words, CONTROL.dispatchWaiting) !== 0) {
+    if (
+      Atomics.load(this.words, CONTROL.dispatchWaiting) !== 0 &&
+      Atomics.compareExchange(this.words, CONTROL.dispatchWaiting, 1, 0) === 1
+    ) {
       Atomics.add(this.words, CONTROL.dispatchWake, 1);
       Atomics.notify(this.words, CONTROL.dispatchWake);
     }
