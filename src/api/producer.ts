@@ -3,7 +3,7 @@ import { validateEvents, validatePutOptions } from '../model/events.js';
 import { parseAggregateId } from '../model/ids.js';
 import { validateAggregateType, validateDomain } from '../model/names.js';
 import { BatchEncoder, type EncodableBatch } from '../pipeline/batch-codec.js';
-import { readRecordError, readRecordResult } from '../pipeline/record-results.js';
+import { errorCodeFromNumber, readRecordError, readRecordResult } from '../pipeline/record-results.js';
 import { Ring } from '../pipeline/ring.js';
 import {
   CONTROL,
@@ -222,7 +222,10 @@ export class Producer {
   #refusal(): RingStoreError | undefined {
     const lifecycle = this.#ring.lifecycle();
     if (lifecycle === LIFECYCLE_OPEN) return undefined;
-    if (lifecycle === LIFECYCLE_FAILED) return new RingStoreError('STORE_FAILED');
+    if (lifecycle === LIFECYCLE_FAILED) {
+      const code = errorCodeFromNumber(Atomics.load(this.#ring.words, CONTROL.failureCode));
+      return new RingStoreError(code === 'INTERNAL' ? 'STORE_FAILED' : code);
+    }
     return new RingStoreError('STORE_CLOSED');
   }
 

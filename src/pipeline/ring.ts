@@ -210,11 +210,6 @@ export class Ring {
     Atomics.sub(this.words, CONTROL.spaceWaiters, 1);
   }
 
-  /** Blocking wait for room (worker threads only): returns after a release, a timeout or a wake. */
-  waitForSpace(released: number, timeoutMs: number): void {
-    Atomics.wait(this.words, CONTROL.releasedCursor, released, timeoutMs);
-  }
-
   /** Non-blocking wait for room (any thread, the main thread included). */
   waitForSpaceAsync(released: number, timeoutMs: number): Promise<unknown> | undefined {
     const wait = waitAsync(this.words, CONTROL.releasedCursor, released, timeoutMs);

@@ -128,3 +128,24 @@ describe('RingStore embedded API', () => {
     }
   });
 });
+
+describe('RingStore on the main thread', () => {
+  it('never blocks it: no Atomics.wait from open to close, backpressure and producer threads included', async () => {
+    const wait = Atomics.wait;
+    Atomics.wait = () => {
+      throw new Error('Atomics.wait on the main thread');
+    };
+    try {
+      const store = await openAt(join(root, `no-wait-${dirs++}`), { ringBytes: 64 * 1024 });
+      store.producer();
+      const puts = Array.from({ length: 40 }, (_, i) =>
+        store.put('d', 'a', 1 + (i % 4), [{ type: 'E', data: new Uint8Array(5000) }]),
+      );
+      await Promise.all(puts);
+      expect((await store.get('d', 'a', 1)).version).toBe(10);
+      await store.close();
+    } finally {
+      Atomics.wait = wait;
+    }
+  });
+});
