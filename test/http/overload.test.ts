@@ -27,11 +27,7 @@ async function residentBytes(url: string): Promise<number> {
 describe('overload over HTTP', () => {
   it('answers 503 + Retry-After far above capacity, keeps memory bounded, and every 201 is durable', async () => {
     // A 64 KiB ring holds three 20 KB batches at a time; appends wait 20 ms for room, then get 503.
-    // CRCs inline (--crc-threads 0): with the CRC pool, a ring this small currently makes the
-    // store's main thread spin (pipeline issue, reported), which this test would only time out on.
     const server = await spawnServe(dir, [
-      '--crc-threads',
-      '0',
       '--ring-bytes',
       '65536',
       '--backpressure-timeout-ms',
