@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
-import { RingStore } from '../../src/api/ring-store.js';
+import { openRingStore, RingStore, ringStoreThreads } from '../../src/api/ring-store.js';
+import { CONTROL } from '../../src/pipeline/ring-layout.js';
 import { eventStoreContract } from '../contract/event-store-contract.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ringstore-api-'));
@@ -146,6 +147,33 @@ describe('RingStore on the main thread', () => {
       await store.close();
     } finally {
       Atomics.wait = wait;
+    }
+  });
+});
+
+describe('RingStore pipeline details', () => {
+  it('runs the whole pipeline across the 2^32 cursor wrap and packs small generations', async () => {
+    const store = await openRingStore(
+      { dir: join(root, `wrap-${dirs++}`), ringBytes: 64 * 1024, generationBytes: 256, durability: 'none' },
+      { initialCursor: -8192 },
+    );
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 400 }, (_, i) =>
+          store.put('d', 'a', 1 + (i % 8), [{ type: 'E', data: new Uint8Array(300).fill(i & 255) }]),
+        ),
+      );
+      const { ring } = ringStoreThreads(store);
+      expect(ring.load(CONTROL.committedCursor)).toBeGreaterThan(0); // wrapped from negative
+      expect(new Set(results.map((r) => r.generation)).size).toBeGreaterThan(store.stats().commits);
+      for (let id = 1; id <= 8; id++) {
+        const { events } = await store.get('d', 'a', id, { verifyCrc: true });
+        expect(events.map((e) => e.data[0])).toEqual(
+          Array.from({ length: 50 }, (_, k) => (id - 1 + k * 8) & 255),
+        );
+      }
+    } finally {
+      await store.close();
     }
   });
 });
