@@ -142,10 +142,19 @@ export class RingStore implements EventStore {
         completion: 'external',
       });
     } else {
-      this.#producer = new Producer(this.#handle(), {
-        afterPublish: () => ring.wakeWriter(),
-        completion: 'external',
-      });
+      // Wake the writer once per turn of this thread, after every put of the turn is in the ring,
+      // so that a burst of puts becomes one group commit rather than a lone first batch and the rest.
+      let wakeScheduled = false;
+      const wake = () => {
+        wakeScheduled = false;
+        ring.wakeWriter();
+      };
+      const afterPublish = () => {
+        if (wakeScheduled) return;
+        wakeScheduled = true;
+        queueMicrotask(wake);
+      };
+      this.#producer = new Producer(this.#handle(), { afterPublish, completion: 'external' });
     }
     writer.on('message', (message: WriterWorkerMessage) => this.#onWriterMessage(message));
     writer.on('error', (error) => this.#fail(`the writer thread crashed: ${error.message}`));
