@@ -101,7 +101,24 @@ export class Producer {
   /** A producer for a worker thread, from the handle `store.producer()` made. */
   static fromHandle(handle: ProducerHandle): Producer {
     const ring = Ring.attach(handle.sab);
-    const afterPublish = handle.crc === 'inline' ? () => ring.wakeWriter() : () => ring.wakeDispatcher();
+    // One wake per turn of this thread, after all of the turn's puts are in the ring: a burst of
+    // puts then reaches the next stage as one run.
+    let scheduled = false;
+    const wake =
+      handle.crc === 'inline'
+        ? () => {
+            scheduled = false;
+            ring.wakeWriter();
+          }
+        : () => {
+            scheduled = false;
+            ring.wakeDispatcher();
+          };
+    const afterPublish = () => {
+      if (scheduled) return;
+      scheduled = true;
+      queueMicrotask(wake);
+    };
     return new Producer(handle, { afterPublish, completion: 'notify' });
   }
 
