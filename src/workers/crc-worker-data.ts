@@ -1,5 +1,5 @@
 import { BODY } from '../pipeline/batch-codec.js';
-import type { CrcTask } from '../pipeline/crc-stage.js';
+import { type CrcTask, liveStart } from '../pipeline/crc-stage.js';
 import type { Ring } from '../pipeline/ring.js';
 import { RECORD_HEADER_BYTES, STATE_PADDING } from '../pipeline/ring-layout.js';
 
@@ -16,7 +16,7 @@ export interface CrcWorkerData {
 export function crashesOnTask(data: CrcWorkerData, ring: Ring, task: CrcTask): boolean {
   const poison = data.crashOnDomain;
   if (poison === undefined) return false;
-  let cursor = task.start;
+  let cursor = liveStart(ring, task.start);
   while (((task.end - cursor) | 0) > 0) {
     const record = ring.recordAt(cursor);
     cursor = (cursor + ring.recordBytes(record)) | 0;
