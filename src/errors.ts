@@ -45,6 +45,7 @@ export const ERROR_CATALOG = {
   BACKPRESSURE: { status: 503, message: 'the store is at capacity; retry later' },
   STORE_FAILED: { status: 503, message: 'the store has failed and accepts no more writes' },
   STORE_CLOSED: { status: 503, message: 'the store is closed' },
+  STORE_LOCKED: { status: 409, message: 'the data directory is held by another open store' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -15,7 +15,8 @@ import type {
   PutResult,
   ReadOptions,
 } from '../types.js';
-import type { FileIO } from './file-io.js';
+import { DirectoryLock } from './directory-lock.js';
+import { type FileIO, realFileIO } from './file-io.js';
 import { StorageReader } from './reader.js';
 import type { AppendBatch, AppendEvent, AppendReport } from './types.js';
 import { StorageWriter } from './writer.js';
@@ -47,16 +48,23 @@ export class StorageEngine implements EventStore {
   readonly #writer: StorageWriter;
   readonly #reader: StorageReader;
   readonly #durability: Durability;
+  readonly #lock: DirectoryLock | undefined;
   readonly #keys = new KeyGenerator();
   readonly #watchers = new Set<(notice: CommitNotice) => void>();
   #pending: PendingPut[] = [];
   #flushScheduled = false;
   #closed = false;
 
-  private constructor(writer: StorageWriter, reader: StorageReader, durability: Durability) {
+  private constructor(
+    writer: StorageWriter,
+    reader: StorageReader,
+    durability: Durability,
+    lock: DirectoryLock | undefined,
+  ) {
     this.#writer = writer;
     this.#reader = reader;
     this.#durability = durability;
+    this.#lock = lock;
   }
 
   /** Opens a store directory (creating it if needed), running recovery first. */
@@ -67,15 +75,19 @@ export class StorageEngine implements EventStore {
         option: 'durability',
       });
     }
-    const writer = StorageWriter.open(dir, options);
-    let reader: StorageReader;
+    // Only a store on the real file system can collide with another process.
+    const lock =
+      options.io === undefined || options.io === realFileIO ? DirectoryLock.acquire(dir) : undefined;
+    let writer: StorageWriter | undefined;
     try {
-      reader = StorageReader.open(dir, { io: options.io });
+      writer = StorageWriter.open(dir, options);
+      const reader = StorageReader.open(dir, { io: options.io });
+      return new StorageEngine(writer, reader, durability, lock);
     } catch (err) {
-      writer.close();
+      writer?.close();
+      lock?.release();
       throw err;
     }
-    return new StorageEngine(writer, reader, durability);
   }
 
   get generation(): number {
@@ -178,6 +190,7 @@ export class StorageEngine implements EventStore {
       this.#writer.close();
     } finally {
       this.#reader.close();
+      this.#lock?.release();
       const notice: CommitNotice = { generation: this.#writer.generation, domains: [], closed: true };
       const watchers = [...this.#watchers];
       this.#watchers.clear();
