@@ -36,7 +36,7 @@ export function ringStoreMetrics(store: RingStore): StoreMetrics {
   const used = (ring.load(CONTROL.claimCursor) - ring.load(CONTROL.releasedCursor)) >>> 0;
   return {
     appendedBatches: stats.batches,
-    generations: stats.commits,
+    commits: stats.commits,
     fsyncs: stats.fsyncs,
     ringBytes: ring.ringBytes,
     ringUsedBytes: Math.min(used, ring.ringBytes),

@@ -78,6 +78,7 @@ describe('ringstore serve', () => {
     expect(value('ringstore_ring_bytes')).toBeGreaterThanOrEqual(65_536);
     expect(value('ringstore_ring_used_bytes')).toBeGreaterThanOrEqual(0);
     expect(value('ringstore_store_fsyncs_total')).toBeGreaterThan(0);
+    expect(value('ringstore_store_commits_total')).toBeGreaterThan(0);
     expect(value('ringstore_store_appended_batches_total')).toBe(10);
     expect(value('ringstore_crc_threads')).toBe(1);
     expect(value('ringstore_crc_utilization_ratio')).toBeGreaterThanOrEqual(0);

@@ -10,8 +10,10 @@ export interface StoreMetrics {
   appendedBatches?: number;
   appendedEvents?: number;
   appendedBytes?: number;
-  /** Generations flushed (the store's generation counter covers those of earlier runs too). */
+  /** Generations flushed since open (the ringstore_generation gauge counts those of earlier runs too). */
   generations?: number;
+  /** Writer commit cycles since open: one storage append and at most one fsync round each. */
+  commits?: number;
   fsyncs?: number;
   fsyncSecondsTotal?: number;
   /** Duration of the most recent fsync. */
@@ -137,6 +139,12 @@ export class HttpMetrics {
       'ringstore_store_generations_total',
       'generations flushed since open',
       field('generations'),
+    );
+    mirroredCounter(
+      this.registry,
+      'ringstore_store_commits_total',
+      'writer commit cycles (group commits) since open',
+      field('commits'),
     );
     mirroredCounter(this.registry, 'ringstore_store_fsyncs_total', 'fsync calls since open', field('fsyncs'));
     mirroredCounter(
