@@ -73,8 +73,14 @@ describe('crash over HTTP', () => {
         const server = await spawnServe(dir, ['--log-level', 'info']);
         const stop = { now: false };
         const before = acked.length;
-        const load = writeUntil(server.url, stop, random, cycle, acked);
-        await new Promise((resolve) => setTimeout(resolve, 150 + Math.floor(random() * 400)));
+        let loadEnded = false;
+        const load = writeUntil(server.url, stop, random, cycle, acked).finally(() => {
+          loadEnded = true;
+        });
+        // Kill at a random moment after the first acknowledgement of this cycle, so every cycle
+        // has acknowledged work at risk however slowly the server starts on a busy machine.
+        while (acked.length === before && !loadEnded) await new Promise((resolve) => setTimeout(resolve, 5));
+        await new Promise((resolve) => setTimeout(resolve, 50 + Math.floor(random() * 400)));
         server.child.kill('SIGKILL');
         await server.exited;
         stop.now = true;
