@@ -305,7 +305,8 @@ export class RingStore implements EventStore {
 
   /**
    * Stops intake (new puts fail with STORE_CLOSED), lets every put already made complete, has the
-   * writer thread finish (its last fsync) and ends every thread. Idempotent.
+   * writer thread finish (its last fsync) and ends every thread. Idempotent. Rejects with
+   * STORE_FAILED if the store fails while closing; threads are ended either way.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -315,6 +316,7 @@ export class RingStore implements EventStore {
   async #close(): Promise<void> {
     const ring = this.#ring;
     const writer = this.#writer;
+    const failedBefore = this.failed;
     writer.ref();
     ring.beginClosing();
     await this.#drain();
@@ -344,6 +346,9 @@ export class RingStore implements EventStore {
     const watchers = [...this.#watchers];
     this.#watchers.clear();
     for (const watcher of watchers) watcher(notice);
+    // A store that failed before close() closes quietly; a failure while closing (the last fsync)
+    // is reported, since the data written since the last acknowledged put may not be durable.
+    if (!failedBefore && this.#failure) throw this.#failure;
   }
 
   /** Waits until everything claimed is committed and this thread's puts are settled (bounded). */
