@@ -131,6 +131,31 @@ describe('RingStore failure handling', () => {
       await reopened.close();
     }
   });
+  it('reports an fsync failure during close() instead of closing quietly', async () => {
+    // Walk the point of failure through every sync of open, one put (durability 'none') and close.
+    const seen: string[] = [];
+    for (let allowed = 0; allowed < 16; allowed++) {
+      const opened = await settle(
+        openRingStore(
+          { dir: fresh('close-fsync'), durability: 'none' },
+          { writerFaults: { failSyncAfter: allowed } },
+        ),
+      );
+      if (!opened.ok) {
+        seen.push(`open:${opened.code}`);
+        continue;
+      }
+      const store = opened.value;
+      const put = await settle(store.put('d', 'a', 1, [{ type: 'E', data: 'x' }]));
+      const closed = await settle(store.close());
+      seen.push(`put:${put.ok ? 'ok' : put.code} close:${closed.ok ? 'ok' : closed.code}`);
+    }
+    expect(seen).toContain('put:ok close:STORE_FAILED');
+    expect(seen.at(-1)).toBe('put:ok close:ok');
+    expect(
+      seen.every((s) => /^(open:STORE_FAILED|put:(ok|STORE_FAILED) close:(ok|STORE_FAILED))$/.test(s)),
+    ).toBe(true);
+  });
 });
 
 describe('RingStore backpressure', () => {
