@@ -77,14 +77,26 @@ export class LineSplitter {
   #emit(out: Line[]): void {
     if (this.#skipping > 0) out.push({ tooLarge: this.#skipping });
     else if (this.#partBytes > 0) {
-      const text = Buffer.concat(this.#parts, this.#partBytes).toString('utf8');
+      // Most lines arrive within one chunk: decode that slice directly instead of copying it.
+      const text =
+        this.#parts.length === 1
+          ? (this.#parts[0] as Buffer).toString('utf8')
+          : Buffer.concat(this.#parts, this.#partBytes).toString('utf8');
       // A blank line (or a lone \r of CRLF input) is not a batch: it gets no result.
-      if (text.trim().length > 0) out.push({ text });
+      if (!isBlank(text)) out.push({ text });
     }
     this.#parts = [];
     this.#partBytes = 0;
     this.#skipping = 0;
   }
+}
+
+function isBlank(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return false;
+  }
+  return true;
 }
 
 const LINE_KEYS = new Set(['domain', 'aggregateType', 'id', 'events', 'expectedVersion', 'idempotencyKey']);
