@@ -319,6 +319,11 @@ export class Producer {
     this.#awaitCommits();
   }
 
+  /**
+   * Waits for commits on committedCursor. The wait is announced in completionWaiters before the
+   * value check of waitAsync, so the writer (which stores the cursor, then reads the count) either
+   * notifies or the wait sees the new cursor at once.
+   */
   readonly #awaitCommits = (): void => {
     const words = this.#ring.words;
     for (;;) {
@@ -328,12 +333,19 @@ export class Producer {
         this.#completionArmed = false;
         return;
       }
+      Atomics.add(words, CONTROL.completionWaiters, 1);
       const wait = waitAsync(words, CONTROL.committedCursor, seen, RECHECK_MS * 10);
       if (wait.async) {
-        wait.value.then(this.#awaitCommits);
+        wait.value.then(this.#commitsArrived);
         return;
       }
+      Atomics.sub(words, CONTROL.completionWaiters, 1);
     }
+  };
+
+  readonly #commitsArrived = (): void => {
+    Atomics.sub(this.#ring.words, CONTROL.completionWaiters, 1);
+    this.#awaitCommits();
   };
 
   #holdAlive(): void {

@@ -44,6 +44,8 @@ const LINES = [
   'spaceWaiters',
   /** main thread: 1 asks the writer thread to finish once everything claimed is committed */
   'writerStop',
+  /** producers in other threads (add/sub): how many wait on committedCursor for their results */
+  'completionWaiters',
 ] as const;
 
 export type ControlWord = (typeof LINES)[number];

@@ -120,7 +120,8 @@ export class WriterLoop {
     }
     this.#cursor = cursor;
     Atomics.store(ring.words, CONTROL.committedCursor, cursor);
-    Atomics.notify(ring.words, CONTROL.committedCursor);
+    if (Atomics.load(ring.words, CONTROL.completionWaiters) > 0)
+      Atomics.notify(ring.words, CONTROL.committedCursor);
     this.#options.publish({
       type: 'commit',
       committedCursor: cursor,
