@@ -36,8 +36,9 @@ import { waitAsync } from './wait-async.js';
  *                               │                               order, append (group commit),
  *                               │                               write results, store(state,
  *                               │                               COMMITTED|FAILED), store
- *                               │                               committedCursor, notify ────────► read result
- *                               │                                                                 store(state, RELEASED)
+ *                               │                               committedCursor, notify if ─────► read result
+ *                               │                               completionWaiters > 0; one        store(state, RELEASED)
+ *                               │                               message per cycle to main
  *                               │                               reclaim: over RELEASED and    ◄── wake writer if a
  *                               │                               PADDING records below the         producer waits for
  *                               └────────── room again ◄─────── committedCursor: zero them,       space

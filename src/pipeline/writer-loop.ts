@@ -24,7 +24,7 @@ import {
  *     └► decode VALID records as AppendBatch (event data are views into the ring)
  *     └► storage.append(batches, durability): ONE call per cycle = one group commit, one fsync
  *     └► write each outcome into its record, store COMMITTED | FAILED (REJECTED → FAILED)
- *     └► store committedCursor, notify it (producers in other threads wait on it)
+ *     └► store committedCursor; notify it if producer threads announced a wait (completionWaiters)
  *     └► publish ONE CommitMessage with the CommitDelta (the main thread applies it to its reader
  *        before it resolves puts: read-your-writes)
  *     └► reclaim released records behind committedCursor
