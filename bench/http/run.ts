@@ -9,11 +9,11 @@ import autocannon from 'autocannon';
 import { type Counters, SCENARIOS, type Scenario } from './scenarios.js';
 
 /**
- * `npm run bench:http [-- --duration 8 --connections 50 --profile --durability fsync] [scenario…]`
+ * `npm run bench:http [-- --duration 8 --connections 50 --profile --durability fsync --name http-latest] [scenario…]`
  *
  * Runs every scenario with autocannon against two servers started as child processes, side by
  * side in one run: the bare node:http ceiling (bare-server.ts) and `ringstore serve` on a fresh
- * temp directory. Prints a table and writes bench/results/http-latest.json and http-latest.md.
+ * temp directory. Prints a table and writes bench/results/<name>.json and .md (default http-latest).
  * With --profile the ringstore process runs under --cpu-prof and the profile summary is printed.
  */
 const projectRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -127,6 +127,7 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '50' },
       durability: { type: 'string', default: 'fsync' },
       profile: { type: 'boolean', default: false },
+      name: { type: 'string', default: 'http-latest' },
     },
     allowPositionals: true,
   });
@@ -256,8 +257,9 @@ async function main(): Promise<void> {
       : []),
   ].join('\n');
   mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(join(resultsDir, 'http-latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(join(resultsDir, 'http-latest.md'), markdown);
+  if (!/^[a-z0-9-]{1,40}$/.test(values.name as string)) throw new Error('--name: 1 to 40 of a-z, 0-9, -');
+  writeFileSync(join(resultsDir, `${values.name}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(resultsDir, `${values.name}.md`), markdown);
   process.stdout.write(`${markdown}\n`);
 }
 
