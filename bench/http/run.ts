@@ -131,6 +131,7 @@ async function main(): Promise<void> {
     },
     allowPositionals: true,
   });
+  if (!/^[a-z0-9-]{1,40}$/.test(values.name as string)) throw new Error('--name: 1 to 40 of a-z, 0-9, -');
   const seconds = Number(values.duration);
   const connections = Number(values.connections);
   const scenarios =
@@ -257,7 +258,6 @@ async function main(): Promise<void> {
       : []),
   ].join('\n');
   mkdirSync(resultsDir, { recursive: true });
-  if (!/^[a-z0-9-]{1,40}$/.test(values.name as string)) throw new Error('--name: 1 to 40 of a-z, 0-9, -');
   writeFileSync(join(resultsDir, `${values.name}.json`), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(resultsDir, `${values.name}.md`), markdown);
   process.stdout.write(`${markdown}\n`);
