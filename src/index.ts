@@ -4,11 +4,37 @@
  *   import { RingStore } from 'ringstore';
  *   const store = await RingStore.open({ dir: './data' });
  */
+export {
+  type CommandResult,
+  DEFAULT_MAX_RETRIES,
+  type DecidedEvent,
+  type Decider,
+  type EventCodec,
+  type HandleCommandOptions,
+  handleCommand,
+  type InstanceRef,
+  jsonCodec,
+} from './api/decider.js';
 export type { AggregateIdInput, CommitNotice, EventStore } from './api/event-store.js';
 export { Aggregate, Domain, Instance } from './api/facade.js';
 export { Producer, type ProducerHandle } from './api/producer.js';
 export { RingStore, type RingStoreStats } from './api/ring-store.js';
 export { RING_STORE_DEFAULTS, type RingStoreOptions } from './api/ring-store-options.js';
+export {
+  type DomainStream,
+  type EventStream,
+  type InstanceStream,
+  type InstanceStreamOptions,
+  instanceStream,
+  type ReadStreamOptions,
+  readStream,
+} from './api/streams.js';
+export {
+  type SubscribeOptions,
+  type Subscription,
+  type SubscriptionEnd,
+  subscribe,
+} from './api/subscription.js';
 export {
   ERROR_CATALOG,
   ERROR_CODES,
@@ -20,6 +46,8 @@ export {
 } from './errors.js';
 export { LIMITS } from './model/limits.js';
 export { MemoryEventStore, type MemoryEventStoreOptions } from './model/memory-store.js';
+export { StorageEngine } from './storage/storage-engine.js';
+export { verifyStore } from './storage/verify.js';
 export type {
   DomainReadResult,
   Durability,
