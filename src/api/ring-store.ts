@@ -10,6 +10,7 @@ import { errorCodeNumber } from '../pipeline/record-results.js';
 import { Ring } from '../pipeline/ring.js';
 import { CONTROL, LIFECYCLE_CLOSED, LIFECYCLE_FAILED } from '../pipeline/ring-layout.js';
 import { waitAsync } from '../pipeline/wait-async.js';
+import { DirectoryLock } from '../storage/directory-lock.js';
 import { StorageReader } from '../storage/reader.js';
 import type {
   DomainReadResult,
@@ -102,6 +103,8 @@ export class RingStore implements EventStore {
   #writerStopped = false;
   #closing: Promise<void> | undefined;
   #closed = false;
+  /** Held from open to the end of close(), even when the store failed. */
+  #lock: DirectoryLock | undefined;
 
   private constructor(
     options: ResolvedRingStoreOptions,
@@ -177,6 +180,18 @@ export class RingStore implements EventStore {
   /** @internal used by openRingStore */
   static async create(options: RingStoreOptions, hooks: RingStoreTestHooks): Promise<RingStore> {
     const resolved = resolveRingStoreOptions(options);
+    const lock = DirectoryLock.acquire(resolved.dir);
+    try {
+      const store = await RingStore.#start(resolved, hooks);
+      store.#lock = lock;
+      return store;
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  static async #start(resolved: ResolvedRingStoreOptions, hooks: RingStoreTestHooks): Promise<RingStore> {
     const ring = Ring.create(resolved.ringBytes, hooks.initialCursor ?? 0);
     const workerData: WriterWorkerData = {
       sab: ring.sab,
@@ -309,7 +324,7 @@ export class RingStore implements EventStore {
    * STORE_FAILED if the store fails while closing; threads are ended either way.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#close();
+    this.#closing ??= this.#close().finally(() => this.#lock?.release());
     return this.#closing;
   }
 

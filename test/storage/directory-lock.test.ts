@@ -41,3 +41,21 @@ describe('DirectoryLock', () => {
     expect(existsSync(join(dir, 'LOCK'))).toBe(false);
   });
 });
+
+describe('RingStore directory lock', () => {
+  it('refuses a second RingStore on the same directory until the first is closed', async () => {
+    const { RingStore } = await import('../../src/api/ring-store.js');
+    const dir = mkdtempSync(join(tmpdir(), 'ringstore-lock-'));
+    try {
+      const first = await RingStore.open({ dir, durability: 'none' });
+      await expect(RingStore.open({ dir })).rejects.toMatchObject({ code: 'STORE_LOCKED' });
+      await first.put('d', 'a', 1n, [{ type: 'A' }]);
+      await first.close();
+      const second = await RingStore.open({ dir, durability: 'none' });
+      expect((await second.get('d', 'a', 1n)).version).toBe(1);
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
