@@ -1,4 +1,3 @@
-import type { AggregateIdInput, CommitNotice, EventStore } from '../api/event-store.js';
 import { crc32 } from '../crc.js';
 import { RingStoreError, versionConflict } from '../errors.js';
 import type {
@@ -11,6 +10,7 @@ import type {
   ReadOptions,
   StoredEvent,
 } from '../types.js';
+import type { AggregateIdInput, CommitNotice, EventStore } from './event-store.js';
 import { expectedVersionMatches, validateEvents, validatePutOptions } from './events.js';
 import { KeyGenerator, parseAggregateId } from './ids.js';
 import { validateAggregateType, validateDomain } from './names.js';

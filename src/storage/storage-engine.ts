@@ -1,6 +1,6 @@
-import type { AggregateIdInput, CommitNotice, EventStore } from '../api/event-store.js';
 import { crc32 } from '../crc.js';
 import { fromWire, RingStoreError } from '../errors.js';
+import type { AggregateIdInput, CommitNotice, EventStore } from '../model/event-store.js';
 import { validateEvents, validatePutOptions } from '../model/events.js';
 import { KeyGenerator, parseAggregateId } from '../model/ids.js';
 import { validateAggregateType, validateDomain } from '../model/names.js';
