@@ -12,6 +12,7 @@ import { CONTROL, LIFECYCLE_CLOSED, LIFECYCLE_FAILED } from '../pipeline/ring-la
 import { waitAsync } from '../pipeline/wait-async.js';
 import { DirectoryLock } from '../storage/directory-lock.js';
 import { StorageReader } from '../storage/reader.js';
+import type { CommitDelta } from '../storage/types.js';
 import type {
   DomainReadResult,
   EventInput,
@@ -97,8 +98,25 @@ export class RingStore implements EventStore {
   readonly #watchers = new Set<(notice: CommitNotice) => void>();
   readonly #stats: RingStoreStats = { commits: 0, batches: 0, fsyncs: 0, crcTasks: 0, crcWorkersLost: 0 };
   #failure: RingStoreError | undefined;
-  /** committedCursor of the last commit message applied to the reader. */
+  /** committedCursor of the last commit message received (its delta is applied or pending). */
   #appliedCursor: number;
+  /**
+   * Commit deltas received but not yet applied to the reader. Applying one takes a good share of
+   * the main thread's work per commit cycle, and the next cycle waits for the puts that the
+   * resolved ones trigger; so a commit message resolves its puts first and the delta is applied
+   * after the turn's new puts are in the ring (setImmediate), while the CRC stage and the writer
+   * work on them. Every read path applies pending deltas first, so reads still see every
+   * resolved put (read-your-writes).
+   */
+  readonly #pendingDeltas: CommitDelta[] = [];
+  #applyScheduled = false;
+  readonly #applyPending = (): void => {
+    this.#applyScheduled = false;
+    const deltas = this.#pendingDeltas;
+    if (deltas.length === 0) return;
+    for (let i = 0; i < deltas.length; i++) this.#reader.apply(deltas[i]!);
+    deltas.length = 0;
+  };
   readonly #syncWaiters: { target: number; resolve(): void }[] = [];
   #writerStopped = false;
   #closing: Promise<void> | undefined;
@@ -235,6 +253,7 @@ export class RingStore implements EventStore {
   }
 
   get generation(): number {
+    this.#applyPending();
     return this.#reader.generation;
   }
 
@@ -285,20 +304,25 @@ export class RingStore implements EventStore {
     validateDomain(domain);
     validateAggregateType(aggregateType);
     const aggregateId = parseAggregateId(id);
+    this.#applyPending();
     return this.#reader.get(domain, aggregateType, aggregateId, validateGetOptions(options));
   }
 
   async read(domain: string, options?: ReadOptions): Promise<DomainReadResult> {
     this.#assertReadable();
     validateDomain(domain);
-    return this.#reader.read(domain, validateReadOptions(options));
+    const valid = validateReadOptions(options);
+    this.#applyPending();
+    return this.#reader.read(domain, valid);
   }
 
   hasDomain(domain: string): boolean {
+    this.#applyPending();
     return this.#reader.hasDomain(domain);
   }
 
   domains(): string[] {
+    this.#applyPending();
     return this.#reader.domains();
   }
 
@@ -352,6 +376,7 @@ export class RingStore implements EventStore {
     if (writer.threadId >= 0) await writer.terminate();
     this.#dispatcher?.stop();
     await this.#pool?.destroy();
+    this.#applyPending();
     this.#reader.close();
     if (ring.lifecycle() !== LIFECYCLE_FAILED) ring.setLifecycle(LIFECYCLE_CLOSED);
     this.#producer.failOutstanding(this.#failure ?? new RingStoreError('STORE_CLOSED'));
@@ -395,11 +420,18 @@ export class RingStore implements EventStore {
         this.#stats.commits++;
         this.#stats.batches += message.batches;
         this.#stats.fsyncs += message.fsyncs;
-        if (message.delta) this.#reader.apply(message.delta);
+        if (message.delta) {
+          this.#pendingDeltas.push(message.delta);
+          if (!this.#applyScheduled) {
+            this.#applyScheduled = true;
+            setImmediate(this.#applyPending);
+          }
+        }
         this.#appliedCursor = message.committedCursor;
         this.#producer.completeReady(message.committedCursor);
         this.#releaseSyncWaiters(false);
         if (message.delta && message.delta.domains.length > 0 && this.#watchers.size > 0) {
+          this.#applyPending();
           const notice: CommitNotice = {
             generation: this.#reader.generation,
             domains: message.delta.domains.map((d) => d.domain),
