@@ -17,6 +17,11 @@ import { corruptData } from './recovery.js';
 import { scanIndex } from './scan.js';
 import type { CommitDelta, DomainDelta } from './types.js';
 
+/** Two wanted spans of one segment file are read with one call when at most this many bytes lie between them. */
+const MERGE_GAP_BYTES = 4096;
+/** The largest single read: bounds the scratch buffer and the time of each synchronous read call. */
+const MAX_READ_BYTES = 1 << 20;
+
 export interface StorageReaderOptions {
   io?: FileIO;
 }
@@ -24,7 +29,7 @@ export interface StorageReaderOptions {
 /**
  * The read side over a store directory (DESIGN.md §4): an in-memory index per domain built from the
  * index files at open and extended with each commit's CommitDelta, and payloads read from the data
- * segments with positional reads (one read per batch span; descriptors are cached).
+ * segments with positional reads (nearby spans merged into one read; descriptors are cached).
  *
  * It never writes. It accepts the valid prefix of each file and ignores what follows: the writer's
  * recovery (StorageWriter.open) is the one that decides about damaged tails. Every option behaves
@@ -34,7 +39,9 @@ export class StorageReader {
   readonly #root: string;
   readonly #io: FileIO;
   readonly #domains = new Map<string, DomainReadIndex>();
-  readonly #fds = new Map<string, number>();
+  /** Segment descriptors per domain name, by aggregate-type code then segment (opened on first read). */
+  readonly #fds = new Map<string, (number | undefined)[][]>();
+  #scratch = new Uint8Array(0);
   #generation = 0;
   #closed = false;
 
@@ -148,23 +155,25 @@ export class StorageReader {
       end = Math.min(end, d.positionOfBatch(d.firstBatchAbove(d.batchTimestamp, options.toTime)));
     }
     if (!d) return { events: [], nextPosition: Math.max(start, end) };
-    let typeCodes: Set<number> | undefined;
+    // Wanted event-type codes as a mask indexed by code (codes are dense from 0).
+    let wanted: Uint8Array | undefined;
     if (options.types) {
-      typeCodes = new Set();
+      wanted = new Uint8Array(d.registry.eventTypes.length);
       for (const name of options.types) {
         const code = d.registry.eventCode(name);
-        if (code >= 0) typeCodes.add(code);
+        if (code >= 0) wanted[code] = 1;
       }
     }
     const positions: number[] = [];
     let nextPosition = Math.max(start, end);
     const eventType = d.eventType;
+    const limit = options.limit;
     for (let p = start; p < end; p++) {
-      if (positions.length === options.limit) {
+      if (positions.length === limit) {
         nextPosition = p;
         break;
       }
-      if (!typeCodes || typeCodes.has(eventType[p]!)) positions.push(p);
+      if (!wanted || wanted[eventType[p]!] === 1) positions.push(p);
     }
     return { events: this.#materialize(d, positions, options.verifyCrc), nextPosition };
   }
@@ -172,7 +181,11 @@ export class StorageReader {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const fd of this.#fds.values()) this.#io.close(fd);
+    for (const byType of this.#fds.values()) {
+      for (const bySegment of byType) {
+        for (const fd of bySegment ?? []) if (fd !== undefined) this.#io.close(fd);
+      }
+    }
     this.#fds.clear();
   }
 
@@ -239,83 +252,164 @@ export class StorageReader {
     if (strict && scan.damage && !scan.damage.tail) throw corruptData(scan.damage);
   }
 
-  /** Builds StoredEvents for ascending positions, reading each batch's span of data in one call. */
+  /**
+   * Builds StoredEvents for ascending positions. All their data goes into one buffer per call (each
+   * event's data is a view of it, so a caller may mutate what it got without touching the store or
+   * other results). The data file is read in runs: the spans of consecutive events that lie in the
+   * same segment file, in increasing order and close together (a scan in commit order reads a
+   * segment almost sequentially), are merged into one positional read of at most MAX_READ_BYTES.
+   * A run whose wanted bytes are contiguous is read straight into the result buffer; one with gaps
+   * (events skipped by a type filter) is read into a scratch buffer and the wanted bytes copied out.
+   */
   #materialize(d: DomainReadIndex, positions: number[], verifyCrc: boolean): StoredEvent[] {
-    const events: StoredEvent[] = new Array(positions.length);
+    const count = positions.length;
+    const events: StoredEvent[] = new Array(count);
+    if (count === 0) return events;
+    const { eventBatch, eventOffset, eventLength, eventCrc, eventType } = d;
+    const { batchAggregateType, batchSegment, batchDataOffset } = d;
+    let total = 0;
+    for (let k = 0; k < count; k++) total += eventLength[positions[k]!]!;
+    const out = new Uint8Array(total);
+    const outBuffer = out.buffer;
     const registry = d.registry;
+    const eventTypes = registry.eventTypes;
+    const fds = this.#segmentFdsOf(d);
+    let outAt = 0;
     let i = 0;
-    while (i < positions.length) {
+    while (i < count) {
       const first = positions[i]!;
-      const b = d.eventBatch[first]!;
-      let last = i;
-      while (last + 1 < positions.length && d.eventBatch[positions[last + 1]!] === b) last++;
-      const lastPosition = positions[last]!;
-      const spanStart = d.eventOffset[first]!;
-      const spanEnd = d.eventOffset[lastPosition]! + d.eventLength[lastPosition]!;
-      const aggregateType = registry.aggregateTypes[d.batchAggregateType[b]!]!;
-      const file = `${d.name}/${segmentFileName(aggregateType, d.batchSegment[b]!)}`;
-      const fileOffset = d.batchDataOffset[b]! + spanStart;
-      const data = this.#readData(file, fileOffset, spanEnd - spanStart);
-      const firstPosition = d.batchFirstPosition[b]!;
-      const firstVersion = d.batchFirstVersion[b]!;
-      const generation = d.batchGeneration[b]!;
-      const timestamp = d.batchTimestamp[b]!;
-      const aggregateId = d.batchAggregateId[b]!;
-      for (let k = i; k <= last; k++) {
-        const p = positions[k]!;
-        const at = d.eventOffset[p]! - spanStart;
-        const bytes = data.subarray(at, at + d.eventLength[p]!);
-        const crc = d.eventCrc[p]!;
-        if (verifyCrc && crc32(bytes) !== crc) {
-          throw new RingStoreError(
-            'CORRUPT_DATA',
-            `${file}: event data at offset ${fileOffset + at} fails its CRC`,
-            {
-              file,
-              offset: fileOffset + at,
-              reason: 'event crc',
-            },
-          );
+      const firstBatch = eventBatch[first]!;
+      const typeCode = batchAggregateType[firstBatch]!;
+      const segment = batchSegment[firstBatch]!;
+      const runStart = batchDataOffset[firstBatch]! + eventOffset[first]!;
+      let runEnd = runStart + eventLength[first]!;
+      let dense = true;
+      let batch = firstBatch;
+      let j = i + 1;
+      for (; j < count; j++) {
+        const p = positions[j]!;
+        const b = eventBatch[p]!;
+        if (b !== batch && (batchAggregateType[b] !== typeCode || batchSegment[b] !== segment)) break;
+        const start = batchDataOffset[b]! + eventOffset[p]!;
+        const end = start + eventLength[p]!;
+        if (start < runEnd || start - runEnd > MERGE_GAP_BYTES || end - runStart > MAX_READ_BYTES) break;
+        if (start !== runEnd) dense = false;
+        runEnd = end;
+        batch = b;
+      }
+      const runLength = runEnd - runStart;
+      if (dense) {
+        this.#readRun(d, fds, firstBatch, out, outAt, runLength, runStart);
+      } else {
+        const scratch = this.#scratchOf(runLength);
+        this.#readRun(d, fds, firstBatch, scratch, 0, runLength, runStart);
+        let at = outAt;
+        for (let k = i; k < j; k++) {
+          const p = positions[k]!;
+          const from = batchDataOffset[eventBatch[p]!]! + eventOffset[p]! - runStart;
+          const length = eventLength[p]!;
+          out.set(scratch.subarray(from, from + length), at);
+          at += length;
         }
+      }
+      for (let k = i; k < j; k++) {
+        const p = positions[k]!;
+        const b = eventBatch[p]!;
+        const length = eventLength[p]!;
+        const data = new Uint8Array(outBuffer, outAt, length);
+        const crc = eventCrc[p]!;
+        if (verifyCrc && crc32(data) !== crc) {
+          const file = this.#segmentFile(d, b);
+          const offset = batchDataOffset[b]! + eventOffset[p]!;
+          throw new RingStoreError('CORRUPT_DATA', `${file}: event data at offset ${offset} fails its CRC`, {
+            file,
+            offset,
+            reason: 'event crc',
+          });
+        }
+        const firstPosition = d.batchFirstPosition[b]!;
         events[k] = {
           domain: d.name,
-          aggregateType,
-          aggregateId,
-          version: firstVersion + (p - firstPosition),
+          aggregateType: registry.aggregateTypes[batchAggregateType[b]!]!,
+          aggregateId: d.batchAggregateId[b]!,
+          version: d.batchFirstVersion[b]! + (p - firstPosition),
           position: p,
-          generation,
-          timestamp,
-          type: registry.eventTypes[d.eventType[p]!]!,
-          data: bytes,
+          generation: d.batchGeneration[b]!,
+          timestamp: d.batchTimestamp[b]!,
+          type: eventTypes[eventType[p]!]!,
+          data,
           crc,
         };
+        outAt += length;
       }
-      i = last + 1;
+      i = j;
     }
     return events;
   }
 
-  #readData(file: string, offset: number, length: number): Uint8Array {
-    const buffer = new Uint8Array(length);
-    if (length === 0) return buffer;
-    let fd = this.#fds.get(file);
+  /** Reads `length` bytes at `position` of batch b's segment file into buffer[offset…]; CORRUPT_DATA when short. */
+  #readRun(
+    d: DomainReadIndex,
+    fds: (number | undefined)[][],
+    b: number,
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): void {
+    if (length === 0) return;
+    const typeCode = d.batchAggregateType[b]!;
+    const segment = d.batchSegment[b]!;
     let got = -1;
     try {
+      let fd = fds[typeCode]?.[segment];
       if (fd === undefined) {
-        fd = this.#io.open(joinPath(this.#root, file), 'read');
-        this.#fds.set(file, fd);
+        fd = this.#io.open(joinPath(this.#root, this.#segmentFile(d, b)), 'read');
+        let bySegment = fds[typeCode];
+        if (!bySegment) {
+          bySegment = [];
+          fds[typeCode] = bySegment;
+        }
+        bySegment[segment] = fd;
       }
-      got = this.#io.read(fd, buffer, 0, length, offset);
+      got = this.#io.read(fd, buffer, offset, length, position);
     } catch (err) {
       if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
     }
     if (got !== length) {
-      throw new RingStoreError('CORRUPT_DATA', `${file}: event data at offset ${offset} is missing`, {
+      const file = this.#segmentFile(d, b);
+      const missingAt = position + Math.max(0, got);
+      throw new RingStoreError('CORRUPT_DATA', `${file}: event data at offset ${missingAt} is missing`, {
         file,
-        offset,
+        offset: missingAt,
         reason: 'data missing',
       });
     }
-    return buffer;
+  }
+
+  /** Open segment descriptors of a domain, by aggregate-type code then segment number. */
+  #segmentFdsOf(d: DomainReadIndex): (number | undefined)[][] {
+    let fds = this.#fds.get(d.name);
+    if (!fds) {
+      fds = [];
+      this.#fds.set(d.name, fds);
+    }
+    return fds;
+  }
+
+  /** `<domain>/<aggregateType>.<segment>`: the data file of batch b, for opening and for messages. */
+  #segmentFile(d: DomainReadIndex, b: number): string {
+    const aggregateType = d.registry.aggregateTypes[d.batchAggregateType[b]!]!;
+    return `${d.name}/${segmentFileName(aggregateType, d.batchSegment[b]!)}`;
+  }
+
+  /** A reusable buffer of at least `length` bytes for runs read with gaps (at most MAX_READ_BYTES). */
+  #scratchOf(length: number): Uint8Array {
+    if (this.#scratch.byteLength < length) {
+      this.#scratch = new Uint8Array(
+        Math.min(MAX_READ_BYTES, Math.max(length, this.#scratch.byteLength * 2, 4096)),
+      );
+    }
+    return this.#scratch;
   }
 }
