@@ -14,7 +14,8 @@ import { BENCH_AGGREGATE_TYPE, BENCH_DOMAIN, Workload } from './workload.js';
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/profile-pipeline.js [fsync|none] [pool|inline] [runs]
  *
  * It uses the bench workload (BENCH_EVENTS, BENCH_IN_FLIGHT, … as in docs/BENCHMARKS.md) and prints
- * one line per run: events/s, commits, batches per commit and ms per commit. Several runs in one
+ * one line per run: events/s, commits, batches per commit, ms per commit and the CPU time of all
+ * threads per event (less sensitive to a loaded machine than the rate). Several runs in one
  * process show the warm-up; compare builds by running two copies of dist/ alternately.
  */
 async function main(): Promise<void> {
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
         ...(maxBatches ? { maxBatchesPerCommit: Number(maxBatches) } : {}),
       });
       const latencies = new LatencyRecorder(workload.batchCount);
+      const cpuBefore = process.cpuUsage();
       const outcome = await runInFlight(
         workload.batchCount,
         config.inFlight,
@@ -47,6 +49,7 @@ async function main(): Promise<void> {
           ),
         latencies,
       );
+      const cpu = process.cpuUsage(cpuBefore);
       await store.close();
       const stats = store.stats();
       const events = outcome.completed * config.batchEvents;
@@ -54,7 +57,8 @@ async function main(): Promise<void> {
       console.log(
         `${durability} ${crc} run ${run}: ${Math.round(events / outcome.seconds)} events/s, ` +
           `${stats.commits} commits, ${(stats.batches / Math.max(1, stats.commits)).toFixed(1)} batches/commit, ` +
-          `${perCommitMs.toFixed(3)} ms/commit, ${stats.fsyncs} fsyncs, ${stats.crcTasks} crc tasks`,
+          `${perCommitMs.toFixed(3)} ms/commit, ${stats.fsyncs} fsyncs, ${stats.crcTasks} crc tasks, ` +
+          `CPU (all threads) ${(((cpu.user + cpu.system) / events) * 1000).toFixed(0)} ns/event`,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,8 +1,8 @@
 import { RingStoreError } from '../errors.js';
-import { validateEvents, validatePutOptions } from '../model/events.js';
+import { validatePutOptions } from '../model/events.js';
 import { parseAggregateId } from '../model/ids.js';
-import { validateAggregateType, validateDomain } from '../model/names.js';
 import { BatchEncoder, type EncodableBatch } from '../pipeline/batch-codec.js';
+import { PutValidator } from '../pipeline/put-validation.js';
 import { errorCodeFromNumber, readRecordError, readRecordResult } from '../pipeline/record-results.js';
 import { Ring } from '../pipeline/ring.js';
 import {
@@ -78,6 +78,7 @@ export class Producer {
   readonly #wiring: ProducerWiring;
   readonly #inline: boolean;
   readonly #encoder = new BatchEncoder();
+  readonly #validator = new PutValidator();
   readonly #pending: PendingPut[] = [];
   #pendingHead = 0;
   readonly #waiting: WaitingPut[] = [];
@@ -137,10 +138,10 @@ export class Producer {
     try {
       const refusal = this.#refusal();
       if (refusal) throw refusal;
-      validateDomain(domain);
-      validateAggregateType(aggregateType);
+      this.#validator.domain(domain);
+      this.#validator.aggregateType(aggregateType);
       const aggregateId = parseAggregateId(id);
-      const valid = validateEvents(events);
+      const valid = this.#validator.events(events);
       const { expectedVersion, idempotencyKey } = validatePutOptions(options);
       const batch: EncodableBatch = {
         domain,

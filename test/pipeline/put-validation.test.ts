@@ -1,0 +1,72 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { validateEvents } from '../../src/model/events.js';
+import { validateAggregateType, validateDomain } from '../../src/model/names.js';
+import { PutValidator } from '../../src/pipeline/put-validation.js';
+
+const SEED = 20261124;
+
+/** The outcome of a validator: its value, or the code and message of what it threw. */
+function outcome(run: () => unknown): unknown {
+  try {
+    return { value: run() };
+  } catch (error) {
+    const { code, message } = error as { code?: string; message?: string };
+    return { code, message };
+  }
+}
+
+const name = fc.oneof(
+  fc.constantFrom('bench', 'person', 'a', 'Person', '', 'x'.repeat(64), 'ok_1-2', 'bad name'),
+  fc.string({ maxLength: 5 }),
+  fc.constantFrom(undefined, 7, null),
+);
+const eventType = fc.oneof(
+  fc.constantFrom('Registered', 'Moved', 'a.b:c-d_e', '1bad', '', 'T'.repeat(129), 'T'.repeat(128)),
+  fc.string({ maxLength: 4 }),
+  fc.constant(42),
+);
+const data = fc.oneof(
+  fc.uint8Array({ maxLength: 8 }),
+  fc.constantFrom('text', undefined, 5, new Uint8Array(65_536), new Uint8Array(65_535)),
+);
+const event = fc.oneof(
+  fc.record({ type: eventType, data }),
+  fc.record({ type: eventType, data, crc: fc.oneof(fc.integer(), fc.constant(1.5)) }),
+  fc.constantFrom(null, 3, [], ['x']),
+);
+const events = fc.oneof(fc.array(event, { maxLength: 6 }), fc.constantFrom(undefined, 'x', {}));
+
+describe('PutValidator', () => {
+  it('gives the same events or the same error as the model validators, also for remembered names', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, name, events), { minLength: 1, maxLength: 20 }), (puts) => {
+        const validator = new PutValidator();
+        for (const [domain, aggregateType, inputs] of puts) {
+          expect(outcome(() => validator.domain(domain))).toEqual(outcome(() => validateDomain(domain)));
+          expect(outcome(() => validator.aggregateType(aggregateType))).toEqual(
+            outcome(() => validateAggregateType(aggregateType)),
+          );
+          expect(outcome(() => validator.events(inputs))).toEqual(outcome(() => validateEvents(inputs)));
+        }
+      }),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+
+  it('rejects a batch over the total data limit even when every event is on the fast path', () => {
+    const validator = new PutValidator();
+    const big = new Uint8Array(65_535);
+    const inputs = Array.from({ length: 65 }, () => ({ type: 'Moved', data: big }));
+    expect(outcome(() => validator.events(inputs))).toEqual(outcome(() => validateEvents(inputs)));
+    expect(outcome(() => validator.events(inputs))).toMatchObject({ code: 'BATCH_TOO_LARGE' });
+  });
+
+  it('returns copies: the validated list is not the caller array', () => {
+    const validator = new PutValidator();
+    const inputs = [{ type: 'Moved', data: new Uint8Array([1]) }];
+    const valid = validator.events(inputs);
+    expect(valid).not.toBe(inputs);
+    expect(valid).toEqual(validateEvents(inputs));
+  });
+});
