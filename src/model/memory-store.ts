@@ -10,7 +10,8 @@ import type {
   ReadOptions,
   StoredEvent,
 } from '../types.js';
-import type { AggregateIdInput, CommitNotice, EventStore } from './event-store.js';
+import { type CommitListener, CommitWatchers } from './commit-watchers.js';
+import type { AggregateIdInput, EventStore } from './event-store.js';
 import { expectedVersionMatches, validateEvents, validatePutOptions } from './events.js';
 import { KeyGenerator, parseAggregateId } from './ids.js';
 import { validateAggregateType, validateDomain } from './names.js';
@@ -42,7 +43,7 @@ export class MemoryEventStore implements EventStore {
   readonly #keys = new KeyGenerator();
   readonly #domains = new Map<string, StoredEvent[]>();
   readonly #instances = new Map<string, Instance>();
-  readonly #watchers = new Set<(notice: CommitNotice) => void>();
+  readonly #watchers = new CommitWatchers();
   #generation = 0;
   #lastTimestamp = 0;
   #closed = false;
@@ -130,8 +131,7 @@ export class MemoryEventStore implements EventStore {
       replayed: false,
     };
     if (idempotencyKey !== undefined) instance.idempotency.set(idempotencyKey, result);
-    const notice: CommitNotice = { generation, domains: [domain] };
-    for (const watcher of this.#watchers) watcher(notice);
+    this.#watchers.notify({ generation, domains: [domain] });
     return result;
   }
 
@@ -186,18 +186,14 @@ export class MemoryEventStore implements EventStore {
     return this.#keys.next();
   }
 
-  watch(listener: (notice: CommitNotice) => void): () => void {
-    this.#watchers.add(listener);
-    return () => this.#watchers.delete(listener);
+  watch(listener: CommitListener): () => void {
+    return this.#watchers.add(listener);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const notice: CommitNotice = { generation: this.#generation, domains: [], closed: true };
-    const watchers = [...this.#watchers];
-    this.#watchers.clear();
-    for (const watcher of watchers) watcher(notice);
+    this.#watchers.close(this.#generation);
   }
 
   #assertOpen(): void {

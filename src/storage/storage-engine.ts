@@ -1,6 +1,7 @@
 import { crc32 } from '../crc.js';
 import { fromWire, RingStoreError } from '../errors.js';
-import type { AggregateIdInput, CommitNotice, EventStore } from '../model/event-store.js';
+import { type CommitListener, CommitWatchers } from '../model/commit-watchers.js';
+import type { AggregateIdInput, EventStore } from '../model/event-store.js';
 import { validateEvents, validatePutOptions } from '../model/events.js';
 import { KeyGenerator, parseAggregateId } from '../model/ids.js';
 import { validateAggregateType, validateDomain } from '../model/names.js';
@@ -50,7 +51,7 @@ export class StorageEngine implements EventStore {
   readonly #durability: Durability;
   readonly #lock: DirectoryLock | undefined;
   readonly #keys = new KeyGenerator();
-  readonly #watchers = new Set<(notice: CommitNotice) => void>();
+  readonly #watchers = new CommitWatchers();
   #pending: PendingPut[] = [];
   #flushScheduled = false;
   #closed = false;
@@ -177,9 +178,8 @@ export class StorageEngine implements EventStore {
     return this.#keys.next();
   }
 
-  watch(listener: (notice: CommitNotice) => void): () => void {
-    this.#watchers.add(listener);
-    return () => this.#watchers.delete(listener);
+  watch(listener: CommitListener): () => void {
+    return this.#watchers.add(listener);
   }
 
   async close(): Promise<void> {
@@ -191,10 +191,7 @@ export class StorageEngine implements EventStore {
     } finally {
       this.#reader.close();
       this.#lock?.release();
-      const notice: CommitNotice = { generation: this.#writer.generation, domains: [], closed: true };
-      const watchers = [...this.#watchers];
-      this.#watchers.clear();
-      notify(watchers, notice);
+      this.#watchers.close(this.#writer.generation);
     }
   }
 
@@ -228,23 +225,13 @@ export class StorageEngine implements EventStore {
     const report = this.#writer.append(batches, durability);
     this.#reader.apply(report.delta);
     if (report.delta.domains.length > 0 && this.#watchers.size > 0) {
-      const notice: CommitNotice = {
+      this.#watchers.notify({
         generation: report.delta.generation,
         domains: report.delta.domains.map((d) => d.domain),
-      };
-      notify(this.#watchers, notice);
+      });
     }
     return report;
   }
 }
 
 /** The commit (or close) has happened: a throwing listener must not undo or fail it. */
-function notify(watchers: Iterable<(notice: CommitNotice) => void>, notice: CommitNotice): void {
-  for (const watcher of watchers) {
-    try {
-      watcher(notice);
-    } catch (err) {
-      process.emitWarning(`a StorageEngine watch() listener threw: ${String(err)}`);
-    }
-  }
-}
