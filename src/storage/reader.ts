@@ -42,6 +42,15 @@ export class StorageReader {
   /** Segment descriptors per domain name, by aggregate-type code then segment (opened on first read). */
   readonly #fds = new Map<string, (number | undefined)[][]>();
   #scratch = new Uint8Array(0);
+  /**
+   * The spans of wanted events that get/read collect for #materialize (batch, first position, event
+   * count, data bytes), reused across calls: a call runs synchronously from collection to result.
+   */
+  #spanBatch = new Uint32Array(64);
+  #spanFirst = new Float64Array(64);
+  #spanEvents = new Uint32Array(64);
+  #spanBytes = new Float64Array(64);
+  #spanCount = 0;
   #generation = 0;
   #closed = false;
 
@@ -115,7 +124,8 @@ export class StorageReader {
     const version = d.batchFirstVersion[lastBatch]! + d.batchEventCount[lastBatch]! - 1;
     const to = Math.min(options.toVersion, version);
     const from = options.fromVersion;
-    const positions: number[] = [];
+    this.#spanCount = 0;
+    let wanted = 0;
     if (from <= to && options.limit > 0) {
       // The batch holding `from`: the last one whose first version is <= from.
       let low = 0;
@@ -126,17 +136,17 @@ export class StorageReader {
         else high = mid;
       }
       const limit = Math.min(options.limit, to - from + 1);
-      for (let k = Math.max(0, low - 1); k < visible && positions.length < limit; k++) {
+      const eventLength = d.eventLength;
+      for (let k = Math.max(0, low - 1); k < visible && wanted < limit; k++) {
         const b = list[k]!;
-        const firstVersion = d.batchFirstVersion[b]!;
         const firstPosition = d.batchFirstPosition[b]!;
-        const count = d.batchEventCount[b]!;
-        for (let i = Math.max(0, from - firstVersion); i < count && positions.length < limit; i++) {
-          positions.push(firstPosition + i);
-        }
+        const first = firstPosition + Math.max(0, from - d.batchFirstVersion[b]!);
+        const end = firstPosition + Math.min(d.batchEventCount[b]!, first - firstPosition + limit - wanted);
+        for (let p = first; p < end; p++) this.#want(b, p, eventLength[p]!);
+        wanted += end - first;
       }
     }
-    return { version, events: this.#materialize(d, positions, options.verifyCrc) };
+    return { version, events: this.#materialize(d, wanted, options.verifyCrc) };
   }
 
   read(domain: string, options: ValidReadOptions): DomainReadResult {
@@ -164,18 +174,22 @@ export class StorageReader {
         if (code >= 0) wanted[code] = 1;
       }
     }
-    const positions: number[] = [];
+    this.#spanCount = 0;
+    let count = 0;
     let nextPosition = Math.max(start, end);
-    const eventType = d.eventType;
+    const { eventType, eventBatch, eventLength } = d;
     const limit = options.limit;
     for (let p = start; p < end; p++) {
-      if (positions.length === limit) {
+      if (count === limit) {
         nextPosition = p;
         break;
       }
-      if (!wanted || wanted[eventType[p]!] === 1) positions.push(p);
+      if (!wanted || wanted[eventType[p]!] === 1) {
+        this.#want(eventBatch[p]!, p, eventLength[p]!);
+        count++;
+      }
     }
-    return { events: this.#materialize(d, positions, options.verifyCrc), nextPosition };
+    return { events: this.#materialize(d, count, options.verifyCrc), nextPosition };
   }
 
   close(): void {
@@ -253,45 +267,89 @@ export class StorageReader {
   }
 
   /**
-   * Builds StoredEvents for ascending positions. All their data goes into one buffer per call (each
-   * event's data is a view of it, so a caller may mutate what it got without touching the store or
-   * other results). The data file is read in runs: the spans of consecutive events that lie in the
-   * same segment file, in increasing order and close together (a scan in commit order reads a
-   * segment almost sequentially), are merged into one positional read of at most MAX_READ_BYTES.
-   * A run whose wanted bytes are contiguous is read straight into the result buffer; one with gaps
-   * (events skipped by a type filter) is read into a scratch buffer and the wanted bytes copied out.
+   * Adds event p of batch b to the spans to materialize. Consecutive events of one batch form one
+   * span (their data is contiguous in the segment) of at most MAX_READ_BYTES.
    */
-  #materialize(d: DomainReadIndex, positions: number[], verifyCrc: boolean): StoredEvent[] {
-    const count = positions.length;
+  #want(b: number, p: number, length: number): void {
+    const s = this.#spanCount - 1;
+    if (
+      s >= 0 &&
+      this.#spanBatch[s] === b &&
+      this.#spanFirst[s]! + this.#spanEvents[s]! === p &&
+      this.#spanBytes[s]! + length <= MAX_READ_BYTES
+    ) {
+      this.#spanEvents[s]!++;
+      this.#spanBytes[s]! += length;
+      return;
+    }
+    if (this.#spanCount === this.#spanBatch.length) this.#growSpans();
+    const t = this.#spanCount++;
+    this.#spanBatch[t] = b;
+    this.#spanFirst[t] = p;
+    this.#spanEvents[t] = 1;
+    this.#spanBytes[t] = length;
+  }
+
+  #growSpans(): void {
+    const capacity = this.#spanBatch.length * 2;
+    const batch = new Uint32Array(capacity);
+    const first = new Float64Array(capacity);
+    const events = new Uint32Array(capacity);
+    const bytes = new Float64Array(capacity);
+    batch.set(this.#spanBatch);
+    first.set(this.#spanFirst);
+    events.set(this.#spanEvents);
+    bytes.set(this.#spanBytes);
+    this.#spanBatch = batch;
+    this.#spanFirst = first;
+    this.#spanEvents = events;
+    this.#spanBytes = bytes;
+  }
+
+  /**
+   * Builds the StoredEvents of the spans #want collected (`count` events, ascending positions). All
+   * their data goes into one buffer per call (each event's data is a view of it, so a caller may
+   * mutate what it got without touching the store or other results). The data files are read in
+   * runs: consecutive spans that lie in the same segment file, in increasing order and close
+   * together (a scan in commit order reads a segment almost sequentially), are merged into one
+   * positional read of at most MAX_READ_BYTES. A run whose spans are adjacent is read straight into
+   * the result buffer; one with gaps (events skipped by a type filter, other instances' batches) is
+   * read into a scratch buffer and the wanted bytes copied out.
+   */
+  #materialize(d: DomainReadIndex, count: number, verifyCrc: boolean): StoredEvent[] {
     const events: StoredEvent[] = new Array(count);
-    if (count === 0) return events;
-    const { eventBatch, eventOffset, eventLength, eventCrc, eventType } = d;
+    const spans = this.#spanCount;
+    if (spans === 0) return events;
+    const spanBatch = this.#spanBatch;
+    const spanFirst = this.#spanFirst;
+    const spanEvents = this.#spanEvents;
+    const spanBytes = this.#spanBytes;
+    const { eventOffset, eventLength, eventCrc, eventType } = d;
     const { batchAggregateType, batchSegment, batchDataOffset } = d;
     let total = 0;
-    for (let k = 0; k < count; k++) total += eventLength[positions[k]!]!;
+    for (let s = 0; s < spans; s++) total += spanBytes[s]!;
     const out = new Uint8Array(total);
     const outBuffer = out.buffer;
     const registry = d.registry;
     const eventTypes = registry.eventTypes;
     const fds = this.#segmentFdsOf(d);
     let outAt = 0;
-    let i = 0;
-    while (i < count) {
-      const first = positions[i]!;
-      const firstBatch = eventBatch[first]!;
+    let k = 0;
+    let s = 0;
+    while (s < spans) {
+      const firstBatch = spanBatch[s]!;
       const typeCode = batchAggregateType[firstBatch]!;
       const segment = batchSegment[firstBatch]!;
-      const runStart = batchDataOffset[firstBatch]! + eventOffset[first]!;
-      let runEnd = runStart + eventLength[first]!;
+      const runStart = batchDataOffset[firstBatch]! + eventOffset[spanFirst[s]!]!;
+      let runEnd = runStart + spanBytes[s]!;
       let dense = true;
       let batch = firstBatch;
-      let j = i + 1;
-      for (; j < count; j++) {
-        const p = positions[j]!;
-        const b = eventBatch[p]!;
+      let t = s + 1;
+      for (; t < spans; t++) {
+        const b = spanBatch[t]!;
         if (b !== batch && (batchAggregateType[b] !== typeCode || batchSegment[b] !== segment)) break;
-        const start = batchDataOffset[b]! + eventOffset[p]!;
-        const end = start + eventLength[p]!;
+        const start = batchDataOffset[b]! + eventOffset[spanFirst[t]!]!;
+        const end = start + spanBytes[t]!;
         if (start < runEnd || start - runEnd > MERGE_GAP_BYTES || end - runStart > MAX_READ_BYTES) break;
         if (start !== runEnd) dense = false;
         runEnd = end;
@@ -304,45 +362,52 @@ export class StorageReader {
         const scratch = this.#scratchOf(runLength);
         this.#readRun(d, fds, firstBatch, scratch, 0, runLength, runStart);
         let at = outAt;
-        for (let k = i; k < j; k++) {
-          const p = positions[k]!;
-          const from = batchDataOffset[eventBatch[p]!]! + eventOffset[p]! - runStart;
+        for (let u = s; u < t; u++) {
+          const from = batchDataOffset[spanBatch[u]!]! + eventOffset[spanFirst[u]!]! - runStart;
+          const bytes = spanBytes[u]!;
+          out.set(scratch.subarray(from, from + bytes), at);
+          at += bytes;
+        }
+      }
+      // Batch fields are the same for all events of a batch: load them (and box the id) once per batch.
+      let b = -1;
+      let aggregateType = '';
+      let aggregateId = 0n;
+      let versionBase = 0;
+      let generation = 0;
+      let timestamp = 0;
+      for (let u = s; u < t; u++) {
+        if (spanBatch[u] !== b) {
+          b = spanBatch[u]!;
+          aggregateType = registry.aggregateTypes[batchAggregateType[b]!]!;
+          aggregateId = d.batchAggregateId[b]!;
+          versionBase = d.batchFirstVersion[b]! - d.batchFirstPosition[b]!;
+          generation = d.batchGeneration[b]!;
+          timestamp = d.batchTimestamp[b]!;
+        }
+        const first = spanFirst[u]!;
+        const end = first + spanEvents[u]!;
+        for (let p = first; p < end; p++) {
           const length = eventLength[p]!;
-          out.set(scratch.subarray(from, from + length), at);
-          at += length;
+          const data = new Uint8Array(outBuffer, outAt, length);
+          const crc = eventCrc[p]!;
+          if (verifyCrc && crc32(data) !== crc) throw this.#crcMismatch(d, b, p);
+          events[k++] = {
+            domain: d.name,
+            aggregateType,
+            aggregateId,
+            version: versionBase + p,
+            position: p,
+            generation,
+            timestamp,
+            type: eventTypes[eventType[p]!]!,
+            data,
+            crc,
+          };
+          outAt += length;
         }
       }
-      for (let k = i; k < j; k++) {
-        const p = positions[k]!;
-        const b = eventBatch[p]!;
-        const length = eventLength[p]!;
-        const data = new Uint8Array(outBuffer, outAt, length);
-        const crc = eventCrc[p]!;
-        if (verifyCrc && crc32(data) !== crc) {
-          const file = this.#segmentFile(d, b);
-          const offset = batchDataOffset[b]! + eventOffset[p]!;
-          throw new RingStoreError('CORRUPT_DATA', `${file}: event data at offset ${offset} fails its CRC`, {
-            file,
-            offset,
-            reason: 'event crc',
-          });
-        }
-        const firstPosition = d.batchFirstPosition[b]!;
-        events[k] = {
-          domain: d.name,
-          aggregateType: registry.aggregateTypes[batchAggregateType[b]!]!,
-          aggregateId: d.batchAggregateId[b]!,
-          version: d.batchFirstVersion[b]! + (p - firstPosition),
-          position: p,
-          generation: d.batchGeneration[b]!,
-          timestamp: d.batchTimestamp[b]!,
-          type: eventTypes[eventType[p]!]!,
-          data,
-          crc,
-        };
-        outAt += length;
-      }
-      i = j;
+      s = t;
     }
     return events;
   }
@@ -385,6 +450,16 @@ export class StorageReader {
         reason: 'data missing',
       });
     }
+  }
+
+  #crcMismatch(d: DomainReadIndex, b: number, p: number): RingStoreError {
+    const file = this.#segmentFile(d, b);
+    const offset = d.batchDataOffset[b]! + d.eventOffset[p]!;
+    return new RingStoreError('CORRUPT_DATA', `${file}: event data at offset ${offset} fails its CRC`, {
+      file,
+      offset,
+      reason: 'event crc',
+    });
   }
 
   /** Open segment descriptors of a domain, by aggregate-type code then segment number. */
