@@ -30,6 +30,8 @@ declare module 'autocannon' {
     url: string;
     connections?: number;
     duration?: number;
+    /** Send exactly this many requests, then stop (instead of a duration). */
+    amount?: number;
     pipelining?: number;
     timeout?: number;
     requests?: RequestDefinition[];
