@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import type { EventStore } from '../event-store.js';
 
 /**
@@ -66,28 +66,124 @@ function mirroredGauge(registry: Registry, name: string, help: string, read: () 
   });
 }
 
+/** Upper bounds (seconds) of the HTTP latency histogram's buckets. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** One label set of the latency histogram: plain numbers, updated without allocating. */
+class LatencySeries {
+  readonly labels: { method: string; route: string; status: string };
+  /** Observations per bucket (not cumulative); the last slot is above every bound. */
+  readonly counts = new Float64Array(LATENCY_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+
+  constructor(method: string, route: string, status: number) {
+    this.labels = { method, route, status: String(status) };
+  }
+
+  observe(seconds: number): void {
+    let bucket = 0;
+    while (bucket < LATENCY_BUCKETS.length && seconds > (LATENCY_BUCKETS[bucket] as number)) bucket++;
+    this.counts[bucket] = (this.counts[bucket] as number) + 1;
+    this.sum += seconds;
+    this.count++;
+  }
+}
+
+/**
+ * ringstore_http_request_duration_seconds. prom-client's Histogram re-hashes the label object on
+ * every observe, even through a cached child; this one finds its series by three Map lookups and
+ * counts into a typed array, and builds prom-client's export shape only when scraped (registered
+ * as a custom metric, so the text format is prom-client's own).
+ */
+class RequestLatency {
+  readonly name = 'ringstore_http_request_duration_seconds';
+  readonly help = 'HTTP request latency by route and status';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  /** method → route → status → series. */
+  readonly #series = new Map<string, Map<string, Map<number, LatencySeries>>>();
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    let byRoute = this.#series.get(method);
+    if (!byRoute) {
+      byRoute = new Map();
+      this.#series.set(method, byRoute);
+    }
+    let byStatus = byRoute.get(route);
+    if (!byStatus) {
+      byStatus = new Map();
+      byRoute.set(route, byStatus);
+    }
+    let series = byStatus.get(status);
+    if (!series) {
+      series = new LatencySeries(method, route, status);
+      byStatus.set(status, series);
+    }
+    series.observe(seconds);
+  }
+
+  get(): {
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: {
+      labels: Record<string, string | number>;
+      sharedLabels?: object;
+      value: number;
+      metricName: string;
+    }[];
+  } {
+    const values = [];
+    const bucketName = `${this.name}_bucket`;
+    for (const byRoute of this.#series.values())
+      for (const byStatus of byRoute.values())
+        for (const series of byStatus.values()) {
+          let cumulative = 0;
+          for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+            cumulative += series.counts[i] as number;
+            values.push({
+              labels: { le: LATENCY_BUCKETS[i] as number },
+              sharedLabels: series.labels,
+              value: cumulative,
+              metricName: bucketName,
+            });
+          }
+          values.push(
+            {
+              labels: { le: '+Inf' },
+              sharedLabels: series.labels,
+              value: series.count,
+              metricName: bucketName,
+            },
+            { labels: {}, sharedLabels: series.labels, value: series.sum, metricName: `${this.name}_sum` },
+            {
+              labels: {},
+              sharedLabels: series.labels,
+              value: series.count,
+              metricName: `${this.name}_count`,
+            },
+          );
+        }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
 /** The Prometheus registry of one HTTP server: its own, so several servers in a process never clash. */
 export class HttpMetrics {
   readonly registry = new Registry();
-  readonly requestSeconds: Histogram<'method' | 'route' | 'status'>;
+  readonly #requestLatency = new RequestLatency();
   /** Plain counts on the hot path; prom-client reads them at scrape time. */
   readonly appended = { batches: 0, events: 0, bytes: 0 };
   readonly rejectedRequests: Counter<'code'>;
   readonly #readStore: () => StoreMetrics | undefined;
-  /** Histogram children by method, route and status: labels are hashed once, not per request. */
-  readonly #latencyByLabels = new Map<string, { observe(seconds: number): void }>();
   #snapshot: StoreMetrics | undefined;
 
   constructor(store: EventStore, readStore: () => StoreMetrics | undefined = () => storeMetricsOf(store)) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'ringstore_' });
-    this.requestSeconds = new Histogram({
-      name: 'ringstore_http_request_duration_seconds',
-      help: 'HTTP request latency by route and status',
-      labelNames: ['method', 'route', 'status'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers,
-    });
+    this.registry.registerMetric(this.#requestLatency as unknown as Metric);
     const appended = this.appended;
     mirroredCounter(
       this.registry,
@@ -183,14 +279,8 @@ export class HttpMetrics {
   }
 
   observeRequest(method: string, route: string | undefined, status: number, elapsedMs: number): void {
-    const key = `${method} ${status} ${route}`;
-    let child = this.#latencyByLabels.get(key);
-    if (!child) {
-      // Unmatched URLs share one label value, so scanners cannot grow the label set.
-      child = this.requestSeconds.labels({ method, route: route ?? 'unmatched', status });
-      this.#latencyByLabels.set(key, child);
-    }
-    child.observe(elapsedMs / 1000);
+    // Unmatched URLs share one label value, so scanners cannot grow the label set.
+    this.#requestLatency.observe(method, route ?? 'unmatched', status, elapsedMs / 1000);
   }
 
   async metricsText(): Promise<string> {

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import Fastify, {
+  type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
@@ -74,6 +75,10 @@ export async function createHttpServer(
   const app = Fastify({
     logger: o.logger,
     logController: new LogController({ disableRequestLogging: !o.logRequests }),
+    // A pino child per request (bindings serialised to JSON) costs more than the rest of a small
+    // append's logging; without request logging the few per-request lines (5xx errors) name their
+    // request id themselves. With logRequests, fastify's usual child loggers are kept.
+    ...(o.logRequests ? {} : { childLoggerFactory: (logger: FastifyBaseLogger) => logger }),
     bodyLimit: o.bodyLimit,
     requestTimeout: o.requestTimeoutMs,
     keepAliveTimeout: o.keepAliveTimeoutMs,
@@ -116,7 +121,7 @@ export async function createHttpServer(
   app.setErrorHandler((err, request, reply) => {
     const error = toRingStoreError(err);
     if (error.status >= 500 && error.code !== 'STORE_CLOSED' && error.code !== 'BACKPRESSURE') {
-      request.log.error({ err }, 'request failed');
+      request.log.error({ err, reqId: request.id }, 'request failed');
     }
     return sendError(reply, error);
   });
@@ -156,6 +161,11 @@ export async function createHttpServer(
   function requireMediaType(type: string) {
     return (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
       const header = request.headers['content-type'];
+      // The exact type, as clients almost always send it, is checked without building strings.
+      if (header === type) {
+        done();
+        return;
+      }
       const essence = typeof header === 'string' ? (header.split(';')[0] as string).trim().toLowerCase() : '';
       if (essence === type) done();
       else done(new RingStoreError('UNSUPPORTED_MEDIA_TYPE', `this route accepts ${type} only`));
@@ -307,7 +317,7 @@ export async function createHttpServer(
       onError: (error, cause) => {
         if (error.code === 'STORE_FAILED' || error.code === 'STORE_CLOSED') unhealthy ??= error;
         if (error.status >= 500 && error.code !== 'STORE_CLOSED' && error.code !== 'BACKPRESSURE') {
-          request.log.error({ err: cause }, 'ingest line failed');
+          request.log.error({ err: cause, reqId: request.id }, 'ingest line failed');
         }
         metrics.rejectedRequests.inc({ code: error.code });
       },
