@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { crc32 } from '../../src/crc.js';
+import { crc32Fast, crc32Range, ZLIB_CRC_THRESHOLD_BYTES } from '../../src/pipeline/crc-range.js';
+
+const SEED = 20261124;
+
+/** mulberry32: a small seeded PRNG, so a failure can be replayed. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+describe('crc32Range / crc32Fast', () => {
+  it(`match the crc-32 package for every length around the block size and the zlib threshold (seed ${SEED})`, () => {
+    const random = seeded(SEED);
+    const bytes = new Uint8Array(new SharedArrayBuffer(8192));
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(random() * 256);
+    const lengths = [
+      0,
+      1,
+      2,
+      7,
+      8,
+      9,
+      15,
+      16,
+      17,
+      100,
+      ZLIB_CRC_THRESHOLD_BYTES - 1,
+      ZLIB_CRC_THRESHOLD_BYTES,
+    ];
+    for (let n = 0; n < 300; n++) lengths.push(Math.floor(random() * 2048));
+    for (const length of lengths) {
+      const start = Math.floor(random() * (bytes.length - length));
+      const expected = crc32(bytes.slice(start, start + length));
+      expect(crc32Range(bytes, start, start + length), `seed ${SEED}, length ${length}`).toBe(expected);
+      expect(crc32Fast(bytes.slice(start, start + length)), `seed ${SEED}, length ${length}`).toBe(expected);
+    }
+  });
+
+  it('gives the standard check value of CRC-32/IEEE', () => {
+    const check = new TextEncoder().encode('123456789');
+    expect(crc32Fast(check)).toBe(0xcbf43926);
+    expect(crc32Range(check, 0, check.length)).toBe(0xcbf43926);
+  });
+});
