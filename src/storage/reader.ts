@@ -328,8 +328,9 @@ export class StorageReader {
     const { batchAggregateType, batchSegment, batchDataOffset } = d;
     let total = 0;
     for (let s = 0; s < spans; s++) total += spanBytes[s]!;
-    const out = new Uint8Array(total);
-    const outBuffer = out.buffer;
+    // Not zero-filled: every byte is overwritten by a read (a short read throws) before it is seen.
+    const outBuffer = Buffer.allocUnsafeSlow(total).buffer;
+    const out = new Uint8Array(outBuffer, 0, total);
     const registry = d.registry;
     const eventTypes = registry.eventTypes;
     const fds = this.#segmentFdsOf(d);
