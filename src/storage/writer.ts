@@ -338,7 +338,9 @@ export class StorageWriter {
     }
     for (const item of accepted) {
       item.result.durability = reached;
-      outcomes[item.index] = { ok: true, result: { ...item.result } };
+      // A keyed result is also kept for replays (state.keys), so the caller gets a copy of it.
+      const result = item.key === undefined ? item.result : { ...item.result };
+      outcomes[item.index] = { ok: true, result };
     }
     for (const { index, original } of replays) {
       outcomes[index] = { ok: true, result: { ...original, durability: reached, replayed: true } };
@@ -472,10 +474,14 @@ export class StorageWriter {
   #registerNames(domain: DomainState, batch: AppendBatch, codesStart: number): RingStoreError | undefined {
     const registry = domain.registry;
     const events = batch.events;
+    const codes = this.#codes;
     let newEventTypes: string[] | undefined;
     for (let e = 0; e < events.length; e++) {
       const type = events[e]!.type;
-      if (registry.eventCode(type) >= 0 || newEventTypes?.includes(type)) continue;
+      // Known types get their code now; only a batch with new types needs the second pass below.
+      const code = registry.eventCode(type);
+      codes[codesStart + e] = code;
+      if (code >= 0 || newEventTypes?.includes(type)) continue;
       if (!EVENT_TYPE_PATTERN.test(type)) return invalidName('event type', type);
       newEventTypes ??= [];
       newEventTypes.push(type);
@@ -503,9 +509,8 @@ export class StorageWriter {
         const code = registry.add(KIND_EVENT_TYPE, name);
         domain.pendingNames.push({ kind: KIND_EVENT_TYPE, code, name });
       }
+      for (let e = 0; e < events.length; e++) codes[codesStart + e] = registry.eventCode(events[e]!.type);
     }
-    const codes = this.#codes;
-    for (let e = 0; e < events.length; e++) codes[codesStart + e] = registry.eventCode(events[e]!.type);
     return undefined;
   }
 
