@@ -9,7 +9,7 @@ import autocannon from 'autocannon';
 import { type Counters, SCENARIOS } from './scenarios.js';
 
 /**
- * `node dist/bench/http/cpu.js [--variant name=path/to/cli/main.js …] [--requests 20000] [--rounds 3]
+ * `node dist/bench/http/cpu.js [--variant 'name=path/to/cli/main.js [serve options]' …] [--requests 20000] [--rounds 3]
  *   [--connections 50] [--durability fsync] [scenario]`
  *
  * CPU time per request of `ringstore serve`, which a machine shared with other benchmarks measures
@@ -55,7 +55,7 @@ function processMicros(pid: number): number {
 function start(
   name: string,
   cli: string,
-  durability: string,
+  serveArgs: string[],
   profileDir: string | undefined,
 ): Promise<Variant> {
   const dir = mkdtempSync(join(tmpdir(), 'ringstore-http-cpu-'));
@@ -65,7 +65,7 @@ function start(
   const flags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, name)}`] : [];
   const args = standalone
     ? [...flags, cli]
-    : [...flags, cli, 'serve', '--dir', join(dir, 'data'), '--port', '0', '--durability', durability];
+    : [...flags, cli, 'serve', '--dir', join(dir, 'data'), '--port', '0', ...serveArgs];
   const readyMessage = standalone ? `${standalone[1]} listening` : 'ringstore listening';
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((done, fail) => {
@@ -131,12 +131,20 @@ async function main(): Promise<void> {
   const specs = (values.variant ?? [`this=${thisBuild}`]).map((spec) => {
     const at = spec.indexOf('=');
     if (at < 1) throw new Error(`--variant name=path/to/main.js, got ${spec}`);
-    return { name: spec.slice(0, at), cli: resolve(spec.slice(at + 1)) };
+    const [path, ...extra] = spec.slice(at + 1).split(' ');
+    return { name: spec.slice(0, at), cli: resolve(path as string), extra };
   });
   const variants: Variant[] = [];
   try {
     for (const spec of specs)
-      variants.push(await start(spec.name, spec.cli, values.durability as string, values.profile));
+      variants.push(
+        await start(
+          spec.name,
+          spec.cli,
+          [...spec.extra, '--durability', values.durability as string],
+          values.profile,
+        ),
+      );
     for (const v of variants) await send(v.url, scenarioName, Math.max(2000, amount / 4), connections);
     for (let round = 0; round < rounds; round++) {
       // A B, then B A: neither variant always runs first after the other's burst.
