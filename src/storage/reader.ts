@@ -142,7 +142,7 @@ export class StorageReader {
         const firstPosition = d.batchFirstPosition[b]!;
         const first = firstPosition + Math.max(0, from - d.batchFirstVersion[b]!);
         const end = firstPosition + Math.min(d.batchEventCount[b]!, first - firstPosition + limit - wanted);
-        for (let p = first; p < end; p++) this.#want(b, p, eventLength[p]!);
+        this.#wantRange(b, first, end, eventLength);
         wanted += end - first;
       }
     }
@@ -282,12 +282,32 @@ export class StorageReader {
       this.#spanBytes[s]! += length;
       return;
     }
+    this.#addSpan(b, p, 1, length);
+  }
+
+  /** Adds events first…end-1 of batch b, as #want would one by one, with one span per MAX_READ_BYTES. */
+  #wantRange(b: number, first: number, end: number, eventLength: Uint16Array): void {
+    let spanFirst = first;
+    let bytes = 0;
+    for (let p = first; p < end; p++) {
+      const length = eventLength[p]!;
+      if (bytes + length > MAX_READ_BYTES) {
+        this.#addSpan(b, spanFirst, p - spanFirst, bytes);
+        spanFirst = p;
+        bytes = 0;
+      }
+      bytes += length;
+    }
+    if (end > spanFirst) this.#addSpan(b, spanFirst, end - spanFirst, bytes);
+  }
+
+  #addSpan(b: number, first: number, events: number, bytes: number): void {
     if (this.#spanCount === this.#spanBatch.length) this.#growSpans();
     const t = this.#spanCount++;
     this.#spanBatch[t] = b;
-    this.#spanFirst[t] = p;
-    this.#spanEvents[t] = 1;
-    this.#spanBytes[t] = length;
+    this.#spanFirst[t] = first;
+    this.#spanEvents[t] = events;
+    this.#spanBytes[t] = bytes;
   }
 
   #growSpans(): void {

@@ -131,6 +131,9 @@ describe('StorageReader', () => {
     const wrong = instance.events.filter((e, i) => !Buffer.from(e.data).equals(expectedData(i, 60_000)));
     expect(wrong).toEqual([]);
     expect(io.reads).toBe(2);
+    const log = reader.read('d', validateReadOptions({ verifyCrc: true }));
+    expect(log.events.map((e) => e.data.length)).toEqual(new Array(20).fill(60_000));
+    expect(io.reads).toBe(4);
     reader.close();
   });
 
