@@ -19,7 +19,8 @@ import { type Counters, SCENARIOS } from './scenarios.js';
  * the producer run) and the whole process (writer thread, CRC pool, GC helpers included). Printed
  * as µs per request and per event; the medians of the rounds are the result. A variant whose path
  * is bench/http/bare-server.js is the bare ceiling, bench/http/stub-server.js the HTTP layer over a
- * null store. With --profile DIR every server runs under
+ * null store, bench/http/raw-server.js the same parsing and validation on bare node:http (what
+ * fastify costs is stub minus raw). With --profile DIR every server runs under
  * --cpu-prof and writes its profiles to DIR/<variant> (summarise with bench/profile-summary.js).
  */
 const thisBuild = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -59,9 +60,9 @@ function start(
   profileDir: string | undefined,
 ): Promise<Variant> {
   const dir = mkdtempSync(join(tmpdir(), 'ringstore-http-cpu-'));
-  // The bare ceiling (bare-server.js) and the HTTP layer over a null store (stub-server.js) take no
-  // arguments and announce themselves under their own names.
-  const standalone = /(bare|stub)-server\.js$/.exec(cli);
+  // The measuring sticks (bare-, stub- and raw-server.js) take no arguments and announce themselves
+  // under their own names.
+  const standalone = /(bare|stub|raw)-server\.js$/.exec(cli);
   const flags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, name)}`] : [];
   const args = standalone
     ? [...flags, cli]

@@ -1,12 +1,18 @@
 import type { EventStore } from '../../src/api/event-store.js';
-import type { DomainReadResult, EventInput, InstanceEvents, PutResult } from '../../src/types.js';
+import type { DomainReadResult, EventInput, InstanceEvents, PutOptions, PutResult } from '../../src/types.js';
 
 /** A store whose put does nothing and resolves at once: what the HTTP layer costs apart from a store. */
 export class NullStore implements EventStore {
   readonly generation = 0;
   #position = 0;
 
-  put(_domain: string, _type: string, _id: unknown, events: readonly EventInput[]): Promise<PutResult> {
+  put(
+    _domain: string,
+    _type: string,
+    _id: unknown,
+    events: readonly EventInput[],
+    _options?: PutOptions,
+  ): Promise<PutResult> {
     const firstPosition = this.#position;
     this.#position += events.length;
     return Promise.resolve({
