@@ -32,6 +32,8 @@ interface Variant {
   url: string;
   dir: string;
   mainMicros: number[];
+  /** Share of the round's wall time the main thread ran. */
+  mainBusy: number[];
   processMicros: number[];
 }
 
@@ -77,7 +79,7 @@ function start(
         const record = JSON.parse(line) as { msg?: string; url?: string };
         if (record.msg === readyMessage && record.url) {
           clearTimeout(timer);
-          done({ name, cli, child, url: record.url, dir, mainMicros: [], processMicros: [] });
+          done({ name, cli, child, url: record.url, dir, mainMicros: [], processMicros: [], mainBusy: [] });
         }
       } catch {
         // Not a JSON log line.
@@ -154,11 +156,15 @@ async function main(): Promise<void> {
         const pid = v.child.pid as number;
         const main0 = threadMicros(pid, pid);
         const all0 = processMicros(pid);
+        const wall0 = performance.now();
         await send(v.url, scenarioName, amount, connections);
-        v.mainMicros.push((threadMicros(pid, pid) - main0) / amount);
+        const wallMicros = (performance.now() - wall0) * 1000;
+        const mainMicros = threadMicros(pid, pid) - main0;
+        v.mainMicros.push(mainMicros / amount);
         v.processMicros.push((processMicros(pid) - all0) / amount);
+        v.mainBusy.push(mainMicros / wallMicros);
         process.stderr.write(
-          `round ${round} ${v.name}: main ${v.mainMicros.at(-1)?.toFixed(1)} µs/req, process ${v.processMicros.at(-1)?.toFixed(1)} µs/req\n`,
+          `round ${round} ${v.name}: main ${v.mainMicros.at(-1)?.toFixed(1)} µs/req (busy ${(100 * (v.mainBusy.at(-1) ?? 0)).toFixed(0)}%), process ${v.processMicros.at(-1)?.toFixed(1)} µs/req, ${Math.round(amount / (wallMicros / 1e6))} req/s\n`,
         );
       }
     }
@@ -173,12 +179,12 @@ async function main(): Promise<void> {
     `${scenarioName}, ${amount} requests × ${rounds} rounds, ${connections} connections, durability ${values.durability}\n`,
   );
   process.stdout.write(
-    '| variant | main µs/req | main µs/event | process µs/req | main rounds |\n|---|---:|---:|---:|---|\n',
+    '| variant | main µs/req | main µs/event | process µs/req | main busy | main rounds |\n|---|---:|---:|---:|---:|---|\n',
   );
   for (const v of variants) {
     const main = median(v.mainMicros);
     process.stdout.write(
-      `| ${v.name} | ${main.toFixed(1)} | ${(main / eventsPerRequest).toFixed(2)} | ${median(v.processMicros).toFixed(1)} | ${v.mainMicros.map((m) => m.toFixed(1)).join(' ')} |\n`,
+      `| ${v.name} | ${main.toFixed(1)} | ${(main / eventsPerRequest).toFixed(2)} | ${median(v.processMicros).toFixed(1)} | ${(100 * median(v.mainBusy)).toFixed(0)}% | ${v.mainMicros.map((m) => m.toFixed(1)).join(' ')} |\n`,
     );
   }
 }
