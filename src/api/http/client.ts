@@ -1,4 +1,5 @@
 import { fromWire, RingStoreError, type WireError } from '../../errors.js';
+import { type CommitListener, CommitWatchers } from '../../model/commit-watchers.js';
 import { KeyGenerator, parseAggregateId } from '../../model/ids.js';
 import { LIMITS } from '../../model/limits.js';
 import type {
@@ -12,7 +13,7 @@ import type {
   ReadOptions,
   StoredEvent,
 } from '../../types.js';
-import type { AggregateIdInput, CommitNotice, EventStore } from '../event-store.js';
+import type { AggregateIdInput, EventStore } from '../event-store.js';
 import type { WirePutResult, WireStoredEvent } from './wire.js';
 import { DURABILITY_HEADER, GENERATION_HEADER, wireEventBytes } from './wire.js';
 
@@ -54,7 +55,7 @@ export class HttpEventStore implements EventStore {
   readonly #onClose: (() => Promise<void>) | undefined;
   readonly #keys = new KeyGenerator();
   readonly #domains = new Set<string>();
-  readonly #watchers = new Set<(notice: CommitNotice) => void>();
+  readonly #watchers = new CommitWatchers();
   #generation = 0;
   #closed = false;
 
@@ -105,10 +106,7 @@ export class HttpEventStore implements EventStore {
     };
     this.#domains.add(domain);
     this.#seeGeneration(result.generation);
-    if (!result.replayed) {
-      const notice: CommitNotice = { generation: result.generation, domains: [domain] };
-      for (const watcher of this.#watchers) watcher(notice);
-    }
+    if (!result.replayed) this.#watchers.notify({ generation: result.generation, domains: [domain] });
     return result;
   }
 
@@ -180,17 +178,14 @@ export class HttpEventStore implements EventStore {
     return this.#keys.next();
   }
 
-  watch(listener: (notice: CommitNotice) => void): () => void {
-    this.#watchers.add(listener);
-    return () => this.#watchers.delete(listener);
+  watch(listener: CommitListener): () => void {
+    return this.#watchers.add(listener);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const watcher of this.#watchers)
-      watcher({ generation: this.#generation, domains: [], closed: true });
-    this.#watchers.clear();
+    this.#watchers.close(this.#generation);
     await this.#onClose?.();
   }
 
