@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { fromWire, RingStoreError } from '../errors.js';
+import { type CommitListener, CommitWatchers } from '../model/commit-watchers.js';
 import { KeyGenerator, parseAggregateId } from '../model/ids.js';
 import { validateAggregateType, validateDomain } from '../model/names.js';
 import { validateGetOptions, validateReadOptions } from '../model/queries.js';
@@ -26,7 +27,7 @@ import type { CrcWorkerData } from '../workers/crc-worker-data.js';
 import { compiledWorkerUrl } from '../workers/worker-url.js';
 import type { WriterFaultPlan } from '../workers/writer-faults.js';
 import type { WriterWorkerData, WriterWorkerMessage } from '../workers/writer-protocol.js';
-import type { AggregateIdInput, CommitNotice, EventStore } from './event-store.js';
+import type { AggregateIdInput, EventStore } from './event-store.js';
 import { Domain } from './facade.js';
 import { Producer, type ProducerHandle } from './producer.js';
 import {
@@ -95,7 +96,7 @@ export class RingStore implements EventStore {
   readonly #reader: StorageReader;
   readonly #producer: Producer;
   readonly #keys = new KeyGenerator();
-  readonly #watchers = new Set<(notice: CommitNotice) => void>();
+  readonly #watchers = new CommitWatchers();
   readonly #stats: RingStoreStats = { commits: 0, batches: 0, fsyncs: 0, crcTasks: 0, crcWorkersLost: 0 };
   #failure: RingStoreError | undefined;
   /** committedCursor of the last commit message received (its delta is applied or pending). */
@@ -337,9 +338,8 @@ export class RingStore implements EventStore {
     return new Promise((resolve) => this.#syncWaiters.push({ target, resolve }));
   }
 
-  watch(listener: (notice: CommitNotice) => void): () => void {
-    this.#watchers.add(listener);
-    return () => this.#watchers.delete(listener);
+  watch(listener: CommitListener): () => void {
+    return this.#watchers.add(listener);
   }
 
   /**
@@ -382,10 +382,7 @@ export class RingStore implements EventStore {
     this.#producer.failOutstanding(this.#failure ?? new RingStoreError('STORE_CLOSED'));
     this.#closed = true;
     this.#releaseSyncWaiters(true);
-    const notice: CommitNotice = { generation: this.#reader.generation, domains: [], closed: true };
-    const watchers = [...this.#watchers];
-    this.#watchers.clear();
-    for (const watcher of watchers) watcher(notice);
+    this.#watchers.close(this.#reader.generation);
     // A store that failed before close() closes quietly; a failure while closing (the last fsync)
     // is reported, since the data written since the last acknowledged put may not be durable.
     if (!failedBefore && this.#failure) throw this.#failure;
@@ -432,11 +429,10 @@ export class RingStore implements EventStore {
         this.#releaseSyncWaiters(false);
         if (message.delta && message.delta.domains.length > 0 && this.#watchers.size > 0) {
           this.#applyPending();
-          const notice: CommitNotice = {
+          this.#watchers.notify({
             generation: this.#reader.generation,
             domains: message.delta.domains.map((d) => d.domain),
-          };
-          for (const watcher of this.#watchers) watcher(notice);
+          });
         }
         return;
       }
