@@ -100,3 +100,9 @@ export function versionConflict(actualVersion: number, expected: string | number
     { actualVersion },
   );
 }
+
+export function crcMismatch(index: number): RingStoreError {
+  return new RingStoreError('CRC_MISMATCH', `event ${index}: supplied CRC does not match its data`, {
+    index,
+  });
+}

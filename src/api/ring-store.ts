@@ -1,9 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { fromWire, RingStoreError } from '../errors.js';
+import { validateInstanceAddress } from '../model/address.js';
 import { type CommitListener, CommitWatchers } from '../model/commit-watchers.js';
-import { KeyGenerator, parseAggregateId } from '../model/ids.js';
-import { validateAggregateType, validateDomain } from '../model/names.js';
+import { KeyGenerator } from '../model/ids.js';
+import { validateDomain } from '../model/names.js';
 import { validateGetOptions, validateReadOptions } from '../model/queries.js';
 import { CrcDispatcher } from '../pipeline/crc-dispatcher.js';
 import type { CrcTask, CrcTaskResult } from '../pipeline/crc-stage.js';
@@ -302,9 +303,7 @@ export class RingStore implements EventStore {
     options?: GetOptions,
   ): Promise<InstanceEvents> {
     this.#assertReadable();
-    validateDomain(domain);
-    validateAggregateType(aggregateType);
-    const aggregateId = parseAggregateId(id);
+    const aggregateId = validateInstanceAddress(domain, aggregateType, id);
     this.#applyPending();
     return this.#reader.get(domain, aggregateType, aggregateId, validateGetOptions(options));
   }

@@ -1,5 +1,5 @@
 import { crc32 } from '../crc.js';
-import { RingStoreError, versionConflict } from '../errors.js';
+import { crcMismatch, RingStoreError, versionConflict } from '../errors.js';
 import type {
   DomainReadResult,
   EventInput,
@@ -10,11 +10,12 @@ import type {
   ReadOptions,
   StoredEvent,
 } from '../types.js';
+import { validateInstanceAddress } from './address.js';
 import { type CommitListener, CommitWatchers } from './commit-watchers.js';
 import type { AggregateIdInput, EventStore } from './event-store.js';
 import { expectedVersionMatches, validateEvents, validatePutOptions } from './events.js';
-import { KeyGenerator, parseAggregateId } from './ids.js';
-import { validateAggregateType, validateDomain } from './names.js';
+import { KeyGenerator } from './ids.js';
+import { validateDomain } from './names.js';
 import { validateGetOptions, validateReadOptions } from './queries.js';
 
 export interface MemoryEventStoreOptions {
@@ -79,16 +80,12 @@ export class MemoryEventStore implements EventStore {
     stamp?: CommitStamp,
   ): PutResult {
     this.#assertOpen();
-    validateDomain(domain);
-    validateAggregateType(aggregateType);
-    const aggregateId = parseAggregateId(id);
+    const aggregateId = validateInstanceAddress(domain, aggregateType, id);
     const valid = validateEvents(events);
     const { expectedVersion, idempotencyKey } = validatePutOptions(options);
     for (const [index, event] of valid.entries()) {
       if (event.crc !== undefined && event.crc !== crc32(event.data)) {
-        throw new RingStoreError('CRC_MISMATCH', `event ${index}: supplied CRC does not match its data`, {
-          index,
-        });
+        throw crcMismatch(index);
       }
     }
     const instance = this.#instance(domain, aggregateType, aggregateId);
@@ -142,9 +139,7 @@ export class MemoryEventStore implements EventStore {
     options?: GetOptions,
   ): Promise<InstanceEvents> {
     this.#assertOpen();
-    validateDomain(domain);
-    validateAggregateType(aggregateType);
-    const aggregateId = parseAggregateId(id);
+    const aggregateId = validateInstanceAddress(domain, aggregateType, id);
     const o = validateGetOptions(options);
     const all = this.#instances.get(instanceKey(domain, aggregateType, aggregateId))?.events ?? [];
     const visible = all.filter((e) => e.generation <= o.atGeneration);

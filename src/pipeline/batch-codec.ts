@@ -1,4 +1,4 @@
-import { RingStoreError } from '../errors.js';
+import { crcMismatch } from '../errors.js';
 import type { AppendBatch, AppendEvent } from '../storage/types.js';
 import type { ExpectedVersion, ValidEvent } from '../types.js';
 import { crc32Fast, crc32Range } from './crc-range.js';
@@ -88,9 +88,7 @@ export class BatchEncoder {
       if (computeCrcs) {
         const crc = crc32Fast(event.data);
         if (event.crc !== undefined && event.crc !== crc) {
-          throw new RingStoreError('CRC_MISMATCH', `event ${i}: supplied CRC does not match its data`, {
-            index: i,
-          });
+          throw crcMismatch(i);
         }
         this.#crcs[i] = crc;
       } else {

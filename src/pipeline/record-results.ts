@@ -1,4 +1,11 @@
-import { ERROR_CODES, type ErrorCode, isErrorCode, RingStoreError, versionConflict } from '../errors.js';
+import {
+  crcMismatch,
+  ERROR_CODES,
+  type ErrorCode,
+  isErrorCode,
+  RingStoreError,
+  versionConflict,
+} from '../errors.js';
 import type { AppendOutcome } from '../storage/types.js';
 import type { Durability, ExpectedVersion, PutResult } from '../types.js';
 import { RECORD } from './ring-layout.js';
@@ -58,9 +65,7 @@ export function readRecordError(
   }
   if (code === 'CRC_MISMATCH') {
     const index = view.getInt32(record + RECORD.errorDetail, true);
-    return new RingStoreError('CRC_MISMATCH', `event ${index}: supplied CRC does not match its data`, {
-      index,
-    });
+    return crcMismatch(index);
   }
   return new RingStoreError(code);
 }

@@ -1,10 +1,11 @@
 import { crc32 } from '../crc.js';
-import { fromWire, RingStoreError } from '../errors.js';
+import { crcMismatch, fromWire, RingStoreError } from '../errors.js';
+import { validateInstanceAddress } from '../model/address.js';
 import { type CommitListener, CommitWatchers } from '../model/commit-watchers.js';
 import type { AggregateIdInput, EventStore } from '../model/event-store.js';
 import { validateEvents, validatePutOptions } from '../model/events.js';
-import { KeyGenerator, parseAggregateId } from '../model/ids.js';
-import { validateAggregateType, validateDomain } from '../model/names.js';
+import { KeyGenerator } from '../model/ids.js';
+import { validateDomain } from '../model/names.js';
 import { validateGetOptions, validateReadOptions } from '../model/queries.js';
 import type {
   DomainReadResult,
@@ -107,9 +108,7 @@ export class StorageEngine implements EventStore {
     options?: PutOptions,
   ): Promise<PutResult> {
     this.#assertOpen();
-    validateDomain(domain);
-    validateAggregateType(aggregateType);
-    const aggregateId = parseAggregateId(id);
+    const aggregateId = validateInstanceAddress(domain, aggregateType, id);
     const valid = validateEvents(events);
     const { expectedVersion, idempotencyKey } = validatePutOptions(options);
     const appendEvents: AppendEvent[] = new Array(valid.length);
@@ -117,9 +116,7 @@ export class StorageEngine implements EventStore {
       const event = valid[i]!;
       const crc = crc32(event.data);
       if (event.crc !== undefined && event.crc !== crc) {
-        throw new RingStoreError('CRC_MISMATCH', `event ${i}: supplied CRC does not match its data`, {
-          index: i,
-        });
+        throw crcMismatch(i);
       }
       appendEvents[i] = { type: event.type, data: event.data, crc };
     }
@@ -154,9 +151,7 @@ export class StorageEngine implements EventStore {
     options?: GetOptions,
   ): Promise<InstanceEvents> {
     this.#assertOpen();
-    validateDomain(domain);
-    validateAggregateType(aggregateType);
-    const aggregateId = parseAggregateId(id);
+    const aggregateId = validateInstanceAddress(domain, aggregateType, id);
     return this.#reader.get(domain, aggregateType, aggregateId, validateGetOptions(options));
   }
 
