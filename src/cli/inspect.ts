@@ -1,10 +1,9 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { RingStoreError } from '../errors.js';
 import { LIMITS } from '../model/limits.js';
 import { validateReadOptions } from '../model/queries.js';
 import { StorageReader } from '../storage/reader.js';
+import { parseDirArgs } from './dir-args.js';
 
 export interface DomainSummary {
   domain: string;
@@ -104,16 +103,7 @@ function render(summaries: readonly DomainSummary[]): string {
 
 /** `ringstore inspect --dir DIR [--json]` */
 export async function runInspect(args: readonly string[]): Promise<number> {
-  let values: { dir?: string; json?: boolean };
-  try {
-    values = parseArgs({
-      args: [...args],
-      options: { dir: { type: 'string' }, json: { type: 'boolean' } },
-    }).values;
-  } catch (err) {
-    throw new RingStoreError('INVALID_OPTION', (err as Error).message);
-  }
-  if (values.dir === undefined) throw new RingStoreError('INVALID_OPTION', 'inspect needs --dir DIR');
+  const values = parseDirArgs('inspect', args);
   const summaries = inspectStore(values.dir);
   process.stdout.write(values.json ? `${JSON.stringify(summaries, null, 2)}\n` : render(summaries));
   return 0;

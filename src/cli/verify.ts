@@ -1,9 +1,9 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { RingStoreError } from '../errors.js';
 import { STORAGE_NAME_PATTERN } from '../model/names.js';
 import { type VerifyProgress, type VerifyReport, verifyStore } from '../storage/verify.js';
+import { parseDirArgs } from './dir-args.js';
 
 /** Payload bytes a full verify will read: the data segments (everything but index and registry). */
 function segmentBytes(dir: string): number {
@@ -69,17 +69,8 @@ function summary(report: VerifyReport): string {
  * store was not closed cleanly and the next open will cut it).
  */
 export async function runVerify(args: readonly string[]): Promise<number> {
-  let values: { dir?: string; json?: boolean };
-  try {
-    values = parseArgs({
-      args: [...args],
-      options: { dir: { type: 'string' }, json: { type: 'boolean' } },
-    }).values;
-  } catch (err) {
-    throw new RingStoreError('INVALID_OPTION', (err as Error).message);
-  }
+  const values = parseDirArgs('verify', args);
   const dir = values.dir;
-  if (dir === undefined) throw new RingStoreError('INVALID_OPTION', 'verify needs --dir DIR');
   let total: number;
   try {
     total = segmentBytes(dir);
