@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import type { createHttpServer as CreateHttpServer } from '../../src/api/http/server.js';
+import { median } from '../measure.js';
 import { NullStore } from './null-store.js';
 import { SCENARIOS } from './scenarios.js';
 
@@ -66,14 +67,6 @@ async function drive(app: FastifyInstance, requests: readonly Request[], concurr
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 async function main(): Promise<void> {
