@@ -1,11 +1,2 @@
-/** A small seeded PRNG (mulberry32): deterministic test workloads from a printed seed. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** A small seeded PRNG (mulberry32): deterministic test workloads from a printed seed. One copy, in bench/. */
+export { seededRandom as mulberry32 } from '../../bench/workload.js';
