@@ -2,6 +2,7 @@ import { RingStoreError } from '../errors.js';
 import { validatePutOptions } from '../model/events.js';
 import { parseAggregateId } from '../model/ids.js';
 import { BatchEncoder, type EncodableBatch } from '../pipeline/batch-codec.js';
+import { Handoff } from '../pipeline/handoff.js';
 import { PutValidator } from '../pipeline/put-validation.js';
 import { errorCodeFromNumber, readRecordError, readRecordResult } from '../pipeline/record-results.js';
 import { Ring } from '../pipeline/ring.js';
@@ -30,12 +31,16 @@ export interface ProducerHandle {
   readonly crc: 'pool' | 'inline';
   readonly backpressureTimeoutMs: number;
   readonly maxWaitingPuts: number;
+  readonly handoffBytes: number;
 }
 
 /** How a producer is wired into its thread. */
 export interface ProducerWiring {
-  /** Called after every publish: hand the record on (kick the CRC dispatcher or wake the writer). */
-  afterPublish(): void;
+  /**
+   * Called after every publish with the record's ring bytes: hand the record on (kick the CRC
+   * dispatcher or wake the writer), usually through a Handoff.
+   */
+  afterPublish(recordBytes: number): void;
   /**
    * 'notify': the producer itself waits on committedCursor with Atomics.waitAsync (worker threads);
    * 'external': its owner calls completeReady() after each commit message (the store's main thread,
@@ -102,25 +107,14 @@ export class Producer {
   /** A producer for a worker thread, from the handle `store.producer()` made. */
   static fromHandle(handle: ProducerHandle): Producer {
     const ring = Ring.attach(handle.sab);
-    // One wake per turn of this thread, after all of the turn's puts are in the ring: a burst of
-    // puts then reaches the next stage as one run.
-    let scheduled = false;
-    const wake =
-      handle.crc === 'inline'
-        ? () => {
-            scheduled = false;
-            ring.wakeWriter();
-          }
-        : () => {
-            scheduled = false;
-            ring.wakeDispatcher();
-          };
-    const afterPublish = () => {
-      if (scheduled) return;
-      scheduled = true;
-      queueMicrotask(wake);
-    };
-    return new Producer(handle, { afterPublish, completion: 'notify' });
+    const handoff = new Handoff(
+      handle.crc === 'inline' ? () => ring.wakeWriter() : () => ring.wakeDispatcher(),
+      handle.handoffBytes,
+    );
+    return new Producer(handle, {
+      afterPublish: (recordBytes) => handoff.published(recordBytes),
+      completion: 'notify',
+    });
   }
 
   /** Puts not settled yet (in the ring or waiting for room). */
@@ -264,7 +258,7 @@ export class Producer {
       reject,
     });
     this.#holdAlive();
-    this.#wiring.afterPublish();
+    this.#wiring.afterPublish(ring.recordBytes(record));
     if (this.#wiring.completion === 'notify') this.#armCompletion();
   }
 

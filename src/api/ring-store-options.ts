@@ -29,6 +29,13 @@ export interface RingStoreOptions {
   maxWaitingPuts?: number;
   /** Most batches the writer hands the storage in one group commit (default 8192). */
   maxBatchesPerCommit?: number;
+  /**
+   * A producer hands its new records on to the CRC pool (or the writer, with crc 'inline') at the
+   * end of each turn of its thread and, within a long burst of puts, every `handoffBytes` of ring
+   * records (default 32 KiB; 0: only at the end of a turn). Smaller slices let the writer commit the
+   * start of a burst while the producer still encodes the rest, at the cost of more hand-offs.
+   */
+  handoffBytes?: number;
 }
 
 export type ResolvedRingStoreOptions = Readonly<Required<RingStoreOptions>>;
@@ -42,6 +49,7 @@ export const RING_STORE_DEFAULTS = Object.freeze({
   backpressureTimeoutMs: 5_000,
   maxWaitingPuts: 10_000,
   maxBatchesPerCommit: 8_192,
+  handoffBytes: 32 * 1024,
 });
 
 const KNOWN = new Set(['dir', ...Object.keys(RING_STORE_DEFAULTS)]);
@@ -87,5 +95,6 @@ export function resolveRingStoreOptions(options: unknown): ResolvedRingStoreOpti
     backpressureTimeoutMs: integer(o, 'backpressureTimeoutMs', 0, 600_000),
     maxWaitingPuts: integer(o, 'maxWaitingPuts', 0, 10_000_000),
     maxBatchesPerCommit: integer(o, 'maxBatchesPerCommit', 1, 1_000_000),
+    handoffBytes: integer(o, 'handoffBytes', 0, 1 << 30),
   });
 }

@@ -8,6 +8,7 @@ import { validateDomain } from '../model/names.js';
 import { validateGetOptions, validateReadOptions } from '../model/queries.js';
 import { CrcDispatcher } from '../pipeline/crc-dispatcher.js';
 import type { CrcTask, CrcTaskResult } from '../pipeline/crc-stage.js';
+import { Handoff } from '../pipeline/handoff.js';
 import { errorCodeNumber } from '../pipeline/record-results.js';
 import { Ring } from '../pipeline/ring.js';
 import { CONTROL, LIFECYCLE_CLOSED, LIFECYCLE_FAILED } from '../pipeline/ring-layout.js';
@@ -71,6 +72,12 @@ export interface RingStoreThreads {
 const WRITER_IDLE_WAIT_MS = 100;
 /** Largest ring range in one CRC task. */
 const MAX_CRC_TASK_BYTES = 4 * 1024 * 1024;
+/**
+ * CRC tasks in flight per pool thread. More than one, so that a producer can hand a slice of a long
+ * burst to the pool while an earlier slice is still being checked (see Handoff); piscina posts them
+ * to the worker at once and the worker takes them in order.
+ */
+const CRC_TASKS_PER_THREAD = 4;
 
 const threadsOf = new WeakMap<RingStore, RingStoreThreads>();
 
@@ -145,6 +152,7 @@ export class RingStore implements EventStore {
         minThreads: options.crcThreads,
         maxThreads: options.crcThreads,
         idleTimeout: Number.POSITIVE_INFINITY,
+        concurrentTasksPerWorker: CRC_TASKS_PER_THREAD,
         workerData,
       });
       this.#pool = pool;
@@ -153,31 +161,24 @@ export class RingStore implements EventStore {
           this.#stats.crcTasks++;
           return pool.run(task);
         },
-        maxInFlight: options.crcThreads,
+        maxInFlight: options.crcThreads * CRC_TASKS_PER_THREAD,
         maxTaskBytes: Math.min(MAX_CRC_TASK_BYTES, ring.ringBytes / 4),
         onWorkerLost: () => {
           this.#stats.crcWorkersLost++;
         },
       });
       this.#dispatcher = dispatcher;
+      const handoff = new Handoff(() => dispatcher.dispatchNow(), options.handoffBytes);
       this.#producer = new Producer(this.#handle(), {
-        afterPublish: () => dispatcher.kick(),
+        afterPublish: (recordBytes) => handoff.published(recordBytes),
         completion: 'external',
       });
     } else {
-      // Wake the writer once per turn of this thread, after every put of the turn is in the ring,
-      // so that a burst of puts becomes one group commit rather than a lone first batch and the rest.
-      let wakeScheduled = false;
-      const wake = () => {
-        wakeScheduled = false;
-        ring.wakeWriter();
-      };
-      const afterPublish = () => {
-        if (wakeScheduled) return;
-        wakeScheduled = true;
-        queueMicrotask(wake);
-      };
-      this.#producer = new Producer(this.#handle(), { afterPublish, completion: 'external' });
+      const handoff = new Handoff(() => ring.wakeWriter(), options.handoffBytes);
+      this.#producer = new Producer(this.#handle(), {
+        afterPublish: (recordBytes) => handoff.published(recordBytes),
+        completion: 'external',
+      });
     }
     writer.on('message', (message: WriterWorkerMessage) => this.#onWriterMessage(message));
     writer.on('error', (error) => this.#fail(`the writer thread crashed: ${error.message}`));
@@ -407,6 +408,7 @@ export class RingStore implements EventStore {
       crc: this.options.crc,
       backpressureTimeoutMs: this.options.backpressureTimeoutMs,
       maxWaitingPuts: this.options.maxWaitingPuts,
+      handoffBytes: this.options.handoffBytes,
     });
   }
 

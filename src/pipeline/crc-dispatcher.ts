@@ -6,7 +6,7 @@ import { waitAsync } from './wait-async.js';
 export interface CrcDispatcherOptions {
   /** Runs one task on the pool; rejects when the worker running it died. */
   run(task: CrcTask): Promise<CrcTaskResult>;
-  /** Tasks in flight at most: one per pool thread, so a backlog becomes one larger range. */
+  /** Tasks in flight at most (a few per pool thread); a backlog beyond them becomes one larger range. */
   maxInFlight: number;
   /** Largest range handed out at once, in ring bytes. */
   maxTaskBytes: number;
@@ -49,6 +49,11 @@ export class CrcDispatcher {
     if (this.#scheduled || this.#stopped) return;
     this.#scheduled = true;
     queueMicrotask(this.#scan);
+  }
+
+  /** Hands every published record on to the pool now (as far as maxInFlight allows). */
+  dispatchNow(): void {
+    if (!this.#stopped) this.#dispatch();
   }
 
   /** From now on, also pick up records published by producers in other threads. */

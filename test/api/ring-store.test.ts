@@ -47,6 +47,8 @@ describe('RingStore options', () => {
       [{ dir: root, ringBytes: 1024 }, 'ringBytes'],
       [{ dir: root, generationBytes: -1 }, 'generationBytes'],
       [{ dir: root, backpressureTimeoutMs: 1.5 }, 'backpressureTimeoutMs'],
+      [{ dir: root, handoffBytes: -1 }, 'handoffBytes'],
+      [{ dir: root, handoffBytes: '32k' }, 'handoffBytes'],
       [{ dir: root, colour: 'blue' }, 'colour'],
     ];
     for (const [options, option] of bad) {
@@ -63,6 +65,7 @@ describe('RingStore options', () => {
         crcThreads: 1,
         ringBytes: 16 * 1024 * 1024,
         generationBytes: 4096,
+        handoffBytes: 32 * 1024,
       });
       expect(Object.isFrozen(store.options)).toBe(true);
     } finally {

@@ -40,6 +40,7 @@ async function stressRun(config: {
   maxEventBytes: number;
   maxEvents: number;
   maxInFlight: number;
+  handoffBytes: number;
   seed: number;
 }): Promise<Summary> {
   const ring = Ring.create(config.ringBytes, config.startCursor);
@@ -57,6 +58,7 @@ async function stressRun(config: {
           producerId,
           batches: config.batchesPerProducer,
           maxInFlight: config.maxInFlight,
+          handoffBytes: config.handoffBytes,
           ...shape,
         },
       }),
@@ -86,6 +88,7 @@ describe('ring stress with producer threads (seeded, property-based)', () => {
           maxEventBytes: fc.integer({ min: 0, max: 60 }),
           maxEvents: fc.integer({ min: 1, max: 5 }),
           maxInFlight: fc.integer({ min: 1, max: 32 }),
+          handoffBytes: fc.constantFrom(0, 128, 512),
           seed: fc.integer({ min: 0, max: 0x7fffffff }),
         }),
         async (config) => {
