@@ -18,24 +18,29 @@ import type { ProducerThreadData, ProducerThreadReport } from './producer-thread
 /**
  * The embedded store end to end (issue 3): the workload put through RingStore with
  * `inFlight` puts outstanding, from the main thread or from producer worker threads
- * (`store.producer()`), per durability and CRC mode. Variant: `<main|1|4>:<fsync|none>:<pool|inline>`.
+ * (`store.producer()`), per durability and CRC mode. Variant: `<main|1|4>:<fsync|none>:<pool|inline>`,
+ * optionally `:<handoffBytes>` (otherwise RingStore's default).
  */
 interface Variant {
   producers: number;
   durability: Durability;
   crc: 'pool' | 'inline';
+  /** RingStore's handoffBytes; undefined: its default. */
+  handoffBytes: number | undefined;
 }
 
 function parseVariant(variant: string): Variant {
-  const [producers, durability, crc] = variant.split(':');
+  const [producers, durability, crc, handoff] = variant.split(':');
+  const handoffBytes = handoff === undefined ? undefined : Number(handoff);
   if (
     (producers !== 'main' && producers !== '1' && producers !== '4') ||
     (durability !== 'fsync' && durability !== 'none') ||
-    (crc !== 'pool' && crc !== 'inline')
+    (crc !== 'pool' && crc !== 'inline') ||
+    (handoffBytes !== undefined && !Number.isSafeInteger(handoffBytes))
   ) {
     throw new Error(`unknown ringstore variant ${variant}`);
   }
-  return { producers: producers === 'main' ? 0 : Number(producers), durability, crc };
+  return { producers: producers === 'main' ? 0 : Number(producers), durability, crc, handoffBytes };
 }
 
 function caseId(variant: Variant): string {
@@ -45,7 +50,8 @@ function caseId(variant: Variant): string {
       : variant.producers === 1
         ? '1-producer'
         : `${variant.producers}-producers`;
-  return `ringstore ${from} ${variant.durability} ${variant.crc}`;
+  const handoff = variant.handoffBytes === undefined ? '' : ` handoff ${variant.handoffBytes}`;
+  return `ringstore ${from} ${variant.durability} ${variant.crc}${handoff}`;
 }
 
 async function fromMainThread(
@@ -128,7 +134,12 @@ export async function run(context: CaseContext, variantText: string): Promise<Ca
   const variant = parseVariant(variantText);
   const { workload, config } = context;
   const opening = nowSeconds();
-  const store = await RingStore.open({ dir: context.dir, durability: variant.durability, crc: variant.crc });
+  const store = await RingStore.open({
+    dir: context.dir,
+    durability: variant.durability,
+    crc: variant.crc,
+    ...(variant.handoffBytes === undefined ? {} : { handoffBytes: variant.handoffBytes }),
+  });
   const openSeconds = nowSeconds() - opening;
   const latencies = new LatencyRecorder(workload.batchCount);
   let outcome: InFlightRun;
