@@ -31,9 +31,11 @@ export interface RingStoreOptions {
   maxBatchesPerCommit?: number;
   /**
    * A producer hands its new records on to the CRC pool (or the writer, with crc 'inline') at the
-   * end of each turn of its thread and, within a long burst of puts, every `handoffBytes` of ring
-   * records (default 32 KiB; 0: only at the end of a turn). Smaller slices let the writer commit the
-   * start of a burst while the producer still encodes the rest, at the cost of more hand-offs.
+   * end of each turn of its thread and, when this is above 0, also every `handoffBytes` of ring
+   * records within a long burst of puts (default 0: only at the end of a turn). Slices let the
+   * writer commit the start of a burst while the producer still encodes the rest, at the cost of
+   * more hand-offs and more, smaller commits; on the 2-core bench machine 32 KiB measured the same
+   * throughput as 0 (docs/BENCHMARKS.md), so it is off by default.
    */
   handoffBytes?: number;
 }
@@ -49,7 +51,7 @@ export const RING_STORE_DEFAULTS = Object.freeze({
   backpressureTimeoutMs: 5_000,
   maxWaitingPuts: 10_000,
   maxBatchesPerCommit: 8_192,
-  handoffBytes: 32 * 1024,
+  handoffBytes: 0,
 });
 
 const KNOWN = new Set(['dir', ...Object.keys(RING_STORE_DEFAULTS)]);

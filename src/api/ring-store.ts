@@ -73,11 +73,12 @@ const WRITER_IDLE_WAIT_MS = 100;
 /** Largest ring range in one CRC task. */
 const MAX_CRC_TASK_BYTES = 4 * 1024 * 1024;
 /**
- * CRC tasks in flight per pool thread. More than one, so that a producer can hand a slice of a long
- * burst to the pool while an earlier slice is still being checked (see Handoff); piscina posts them
- * to the worker at once and the worker takes them in order.
+ * CRC tasks in flight per pool thread when producers hand on slices (handoffBytes > 0): more than
+ * one, so that a slice of a long burst can go to the pool while an earlier one is still being
+ * checked; piscina posts them to the worker at once and the worker takes them in order. With
+ * hand-offs only at the end of a turn, one task per thread, so that a backlog becomes one range.
  */
-const CRC_TASKS_PER_THREAD = 4;
+const SLICED_CRC_TASKS_PER_THREAD = 4;
 
 const threadsOf = new WeakMap<RingStore, RingStoreThreads>();
 
@@ -147,12 +148,13 @@ export class RingStore implements EventStore {
     this.#appliedCursor = ring.load(CONTROL.committedCursor);
     if (options.crc === 'pool') {
       const workerData: CrcWorkerData = { sab: ring.sab, crashOnDomain: hooks.crcCrashOnDomain };
+      const tasksPerThread = options.handoffBytes > 0 ? SLICED_CRC_TASKS_PER_THREAD : 1;
       const pool = new Piscina<CrcTask, CrcTaskResult>({
         filename: compiledWorkerUrl('../workers/crc-worker.js', import.meta.url).href,
         minThreads: options.crcThreads,
         maxThreads: options.crcThreads,
         idleTimeout: Number.POSITIVE_INFINITY,
-        concurrentTasksPerWorker: CRC_TASKS_PER_THREAD,
+        concurrentTasksPerWorker: tasksPerThread,
         workerData,
       });
       this.#pool = pool;
@@ -161,7 +163,7 @@ export class RingStore implements EventStore {
           this.#stats.crcTasks++;
           return pool.run(task);
         },
-        maxInFlight: options.crcThreads * CRC_TASKS_PER_THREAD,
+        maxInFlight: options.crcThreads * tasksPerThread,
         maxTaskBytes: Math.min(MAX_CRC_TASK_BYTES, ring.ringBytes / 4),
         onWorkerLost: () => {
           this.#stats.crcWorkersLost++;

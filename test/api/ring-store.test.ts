@@ -65,7 +65,7 @@ describe('RingStore options', () => {
         crcThreads: 1,
         ringBytes: 16 * 1024 * 1024,
         generationBytes: 4096,
-        handoffBytes: 32 * 1024,
+        handoffBytes: 0,
       });
       expect(Object.isFrozen(store.options)).toBe(true);
     } finally {
