@@ -89,6 +89,7 @@ export class Producer {
   readonly #waiting: WaitingPut[] = [];
   #pumping = false;
   #completionArmed = false;
+  #backpressureRejections = 0;
   /** A ref'd timer while puts are outstanding: Atomics.waitAsync alone keeps no thread alive. */
   #keepAlive: ReturnType<typeof setInterval> | undefined;
 
@@ -115,6 +116,11 @@ export class Producer {
       afterPublish: (recordBytes) => handoff.published(recordBytes),
       completion: 'notify',
     });
+  }
+
+  /** Puts this producer refused with BACKPRESSURE. */
+  get backpressureRejections(): number {
+    return this.#backpressureRejections;
   }
 
   /** Puts not settled yet (in the ring or waiting for room). */
@@ -161,6 +167,7 @@ export class Producer {
           }
         }
         if (this.#waiting.length >= this.#handle.maxWaitingPuts) {
+          this.#backpressureRejections++;
           reject(
             new RingStoreError('BACKPRESSURE', `${this.#waiting.length} puts already wait for ring space`),
           );
@@ -285,6 +292,7 @@ export class Producer {
           const remaining = front.deadline - Date.now();
           if (remaining <= 0) {
             this.#waiting.shift();
+            this.#backpressureRejections++;
             front.reject(
               new RingStoreError(
                 'BACKPRESSURE',

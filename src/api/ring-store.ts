@@ -3,6 +3,7 @@ import { Piscina } from 'piscina';
 import { fromWire, RingStoreError } from '../errors.js';
 import { validateInstanceAddress } from '../model/address.js';
 import { type CommitListener, CommitWatchers } from '../model/commit-watchers.js';
+import { DurationHistogram, type DurationHistogramSnapshot } from '../model/duration-histogram.js';
 import { KeyGenerator } from '../model/ids.js';
 import { validateDomain } from '../model/names.js';
 import { validateGetOptions, validateReadOptions } from '../model/queries.js';
@@ -47,6 +48,15 @@ export interface RingStoreStats {
   /** Batches given a final result (committed or failed). */
   batches: number;
   fsyncs: number;
+  /** Seconds spent in those fsyncs, and the duration of the latest one. */
+  fsyncSeconds: number;
+  lastFsyncSeconds: number;
+  /** Events, event data bytes and generations committed since open. */
+  appendedEvents: number;
+  appendedBytes: number;
+  generations: number;
+  /** Puts of this thread refused with BACKPRESSURE (producers in other threads count their own). */
+  backpressureRejections: number;
   /** CRC tasks (ring ranges) handed to the pool. */
   crcTasks: number;
   /** CRC pool threads that died; piscina started a replacement each time. */
@@ -106,7 +116,20 @@ export class RingStore implements EventStore {
   readonly #producer: Producer;
   readonly #keys = new KeyGenerator();
   readonly #watchers = new CommitWatchers();
-  readonly #stats: RingStoreStats = { commits: 0, batches: 0, fsyncs: 0, crcTasks: 0, crcWorkersLost: 0 };
+  readonly #stats: RingStoreStats = {
+    commits: 0,
+    batches: 0,
+    fsyncs: 0,
+    fsyncSeconds: 0,
+    lastFsyncSeconds: 0,
+    appendedEvents: 0,
+    appendedBytes: 0,
+    generations: 0,
+    backpressureRejections: 0,
+    crcTasks: 0,
+    crcWorkersLost: 0,
+  };
+  readonly #fsyncDurations = new DurationHistogram();
   #failure: RingStoreError | undefined;
   /** committedCursor of the last commit message received (its delta is applied or pending). */
   #appliedCursor: number;
@@ -268,7 +291,12 @@ export class RingStore implements EventStore {
   }
 
   stats(): RingStoreStats {
-    return { ...this.#stats };
+    return { ...this.#stats, backpressureRejections: this.#producer.backpressureRejections };
+  }
+
+  /** Every fsync/fdatasync of the writer thread since open, by duration. */
+  fsyncDurations(): DurationHistogramSnapshot {
+    return this.#fsyncDurations.snapshot();
   }
 
   domain(name: string): Domain {
@@ -420,6 +448,14 @@ export class RingStore implements EventStore {
         this.#stats.commits++;
         this.#stats.batches += message.batches;
         this.#stats.fsyncs += message.fsyncs;
+        this.#stats.appendedEvents += message.appendedEvents;
+        this.#stats.appendedBytes += message.appendedBytes;
+        this.#stats.generations += message.generations;
+        for (const seconds of message.syncSeconds) {
+          this.#fsyncDurations.observe(seconds);
+          this.#stats.fsyncSeconds += seconds;
+          this.#stats.lastFsyncSeconds = seconds;
+        }
         if (message.delta) {
           this.#pendingDeltas.push(message.delta);
           if (!this.#applyScheduled) {

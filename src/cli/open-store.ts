@@ -36,8 +36,15 @@ export function ringStoreMetrics(store: RingStore): StoreMetrics {
   const used = (ring.load(CONTROL.claimCursor) - ring.load(CONTROL.releasedCursor)) >>> 0;
   return {
     appendedBatches: stats.batches,
+    appendedEvents: stats.appendedEvents,
+    appendedBytes: stats.appendedBytes,
+    generations: stats.generations,
     commits: stats.commits,
     fsyncs: stats.fsyncs,
+    fsyncSecondsTotal: stats.fsyncSeconds,
+    fsyncSecondsLast: stats.lastFsyncSeconds,
+    fsyncDurations: store.fsyncDurations(),
+    backpressureRejections: stats.backpressureRejections,
     ringBytes: ring.ringBytes,
     ringUsedBytes: Math.min(used, ring.ringBytes),
     crcThreads: pool ? store.options.crcThreads : 0,

@@ -44,6 +44,11 @@ export interface CommitMessage {
   /** Records given a final state by this cycle (batches, rejected ones included). */
   batches: number;
   fsyncs: number;
+  /** Duration in seconds of each of those fsyncs. */
+  syncSeconds: number[];
+  appendedEvents: number;
+  appendedBytes: number;
+  generations: number;
   /** Undefined when the cycle appended nothing (only rejected batches). */
   delta: CommitDelta | undefined;
 }
@@ -127,6 +132,10 @@ export class WriterLoop {
       committedCursor: cursor,
       batches: records.length,
       fsyncs: report?.fsyncs ?? 0,
+      syncSeconds: report?.syncSeconds ?? [],
+      appendedEvents: report?.appendedEvents ?? 0,
+      appendedBytes: report?.appendedBytes ?? 0,
+      generations: report?.generations ?? 0,
       delta: report?.delta,
     });
     batches.length = 0;

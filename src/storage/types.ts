@@ -53,4 +53,10 @@ export interface AppendReport {
   durability: Durability;
   /** fsync calls made by this append (0 unless durability is 'fsync'). */
   fsyncs: number;
+  /** Duration in seconds of each fsync/fdatasync this append made, in order. */
+  syncSeconds: number[];
+  /** Events, event data bytes and generations this append added. */
+  appendedEvents: number;
+  appendedBytes: number;
+  generations: number;
 }

@@ -141,6 +141,8 @@ export class StorageWriter {
   #codes = new Uint16Array(4096);
   readonly #sizes: number[] = [];
   readonly #ends: number[] = [];
+  /** Durations of the syncs of the current append call (seconds). */
+  #syncSeconds: number[] = [];
 
   private constructor(root: string, io: FileIO, options: StorageWriterOptions) {
     this.#root = root;
@@ -316,6 +318,8 @@ export class StorageWriter {
       }
     }
 
+    const generationBefore = this.#generation;
+    this.#syncSeconds = [];
     this.#stampGenerations(accepted);
     const reached: Durability = durability === 'fsync' ? 'fsync' : 'write';
     let fsyncs = 0;
@@ -345,7 +349,22 @@ export class StorageWriter {
     for (const { index, original } of replays) {
       outcomes[index] = { ok: true, result: { ...original, durability: reached, replayed: true } };
     }
-    return { outcomes, delta, durability: reached, fsyncs };
+    let appendedEvents = 0;
+    let appendedBytes = 0;
+    for (const item of accepted) {
+      appendedEvents += item.batch.events.length;
+      appendedBytes += batchDataBytes(item.batch);
+    }
+    return {
+      outcomes,
+      delta,
+      durability: reached,
+      fsyncs,
+      syncSeconds: this.#syncSeconds,
+      appendedEvents,
+      appendedBytes,
+      generations: this.#generation - generationBefore,
+    };
   }
 
   /** Closes every file; unsynced writes are fsynced first unless the writer has failed. */
@@ -616,7 +635,7 @@ export class StorageWriter {
       }
       io.write(domain.registryFd, bytes, domain.registryEnd);
       // Always durable before any index record that uses the new codes, whatever the durability.
-      io.fsync(domain.registryFd);
+      this.#timed(() => io.fsync(domain.registryFd));
       fsyncs++;
       domain.registryEnd += size;
       registryDeltas.set(domain, bytes);
@@ -639,7 +658,7 @@ export class StorageWriter {
       // Every unsynced data file, not only this call's: the index about to be synced also holds
       // records of earlier 'write'/'none' calls, and an index record must never outlive its data.
       for (const fd of this.#dirtyData) {
-        io.fdatasync(fd);
+        this.#timed(() => io.fdatasync(fd));
         fsyncs++;
       }
       for (const fd of this.#dirtyData) this.#dirty.delete(fd);
@@ -660,7 +679,7 @@ export class StorageWriter {
     if (sync) {
       for (const domain of touched) {
         if (domain.indexBuffer.byteLength === 0 || !this.#dirty.has(domain.indexFd)) continue;
-        io.fdatasync(domain.indexFd);
+        this.#timed(() => io.fdatasync(domain.indexFd));
         this.#dirty.delete(domain.indexFd);
         fsyncs++;
       }
@@ -687,7 +706,7 @@ export class StorageWriter {
     if (domain.folderExists) return 0;
     const io = this.#io;
     io.mkdir(domain.folder);
-    io.fsyncDir(this.#root);
+    this.#timed(() => io.fsyncDir(this.#root));
     domain.folderExists = true;
     return 1;
   }
@@ -699,7 +718,7 @@ export class StorageWriter {
     const isNew = !io.exists(path);
     const fd = io.open(path, 'create');
     if (!isNew) return { fd, fsyncs: 0 };
-    io.fsyncDir(domain.folder);
+    this.#timed(() => io.fsyncDir(domain.folder));
     return { fd, fsyncs: 1 };
   }
 
@@ -712,7 +731,8 @@ export class StorageWriter {
     if (aggregateType.fd !== NO_FD) {
       // The previous segment is complete: make it durable before letting go of its descriptor.
       if (this.#dirty.has(aggregateType.fd)) {
-        this.#io.fdatasync(aggregateType.fd);
+        const fd = aggregateType.fd;
+        this.#timed(() => this.#io.fdatasync(fd));
         this.#dirty.delete(aggregateType.fd);
         this.#dirtyData.delete(aggregateType.fd);
         fsyncs++;
@@ -724,6 +744,13 @@ export class StorageWriter {
     aggregateType.fd = opened.fd;
     aggregateType.fdSegment = target.segment;
     return { fd: opened.fd, fsyncs: fsyncs + opened.fsyncs };
+  }
+
+  /** Runs one fsync-like call and records how long it took. */
+  #timed(sync: () => void): void {
+    const start = performance.now();
+    sync();
+    this.#syncSeconds.push((performance.now() - start) / 1000);
   }
 
   #fail(err: unknown): never {
@@ -764,6 +791,12 @@ function checkShape(batch: AppendBatch): number | RingStoreError {
   }
   if (dataLength > LIMITS.maxBatchDataBytes) return new RingStoreError('BATCH_TOO_LARGE');
   return dataLength;
+}
+
+function batchDataBytes(batch: AppendBatch): number {
+  let bytes = 0;
+  for (const event of batch.events) bytes += event.data.byteLength;
+  return bytes;
 }
 
 /** Batches arrive validated; this is the storage layer's own guard before a name nears a path. */

@@ -67,7 +67,7 @@ describe('ringstore serve', () => {
     await again.close();
   });
 
-  it('exports the RingStore internals in /metrics: ring size and use, fsyncs, CRC pool', async () => {
+  it('exports the RingStore internals in /metrics: appends, generations, fsync latency, ring, CRC pool', async () => {
     const client = await serve(freshDir());
     const service = services.get(client) as RunningService;
     await Promise.all(
@@ -83,6 +83,21 @@ describe('ringstore serve', () => {
     expect(value('ringstore_crc_threads')).toBe(1);
     expect(value('ringstore_crc_utilization_ratio')).toBeGreaterThanOrEqual(0);
     expect(value('ringstore_http_appended_events_total')).toBe(10);
+    expect(value('ringstore_store_appended_events_total')).toBe(10);
+    expect(value('ringstore_store_appended_bytes_total')).toBe(10);
+    expect(value('ringstore_store_generations_total')).toBeGreaterThanOrEqual(1);
+    expect(value('ringstore_store_backpressure_total')).toBe(0);
+    // Every fsync the writer made is in the histogram, and its seconds add up to the total.
+    const fsyncs = value('ringstore_store_fsyncs_total');
+    const observed = value('ringstore_store_fsync_duration_seconds_count');
+    expect(observed).toBe(fsyncs);
+    expect(value('ringstore_store_fsync_duration_seconds_bucket\\{le="\\+Inf"\\}')).toBe(observed);
+    expect(value('ringstore_store_fsync_duration_seconds_sum')).toBeCloseTo(
+      value('ringstore_store_fsync_seconds_total'),
+      9,
+    );
+    expect(value('ringstore_store_fsync_seconds_total')).toBeGreaterThan(0);
+    expect(value('ringstore_store_fsync_seconds_last')).toBeGreaterThan(0);
     await client.close();
   });
 

@@ -194,6 +194,10 @@ describe('CRC stage and writer loop (in-process)', () => {
             delta: { generation: 1, domains: [] },
             durability: 'fsync',
             fsyncs: 1,
+            syncSeconds: [0.002],
+            appendedEvents: 3,
+            appendedBytes: 30,
+            generations: 1,
           };
         },
       },
@@ -203,7 +207,17 @@ describe('CRC stage and writer loop (in-process)', () => {
     expect(loop.cycle()).toBe(0);
     expect(appended).toHaveLength(1);
     expect(appended[0]).toHaveLength(2);
-    expect(messages).toEqual([expect.objectContaining({ type: 'commit', batches: 3, fsyncs: 1 })]);
+    expect(messages).toEqual([
+      expect.objectContaining({
+        type: 'commit',
+        batches: 3,
+        fsyncs: 1,
+        syncSeconds: [0.002],
+        appendedEvents: 3,
+        appendedBytes: 30,
+        generations: 1,
+      }),
+    ]);
     expect(records.map((r) => ring.state(r))).toEqual([STATE_COMMITTED, STATE_FAILED, STATE_FAILED]);
     expect(readRecordResult(ring.view, records[0]!)).toMatchObject({
       firstVersion: 1,
@@ -232,6 +246,10 @@ describe('CRC stage and writer loop (in-process)', () => {
           delta: { generation: 0, domains: [] },
           durability: 'none',
           fsyncs: 0,
+          syncSeconds: [],
+          appendedEvents: 0,
+          appendedBytes: 0,
+          generations: 0,
         }),
       },
       { durability: 'none', maxBatchesPerCycle: 10, idleWaitMs: 1, publish: () => {} },

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
+import { DurationHistogram, type DurationHistogramSnapshot } from '../../model/duration-histogram.js';
 import type { EventStore } from '../event-store.js';
 
 /**
@@ -18,6 +19,8 @@ export interface StoreMetrics {
   fsyncSecondsTotal?: number;
   /** Duration of the most recent fsync. */
   fsyncSecondsLast?: number;
+  /** Every fsync/fdatasync of the writer since open, by duration. */
+  fsyncDurations?: DurationHistogramSnapshot;
   ringBytes?: number;
   ringUsedBytes?: number;
   crcThreads?: number;
@@ -25,6 +28,8 @@ export interface StoreMetrics {
   crcUtilization?: number;
   backpressureRejections?: number;
 }
+
+type NumericStoreMetric = Exclude<keyof StoreMetrics, 'fsyncDurations'>;
 
 export interface MetricsSource {
   metrics(): StoreMetrics;
@@ -66,27 +71,75 @@ function mirroredGauge(registry: Registry, name: string, help: string, read: () 
   });
 }
 
-/** Upper bounds (seconds) of the HTTP latency histogram's buckets. */
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
-
-/** One label set of the latency histogram: plain numbers, updated without allocating. */
-class LatencySeries {
+/** One label set of the HTTP latency histogram. */
+class LatencySeries extends DurationHistogram {
   readonly labels: { method: string; route: string; status: string };
-  /** Observations per bucket (not cumulative); the last slot is above every bound. */
-  readonly counts = new Float64Array(LATENCY_BUCKETS.length + 1);
-  sum = 0;
-  count = 0;
 
   constructor(method: string, route: string, status: number) {
+    super();
     this.labels = { method, route, status: String(status) };
   }
+}
 
-  observe(seconds: number): void {
-    let bucket = 0;
-    while (bucket < LATENCY_BUCKETS.length && seconds > (LATENCY_BUCKETS[bucket] as number)) bucket++;
-    this.counts[bucket] = (this.counts[bucket] as number) + 1;
-    this.sum += seconds;
-    this.count++;
+interface ExportedValue {
+  labels: Record<string, string | number>;
+  sharedLabels?: object;
+  value: number;
+  metricName: string;
+}
+
+interface ExportedMetric {
+  name: string;
+  help: string;
+  type: string;
+  aggregator: string;
+  values: ExportedValue[];
+}
+
+/** Appends one histogram series in prom-client's export shape: cumulative buckets, sum, count. */
+function pushHistogram(
+  values: ExportedValue[],
+  name: string,
+  histogram: DurationHistogramSnapshot | DurationHistogram,
+  sharedLabels: object,
+): void {
+  const bucketName = `${name}_bucket`;
+  let cumulative = 0;
+  for (let i = 0; i < histogram.bounds.length; i++) {
+    cumulative += histogram.counts[i] as number;
+    values.push({
+      labels: { le: histogram.bounds[i] as number },
+      sharedLabels,
+      value: cumulative,
+      metricName: bucketName,
+    });
+  }
+  values.push(
+    { labels: { le: '+Inf' }, sharedLabels, value: histogram.count, metricName: bucketName },
+    { labels: {}, sharedLabels, value: histogram.sum, metricName: `${name}_sum` },
+    { labels: {}, sharedLabels, value: histogram.count, metricName: `${name}_count` },
+  );
+}
+
+/** A histogram whose buckets are read from the store at scrape time (the store owns the counts). */
+class MirroredHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly name: string;
+  readonly help: string;
+  readonly #read: () => DurationHistogramSnapshot | undefined;
+
+  constructor(name: string, help: string, read: () => DurationHistogramSnapshot | undefined) {
+    this.name = name;
+    this.help = help;
+    this.#read = read;
+  }
+
+  get(): ExportedMetric {
+    const values: ExportedValue[] = [];
+    const histogram = this.#read();
+    if (histogram) pushHistogram(values, this.name, histogram, {});
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 }
 
@@ -123,49 +176,11 @@ class RequestLatency {
     series.observe(seconds);
   }
 
-  get(): {
-    name: string;
-    help: string;
-    type: string;
-    aggregator: string;
-    values: {
-      labels: Record<string, string | number>;
-      sharedLabels?: object;
-      value: number;
-      metricName: string;
-    }[];
-  } {
-    const values = [];
-    const bucketName = `${this.name}_bucket`;
+  get(): ExportedMetric {
+    const values: ExportedValue[] = [];
     for (const byRoute of this.#series.values())
       for (const byStatus of byRoute.values())
-        for (const series of byStatus.values()) {
-          let cumulative = 0;
-          for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
-            cumulative += series.counts[i] as number;
-            values.push({
-              labels: { le: LATENCY_BUCKETS[i] as number },
-              sharedLabels: series.labels,
-              value: cumulative,
-              metricName: bucketName,
-            });
-          }
-          values.push(
-            {
-              labels: { le: '+Inf' },
-              sharedLabels: series.labels,
-              value: series.count,
-              metricName: bucketName,
-            },
-            { labels: {}, sharedLabels: series.labels, value: series.sum, metricName: `${this.name}_sum` },
-            {
-              labels: {},
-              sharedLabels: series.labels,
-              value: series.count,
-              metricName: `${this.name}_count`,
-            },
-          );
-        }
+        for (const series of byStatus.values()) pushHistogram(values, this.name, series, series.labels);
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 }
@@ -211,7 +226,7 @@ export class HttpMetrics {
     });
     mirroredGauge(this.registry, 'ringstore_generation', 'last committed generation', () => store.generation);
     // One snapshot per scrape: the first collector to run takes it (see metricsText).
-    const field = (key: keyof StoreMetrics) => () => this.#snapshot?.[key];
+    const field = (key: NumericStoreMetric) => () => this.#snapshot?.[key];
     mirroredCounter(
       this.registry,
       'ringstore_store_appended_batches_total',
@@ -254,6 +269,13 @@ export class HttpMetrics {
       'ringstore_store_fsync_seconds_last',
       'duration of the last fsync',
       field('fsyncSecondsLast'),
+    );
+    this.registry.registerMetric(
+      new MirroredHistogram(
+        'ringstore_store_fsync_duration_seconds',
+        'duration of each fsync/fdatasync of the writer since open',
+        () => this.#snapshot?.fsyncDurations,
+      ) as unknown as Metric,
     );
     mirroredGauge(this.registry, 'ringstore_ring_bytes', 'ring capacity in bytes', field('ringBytes'));
     mirroredGauge(
