@@ -26,6 +26,7 @@ import {
 } from '../../src/pipeline/ring-layout.js';
 import { WriterLoop } from '../../src/pipeline/writer-loop.js';
 import type { AppendBatch, AppendReport } from '../../src/storage/types.js';
+import { reportOf } from '../fixtures/append-report.js';
 
 const cursor = (ring: Ring, word: number) => Atomics.load(ring.words, word);
 
@@ -241,16 +242,8 @@ describe('CRC stage and writer loop (in-process)', () => {
     const loop = new WriterLoop(
       ring,
       {
-        append: (batches): AppendReport => ({
-          outcomes: batches.map(() => ({ ok: false, error: { code: 'INTERNAL', message: 'x' } })),
-          delta: { generation: 0, domains: [] },
-          durability: 'none',
-          fsyncs: 0,
-          syncSeconds: [],
-          appendedEvents: 0,
-          appendedBytes: 0,
-          generations: 0,
-        }),
+        append: (batches): AppendReport =>
+          reportOf(batches.map(() => ({ ok: false, error: { code: 'INTERNAL', message: 'x' } }))),
       },
       { durability: 'none', maxBatchesPerCycle: 10, idleWaitMs: 1, publish: () => {} },
     );
