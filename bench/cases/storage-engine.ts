@@ -17,13 +17,19 @@ function callBatches(workload: Workload, first: number, count: number): AppendBa
   return batches;
 }
 
+/** Variant: `<fsync|write|none>`, or `<durability>:no-prealloc` for an index without preallocation. */
 export async function run(context: CaseContext, variant: string): Promise<CaseResult[]> {
-  if (variant !== 'fsync' && variant !== 'none' && variant !== 'write') {
+  const [durabilityText, extra] = variant.split(':');
+  if (
+    (durabilityText !== 'fsync' && durabilityText !== 'none' && durabilityText !== 'write') ||
+    (extra !== undefined && extra !== 'no-prealloc')
+  ) {
     throw new Error(`unknown storage-engine variant ${variant}`);
   }
-  const durability: Durability = variant;
+  const durability: Durability = durabilityText;
+  const noPrealloc = extra === 'no-prealloc';
   const { workload, config } = context;
-  const writer = StorageWriter.open(context.dir);
+  const writer = StorageWriter.open(context.dir, noPrealloc ? { indexPreallocBytes: 0 } : {});
   const callLatencies = new LatencyRecorder(Math.ceil(workload.batchCount / config.batchesPerCall));
   let fsyncs = 0;
   let batches = 0;
@@ -57,7 +63,7 @@ export async function run(context: CaseContext, variant: string): Promise<CaseRe
   const events = batches * config.batchEvents;
   return [
     {
-      id: `storage-engine ${durability}`,
+      id: `storage-engine ${durability}${noPrealloc ? ' no-prealloc' : ''}`,
       kind: 'write',
       system: 'engine',
       description: `StorageWriter.append, ${config.batchesPerCall} batches per call`,
