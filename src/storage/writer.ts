@@ -105,6 +105,8 @@ interface AcceptedBatch {
   target: DataTarget;
   codesStart: number;
   dataOffset: number;
+  /** Payload bytes of the batch. */
+  dataLength: number;
   key: Uint8Array | undefined;
   result: PutResult;
 }
@@ -318,6 +320,7 @@ export class StorageWriter {
         target,
         codesStart: codesUsed,
         dataOffset: aggregateType.end,
+        dataLength,
         key,
         result,
       });
@@ -370,7 +373,7 @@ export class StorageWriter {
     let appendedBytes = 0;
     for (const item of accepted) {
       appendedEvents += item.batch.events.length;
-      appendedBytes += batchDataBytes(item.batch);
+      appendedBytes += item.dataLength;
     }
     return {
       outcomes,
@@ -825,12 +828,6 @@ function checkShape(batch: AppendBatch): number | RingStoreError {
   }
   if (dataLength > LIMITS.maxBatchDataBytes) return new RingStoreError('BATCH_TOO_LARGE');
   return dataLength;
-}
-
-function batchDataBytes(batch: AppendBatch): number {
-  let bytes = 0;
-  for (const event of batch.events) bytes += event.data.byteLength;
-  return bytes;
 }
 
 /** Batches arrive validated; this is the storage layer's own guard before a name nears a path. */
