@@ -38,6 +38,12 @@ export interface RingStoreOptions {
    * throughput as 0 (docs/BENCHMARKS.md), so it is off by default.
    */
   handoffBytes?: number;
+  /**
+   * How long the writer lets the oldest record of the ring stay claimed but unpublished before it
+   * fails the store (default 10000 ms): that happens only when a producer's thread ends in the middle
+   * of a put, and every later put would otherwise wait behind the record until it times out.
+   */
+  claimTimeoutMs?: number;
 }
 
 export type ResolvedRingStoreOptions = Readonly<Required<RingStoreOptions>>;
@@ -52,6 +58,7 @@ export const RING_STORE_DEFAULTS = Object.freeze({
   maxWaitingPuts: 10_000,
   maxBatchesPerCommit: 8_192,
   handoffBytes: 0,
+  claimTimeoutMs: 10_000,
 });
 
 const KNOWN = new Set(['dir', ...Object.keys(RING_STORE_DEFAULTS)]);
@@ -98,5 +105,6 @@ export function resolveRingStoreOptions(options: unknown): ResolvedRingStoreOpti
     maxWaitingPuts: integer(o, 'maxWaitingPuts', 0, 10_000_000),
     maxBatchesPerCommit: integer(o, 'maxBatchesPerCommit', 1, 1_000_000),
     handoffBytes: integer(o, 'handoffBytes', 0, 1 << 30),
+    claimTimeoutMs: integer(o, 'claimTimeoutMs', 100, 3_600_000),
   });
 }

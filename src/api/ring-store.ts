@@ -246,6 +246,7 @@ export class RingStore implements EventStore {
       generationBytes: resolved.generationBytes,
       maxBatchesPerCycle: resolved.maxBatchesPerCommit,
       idleWaitMs: WRITER_IDLE_WAIT_MS,
+      claimTimeoutMs: resolved.claimTimeoutMs,
       faults: hooks.writerFaults,
     };
     const writer = new Worker(compiledWorkerUrl('../workers/writer-worker.js', import.meta.url), {

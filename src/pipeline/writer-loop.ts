@@ -7,6 +7,7 @@ import type { Ring } from './ring.js';
 import {
   CONTROL,
   LIFECYCLE_FAILED,
+  STATE_CLAIMED,
   STATE_COMMITTED,
   STATE_FAILED,
   STATE_FREE,
@@ -64,6 +65,11 @@ export interface WriterLoopOptions {
   maxBatchesPerCycle: number;
   /** Upper bound of one blocking wait; the loop re-checks everything after it. */
   idleWaitMs: number;
+  /**
+   * How long the record at the head of the ring may stay claimed but unpublished before the store
+   * fails (a producer thread died between claim and publish): see ClaimWatch.
+   */
+  claimTimeoutMs: number;
   publish(message: CommitMessage | FailedMessage): void;
 }
 
@@ -76,6 +82,7 @@ export class WriterLoop {
   readonly #names = new NameCache();
   readonly #records: number[] = [];
   readonly #batches: AppendBatch[] = [];
+  readonly #claimWatch: ClaimWatch;
   #cursor: number;
 
   constructor(ring: Ring, storage: AppendTarget, options: WriterLoopOptions) {
@@ -83,6 +90,7 @@ export class WriterLoop {
     this.#storage = storage;
     this.#options = options;
     this.#cursor = ring.load(CONTROL.committedCursor);
+    this.#claimWatch = new ClaimWatch(options.claimTimeoutMs);
   }
 
   /** Runs one commit cycle; returns how many records it passed (0: nothing was ready). */
@@ -163,6 +171,12 @@ export class WriterLoop {
         return 'failed';
       }
       if (passed > 0) continue;
+      const stalled = this.#claimWatch.observe(ring, this.#cursor, Date.now());
+      if (stalled) {
+        ring.fail(errorCodeNumber('STORE_FAILED'));
+        this.#options.publish({ type: 'failed', error: { code: 'STORE_FAILED', message: stalled } });
+        return 'failed';
+      }
       ring.reclaim(this.#cursor);
       if (
         Atomics.load(words, CONTROL.writerStop) !== 0 &&
@@ -188,6 +202,55 @@ export class WriterLoop {
     return Atomics.load(ring.words, CONTROL.spaceWaiters) > 0 && ring.reclaim(this.#cursor);
   }
 }
+
+/**
+ * Watches the record at the head of the ring (the writer's cursor) while the writer is idle. A
+ * producer publishes a record it claimed within microseconds: claim, encode and publish are one
+ * synchronous step. A record that stays CLAIMED (or whose claim never got as far as its header:
+ * FREE below claimCursor) means its producer's thread ended between claim and publish; every later
+ * record would wait behind it forever. After `timeoutMs`, and once more one second later (so that a
+ * whole process resumed from SIGSTOP, or a debugger pause, gives the producer its chance to finish),
+ * the store fails with a message that says so rather than hang until every put times out.
+ */
+export class ClaimWatch {
+  readonly #timeoutMs: number;
+  #cursor = 0;
+  #since = -1;
+  #confirmAt = -1;
+
+  constructor(timeoutMs: number) {
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Returns why the store must fail, or undefined. */
+  observe(ring: Ring, cursor: number, now: number): string | undefined {
+    const claim = Atomics.load(ring.words, CONTROL.claimCursor);
+    const state = ((claim - cursor) | 0) > 0 ? ring.state(ring.recordAt(cursor)) : -1;
+    if (state !== STATE_CLAIMED && state !== STATE_FREE) {
+      this.#since = -1;
+      return undefined;
+    }
+    if (this.#since < 0 || this.#cursor !== cursor) {
+      this.#cursor = cursor;
+      this.#since = now;
+      this.#confirmAt = -1;
+      return undefined;
+    }
+    if (now - this.#since < this.#timeoutMs) return undefined;
+    if (this.#confirmAt < 0) {
+      this.#confirmAt = now + CLAIM_CONFIRM_MS;
+      return undefined;
+    }
+    if (now < this.#confirmAt) return undefined;
+    return (
+      `a producer claimed ring space and did not publish it within ${this.#timeoutMs} ms ` +
+      '(its thread ended or stopped in the middle of a put); every later put would wait behind it, ' +
+      'so the store stops instead'
+    );
+  }
+}
+
+const CLAIM_CONFIRM_MS = 1_000;
 
 export function toWireError(error: unknown): WireError {
   if (error instanceof RingStoreError) return error.toWire();

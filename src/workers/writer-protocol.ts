@@ -11,6 +11,7 @@ export interface WriterWorkerData {
   generationBytes: number;
   maxBatchesPerCycle: number;
   idleWaitMs: number;
+  claimTimeoutMs: number;
   faults?: WriterFaultPlan;
 }
 

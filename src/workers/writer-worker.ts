@@ -30,6 +30,7 @@ function main(): void {
     durability: data.durability,
     maxBatchesPerCycle: data.maxBatchesPerCycle,
     idleWaitMs: data.idleWaitMs,
+    claimTimeoutMs: data.claimTimeoutMs,
     publish: post,
   });
   const end = loop.run();

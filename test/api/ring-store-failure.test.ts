@@ -103,6 +103,40 @@ describe('RingStore failure handling', () => {
     }
   });
 
+  it('fails the store, instead of hanging, when a producer thread dies between claim and publish', async () => {
+    const dir = fresh('claim-dies');
+    const store = await RingStore.open({ dir, claimTimeoutMs: 200 });
+    try {
+      const before = await store.put('d', 'a', 1, [{ type: 'Before', data: 'kept' }]);
+      const dying = new Worker(compiledWorkerUrl('../fixtures/claim-and-exit.js', import.meta.url), {
+        workerData: store.producer(),
+      });
+      await new Promise((resolve) => dying.once('exit', resolve));
+      // This put sits behind the record that will never be published.
+      const started = Date.now();
+      await expect(store.put('d', 'a', 1, [{ type: 'After' }])).rejects.toMatchObject({
+        code: 'STORE_FAILED',
+      });
+      // It fails after the timeout and the one-second confirmation, not at the backpressure timeout.
+      expect(Date.now() - started).toBeLessThan(4_500);
+      expect(store.failed).toBe(true);
+      await expect(store.put('d', 'a', 2, [{ type: 'Later' }])).rejects.toMatchObject({
+        code: 'STORE_FAILED',
+      });
+      await store.close();
+      const reopened = await RingStore.open({ dir });
+      try {
+        const { version, events } = await reopened.get('d', 'a', 1);
+        expect(version).toBe(before.lastVersion);
+        expect(events.map((e) => e.type)).toEqual(['Before']);
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   it('fails the store when an fsync fails: nothing more is acknowledged, acknowledged batches survive', async () => {
     const dir = fresh('fsync-fails');
     const store = await openRingStore({ dir, durability: 'fsync' }, { writerFaults: { failSyncAfter: 6 } });

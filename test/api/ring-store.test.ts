@@ -49,6 +49,7 @@ describe('RingStore options', () => {
       [{ dir: root, backpressureTimeoutMs: 1.5 }, 'backpressureTimeoutMs'],
       [{ dir: root, handoffBytes: -1 }, 'handoffBytes'],
       [{ dir: root, handoffBytes: '32k' }, 'handoffBytes'],
+      [{ dir: root, claimTimeoutMs: 0 }, 'claimTimeoutMs'],
       [{ dir: root, colour: 'blue' }, 'colour'],
     ];
     for (const [options, option] of bad) {

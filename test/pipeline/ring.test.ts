@@ -24,7 +24,7 @@ import {
   STATE_REJECTED,
   STATE_VALID,
 } from '../../src/pipeline/ring-layout.js';
-import { WriterLoop } from '../../src/pipeline/writer-loop.js';
+import { ClaimWatch, WriterLoop } from '../../src/pipeline/writer-loop.js';
 import type { AppendBatch, AppendReport } from '../../src/storage/types.js';
 import { reportOf } from '../fixtures/append-report.js';
 
@@ -202,7 +202,13 @@ describe('CRC stage and writer loop (in-process)', () => {
           };
         },
       },
-      { durability: 'fsync', maxBatchesPerCycle: 100, idleWaitMs: 1, publish: (m) => messages.push(m) },
+      {
+        durability: 'fsync',
+        maxBatchesPerCycle: 100,
+        idleWaitMs: 1,
+        claimTimeoutMs: 10_000,
+        publish: (m) => messages.push(m),
+      },
     );
     expect(loop.cycle()).toBe(3);
     expect(loop.cycle()).toBe(0);
@@ -245,7 +251,13 @@ describe('CRC stage and writer loop (in-process)', () => {
         append: (batches): AppendReport =>
           reportOf(batches.map(() => ({ ok: false, error: { code: 'INTERNAL', message: 'x' } }))),
       },
-      { durability: 'none', maxBatchesPerCycle: 10, idleWaitMs: 1, publish: () => {} },
+      {
+        durability: 'none',
+        maxBatchesPerCycle: 10,
+        idleWaitMs: 1,
+        claimTimeoutMs: 10_000,
+        publish: () => {},
+      },
     );
     expect(() => loop.cycle()).not.toThrow();
     ring.markReleased(a);
@@ -256,5 +268,29 @@ describe('CRC stage and writer loop (in-process)', () => {
     expect(loop.cycle()).toBe(1); // passes the padding, then stops at the unpublished record
     expect(loop.cycle()).toBe(0);
     expect(cursor(ring, CONTROL.committedCursor)).toBe(1024);
+  });
+
+  it('ClaimWatch: a record left claimed fails the store only after the timeout and a confirmation', () => {
+    const ring = Ring.create(1024);
+    const watch = new ClaimWatch(500);
+    const head = cursor(ring, CONTROL.committedCursor);
+    expect(watch.observe(ring, head, 0)).toBeUndefined(); // nothing claimed: nothing to watch
+    const record = ring.tryClaim(64);
+    expect(watch.observe(ring, head, 1_000)).toBeUndefined(); // starts the clock
+    expect(watch.observe(ring, head, 1_499)).toBeUndefined();
+    expect(watch.observe(ring, head, 1_500)).toBeUndefined(); // timed out: confirm a second later
+    expect(watch.observe(ring, head, 2_499)).toBeUndefined();
+    expect(watch.observe(ring, head, 2_500)).toMatch(
+      /claimed ring space and did not publish it within 500 ms/,
+    );
+
+    // A producer that publishes in time (even after the timeout, before the confirmation) is fine.
+    const late = new ClaimWatch(500);
+    expect(late.observe(ring, head, 0)).toBeUndefined();
+    expect(late.observe(ring, head, 600)).toBeUndefined();
+    ring.setState(record, STATE_VALID);
+    expect(late.observe(ring, head, 1_700)).toBeUndefined();
+    ring.setState(record, STATE_CLAIMED);
+    expect(late.observe(ring, head, 1_800)).toBeUndefined(); // a new stall starts a new clock
   });
 });
