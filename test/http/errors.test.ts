@@ -1,33 +1,14 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
 import { ERROR_CATALOG, ERROR_CODES, RingStoreError } from '../../src/errors.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
-import {
-  errorOf,
-  postJson,
-  type RawResponse,
-  type RunningServer,
-  rawRequest,
-  startServer,
-} from './helpers.js';
+import { errorOf, postJson, type RawResponse, rawRequest, serverPerTest } from './helpers.js';
 
 const PATH = '/v1/domains/billing/aggregates/invoice/1/events';
 
-let server: RunningServer | undefined;
-let store: MemoryEventStore;
-
-async function start(options = {}): Promise<RunningServer> {
-  store = new MemoryEventStore();
-  server = await startServer(store, options);
-  return server;
-}
-
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-  await store.close();
-});
+const http = serverPerTest();
+const start = (options = {}) => http.start(options);
 
 /** Every rejected request: a 4xx with the one error shape, no stack, no file path; nothing stored. */
 function expectRejected(response: RawResponse, status: number, code: string): void {
@@ -37,8 +18,8 @@ function expectRejected(response: RawResponse, status: number, code: string): vo
 }
 
 function expectNothingStored(): void {
-  expect(store.domains()).toEqual([]);
-  expect(store.generation).toBe(0);
+  expect(http.store.domains()).toEqual([]);
+  expect(http.store.generation).toBe(0);
 }
 
 describe('hostile and invalid JSON bodies', () => {
@@ -151,7 +132,7 @@ describe('hostile query strings', () => {
     it(`GET ${path} → 400 ${code}, before and after the domain exists`, async () => {
       const { port } = await start();
       expectRejected(await rawRequest(port, 'GET', path), 400, code);
-      await store.put('billing', 'invoice', 1n, [{ type: 'A' }]);
+      await http.store.put('billing', 'invoice', 1n, [{ type: 'A' }]);
       expectRejected(await rawRequest(port, 'GET', path), 400, code);
     });
   }
@@ -258,9 +239,10 @@ function failingStore(error: Error): EventStore {
 
 describe('503 and 500 answers', () => {
   it('BACKPRESSURE: 503 with Retry-After, health stays ok', async () => {
-    const failing = failingStore(new RingStoreError('BACKPRESSURE'));
-    store = new MemoryEventStore();
-    server = await startServer(failing, { retryAfterSeconds: 2 });
+    const server = await http.start(
+      { retryAfterSeconds: 2 },
+      failingStore(new RingStoreError('BACKPRESSURE')),
+    );
     const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
     expectRejected(response, 503, 'BACKPRESSURE');
     expect(response.headers['retry-after']).toBe('2');
@@ -268,9 +250,7 @@ describe('503 and 500 answers', () => {
   });
 
   it('STORE_FAILED: 503 with Retry-After, and health turns 503 for good', async () => {
-    const failing = failingStore(new RingStoreError('STORE_FAILED'));
-    store = new MemoryEventStore();
-    server = await startServer(failing);
+    const server = await http.start({}, failingStore(new RingStoreError('STORE_FAILED')));
     const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
     expectRejected(response, 503, 'STORE_FAILED');
     expect(response.headers['retry-after']).toBe('30');
@@ -296,13 +276,10 @@ describe('503 and 500 answers', () => {
       corrupt,
       new RingStoreError('STORE_FAILED', 'fsync failed on /var/lib/ringstore/x.0'),
     ]) {
-      store = new MemoryEventStore();
-      server = await startServer(failingStore(error));
+      const server = await http.start({}, failingStore(error));
       const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
       expect(errorOf(response)).toEqual({ code: error.code, message: ERROR_CATALOG[error.code].message });
       expect(response.text).not.toContain('/var/lib');
-      await server.close();
-      server = undefined;
     }
   });
 
@@ -312,17 +289,14 @@ describe('503 and 500 answers', () => {
         return true;
       }
     })();
-    store = failed;
-    server = await startServer(failed);
+    const server = await http.start({}, failed);
     const health = await rawRequest(server.port, 'GET', '/health');
     expectRejected(health, 503, 'STORE_FAILED');
     expect(health.headers['retry-after']).toBe('30');
   });
 
   it('an unexpected store error is a 500 INTERNAL without its message, stack or paths', async () => {
-    const failing = failingStore(new Error('ENOENT: /secret/path/file.dat'));
-    store = new MemoryEventStore();
-    server = await startServer(failing);
+    const server = await http.start({}, failingStore(new Error('ENOENT: /secret/path/file.dat')));
     const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
     expect(response.status).toBe(500);
     expect(errorOf(response)).toEqual({ code: 'INTERNAL', message: 'internal error' });
@@ -333,14 +307,11 @@ describe('503 and 500 answers', () => {
 describe('every catalog code', () => {
   it('reaches the client with its catalog status, code and, for 503, Retry-After', async () => {
     for (const code of ERROR_CODES) {
-      store = new MemoryEventStore();
-      server = await startServer(failingStore(new RingStoreError(code)));
+      const server = await http.start({}, failingStore(new RingStoreError(code)));
       const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
       expect({ code, status: response.status }).toEqual({ code, status: ERROR_CATALOG[code].status });
       expect(errorOf(response).code).toBe(code);
       expect(response.headers['retry-after'] !== undefined).toBe(ERROR_CATALOG[code].status === 503);
-      await server.close();
-      server = undefined;
     }
   });
 });
@@ -386,15 +357,15 @@ describe('fuzzed bodies', () => {
     );
     await fc.assert(
       fc.asyncProperty(body, async (input) => {
-        const before = store.generation;
+        const before = http.store.generation;
         const response = await postJson(
           port,
           PATH,
           typeof input === 'string' ? input : JSON.stringify(input),
         );
         expect(response.status).toBeLessThan(500);
-        if (response.status !== 201) expect(store.generation).toBe(before);
-        else expect(store.generation).toBe(before + 1);
+        if (response.status !== 201) expect(http.store.generation).toBe(before);
+        else expect(http.store.generation).toBe(before + 1);
       }),
       { seed, numRuns: 300 },
     );

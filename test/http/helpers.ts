@@ -1,7 +1,9 @@
 import { request as httpRequest } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { afterEach } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
 import { createHttpServer, type HttpServerOptions } from '../../src/api/http/server.js';
+import { MemoryEventStore } from '../../src/model/memory-store.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -24,6 +26,36 @@ export async function startServer(
     url: `http://127.0.0.1:${address.port}`,
     port: address.port,
     close: () => app.close(),
+  };
+}
+
+/**
+ * One API server per test: `start()` serves a fresh MemoryEventStore, `start(options, store)` the
+ * given store, in place of the server and store of an earlier start (both closed first); after each
+ * test the last ones are closed. Call it at the top level of a test file.
+ */
+export function serverPerTest(): {
+  readonly store: EventStore;
+  start(options?: HttpServerOptions, store?: EventStore): Promise<RunningServer>;
+} {
+  let server: RunningServer | undefined;
+  let store: EventStore = new MemoryEventStore();
+  const stop = async () => {
+    await server?.close();
+    server = undefined;
+    await store.close();
+  };
+  afterEach(stop);
+  return {
+    get store() {
+      return store;
+    },
+    async start(options = {}, given = new MemoryEventStore()) {
+      await stop();
+      store = given;
+      server = await startServer(given, options);
+      return server;
+    },
   };
 }
 

@@ -1,25 +1,13 @@
 import { connect } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/crc.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
-import { errorOf, postJson, type RunningServer, rawRequest, startServer } from './helpers.js';
+import { errorOf, postJson, rawRequest, serverPerTest, startServer } from './helpers.js';
 
 const EVENTS = '/v1/domains/billing/aggregates/invoice';
 
-let server: RunningServer | undefined;
-let store: MemoryEventStore;
-
-async function start(options = {}): Promise<RunningServer> {
-  store = new MemoryEventStore();
-  server = await startServer(store, options);
-  return server;
-}
-
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-  await store.close();
-});
+const http = serverPerTest();
+const start = (options = {}) => http.start(options);
 
 describe('POST /v1/domains/:domain/aggregates/:type/:id/events', () => {
   it('appends a batch: 201 with exactly the result fields, then 200 with the same body on replay', async () => {
@@ -41,7 +29,7 @@ describe('POST /v1/domains/:domain/aggregates/:type/:id/events', () => {
     const replay = await postJson(port, `${EVENTS}/7/events`, body);
     expect(replay.status).toBe(200);
     expect(replay.json()).toEqual(result);
-    expect((await store.get('billing', 'invoice', 7n)).version).toBe(2);
+    expect((await http.store.get('billing', 'invoice', 7n)).version).toBe(2);
   });
 
   it('answers a version conflict with 409 VERSION_CONFLICT and the actual version', async () => {
@@ -214,7 +202,7 @@ describe('POST /v1/keys, GET /v1/domains, /health, /metrics', () => {
     const ok = await rawRequest(port, 'GET', '/health');
     expect(ok.status).toBe(200);
     expect(ok.json()).toMatchObject({ status: 'ok' });
-    await store.close();
+    await http.store.close();
     const down = await rawRequest(port, 'GET', '/health');
     expect(down.status).toBe(503);
     expect(errorOf(down).code).toBe('STORE_CLOSED');
@@ -232,8 +220,7 @@ describe('POST /v1/keys, GET /v1/domains, /health, /metrics', () => {
         fsyncs: 3,
       }),
     });
-    store = withMetrics;
-    server = await startServer(withMetrics);
+    const server = await http.start({}, withMetrics);
     await postJson(server.port, `${EVENTS}/1/events`, {
       events: [{ type: 'A', data: 'abc' }, { type: 'B' }],
     });
@@ -287,7 +274,7 @@ describe('POST /v1/ingest', () => {
     expect(results[1]).toMatchObject({ firstVersion: 2, lastVersion: 2 });
     expect(results[2].error.actualVersion).toBe(2);
     expect(results[5]).toMatchObject({ replayed: true, firstPosition: results[4].firstPosition });
-    expect((await store.read('billing')).events).toHaveLength(3);
+    expect((await http.store.read('billing')).events).toHaveLength(3);
   });
 
   it('rejects hostile lines one by one and stores nothing from them', async () => {
@@ -333,7 +320,7 @@ describe('POST /v1/ingest', () => {
       'INVALID_JSON',
       'INVALID_BATCH',
     ]);
-    expect(store.domains()).toEqual([]);
+    expect(http.store.domains()).toEqual([]);
   });
 
   it('keeps at most ingestInFlight puts unsettled per request, and reads no further meanwhile', async () => {
@@ -349,8 +336,7 @@ describe('POST /v1/ingest', () => {
         return super.put(...args);
       }
     })();
-    store = gated;
-    server = await startServer(gated, { ingestInFlight: 8 });
+    const server = await http.start({ ingestInFlight: 8 }, gated);
     const line = (i: number) =>
       `${JSON.stringify({ domain: 'gate', aggregateType: 'item', id: String(i + 1), events: [{ type: 'A', data: 'x'.repeat(200) }] })}\n`;
     const body = Array.from({ length: 3000 }, (_, i) => line(i)).join('');
@@ -399,7 +385,7 @@ describe('POST /v1/ingest', () => {
     expect(results).toHaveLength(2001);
     expect(results[1000].error.code).toBe('PAYLOAD_TOO_LARGE');
     expect(results.filter((r) => r.ok)).toHaveLength(2000);
-    expect((await store.read('bulk', { limit: 5000 })).events).toHaveLength(2000);
+    expect((await http.store.read('bulk', { limit: 5000 })).events).toHaveLength(2000);
   });
 });
 
@@ -418,13 +404,12 @@ describe('server settings', () => {
   });
 
   it('rejects invalid options with INVALID_OPTION', async () => {
-    store = new MemoryEventStore();
     for (const bad of [
       { bodyLimit: 0 },
       { maxConnections: 1.5 },
       { headersTimeoutMs: 10, requestTimeoutMs: 5 },
     ]) {
-      await expect(startServer(store, bad)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+      await expect(startServer(http.store, bad)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     }
   });
 });
@@ -443,8 +428,7 @@ describe('shutdown', () => {
         return super.put(...args);
       }
     })();
-    store = gated;
-    const running = await startServer(gated);
+    const running = await http.start({}, gated);
     const body = JSON.stringify({ events: [{ type: 'A' }] });
     const socket = connect(running.port, '127.0.0.1');
     let received = '';
