@@ -21,7 +21,6 @@ export const CASE_SPECS: readonly CaseSpec[] = [
   { id: 'floor', module: 'floor', variant: 'write' },
   { id: 'lmdb-write', module: 'lmdb', variant: 'write' },
   { id: 'storage-engine-fsync', module: 'storage-engine', variant: 'fsync' },
-  { id: 'storage-engine-fsync-no-prealloc', module: 'storage-engine', variant: 'fsync:no-prealloc' },
   { id: 'storage-engine-none', module: 'storage-engine', variant: 'none' },
   { id: 'ringstore-main-fsync-pool', module: 'ringstore', variant: 'main:fsync:pool' },
   { id: 'ringstore-1-producer-fsync-pool', module: 'ringstore', variant: '1:fsync:pool' },

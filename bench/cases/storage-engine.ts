@@ -17,19 +17,13 @@ function callBatches(workload: Workload, first: number, count: number): AppendBa
   return batches;
 }
 
-/** Variant: `<fsync|write|none>`, or `<durability>:no-prealloc` for an index without preallocation. */
 export async function run(context: CaseContext, variant: string): Promise<CaseResult[]> {
-  const [durabilityText, extra] = variant.split(':');
-  if (
-    (durabilityText !== 'fsync' && durabilityText !== 'none' && durabilityText !== 'write') ||
-    (extra !== undefined && extra !== 'no-prealloc')
-  ) {
+  if (variant !== 'fsync' && variant !== 'none' && variant !== 'write') {
     throw new Error(`unknown storage-engine variant ${variant}`);
   }
-  const durability: Durability = durabilityText;
-  const noPrealloc = extra === 'no-prealloc';
+  const durability: Durability = variant;
   const { workload, config } = context;
-  const writer = StorageWriter.open(context.dir, noPrealloc ? { indexPreallocBytes: 0 } : {});
+  const writer = StorageWriter.open(context.dir);
   const callLatencies = new LatencyRecorder(Math.ceil(workload.batchCount / config.batchesPerCall));
   let fsyncs = 0;
   let batches = 0;
@@ -63,7 +57,7 @@ export async function run(context: CaseContext, variant: string): Promise<CaseRe
   const events = batches * config.batchEvents;
   return [
     {
-      id: `storage-engine ${durability}${noPrealloc ? ' no-prealloc' : ''}`,
+      id: `storage-engine ${durability}`,
       kind: 'write',
       system: 'engine',
       description: `StorageWriter.append, ${config.batchesPerCall} batches per call`,

@@ -30,8 +30,6 @@ export interface RecoveredDomain {
   state: IndexScanState;
   registryEnd: number;
   indexEnd: number;
-  /** Size of the index file after recovery (beyond indexEnd: preallocated zeros). */
-  indexFileBytes: number;
   actions: RecoveryAction[];
 }
 
@@ -72,8 +70,7 @@ export function recoverDomain(
     actions.push({ file: `${domain}/${name}`, action: 'truncated', from: size, to: keep, reason });
   };
   cut(REGISTRY_FILE, registryBytes.byteLength, registryScan.validEnd, registryScan.damage?.reason ?? '');
-  // Without damage, bytes past validEnd are preallocated zeros: kept, the writer appends into them.
-  if (indexScan.damage) cut(INDEX_FILE, indexBytes.byteLength, indexScan.validEnd, indexScan.damage.reason);
+  cut(INDEX_FILE, indexBytes.byteLength, indexScan.validEnd, indexScan.damage?.reason ?? '');
 
   let deleted = false;
   for (const [aggregateType, sizes] of segments) {
@@ -97,13 +94,7 @@ export function recoverDomain(
     }
   }
   if (deleted) io.fsyncDir(folder);
-  return {
-    state,
-    registryEnd: registryScan.validEnd,
-    indexEnd: indexScan.validEnd,
-    indexFileBytes: indexScan.damage ? indexScan.validEnd : indexBytes.byteLength,
-    actions,
-  };
+  return { state, registryEnd: registryScan.validEnd, indexEnd: indexScan.validEnd, actions };
 }
 
 /** Data segment files of a domain folder with their sizes: aggregate type → segment → bytes. */

@@ -18,8 +18,7 @@ import { NameRegistry } from './name-registry.js';
  * At the first record that fails, the scan stops and reports damage. The damage is a *tail* when no
  * structurally valid record follows it anywhere in the file: the signature of a write cut short by a
  * crash, which recovery may cut. Otherwise it is corruption inside the durable region, which is
- * reported with its offset and never cut. In the index, bytes that are zero from there to the end
- * of the file are no damage at all: the room the writer preallocates.
+ * reported with its offset and never cut.
  */
 export interface Damage {
   file: string;
@@ -56,21 +55,6 @@ export function scanRegistry(bytes: Uint8Array, file: string, registry = new Nam
     offset += (record as { recordLength: number }).recordLength;
   }
   return { registry, validEnd: offset, damage: undefined };
-}
-
-/** True when every byte from `offset` to the end is zero. */
-export function allZeroFrom(bytes: Uint8Array, offset: number): boolean {
-  let at = offset;
-  // Eight bytes at a time where alignment allows; the index file is read into fresh buffers.
-  const aligned = (bytes.byteOffset + at) % 8 === 0 ? at : -1;
-  if (aligned >= 0) {
-    const words = Math.floor((bytes.byteLength - at) / 8);
-    const view = new BigUint64Array(bytes.buffer, bytes.byteOffset + at, words);
-    for (let i = 0; i < words; i++) if (view[i] !== 0n) return false;
-    at += words * 8;
-  }
-  for (; at < bytes.byteLength; at++) if (bytes[at] !== 0) return false;
-  return true;
 }
 
 /** Where the data of one aggregate type ends, as the index says. */
@@ -142,9 +126,6 @@ export function scanIndex(
       }
     }
     if (reason !== undefined) {
-      // The writer extends the index with zeros ahead of its records (preallocation, see
-      // docs/FORMAT.md): bytes that are all zero to the end are room, not damage.
-      if (allZeroFrom(bytes, offset)) return { validEnd: base + offset, records, events, damage: undefined };
       const scratch = emptyIndexRecord();
       const next = findValidRecordAfter(
         bytes,

@@ -36,13 +36,6 @@ export interface StorageWriterOptions {
   generationBytes?: number;
   /** Size at which a data segment is rolled (default 64 MiB). */
   segmentBytes?: number;
-  /**
-   * The index file is extended with zeros this many bytes at a time ahead of its records (default
-   * 1 MiB; 0: no preallocation). An fdatasync of bytes written inside the file's size needs no
-   * journal commit for a new size, which made the storage engine's 'fsync' appends ~25% faster in
-   * the bench (docs/BENCHMARKS.md). Zeros to the end of an index are room, not damage.
-   */
-  indexPreallocBytes?: number;
 }
 
 interface InstanceState {
@@ -71,8 +64,6 @@ interface DomainState {
   registry: NameRegistry;
   registryEnd: number;
   indexEnd: number;
-  /** Size of the index file: records up to indexEnd, preallocated zeros after. */
-  indexFileBytes: number;
   nextPosition: number;
   aggregateTypes: AggregateTypeState[];
   registryFd: number;
@@ -113,7 +104,6 @@ interface AcceptedBatch {
 
 const utf8 = new TextEncoder();
 const NO_FD = -1;
-const DEFAULT_INDEX_PREALLOC_BYTES = 1 << 20;
 
 /**
  * Applies batches to the files of a store directory (DESIGN.md §2 and §3). One StorageWriter owns
@@ -138,7 +128,6 @@ export class StorageWriter {
   readonly #clock: () => number;
   readonly #generationBytes: number;
   readonly #segmentBytes: number;
-  readonly #indexPreallocBytes: number;
   readonly #domains = new Map<string, DomainState>();
   readonly #recovery: RecoveryAction[];
   #generation = 0;
@@ -163,12 +152,6 @@ export class StorageWriter {
     this.#clock = options.clock ?? Date.now;
     this.#generationBytes = options.generationBytes ?? DEFAULT_GENERATION_BYTES;
     this.#segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
-    this.#indexPreallocBytes = options.indexPreallocBytes ?? DEFAULT_INDEX_PREALLOC_BYTES;
-    if (!(Number.isSafeInteger(this.#indexPreallocBytes) && this.#indexPreallocBytes >= 0)) {
-      throw new RingStoreError('INVALID_OPTION', 'indexPreallocBytes must be an integer ≥ 0', {
-        option: 'indexPreallocBytes',
-      });
-    }
     if (!(Number.isSafeInteger(this.#generationBytes) && this.#generationBytes > 0)) {
       throw new RingStoreError('INVALID_OPTION', 'generationBytes must be a positive integer', {
         option: 'generationBytes',
@@ -432,7 +415,6 @@ export class StorageWriter {
       domain.registry = recovered.state.registry;
       domain.registryEnd = recovered.registryEnd;
       domain.indexEnd = recovered.indexEnd;
-      domain.indexFileBytes = recovered.indexFileBytes;
       domain.nextPosition = recovered.state.nextPosition;
       const names = domain.registry.aggregateTypes;
       for (let code = 0; code < names.length; code++) {
@@ -485,7 +467,6 @@ export class StorageWriter {
       registry: new NameRegistry(),
       registryEnd: 0,
       indexEnd: 0,
-      indexFileBytes: 0,
       nextPosition: 0,
       aggregateTypes: [],
       registryFd: NO_FD,
@@ -695,7 +676,6 @@ export class StorageWriter {
         domain.indexFd = opened.fd;
         fsyncs += opened.fsyncs;
       }
-      this.#preallocateIndex(domain, domain.indexEnd + domain.indexBuffer.byteLength);
       io.write(domain.indexFd, domain.indexBuffer, domain.indexEnd);
       this.#dirty.add(domain.indexFd);
     }
@@ -722,20 +702,6 @@ export class StorageWriter {
     }
     delta.generation = this.#generation;
     return fsyncs;
-  }
-
-  /**
-   * Extends the index file with zeros so that it holds at least `end` bytes, in steps of
-   * indexPreallocBytes. The next fdatasync of the index makes the new size durable with the
-   * records; the ones after it then only flush data.
-   */
-  #preallocateIndex(domain: DomainState, end: number): void {
-    const step = this.#indexPreallocBytes;
-    if (step === 0 || end <= domain.indexFileBytes) return;
-    const target = Math.ceil(end / step) * step;
-    const zeros = new Uint8Array(target - Math.max(end, domain.indexFileBytes));
-    this.#io.write(domain.indexFd, zeros, target - zeros.byteLength);
-    domain.indexFileBytes = target;
   }
 
   /** Creates the domain folder on first use (and makes its entry durable); returns fsyncs made. */

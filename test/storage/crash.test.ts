@@ -96,13 +96,7 @@ interface Acked {
  * `everyAppended`, every batch the writer appended).
  */
 function run(io: FaultInjectingFileIO, calls: Call[], everyAppended = false): Acked[] {
-  // A small preallocation step: the workload crosses it many times, so crashes hit extensions too.
-  const writer = StorageWriter.open(DIR, {
-    io,
-    clock: counterClock(),
-    generationBytes: 512,
-    indexPreallocBytes: 512,
-  });
+  const writer = StorageWriter.open(DIR, { io, clock: counterClock(), generationBytes: 512 });
   const acked: Acked[] = [];
   try {
     for (const call of calls) {

@@ -3,7 +3,6 @@ import { crc32 } from '../../src/crc.js';
 import type { RingStoreError } from '../../src/errors.js';
 import { FaultInjectingFileIO } from '../../src/storage/fault-io.js';
 import type { AppendBatch } from '../../src/storage/types.js';
-import { verifyStore } from '../../src/storage/verify.js';
 import { StorageWriter } from '../../src/storage/writer.js';
 
 function batch(aggregateType: string, id: bigint, size: number): AppendBatch {
@@ -18,10 +17,9 @@ function batch(aggregateType: string, id: bigint, size: number): AppendBatch {
   };
 }
 
-/** Two appends; the index without preallocated zeros unless asked, so a cut byte tears a record. */
-function store(indexPreallocBytes = 0): FaultInjectingFileIO {
+function store(): FaultInjectingFileIO {
   const io = new FaultInjectingFileIO();
-  const writer = StorageWriter.open('/s', { io, segmentBytes: 100, indexPreallocBytes });
+  const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
   writer.append([batch('a', 1n, 60), batch('b', 2n, 10)], 'fsync');
   writer.append([batch('a', 3n, 60), batch('b', 4n, 10)], 'fsync');
   writer.close();
@@ -86,37 +84,16 @@ describe('recovery', () => {
 
   it('cuts data that no surviving record references', () => {
     const io = store();
-    const writer = StorageWriter.open('/s', { io, segmentBytes: 100, indexPreallocBytes: 0 });
+    const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
     writer.append([batch('c', 5n, 10)], 'none');
     writer.close();
     const indexSize = io.fileContent('/s/d/index').byteLength;
     io.setFileContent('/s/d/index', io.fileContent('/s/d/index').subarray(0, indexSize - 5));
-    const recovered = StorageWriter.open('/s', { io, segmentBytes: 100, indexPreallocBytes: 0 });
+    const recovered = StorageWriter.open('/s', { io, segmentBytes: 100 });
     expect(recovered.recovery.map((a) => `${a.action} ${a.file}`)).toEqual([
       'truncated d/index',
       'truncated d/c.0',
     ]);
     writer.close();
-  });
-
-  it('keeps the preallocated zeros after the index records and appends into them', () => {
-    const io = store(4096);
-    const writer = StorageWriter.open('/s', { io, indexPreallocBytes: 4096 });
-    writer.append([batch('c', 1n, 3)], 'fsync');
-    writer.close();
-    expect(io.fileContent('/s/d/index').byteLength).toBe(4096);
-    const reopened = StorageWriter.open('/s', { io, indexPreallocBytes: 4096 });
-    expect(reopened.recovery).toEqual([]);
-    expect(reopened.version('d', 'c', 1n)).toBe(1);
-    for (let id = 2n; id <= 101n; id++) reopened.append([batch('c', id, 2)], 'fsync');
-    reopened.close();
-    const size = io.fileContent('/s/d/index').byteLength;
-    expect(size % 4096).toBe(0);
-    expect(size).toBeGreaterThan(4096);
-    const last = StorageWriter.open('/s', { io });
-    expect(last.recovery).toEqual([]);
-    expect([1n, 50n, 101n, 102n].map((id) => last.version('d', 'c', id))).toEqual([1, 1, 1, 0]);
-    last.close();
-    expect(verifyStore('/s', undefined, { io })).toMatchObject({ ok: true, problems: [] });
   });
 });

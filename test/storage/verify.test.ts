@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -29,12 +29,7 @@ describe('verifyStore', () => {
       const bytes = readFileSync(segment);
       bytes[4]! ^= 0x40; // inside 'defgh', the second event, which starts at offset 3
       writeFileSync(segment, bytes);
-      // The index ends in the writer's preallocated zeros, which are no damage; a torn record is.
-      const auditIndex = join(dir, 'audit', 'index');
-      expect(statSync(auditIndex).size).toBe(1 << 20);
-      const torn = readFileSync(auditIndex);
-      torn.fill(0x5a, 200, 230); // past its one record, inside the zeros
-      writeFileSync(auditIndex, torn);
+      appendFileSync(join(dir, 'audit', 'index'), Buffer.alloc(30));
       const damaged = verifyStore(dir);
       expect(damaged.ok).toBe(false);
       expect(damaged.problems).toEqual([
