@@ -171,7 +171,7 @@ export class WriterLoop {
         return 'failed';
       }
       if (passed > 0) continue;
-      const stalled = this.#claimWatch.observe(ring, this.#cursor, Date.now());
+      const stalled = this.#claimWatch.observe(ring, this.#cursor, performance.now());
       if (stalled) {
         ring.fail(errorCodeNumber('STORE_FAILED'));
         this.#options.publish({ type: 'failed', error: { code: 'STORE_FAILED', message: stalled } });
@@ -211,6 +211,11 @@ export class WriterLoop {
  * record would wait behind it forever. After `timeoutMs`, and once more one second later (so that a
  * whole process resumed from SIGSTOP, or a debugger pause, gives the producer its chance to finish),
  * the store fails with a message that says so rather than hang until every put times out.
+ *
+ * It does not cover a producer thread that ends after publishing but before it read its results:
+ * those records stay COMMITTED/FAILED, never RELEASED, and the ring fills behind them (puts then
+ * fail with BACKPRESSURE). That cannot be told apart from a live producer thread that is busy for a
+ * long time without returning to its event loop, so the store does not fail for it.
  */
 export class ClaimWatch {
   readonly #timeoutMs: number;
@@ -222,7 +227,7 @@ export class ClaimWatch {
     this.#timeoutMs = timeoutMs;
   }
 
-  /** Returns why the store must fail, or undefined. */
+  /** Returns why the store must fail, or undefined. `now`: a monotonic clock in ms (performance.now). */
   observe(ring: Ring, cursor: number, now: number): string | undefined {
     const claim = Atomics.load(ring.words, CONTROL.claimCursor);
     const state = ((claim - cursor) | 0) > 0 ? ring.state(ring.recordAt(cursor)) : -1;
