@@ -41,6 +41,10 @@ export const ERROR_CATALOG = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'the content type is not supported here' },
   SUBSCRIPTION_OVERFLOW: { status: 409, message: 'a subscriber fell too far behind and was ended' },
   CORRUPT_DATA: { status: 500, message: 'stored data failed a CRC or structure check' },
+  UNSUPPORTED_FORMAT: {
+    status: 500,
+    message: 'the data directory was written in another on-disk format version',
+  },
   INTERNAL: { status: 500, message: 'internal error' },
   BACKPRESSURE: { status: 503, message: 'the store is at capacity; retry later' },
   STORE_FAILED: { status: 503, message: 'the store has failed and accepts no more writes' },

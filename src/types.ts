@@ -48,6 +48,9 @@ export interface StoredEvent {
   timestamp: number;
   type: string;
   data: Uint8Array;
+  /** Per-event metadata: empty when the event has none. */
+  metadata?: Uint8Array;
+  /** CRC-32/IEEE of data followed by metadata. */
   crc: number;
 }
 

@@ -1,6 +1,7 @@
 import { LIMITS } from '../model/limits.js';
 import { EVENT_TYPE_PATTERN, STORAGE_NAME_PATTERN } from '../model/names.js';
-import { KIND_AGGREGATE_TYPE, KIND_EVENT_TYPE, type NameKindCode, type RegistryRecord } from './format.js';
+import { KIND_AGGREGATE_TYPE, KIND_EVENT_TYPE, type NameKindCode } from './format.js';
+import type { RegistryRecord } from './registry-record.js';
 
 /**
  * The in-memory form of one domain's registry file: event-type and aggregate-type names and their

@@ -1,4 +1,4 @@
-import type { IndexRecord } from './format.js';
+import { EVENT_HEADER_BYTES, type IndexRecord } from './index-record.js';
 import { NameRegistry } from './name-registry.js';
 import { type IndexScanState, newIndexScanState } from './scan.js';
 
@@ -9,7 +9,7 @@ import { type IndexScanState, newIndexScanState } from './scan.js';
  *
  *   batch b:   firstPosition firstVersion generation timestamp aggregateId aggregateTypeCode
  *              dataSegment dataOffset eventCount
- *   event p:   batch typeCode length crc offsetInBatchData
+ *   event p:   batch typeCode length (data + metadata) metadataLength crc offsetInBatchData
  *
  * Instances map to the list of their batch indices, in version order.
  */
@@ -31,7 +31,9 @@ export class DomainReadIndex {
   batchEventCount = new Uint32Array(64);
   eventBatch = new Uint32Array(256);
   eventType = new Uint16Array(256);
-  eventLength = new Uint16Array(256);
+  /** Stored bytes of the event: its data, then its metadata. */
+  eventLength = new Uint32Array(256);
+  eventMetadataLength = new Uint16Array(256);
   eventCrc = new Uint32Array(256);
   eventOffset = new Uint32Array(256);
   /** Per aggregate-type code: aggregate id → batch indices. */
@@ -70,14 +72,16 @@ export class DomainReadIndex {
     let offset = 0;
     for (let i = 0; i < count; i++) {
       const p = first + i;
-      const length = view.getUint16(header, true);
+      const metadataLength = view.getUint16(header + 2, true);
+      const length = view.getUint16(header, true) + metadataLength;
       this.eventBatch[p] = b;
       this.eventLength[p] = length;
-      this.eventType[p] = view.getUint16(header + 2, true);
-      this.eventCrc[p] = view.getUint32(header + 4, true);
+      this.eventMetadataLength[p] = metadataLength;
+      this.eventType[p] = view.getUint16(header + 4, true);
+      this.eventCrc[p] = view.getUint32(header + 8, true);
       this.eventOffset[p] = offset;
       offset += length;
-      header += 8;
+      header += EVENT_HEADER_BYTES;
     }
 
     let byId = this.instances[record.aggregateTypeCode];
@@ -135,6 +139,7 @@ export class DomainReadIndex {
     this.eventBatch = grow(this.eventBatch, capacity);
     this.eventType = grow(this.eventType, capacity);
     this.eventLength = grow(this.eventLength, capacity);
+    this.eventMetadataLength = grow(this.eventMetadataLength, capacity);
     this.eventCrc = grow(this.eventCrc, capacity);
     this.eventOffset = grow(this.eventOffset, capacity);
   }

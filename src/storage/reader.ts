@@ -4,17 +4,11 @@ import { STORAGE_NAME_PATTERN } from '../model/names.js';
 import type { ValidGetOptions, ValidReadOptions } from '../model/queries.js';
 import type { DomainReadResult, InstanceEvents, StoredEvent } from '../types.js';
 import { type FileIO, readWholeFile, realFileIO } from './file-io.js';
-import {
-  decodeRegistryRecord,
-  domainDir,
-  INDEX_FILE,
-  joinPath,
-  REGISTRY_FILE,
-  segmentFileName,
-} from './format.js';
+import { domainDir, INDEX_FILE, joinPath, REGISTRY_FILE, segmentFileName } from './format.js';
 import { DomainReadIndex } from './read-index.js';
-import { corruptData } from './recovery.js';
-import { scanIndex } from './scan.js';
+import { corruptData } from './recovery-plan.js';
+import { decodeRegistryRecord } from './registry-record.js';
+import { classifyFault, indexVouchAfter, scanIndex } from './scan.js';
 import type { CommitDelta, DomainDelta } from './types.js';
 
 /** Two wanted spans of one segment file are read with one call when at most this many bytes lie between them. */
@@ -228,13 +222,13 @@ export class StorageReader {
     }
     const skip = d.indexEnd - entry.indexOffset;
     if (skip >= entry.indexBytes.byteLength) return;
-    const scan = scanIndex(entry.indexBytes.subarray(skip), `${d.name}/${INDEX_FILE}`, d.scan, {
+    const scan = scanIndex(entry.indexBytes.subarray(skip), d.scan, {
       baseOffset: d.indexEnd,
       onRecord: d.addRecord,
     });
     d.indexEnd = scan.validEnd;
     this.#generation = Math.max(this.#generation, d.scan.lastGeneration);
-    if (scan.damage) throw corruptData({ ...scan.damage, tail: false });
+    if (scan.fault) throw corruptData({ file: `${d.name}/${INDEX_FILE}`, ...scan.fault });
   }
 
   /** Applies registry records in sequence, skipping ones already known; false on a gap or damage. */
@@ -257,13 +251,15 @@ export class StorageReader {
     this.#applyRegistry(d, registryBytes);
     const indexBytes = readWholeFile(this.#io, joinPath(folder, INDEX_FILE));
     if (indexBytes.byteLength <= d.indexEnd) return;
-    const scan = scanIndex(indexBytes.subarray(d.indexEnd), `${d.name}/${INDEX_FILE}`, d.scan, {
+    const scan = scanIndex(indexBytes.subarray(d.indexEnd), d.scan, {
       baseOffset: d.indexEnd,
       onRecord: d.addRecord,
     });
     d.indexEnd = scan.validEnd;
     this.#generation = Math.max(this.#generation, d.scan.lastGeneration);
-    if (strict && scan.damage && !scan.damage.tail) throw corruptData(scan.damage);
+    if (strict && scan.fault && classifyFault(indexBytes, scan, indexVouchAfter) === 'corrupt') {
+      throw corruptData({ file: `${d.name}/${INDEX_FILE}`, ...scan.fault });
+    }
   }
 
   /**
@@ -286,7 +282,7 @@ export class StorageReader {
   }
 
   /** Adds events first…end-1 of batch b, as #want would one by one, with one span per MAX_READ_BYTES. */
-  #wantRange(b: number, first: number, end: number, eventLength: Uint16Array): void {
+  #wantRange(b: number, first: number, end: number, eventLength: Uint32Array): void {
     let spanFirst = first;
     let bytes = 0;
     for (let p = first; p < end; p++) {
@@ -344,7 +340,7 @@ export class StorageReader {
     const spanFirst = this.#spanFirst;
     const spanEvents = this.#spanEvents;
     const spanBytes = this.#spanBytes;
-    const { eventOffset, eventLength, eventCrc, eventType } = d;
+    const { eventOffset, eventLength, eventMetadataLength, eventCrc, eventType } = d;
     const { batchAggregateType, batchSegment, batchDataOffset } = d;
     let total = 0;
     for (let s = 0; s < spans; s++) total += spanBytes[s]!;
@@ -410,9 +406,12 @@ export class StorageReader {
         const end = first + spanEvents[u]!;
         for (let p = first; p < end; p++) {
           const length = eventLength[p]!;
-          const data = new Uint8Array(outBuffer, outAt, length);
+          const metadataLength = eventMetadataLength[p]!;
           const crc = eventCrc[p]!;
-          if (verifyCrc && crc32(data) !== crc) throw this.#crcMismatch(d, b, p);
+          if (verifyCrc && crc32(new Uint8Array(outBuffer, outAt, length)) !== crc)
+            throw this.#crcMismatch(d, b, p);
+          const data = new Uint8Array(outBuffer, outAt, length - metadataLength);
+          const metadata = new Uint8Array(outBuffer, outAt + length - metadataLength, metadataLength);
           events[k++] = {
             domain: d.name,
             aggregateType,
@@ -423,6 +422,7 @@ export class StorageReader {
             timestamp,
             type: eventTypes[eventType[p]!]!,
             data,
+            metadata,
             crc,
           };
           outAt += length;

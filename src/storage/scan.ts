@@ -1,60 +1,106 @@
-import {
-  decodeIndexRecord,
-  decodeRegistryRecord,
-  emptyIndexRecord,
-  findValidRecordAfter,
-  INDEX_MAGIC,
-  type IndexRecord,
-  REGISTRY_MAGIC,
-} from './format.js';
+import { endOfNonZero, findValidRecordAfter, INDEX_MAGIC, REGISTRY_MAGIC } from './format.js';
+import { decodeIndexRecord, EVENT_HEADER_BYTES, emptyIndexRecord, type IndexRecord } from './index-record.js';
 import { NameRegistry } from './name-registry.js';
+import { decodeRegistryRecord } from './registry-record.js';
+import { SEGMENT_HEADER_BYTES } from './segment-header.js';
 
 /**
- * Scanning of registry and index bytes, shared by recovery (StorageWriter.open), StorageReader and
- * verifyStore. A scan accepts records while each one is valid on its own (length, magic, CRC,
- * fields) and in sequence with what came before (registry sequence and codes; index position,
- * known codes, contiguous data location, non-decreasing generation and timestamp).
+ * Scanning of registry and index bytes, shared by the recovery plan (recovery and verify) and
+ * StorageReader. A scan accepts records while each one is valid on its own (length, magic, CRC,
+ * fields) and in sequence with what came before (registry sequence and codes; index position, known
+ * codes, contiguous data location, non-decreasing generation and timestamp), and stops at the first
+ * record that is not: its offset and reason are the scan's `fault`.
  *
- * At the first record that fails, the scan stops and reports damage. The damage is a *tail* when no
- * structurally valid record follows it anywhere in the file: the signature of a write cut short by a
- * crash, which recovery may cut. Otherwise it is corruption inside the durable region, which is
- * reported with its offset and never cut.
+ * Every record carries `syncedEnd`, the bytes of its file the writer knew durable when it wrote it.
+ * `vouched` is the largest such claim a scan saw: bytes before it were synced, so a fault before it
+ * is damage to durable bytes (`classifyFault`), never a torn tail.
  */
-export interface Damage {
-  file: string;
+export interface Fault {
   offset: number;
   reason: string;
-  /** True when nothing valid follows: a torn tail that recovery cuts. */
-  tail: boolean;
 }
 
-export interface RegistryScan {
-  registry: NameRegistry;
-  /** Bytes of valid records from the start of the file. */
+/** Where a scan stopped and what the records it read vouch for. */
+export interface ScanEnd {
+  /** File offset just past the last accepted record. */
   validEnd: number;
-  damage: Damage | undefined;
+  /** Largest `syncedEnd` of the accepted records. */
+  vouched: number;
+  fault: Fault | undefined;
 }
 
-export function scanRegistry(bytes: Uint8Array, file: string, registry = new NameRegistry()): RegistryScan {
+export interface RegistryScan extends ScanEnd {
+  registry: NameRegistry;
+}
+
+export function scanRegistry(bytes: Uint8Array, registry = new NameRegistry()): RegistryScan {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let offset = 0;
+  let vouched = 0;
   while (offset < bytes.byteLength) {
     const record = decodeRegistryRecord(bytes, view, offset);
     let reason: string | undefined;
     if (typeof record === 'string') reason = record;
     else if (!registry.accept(record)) reason = 'sequence';
-    if (reason !== undefined) {
-      const next = findValidRecordAfter(
-        bytes,
-        offset,
-        REGISTRY_MAGIC,
-        (at) => typeof decodeRegistryRecord(bytes, view, at) !== 'string',
-      );
-      return { registry, validEnd: offset, damage: { file, offset, reason, tail: next < 0 } };
+    if (reason !== undefined || typeof record === 'string') {
+      return { registry, validEnd: offset, vouched, fault: { offset, reason: reason ?? 'sequence' } };
     }
-    offset += (record as { recordLength: number }).recordLength;
+    vouched = Math.max(vouched, record.syncedEnd);
+    offset += record.recordLength;
   }
-  return { registry, validEnd: offset, damage: undefined };
+  return { registry, validEnd: offset, vouched, fault: undefined };
+}
+
+/** Largest `syncedEnd` of the structurally valid registry records after `from` (0 when none). */
+export function registryVouchAfter(bytes: Uint8Array, from: number): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let vouched = 0;
+  let at = from;
+  for (;;) {
+    at = findValidRecordAfter(
+      bytes,
+      at,
+      REGISTRY_MAGIC,
+      (o) => typeof decodeRegistryRecord(bytes, view, o) !== 'string',
+    );
+    if (at < 0) return vouched;
+    const record = decodeRegistryRecord(bytes, view, at);
+    if (typeof record !== 'string') vouched = Math.max(vouched, record.syncedEnd);
+  }
+}
+
+/** Largest `syncedEnd` of the structurally valid index records after `from` (0 when none). */
+export function indexVouchAfter(bytes: Uint8Array, from: number): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const record = emptyIndexRecord();
+  let vouched = 0;
+  let at = from;
+  for (;;) {
+    at = findValidRecordAfter(
+      bytes,
+      at,
+      INDEX_MAGIC,
+      (o) => decodeIndexRecord(bytes, view, o, record) === undefined,
+    );
+    if (at < 0) return vouched;
+    vouched = Math.max(vouched, record.syncedEnd);
+  }
+}
+
+/**
+ * What a fault means (docs/FORMAT.md, "Recovery"): 'end' when only zeros follow the valid records
+ * (preallocated space: no fault at all); 'corrupt' when a record — before the fault or anywhere
+ * after it — vouches for bytes past the fault; otherwise 'tail', bytes of a commit that was never
+ * acknowledged, which recovery moves aside.
+ */
+export function classifyFault(
+  bytes: Uint8Array,
+  scan: ScanEnd,
+  vouchAfter: (bytes: Uint8Array, from: number) => number,
+): 'end' | 'tail' | 'corrupt' {
+  const vouched = Math.max(scan.vouched, vouchAfter(bytes, scan.validEnd));
+  if (vouched > scan.validEnd) return 'corrupt';
+  return endOfNonZero(bytes, scan.validEnd) === scan.validEnd ? 'end' : 'tail';
 }
 
 /** Where the data of one aggregate type ends, as the index says. */
@@ -77,30 +123,26 @@ export function newIndexScanState(registry: NameRegistry): IndexScanState {
   return { registry, nextPosition: 0, lastGeneration: 0, lastTimestamp: 0, dataEnds: new Map() };
 }
 
+export function copyIndexScanState(state: IndexScanState): IndexScanState {
+  const dataEnds = new Map<number, DataEnd>();
+  for (const [code, end] of state.dataEnds) dataEnds.set(code, { ...end });
+  return { ...state, dataEnds };
+}
+
 export interface IndexScanOptions {
   /** Offset in the index file of bytes[0] (for reporting and for records' fileOffset). */
   baseOffset?: number;
-  /**
-   * Size of a data segment file (-1 when missing). When given, a record whose data is not all
-   * there ends the scan: as tail damage when the segment is short (docs/FORMAT.md, "index ahead of
-   * data"), as corruption when the segment file is missing.
-   */
-  segmentSize?: (aggregateTypeCode: number, segment: number) => number;
   /** Called for every accepted record, before the state advances past it. */
   onRecord?: (record: IndexRecord, bytes: Uint8Array, view: DataView) => void;
 }
 
-export interface IndexScan {
-  /** File offset just past the last accepted record. */
-  validEnd: number;
+export interface IndexScan extends ScanEnd {
   records: number;
   events: number;
-  damage: Damage | undefined;
 }
 
 export function scanIndex(
   bytes: Uint8Array,
-  file: string,
   state: IndexScanState,
   options: IndexScanOptions = {},
 ): IndexScan {
@@ -110,52 +152,37 @@ export function scanIndex(
   let offset = 0;
   let records = 0;
   let events = 0;
+  let vouched = 0;
   while (offset < bytes.byteLength) {
-    const reason = decodeIndexRecord(bytes, view, offset, record) ?? checkSequence(record, view, state);
-    if (reason === undefined && options.segmentSize && record.dataLength > 0) {
-      const size = options.segmentSize(record.aggregateTypeCode, record.dataSegment);
-      if (size < record.dataOffset + record.dataLength) {
-        // A short segment is what a crash leaves when index pages reached the disk before data
-        // pages (durability 'write'/'none'): a tail. A missing one is not: every segment file is
-        // made durable in its folder before any byte is written to it.
-        const damage =
-          size < 0
-            ? { file, offset: base + offset, reason: 'data file missing', tail: false }
-            : { file, offset: base + offset, reason: 'data missing', tail: true };
-        return { validEnd: base + offset, records, events, damage };
-      }
-    }
+    const reason = decodeIndexRecord(bytes, view, offset, record, base) ?? checkSequence(record, view, state);
     if (reason !== undefined) {
-      const scratch = emptyIndexRecord();
-      const next = findValidRecordAfter(
-        bytes,
-        offset,
-        INDEX_MAGIC,
-        (at) => decodeIndexRecord(bytes, view, at, scratch) === undefined,
-      );
-      const damage = { file, offset: base + offset, reason, tail: next < 0 };
-      return { validEnd: base + offset, records, events, damage };
+      return { validEnd: base + offset, vouched, records, events, fault: { offset: base + offset, reason } };
     }
-    record.fileOffset = base + offset;
     options.onRecord?.(record, bytes, view);
-    state.nextPosition += record.eventCount;
-    state.lastGeneration = record.generation;
-    state.lastTimestamp = record.timestamp;
-    const end = state.dataEnds.get(record.aggregateTypeCode);
-    if (end) {
-      end.segment = record.dataSegment;
-      end.end = record.dataOffset + record.dataLength;
-    } else {
-      state.dataEnds.set(record.aggregateTypeCode, {
-        segment: record.dataSegment,
-        end: record.dataOffset + record.dataLength,
-      });
-    }
+    advanceIndexState(state, record);
+    vouched = Math.max(vouched, record.syncedEnd);
     records++;
     events += record.eventCount;
     offset += record.recordLength;
   }
-  return { validEnd: base + offset, records, events, damage: undefined };
+  return { validEnd: base + offset, vouched, records, events, fault: undefined };
+}
+
+/** Moves the scan state past an accepted record. */
+export function advanceIndexState(state: IndexScanState, record: IndexRecord): void {
+  state.nextPosition += record.eventCount;
+  state.lastGeneration = record.generation;
+  state.lastTimestamp = record.timestamp;
+  const end = state.dataEnds.get(record.aggregateTypeCode);
+  if (end) {
+    end.segment = record.dataSegment;
+    end.end = record.dataOffset + record.dataLength;
+  } else {
+    state.dataEnds.set(record.aggregateTypeCode, {
+      segment: record.dataSegment,
+      end: record.dataOffset + record.dataLength,
+    });
+  }
 }
 
 /** Checks a structurally valid record against what the scan has accepted before it. */
@@ -168,12 +195,19 @@ function checkSequence(record: IndexRecord, view: DataView, state: IndexScanStat
   if (record.aggregateTypeCode >= registry.aggregateTypes.length) return 'unknown aggregate type code';
   const eventTypes = registry.eventTypes.length;
   for (let i = 0; i < record.eventCount; i++) {
-    if (view.getUint16(record.headersOffset + i * 8 + 2, true) >= eventTypes)
+    if (view.getUint16(record.headersOffset + i * EVENT_HEADER_BYTES + 4, true) >= eventTypes)
       return 'unknown event type code';
   }
-  const end = state.dataEnds.get(record.aggregateTypeCode) ?? { segment: 0, end: 0 };
-  const continues = record.dataSegment === end.segment && record.dataOffset === end.end;
-  const rolls = record.dataSegment === end.segment + 1 && record.dataOffset === 0 && end.end > 0;
+  const end = state.dataEnds.get(record.aggregateTypeCode);
+  const continues =
+    end === undefined
+      ? record.dataSegment === 0 && record.dataOffset === SEGMENT_HEADER_BYTES
+      : record.dataSegment === end.segment && record.dataOffset === end.end;
+  const rolls =
+    end !== undefined &&
+    record.dataSegment === end.segment + 1 &&
+    record.dataOffset === SEGMENT_HEADER_BYTES &&
+    end.end > SEGMENT_HEADER_BYTES;
   if (!continues && !rolls) return 'data location out of sequence';
   return undefined;
 }

@@ -9,7 +9,12 @@ export interface AppendEvent {
   type: string;
   /** May be a view into the ring's SharedArrayBuffer: the storage layer copies what it keeps. */
   data: Uint8Array;
-  /** CRC-32/IEEE of data, already verified. */
+  /**
+   * Optional per-event metadata (correlation and causation ids, event ids…), stored beside the
+   * data; may also be a view into the ring. Absent or empty: none.
+   */
+  metadata?: Uint8Array;
+  /** CRC-32/IEEE of data followed by metadata, already verified. */
   crc: number;
 }
 

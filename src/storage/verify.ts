@@ -1,9 +1,10 @@
-import { crc32 } from '../crc.js';
 import { STORAGE_NAME_PATTERN } from '../model/names.js';
-import { type FileIO, readWholeFile, realFileIO } from './file-io.js';
-import { INDEX_FILE, joinPath, REGISTRY_FILE, segmentFileName } from './format.js';
-import { listSegments } from './recovery.js';
-import { newIndexScanState, scanIndex, scanRegistry } from './scan.js';
+import { type FileIO, realFileIO } from './file-io.js';
+import { joinPath, segmentFileName } from './format.js';
+import type { IndexRecord } from './index-record.js';
+import type { NameRegistry } from './name-registry.js';
+import { firstBadEvent, planDomain } from './recovery-plan.js';
+import { checkSegmentHeader, SEGMENT_HEADER_BYTES } from './segment-header.js';
 
 /**
  * `ringstore verify`: a read-only, full check of a store directory. Every registry and index record
@@ -97,91 +98,74 @@ function verifyDomain(
   every: number,
   onProgress: ((progress: VerifyProgress) => void) | undefined,
 ): VerifyDomainReport {
-  const folder = joinPath(dir, name);
-  const segments = listSegments(io, folder);
-  const registryBytes = readWholeFile(io, joinPath(folder, REGISTRY_FILE));
-  const indexBytes = readWholeFile(io, joinPath(folder, INDEX_FILE));
-  let segmentBytes = 0;
-  for (const sizes of segments.values()) for (const size of sizes.values()) segmentBytes += size;
   const result: VerifyDomainReport = {
     domain: name,
     registryRecords: 0,
     indexRecords: 0,
     events: 0,
     dataBytes: 0,
-    fileBytes: registryBytes.byteLength + indexBytes.byteLength + segmentBytes,
+    fileBytes: 0,
   };
-
-  const registryScan = scanRegistry(registryBytes, `${name}/${REGISTRY_FILE}`);
-  result.registryRecords = registryScan.registry.records;
-  if (registryScan.damage) problems.push(asProblem(registryScan.damage));
-  const registry = registryScan.registry;
-
   const fds = new Map<string, number>();
   let buffer = new Uint8Array(64 * 1024);
-  try {
-    const state = newIndexScanState(registry);
-    const scan = scanIndex(indexBytes, `${name}/${INDEX_FILE}`, state, {
-      segmentSize: (code, segment) => segments.get(registry.aggregateTypes[code]!)?.get(segment) ?? -1,
-      onRecord: (record, _bytes, view) => {
-        result.indexRecords++;
-        result.events += record.eventCount;
-        if (record.dataLength > 0) {
-          const file = `${name}/${segmentFileName(registry.aggregateTypes[record.aggregateTypeCode]!, record.dataSegment)}`;
-          let fd = fds.get(file);
-          if (fd === undefined) {
-            fd = io.open(joinPath(dir, file), 'read');
-            fds.set(file, fd);
-          }
-          if (buffer.byteLength < record.dataLength) buffer = new Uint8Array(record.dataLength);
-          io.read(fd, buffer, 0, record.dataLength, record.dataOffset);
-          let at = 0;
-          for (let i = 0; i < record.eventCount; i++) {
-            const header = record.headersOffset + i * 8;
-            const length = view.getUint16(header, true);
-            const crc = view.getUint32(header + 4, true);
-            if (crc32(buffer.subarray(at, at + length)) !== crc) {
-              problems.push({
-                file,
-                offset: record.dataOffset + at,
-                reason: 'event data fails its CRC',
-                severity: 'corrupt',
-              });
-            }
-            at += length;
-          }
-          result.dataBytes += record.dataLength;
-        }
-        if (onProgress && result.indexRecords % every === 0) {
-          onProgress({
-            domain: name,
-            indexRecords: result.indexRecords,
-            events: result.events,
-            dataBytes: result.dataBytes,
-          });
-        }
-      },
-    });
-    if (scan.damage) problems.push(asProblem(scan.damage));
-    if (!scan.damage) {
-      for (const [aggregateType, sizes] of segments) {
-        const code = registry.aggregateCode(aggregateType);
-        const end = code >= 0 ? (state.dataEnds.get(code) ?? { segment: 0, end: 0 }) : undefined;
-        for (const [segment, size] of sizes) {
-          const file = `${name}/${aggregateType}.${segment}`;
-          if (end === undefined || segment > end.segment) {
-            if (size > 0)
-              problems.push({ file, offset: 0, reason: 'unreferenced data file', severity: 'tail' });
-          } else if (segment === end.segment && size > end.end) {
-            problems.push({
-              file,
-              offset: end.end,
-              reason: 'unreferenced data after the last record',
-              severity: 'tail',
-            });
-          }
-        }
+  const checkBatch = (record: IndexRecord, view: DataView, registry: NameRegistry) => {
+    result.indexRecords++;
+    result.events += record.eventCount;
+    if (record.dataLength > 0) {
+      const file = `${name}/${segmentFileName(registry.aggregateTypes[record.aggregateTypeCode]!, record.dataSegment)}`;
+      let fd = fds.get(file);
+      if (fd === undefined) {
+        fd = io.open(joinPath(dir, file), 'read');
+        fds.set(file, fd);
+        const header = new Uint8Array(SEGMENT_HEADER_BYTES);
+        io.read(fd, header, 0, SEGMENT_HEADER_BYTES, 0);
+        const wrong = checkSegmentHeader(header, record.dataSegment, record.aggregateTypeCode);
+        if (wrong) problems.push({ file, offset: 0, reason: wrong, severity: 'corrupt' });
       }
+      if (buffer.byteLength < record.dataLength) buffer = new Uint8Array(record.dataLength);
+      const got = io.read(fd, buffer, 0, record.dataLength, record.dataOffset);
+      if (got < record.dataLength) {
+        problems.push({
+          file,
+          offset: record.dataOffset + got,
+          reason: 'event data missing',
+          severity: 'corrupt',
+        });
+      } else {
+        firstBadEvent(record, view, buffer.subarray(0, record.dataLength), (_event, at) => {
+          problems.push({
+            file,
+            offset: record.dataOffset + at,
+            reason: 'event data fails its CRC',
+            severity: 'corrupt',
+          });
+        });
+      }
+      result.dataBytes += record.dataLength;
+    }
+    if (onProgress && result.indexRecords % every === 0) {
+      onProgress({
+        domain: name,
+        indexRecords: result.indexRecords,
+        events: result.events,
+        dataBytes: result.dataBytes,
+      });
+    }
+  };
+  try {
+    const plan = planDomain(io, dir, name, checkBatch);
+    result.registryRecords = plan.registry.records;
+    let segmentBytes = 0;
+    for (const sizes of plan.segments.values()) for (const size of sizes.values()) segmentBytes += size;
+    result.fileBytes = plan.registrySize + plan.indexSize + segmentBytes;
+    if (plan.corrupt) problems.push({ ...plan.corrupt, severity: 'corrupt' });
+    for (const cut of plan.cuts) {
+      problems.push({
+        file: cut.file,
+        offset: cut.offset,
+        reason: `${cut.reason} (${cut.whole ? 'unreferenced file' : 'torn tail'}: recovery moves ${cut.end - cut.offset} bytes aside)`,
+        severity: 'tail',
+      });
     }
   } finally {
     for (const fd of fds.values()) io.close(fd);
@@ -193,13 +177,4 @@ function verifyDomain(
     dataBytes: result.dataBytes,
   });
   return result;
-}
-
-function asProblem(damage: { file: string; offset: number; reason: string; tail: boolean }): VerifyProblem {
-  return {
-    file: damage.file,
-    offset: damage.offset,
-    reason: damage.tail ? `${damage.reason} (torn tail)` : damage.reason,
-    severity: damage.tail ? 'tail' : 'corrupt',
-  };
 }

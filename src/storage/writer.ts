@@ -1,32 +1,36 @@
-import { crc32 } from '../crc.js';
-import { RingStoreError, versionConflict } from '../errors.js';
-import { expectedVersionMatches } from '../model/events.js';
-import { DEFAULT_GENERATION_BYTES, LIMITS } from '../model/limits.js';
-import { EVENT_TYPE_PATTERN, STORAGE_NAME_PATTERN } from '../model/names.js';
-import { packGenerations } from '../pipeline/generation-packing.js';
+import { RingStoreError } from '../errors.js';
+import { DEFAULT_GENERATION_BYTES } from '../model/limits.js';
+import { STORAGE_NAME_PATTERN } from '../model/names.js';
 import type { Durability, PutResult } from '../types.js';
+import { admit, invalidName } from './admission.js';
+import { AppendFile } from './append-file.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import {
+  DEFAULT_DATA_EXTENT_BYTES,
+  DEFAULT_INDEX_EXTENT_BYTES,
   DEFAULT_SEGMENT_BYTES,
   domainDir,
-  encodeRegistryRecord,
   INDEX_FILE,
-  INDEX_MAGIC,
-  type IndexRecord,
-  indexRecordBytes,
   joinPath,
-  KIND_AGGREGATE_TYPE,
-  KIND_EVENT_TYPE,
   MAX_SEGMENT_BYTES,
-  type NameKindCode,
+  parentDir,
   REGISTRY_FILE,
-  registryRecordBytes,
   segmentFileName,
-  writeU53,
 } from './format.js';
+import { packGenerations } from './generation-packing.js';
+import { encodeIndexRecord, type IndexRecord, indexRecordBytes } from './index-record.js';
+import {
+  type AggregateTypeState,
+  type DomainState,
+  instanceOf,
+  newAggregateTypeState,
+  newDomainState,
+} from './log-state.js';
 import { NameRegistry } from './name-registry.js';
 import { type RecoveryAction, recoverDomain } from './recovery.js';
-import type { AppendBatch, AppendOutcome, AppendReport, CommitDelta, DomainDelta } from './types.js';
+import { encodeRegistryRecord, registryRecordBytes } from './registry-record.js';
+import { encodeSegmentHeader, SEGMENT_HEADER_BYTES } from './segment-header.js';
+import type { AppendBatch, AppendOutcome, AppendReport, CommitDelta } from './types.js';
 
 export interface StorageWriterOptions {
   io?: FileIO;
@@ -36,45 +40,9 @@ export interface StorageWriterOptions {
   generationBytes?: number;
   /** Size at which a data segment is rolled (default 64 MiB). */
   segmentBytes?: number;
-}
-
-interface InstanceState {
-  version: number;
-  /** Results of puts that carried an idempotency key, by key. */
-  keys: Map<string, PutResult> | undefined;
-}
-
-interface AggregateTypeState {
-  name: string;
-  code: number;
-  /** Segment being appended to and where its data ends (as the index knows it). */
-  segment: number;
-  end: number;
-  fd: number;
-  fdSegment: number;
-  /** The data target of the current append call, if this call touches the type. */
-  target: DataTarget | undefined;
-  instances: Map<bigint, InstanceState>;
-}
-
-interface DomainState {
-  name: string;
-  folder: string;
-  folderExists: boolean;
-  registry: NameRegistry;
-  registryEnd: number;
-  indexEnd: number;
-  nextPosition: number;
-  aggregateTypes: AggregateTypeState[];
-  registryFd: number;
-  indexFd: number;
-  // Per append call:
-  pendingNames: { kind: NameKindCode; code: number; name: string }[];
-  pendingIndexBytes: number;
-  indexBuffer: Uint8Array;
-  indexView: DataView;
-  indexCursor: number;
-  inCall: boolean;
+  /** Zeros written ahead of the index (default 1 MiB) and of data segments (default 4 MiB). */
+  indexExtentBytes?: number;
+  dataExtentBytes?: number;
 }
 
 /** The bytes one append call adds to one data segment file. */
@@ -96,28 +64,29 @@ interface AcceptedBatch {
   target: DataTarget;
   codesStart: number;
   dataOffset: number;
-  /** Payload bytes of the batch. */
+  /** Stored bytes of the batch (data and metadata of its events). */
   dataLength: number;
   key: Uint8Array | undefined;
   result: PutResult;
 }
 
 const utf8 = new TextEncoder();
-const NO_FD = -1;
 
 /**
- * Applies batches to the files of a store directory (DESIGN.md §2 and §3). One StorageWriter owns
- * a directory: it is the single point that checks expected versions and idempotency keys, so its
+ * Applies batches to the files of a store directory (docs/FORMAT.md). One StorageWriter owns a
+ * directory: it is the single point that checks expected versions and idempotency keys, so its
  * decisions are linearisable.
  *
- * One append call:
- *   decide  per batch in order: idempotency key → expected version → registry room; later batches
- *           see earlier ones; a rejected batch costs nothing
- *   pack    accepted batches into generations (packGenerations), stamp generation and timestamp
+ * One append call is one commit:
+ *   admit   per batch in order (admission.ts); later batches see earlier ones
+ *   pack    admitted batches into generations (packGenerations), stamp generation and timestamp
  *   encode  index records per domain and payloads per data file into buffers
- *   write   registry records (+fsync when any) → data (one write per file) → index (one write per
- *           domain); with 'fsync', every data file is fdatasync'ed before any index byte is written
- *           and every index after, once for the whole call (group commit)
+ *   write   new registry records, payloads (one write per data file), index records (one write per
+ *           domain), all into preallocated space (append-file.ts)
+ *   sync    with 'fsync': ONE barrier — every file with unsynced bytes is fdatasync'ed, none
+ *           written in between — and only then are results returned. Records vouch for the index
+ *           bytes synced before them (syncedEnd), which is what lets recovery cut any unsynced
+ *           tail and still catch damage to synced bytes.
  *
  * Any write or fsync error fails the writer for good: fsync errors are never retried, because after
  * one the kernel may have dropped the dirty pages and a retry can report success over lost data.
@@ -128,16 +97,16 @@ export class StorageWriter {
   readonly #clock: () => number;
   readonly #generationBytes: number;
   readonly #segmentBytes: number;
+  readonly #indexExtentBytes: number;
+  readonly #dataExtentBytes: number;
   readonly #domains = new Map<string, DomainState>();
-  readonly #recovery: RecoveryAction[];
+  readonly #recovery: RecoveryAction[] = [];
   #generation = 0;
   #lastTimestamp = 0;
   #failure: RingStoreError | undefined;
   #closed = false;
-  /** Files written since their last fsync (closed with an fsync). */
-  readonly #dirty = new Set<number>();
-  /** The data files among #dirty. */
-  readonly #dirtyData = new Set<number>();
+  /** Files with bytes written since their last sync. */
+  readonly #dirty = new Set<AppendFile>();
   // Reused across calls so the hot path does not allocate per event.
   #arena = new Uint8Array(1 << 20);
   #codes = new Uint16Array(4096);
@@ -150,29 +119,17 @@ export class StorageWriter {
     this.#root = root;
     this.#io = io;
     this.#clock = options.clock ?? Date.now;
-    this.#generationBytes = options.generationBytes ?? DEFAULT_GENERATION_BYTES;
-    this.#segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
-    if (!(Number.isSafeInteger(this.#generationBytes) && this.#generationBytes > 0)) {
-      throw new RingStoreError('INVALID_OPTION', 'generationBytes must be a positive integer', {
-        option: 'generationBytes',
-      });
-    }
-    if (
-      !(
-        Number.isSafeInteger(this.#segmentBytes) &&
-        this.#segmentBytes > 0 &&
-        this.#segmentBytes <= MAX_SEGMENT_BYTES
-      )
-    ) {
-      throw new RingStoreError(
-        'INVALID_OPTION',
-        `segmentBytes must be an integer from 1 to ${MAX_SEGMENT_BYTES}`,
-        {
-          option: 'segmentBytes',
-        },
-      );
-    }
-    this.#recovery = [];
+    this.#generationBytes = positive('generationBytes', options.generationBytes ?? DEFAULT_GENERATION_BYTES);
+    this.#segmentBytes = positive(
+      'segmentBytes',
+      options.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+      MAX_SEGMENT_BYTES,
+    );
+    this.#indexExtentBytes = positive(
+      'indexExtentBytes',
+      options.indexExtentBytes ?? DEFAULT_INDEX_EXTENT_BYTES,
+    );
+    this.#dataExtentBytes = positive('dataExtentBytes', options.dataExtentBytes ?? DEFAULT_DATA_EXTENT_BYTES);
   }
 
   /** Opens (creating if needed) a store directory and runs recovery on every domain in it. */
@@ -196,7 +153,7 @@ export class StorageWriter {
     return this.#failure !== undefined;
   }
 
-  /** What recovery changed on open (cut tails, removed unreferenced data). */
+  /** What recovery changed on open: bytes cut and moved aside, with sizes and reasons. */
   get recovery(): readonly RecoveryAction[] {
     return this.#recovery;
   }
@@ -217,6 +174,7 @@ export class StorageWriter {
     const accepted: AcceptedBatch[] = [];
     const touched: DomainState[] = [];
     const targets: DataTarget[] = [];
+    const targetOf = new Map<AggregateTypeState, DataTarget>();
     let codesUsed = 0;
 
     for (let i = 0; i < batches.length; i++) {
@@ -226,53 +184,33 @@ export class StorageWriter {
         outcomes[i] = { ok: false, error: invalidName('domain', batch.domain).toWire() };
         continue;
       }
-      const shape = checkShape(batch);
-      if (typeof shape !== 'number') {
-        outcomes[i] = { ok: false, error: shape.toWire() };
-        continue;
-      }
-      const dataLength = shape;
-      const existingCode = domain.registry.aggregateCode(batch.aggregateType);
-      const instance =
-        existingCode >= 0 ? domain.aggregateTypes[existingCode]!.instances.get(batch.aggregateId) : undefined;
-      if (batch.idempotencyKey !== undefined) {
-        const original = instance?.keys?.get(batch.idempotencyKey);
-        if (original) {
-          replays.push({ index: i, original });
-          continue;
-        }
-      }
-      const actual = instance?.version ?? 0;
-      if (!expectedVersionMatches(batch.expectedVersion, actual)) {
-        outcomes[i] = { ok: false, error: versionConflict(actual, batch.expectedVersion).toWire() };
-        continue;
-      }
       const events = batch.events;
       if (codesUsed + events.length > this.#codes.length) {
         const grown = new Uint16Array(Math.max(this.#codes.length * 2, codesUsed + events.length));
         grown.set(this.#codes.subarray(0, codesUsed));
         this.#codes = grown;
       }
-      const rejected = this.#registerNames(domain, batch, codesUsed);
-      if (rejected) {
-        outcomes[i] = { ok: false, error: rejected.toWire() };
+      const admission = admit(domain, batch, this.#codes, codesUsed);
+      if (admission.kind === 'refused') {
+        outcomes[i] = { ok: false, error: admission.error.toWire() };
+        continue;
+      }
+      if (admission.kind === 'replayed') {
+        replays.push({ index: i, original: admission.original });
         continue;
       }
       if (!domain.inCall) {
         domain.inCall = true;
         touched.push(domain);
       }
+      const dataLength = admission.storedBytes;
       const aggregateType = domain.aggregateTypes[domain.registry.aggregateCode(batch.aggregateType)]!;
-      let state = instance ?? aggregateType.instances.get(batch.aggregateId);
-      if (!state) {
-        state = { version: 0, keys: undefined };
-        aggregateType.instances.set(batch.aggregateId, state);
-      }
-      if (aggregateType.end > 0 && aggregateType.end + dataLength > this.#segmentBytes) {
+      const state = instanceOf(aggregateType, batch.aggregateId);
+      if (aggregateType.end > SEGMENT_HEADER_BYTES && aggregateType.end + dataLength > this.#segmentBytes) {
         aggregateType.segment++;
-        aggregateType.end = 0;
+        aggregateType.end = SEGMENT_HEADER_BYTES;
       }
-      let target = aggregateType.target;
+      let target = targetOf.get(aggregateType);
       if (!target || target.segment !== aggregateType.segment) {
         target = {
           domain,
@@ -282,13 +220,14 @@ export class StorageWriter {
           length: 0,
           arenaOffset: 0,
         };
-        aggregateType.target = target;
+        targetOf.set(aggregateType, target);
         targets.push(target);
       }
       const key = batch.idempotencyKey === undefined ? undefined : utf8.encode(batch.idempotencyKey);
+      const version = admission.version;
       const result: PutResult = {
-        firstVersion: actual + 1,
-        lastVersion: actual + events.length,
+        firstVersion: version + 1,
+        lastVersion: version + events.length,
         firstPosition: domain.nextPosition,
         generation: 0,
         timestamp: 0,
@@ -328,14 +267,13 @@ export class StorageWriter {
     let fsyncs = 0;
     const delta: CommitDelta = { generation: this.#generation, domains: [] };
     try {
-      this.#encode(accepted, touched, targets);
       if (accepted.length > 0) {
-        fsyncs = this.#write(touched, targets, durability === 'fsync', delta);
+        const indexBuffers = this.#encode(accepted, touched, targets);
+        fsyncs = this.#write(touched, targets, indexBuffers, durability === 'fsync', delta);
       }
     } catch (err) {
       this.#fail(err);
     } finally {
-      for (const target of targets) target.aggregateType.target = undefined;
       for (const domain of touched) {
         domain.inCall = false;
         domain.pendingNames.length = 0;
@@ -343,20 +281,18 @@ export class StorageWriter {
       }
       this.#sizes.length = 0;
     }
+    let appendedEvents = 0;
+    let appendedBytes = 0;
     for (const item of accepted) {
       item.result.durability = reached;
       // A keyed result is also kept for replays (state.keys), so the caller gets a copy of it.
       const result = item.key === undefined ? item.result : { ...item.result };
       outcomes[item.index] = { ok: true, result };
+      appendedEvents += item.batch.events.length;
+      appendedBytes += item.dataLength;
     }
     for (const { index, original } of replays) {
       outcomes[index] = { ok: true, result: { ...original, durability: reached, replayed: true } };
-    }
-    let appendedEvents = 0;
-    let appendedBytes = 0;
-    for (const item of accepted) {
-      appendedEvents += item.batch.events.length;
-      appendedBytes += item.dataLength;
     }
     return {
       outcomes,
@@ -374,76 +310,90 @@ export class StorageWriter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    const io = this.#io;
     let firstError: unknown;
-    const closeFd = (fd: number) => {
-      if (fd === NO_FD) return;
+    const attempt = (step: () => void) => {
       try {
-        if (this.#failure === undefined && this.#dirty.has(fd)) io.fsync(fd);
-      } catch (err) {
-        firstError ??= err;
-      }
-      try {
-        io.close(fd);
+        step();
       } catch (err) {
         firstError ??= err;
       }
     };
-    for (const domain of this.#domains.values()) {
-      for (const aggregateType of domain.aggregateTypes) closeFd(aggregateType.fd);
-      closeFd(domain.indexFd);
-      closeFd(domain.registryFd);
+    if (this.#failure === undefined) {
+      for (const file of this.#dirty) attempt(() => this.#io.fsync(file.fd));
     }
     this.#dirty.clear();
-    this.#dirtyData.clear();
+    for (const domain of this.#domains.values()) {
+      for (const aggregateType of domain.aggregateTypes)
+        if (aggregateType.file) attempt(() => aggregateType.file!.close());
+      if (domain.indexFile) attempt(() => domain.indexFile!.close());
+      if (domain.registryFile) attempt(() => domain.registryFile!.close());
+    }
     if (firstError !== undefined && this.#failure === undefined) this.#fail(firstError);
   }
 
   #recoverAll(): void {
     const io = this.#io;
-    if (!io.exists(this.#root)) {
-      io.mkdir(this.#root);
-      io.fsyncDir(parentDir(this.#root));
-    }
+    this.#makeDirectory(this.#root);
     for (const name of io.readdir(this.#root)) {
       if (!STORAGE_NAME_PATTERN.test(name) || !io.isDirectory(joinPath(this.#root, name))) continue;
-      const domain = this.#newDomainState(name, true);
-      const recovered = recoverDomain(io, this.#root, name, (record, bytes, view) =>
-        this.#recoverRecord(domain, record, bytes, view),
+      const domain = newDomainState(name, domainDir(this.#root, name), new NameRegistry(), true);
+      const { plan, actions } = recoverDomain(io, this.#root, name, (record) =>
+        this.#recoverRecord(domain, record),
       );
-      this.#recovery.push(...recovered.actions);
-      domain.registry = recovered.state.registry;
-      domain.registryEnd = recovered.registryEnd;
-      domain.indexEnd = recovered.indexEnd;
-      domain.nextPosition = recovered.state.nextPosition;
+      this.#recovery.push(...actions);
+      domain.registry = plan.registry;
+      domain.registryEnd = plan.registryEnd;
+      domain.indexEnd = plan.indexEnd;
+      domain.nextPosition = plan.state.nextPosition;
       const names = domain.registry.aggregateTypes;
       for (let code = 0; code < names.length; code++) {
         const known = domain.aggregateTypes[code];
         if (known) known.name = names[code]!;
         else domain.aggregateTypes[code] = newAggregateTypeState(names[code]!, code);
       }
-      for (const [code, end] of recovered.state.dataEnds) {
+      for (const [code, end] of plan.state.dataEnds) {
         domain.aggregateTypes[code]!.segment = end.segment;
         domain.aggregateTypes[code]!.end = end.end;
       }
-      this.#generation = Math.max(this.#generation, recovered.state.lastGeneration);
-      this.#lastTimestamp = Math.max(this.#lastTimestamp, recovered.state.lastTimestamp);
+      this.#generation = Math.max(this.#generation, plan.state.lastGeneration);
+      this.#lastTimestamp = Math.max(this.#lastTimestamp, plan.state.lastTimestamp);
       this.#domains.set(name, domain);
+      this.#syncRecovered(domain, plan.segments);
     }
   }
 
-  #recoverRecord(domain: DomainState, record: IndexRecord, _bytes: Uint8Array, _view: DataView): void {
+  /**
+   * Makes what recovery kept durable before any new record vouches for it: after a process crash
+   * (not a power loss) the page cache may still hold bytes that never reached the disk.
+   */
+  #syncRecovered(domain: DomainState, segments: Map<string, Map<number, number>>): void {
+    const io = this.#io;
+    const syncFile = (name: string) => {
+      const fd = io.open(joinPath(domain.folder, name), 'readwrite');
+      try {
+        io.fdatasync(fd);
+      } finally {
+        io.close(fd);
+      }
+    };
+    if (domain.registryEnd > 0) syncFile(REGISTRY_FILE);
+    if (domain.indexEnd > 0) syncFile(INDEX_FILE);
+    for (const aggregateType of domain.aggregateTypes) {
+      if (segments.get(aggregateType.name)?.has(aggregateType.segment)) {
+        syncFile(segmentFileName(aggregateType.name, aggregateType.segment));
+      }
+    }
+    domain.registrySynced = domain.registryEnd;
+    domain.indexSynced = domain.indexEnd;
+  }
+
+  #recoverRecord(domain: DomainState, record: IndexRecord): void {
     const code = record.aggregateTypeCode;
     // The scan has checked the code against the registry; #recoverAll fills in the names after.
     while (domain.aggregateTypes.length <= code) {
       domain.aggregateTypes.push(newAggregateTypeState('', domain.aggregateTypes.length));
     }
-    const instances = domain.aggregateTypes[code]!.instances;
-    let instance = instances.get(record.aggregateId);
-    if (!instance) {
-      instance = { version: 0, keys: undefined };
-      instances.set(record.aggregateId, instance);
-    }
+    const instance = instanceOf(domain.aggregateTypes[code]!, record.aggregateId);
     instance.version = record.firstVersion + record.eventCount - 1;
     if (record.idempotencyKey !== undefined) {
       instance.keys ??= new Map();
@@ -459,81 +409,25 @@ export class StorageWriter {
     }
   }
 
-  #newDomainState(name: string, folderExists: boolean): DomainState {
-    return {
-      name,
-      folder: domainDir(this.#root, name),
-      folderExists,
-      registry: new NameRegistry(),
-      registryEnd: 0,
-      indexEnd: 0,
-      nextPosition: 0,
-      aggregateTypes: [],
-      registryFd: NO_FD,
-      indexFd: NO_FD,
-      pendingNames: [],
-      pendingIndexBytes: 0,
-      indexBuffer: new Uint8Array(0),
-      indexView: new DataView(new ArrayBuffer(0)),
-      indexCursor: 0,
-      inCall: false,
-    };
+  /** Creates a directory and its missing parents, making each new entry durable in its parent. */
+  #makeDirectory(path: string): void {
+    const io = this.#io;
+    const missing: string[] = [];
+    for (let at = path; !io.exists(at); at = parentDir(at)) {
+      missing.push(at);
+      if (parentDir(at) === at) break;
+    }
+    if (missing.length === 0) return;
+    io.mkdir(path);
+    for (let i = missing.length - 1; i >= 0; i--) io.fsyncDir(parentDir(missing[i]!));
   }
 
   /** State for a domain seen for the first time, or undefined when its name is not allowed. */
   #newDomain(name: string): DomainState | undefined {
     if (!STORAGE_NAME_PATTERN.test(name)) return undefined;
-    const domain = this.#newDomainState(name, false);
+    const domain = newDomainState(name, domainDir(this.#root, name), new NameRegistry(), false);
     this.#domains.set(name, domain);
     return domain;
-  }
-
-  /**
-   * Finds or registers the aggregate type and every event type of a batch, writing the event type
-   * codes to #codes[codesStart…]. Returns an error (and registers nothing) when a new name is not
-   * allowed or a registry is full.
-   */
-  #registerNames(domain: DomainState, batch: AppendBatch, codesStart: number): RingStoreError | undefined {
-    const registry = domain.registry;
-    const events = batch.events;
-    const codes = this.#codes;
-    let newEventTypes: string[] | undefined;
-    for (let e = 0; e < events.length; e++) {
-      const type = events[e]!.type;
-      // Known types get their code now; only a batch with new types needs the second pass below.
-      const code = registry.eventCode(type);
-      codes[codesStart + e] = code;
-      if (code >= 0 || newEventTypes?.includes(type)) continue;
-      if (!EVENT_TYPE_PATTERN.test(type)) return invalidName('event type', type);
-      newEventTypes ??= [];
-      newEventTypes.push(type);
-    }
-    const newAggregateType = registry.aggregateCode(batch.aggregateType) < 0;
-    if (newAggregateType && !STORAGE_NAME_PATTERN.test(batch.aggregateType)) {
-      return invalidName('aggregate type', batch.aggregateType);
-    }
-    if (
-      (newEventTypes && !registry.hasRoom(KIND_EVENT_TYPE, newEventTypes.length)) ||
-      (newAggregateType && !registry.hasRoom(KIND_AGGREGATE_TYPE, 1))
-    ) {
-      return new RingStoreError(
-        'TOO_MANY_TYPES',
-        `domain ${domain.name} cannot register more names: the registry holds 65535 of one kind`,
-      );
-    }
-    if (newAggregateType) {
-      const code = registry.add(KIND_AGGREGATE_TYPE, batch.aggregateType);
-      domain.pendingNames.push({ kind: KIND_AGGREGATE_TYPE, code, name: batch.aggregateType });
-      domain.aggregateTypes[code] = newAggregateTypeState(batch.aggregateType, code);
-    }
-    if (newEventTypes) {
-      for (const name of newEventTypes) {
-        const code = registry.add(KIND_EVENT_TYPE, name);
-        domain.pendingNames.push({ kind: KIND_EVENT_TYPE, code, name });
-      }
-      for (let e = 0; e < events.length; e++) codes[codesStart + e] = registry.eventCode(events[e]!.type);
-    }
-    return undefined;
   }
 
   /** Cuts accepted batches into generations and stamps each with its number and timestamp. */
@@ -556,7 +450,11 @@ export class StorageWriter {
   }
 
   /** Lays out this call's bytes: index records per domain, payloads per data file in the arena. */
-  #encode(accepted: AcceptedBatch[], touched: DomainState[], targets: DataTarget[]): void {
+  #encode(
+    accepted: AcceptedBatch[],
+    touched: DomainState[],
+    targets: DataTarget[],
+  ): Map<DomainState, Uint8Array> {
     let arenaBytes = 0;
     for (const target of targets) {
       target.arenaOffset = arenaBytes;
@@ -565,59 +463,58 @@ export class StorageWriter {
     if (arenaBytes > this.#arena.byteLength) {
       this.#arena = new Uint8Array(Math.max(arenaBytes, this.#arena.byteLength * 2));
     }
+    const buffers = new Map<DomainState, { bytes: Uint8Array; view: DataView; cursor: number }>();
     for (const domain of touched) {
-      domain.indexBuffer = new Uint8Array(domain.pendingIndexBytes);
-      domain.indexView = new DataView(domain.indexBuffer.buffer);
-      domain.indexCursor = 0;
+      const bytes = new Uint8Array(domain.pendingIndexBytes);
+      buffers.set(domain, { bytes, view: new DataView(bytes.buffer), cursor: 0 });
     }
     const arena = this.#arena;
-    const codes = this.#codes;
     for (const item of accepted) {
       const { batch, domain, target, result } = item;
-      const events = batch.events;
-      const count = events.length;
-      const keyLength = item.key?.byteLength ?? 0;
-      const bytes = domain.indexBuffer;
-      const view = domain.indexView;
-      const start = domain.indexCursor;
-      const length = indexRecordBytes(keyLength, count);
-      view.setUint32(start, length, true);
-      view.setUint32(start + 4, INDEX_MAGIC, true);
-      writeU53(view, start + 8, result.firstPosition);
-      view.setBigUint64(start + 16, batch.aggregateId, true);
-      writeU53(view, start + 24, result.firstVersion);
-      writeU53(view, start + 32, result.generation);
-      writeU53(view, start + 40, result.timestamp);
-      view.setUint32(start + 48, target.segment, true);
-      view.setUint32(start + 52, item.dataOffset, true);
-      view.setUint32(start + 60, count, true);
-      view.setUint16(start + 64, item.aggregateType.code, true);
-      bytes[start + 66] = keyLength;
-      bytes[start + 67] = 0;
-      if (item.key) bytes.set(item.key, start + 68);
-      let header = start + 68 + keyLength;
-      let dataAt = target.arenaOffset + (item.dataOffset - target.fileStart);
-      let dataLength = 0;
-      for (let e = 0; e < count; e++) {
-        const event = events[e]!;
-        const size = event.data.byteLength;
-        view.setUint16(header, size, true);
-        view.setUint16(header + 2, codes[item.codesStart + e]!, true);
-        view.setUint32(header + 4, event.crc, true);
-        header += 8;
-        arena.set(event.data, dataAt);
-        dataAt += size;
-        dataLength += size;
+      const buffer = buffers.get(domain)!;
+      buffer.cursor = encodeIndexRecord(
+        buffer.bytes,
+        buffer.view,
+        buffer.cursor,
+        {
+          firstPosition: result.firstPosition,
+          aggregateId: batch.aggregateId,
+          firstVersion: result.firstVersion,
+          generation: result.generation,
+          timestamp: result.timestamp,
+          syncedEnd: domain.indexSynced,
+          dataSegment: target.segment,
+          dataOffset: item.dataOffset,
+          aggregateTypeCode: item.aggregateType.code,
+          key: item.key,
+        },
+        batch.events,
+        this.#codes,
+        item.codesStart,
+      );
+      let at = target.arenaOffset + (item.dataOffset - target.fileStart);
+      for (const event of batch.events) {
+        arena.set(event.data, at);
+        at += event.data.byteLength;
+        if (event.metadata && event.metadata.byteLength > 0) {
+          arena.set(event.metadata, at);
+          at += event.metadata.byteLength;
+        }
       }
-      view.setUint32(start + 56, dataLength, true);
-      view.setUint32(header, crc32(bytes.subarray(start, header)), true);
-      domain.indexCursor = start + length;
     }
+    const out = new Map<DomainState, Uint8Array>();
+    for (const [domain, buffer] of buffers) out.set(domain, buffer.bytes);
+    return out;
   }
 
-  /** The write phase; returns the number of fsync calls it made. */
-  #write(touched: DomainState[], targets: DataTarget[], sync: boolean, delta: CommitDelta): number {
-    const io = this.#io;
+  /** The write phase and, with `sync`, the barrier; returns the number of fsync calls it made. */
+  #write(
+    touched: DomainState[],
+    targets: DataTarget[],
+    indexBuffers: Map<DomainState, Uint8Array>,
+    sync: boolean,
+    delta: CommitDelta,
+  ): number {
     let fsyncs = 0;
     const registryDeltas = new Map<DomainState, Uint8Array>();
     for (const domain of touched) {
@@ -629,124 +526,132 @@ export class StorageWriter {
       let at = 0;
       let sequence = domain.registry.records - domain.pendingNames.length;
       for (const entry of domain.pendingNames) {
-        at = encodeRegistryRecord(bytes, at, sequence++, entry.kind, entry.code, entry.name);
+        at = encodeRegistryRecord(bytes, at, {
+          ...entry,
+          sequence: sequence++,
+          syncedEnd: domain.registrySynced,
+        });
       }
-      if (domain.registryFd === NO_FD) {
-        const opened = this.#openForAppend(domain, REGISTRY_FILE);
-        domain.registryFd = opened.fd;
+      if (!domain.registryFile) {
+        const opened = this.#openFile(domain, REGISTRY_FILE, domain.registryEnd, 0);
+        domain.registryFile = opened.file;
         fsyncs += opened.fsyncs;
       }
-      io.write(domain.registryFd, bytes, domain.registryEnd);
-      // Always durable before any index record that uses the new codes, whatever the durability.
-      this.#timed(() => io.fsync(domain.registryFd));
-      fsyncs++;
+      this.#appendTo(domain.registryFile, bytes);
       domain.registryEnd += size;
       registryDeltas.set(domain, bytes);
     }
 
     for (const target of targets) {
       if (target.length === 0) continue;
-      fsyncs += this.#ensureFolder(target.domain);
-      const fd = this.#dataFd(target);
-      fsyncs += fd.fsyncs;
-      io.write(
-        fd.fd,
-        this.#arena.subarray(target.arenaOffset, target.arenaOffset + target.length),
-        target.fileStart,
-      );
-      this.#dirty.add(fd.fd);
-      this.#dirtyData.add(fd.fd);
-    }
-    if (sync) {
-      // Every unsynced data file, not only this call's: the index about to be synced also holds
-      // records of earlier 'write'/'none' calls, and an index record must never outlive its data.
-      for (const fd of this.#dirtyData) {
-        this.#timed(() => io.fdatasync(fd));
-        fsyncs++;
+      const opened = this.#segmentFile(target);
+      fsyncs += opened.fsyncs;
+      if (opened.file.end !== target.fileStart) {
+        throw new Error(`segment ${target.segment} ends at ${opened.file.end}, expected ${target.fileStart}`);
       }
-      for (const fd of this.#dirtyData) this.#dirty.delete(fd);
-      this.#dirtyData.clear();
+      this.#appendTo(
+        opened.file,
+        this.#arena.subarray(target.arenaOffset, target.arenaOffset + target.length),
+      );
     }
 
     for (const domain of touched) {
-      if (domain.indexBuffer.byteLength === 0) continue;
-      fsyncs += this.#ensureFolder(domain);
-      if (domain.indexFd === NO_FD) {
-        const opened = this.#openForAppend(domain, INDEX_FILE);
-        domain.indexFd = opened.fd;
+      const bytes = indexBuffers.get(domain)!;
+      if (bytes.byteLength === 0) continue;
+      if (!domain.indexFile) {
+        const opened = this.#openFile(domain, INDEX_FILE, domain.indexEnd, this.#indexExtentBytes);
+        domain.indexFile = opened.file;
         fsyncs += opened.fsyncs;
       }
-      io.write(domain.indexFd, domain.indexBuffer, domain.indexEnd);
-      this.#dirty.add(domain.indexFd);
-    }
-    if (sync) {
-      for (const domain of touched) {
-        if (domain.indexBuffer.byteLength === 0 || !this.#dirty.has(domain.indexFd)) continue;
-        this.#timed(() => io.fdatasync(domain.indexFd));
-        this.#dirty.delete(domain.indexFd);
-        fsyncs++;
-      }
+      this.#appendTo(domain.indexFile, bytes);
     }
 
     for (const domain of touched) {
-      const indexBytes = domain.indexBuffer;
-      const entry: DomainDelta = {
+      const indexBytes = indexBuffers.get(domain)!;
+      delta.domains.push({
         domain: domain.name,
         registryBytes: registryDeltas.get(domain) ?? new Uint8Array(0),
         indexOffset: domain.indexEnd,
         indexBytes,
-      };
+      });
       domain.indexEnd += indexBytes.byteLength;
-      domain.indexBuffer = new Uint8Array(0);
-      delta.domains.push(entry);
     }
     delta.generation = this.#generation;
+    if (sync) fsyncs += this.#barrier();
     return fsyncs;
+  }
+
+  /** Syncs every file with unsynced bytes, nothing written in between; returns the syncs made. */
+  #barrier(): number {
+    let fsyncs = 0;
+    const timed = (sync: () => void) => this.#timed(sync);
+    for (const file of this.#dirty) fsyncs += file.sync(timed);
+    this.#dirty.clear();
+    // Everything written is durable now: every domain's next records vouch for all of it.
+    for (const domain of this.#domains.values()) {
+      domain.registrySynced = domain.registryEnd;
+      domain.indexSynced = domain.indexEnd;
+    }
+    return fsyncs;
+  }
+
+  #appendTo(file: AppendFile, bytes: Uint8Array): void {
+    file.append(bytes);
+    this.#dirty.add(file);
   }
 
   /** Creates the domain folder on first use (and makes its entry durable); returns fsyncs made. */
   #ensureFolder(domain: DomainState): number {
     if (domain.folderExists) return 0;
-    const io = this.#io;
-    io.mkdir(domain.folder);
-    this.#timed(() => io.fsyncDir(this.#root));
+    this.#io.mkdir(domain.folder);
+    this.#timed(() => this.#io.fsyncDir(this.#root));
     domain.folderExists = true;
     return 1;
   }
 
-  /** Opens a domain file for writing, creating it (and fsyncing the folder) when it is new. */
-  #openForAppend(domain: DomainState, name: string): { fd: number; fsyncs: number } {
+  /** Opens a domain file for appending at `end`, creating it (and fsyncing the folder) when new. */
+  #openFile(
+    domain: DomainState,
+    name: string,
+    end: number,
+    extentBytes: number,
+    limit?: number,
+  ): { file: AppendFile; fsyncs: number } {
     const io = this.#io;
     const path = joinPath(domain.folder, name);
     const isNew = !io.exists(path);
-    const fd = io.open(path, 'create');
-    if (!isNew) return { fd, fsyncs: 0 };
+    const file = new AppendFile(io, io.open(path, 'create'), end, extentBytes, limit);
+    if (!isNew) return { file, fsyncs: 0 };
     this.#timed(() => io.fsyncDir(domain.folder));
-    return { fd, fsyncs: 1 };
+    return { file, fsyncs: 1 };
   }
 
-  #dataFd(target: DataTarget): { fd: number; fsyncs: number } {
+  /** The open file of a target's segment: rolls over from the previous segment, writes a new header. */
+  #segmentFile(target: DataTarget): { file: AppendFile; fsyncs: number } {
     const aggregateType = target.aggregateType;
-    if (aggregateType.fd !== NO_FD && aggregateType.fdSegment === target.segment) {
-      return { fd: aggregateType.fd, fsyncs: 0 };
-    }
-    let fsyncs = 0;
-    if (aggregateType.fd !== NO_FD) {
+    if (aggregateType.file && aggregateType.fileSegment === target.segment)
+      return { file: aggregateType.file, fsyncs: 0 };
+    let fsyncs = this.#ensureFolder(target.domain);
+    const previous = aggregateType.file;
+    if (previous) {
       // The previous segment is complete: make it durable before letting go of its descriptor.
-      if (this.#dirty.has(aggregateType.fd)) {
-        const fd = aggregateType.fd;
-        this.#timed(() => this.#io.fdatasync(fd));
-        this.#dirty.delete(aggregateType.fd);
-        this.#dirtyData.delete(aggregateType.fd);
-        fsyncs++;
-      }
-      this.#io.close(aggregateType.fd);
-      aggregateType.fd = NO_FD;
+      fsyncs += previous.sync((sync) => this.#timed(sync));
+      this.#dirty.delete(previous);
+      previous.close();
+      aggregateType.file = undefined;
     }
-    const opened = this.#openForAppend(target.domain, segmentFileName(aggregateType.name, target.segment));
-    aggregateType.fd = opened.fd;
-    aggregateType.fdSegment = target.segment;
-    return { fd: opened.fd, fsyncs: fsyncs + opened.fsyncs };
+    const fresh = target.fileStart === SEGMENT_HEADER_BYTES;
+    const opened = this.#openFile(
+      target.domain,
+      segmentFileName(aggregateType.name, target.segment),
+      fresh ? 0 : target.fileStart,
+      this.#dataExtentBytes,
+      this.#segmentBytes,
+    );
+    if (fresh) this.#appendTo(opened.file, encodeSegmentHeader(target.segment, aggregateType.code));
+    aggregateType.file = opened.file;
+    aggregateType.fileSegment = target.segment;
+    return { file: opened.file, fsyncs: fsyncs + opened.fsyncs };
   }
 
   /** Runs one fsync-like call and records how long it took. */
@@ -766,59 +671,9 @@ export class StorageWriter {
   }
 }
 
-/**
- * Batches arrive validated, but a value that does not fit its field would be stored wrong (u16
- * lengths, u8 key length), so the storage layer checks the shape itself. Returns the batch's
- * payload bytes, or the error that rejects it.
- */
-function checkShape(batch: AppendBatch): number | RingStoreError {
-  const events = batch.events;
-  if (events.length === 0 || events.length > LIMITS.maxEventsPerBatch) {
-    return new RingStoreError('INVALID_BATCH', `a batch holds 1 to ${LIMITS.maxEventsPerBatch} events`);
+function positive(option: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!(Number.isSafeInteger(value) && value > 0 && value <= max)) {
+    throw new RingStoreError('INVALID_OPTION', `${option} must be an integer from 1 to ${max}`, { option });
   }
-  if (batch.aggregateId < 1n || batch.aggregateId > LIMITS.maxAggregateId)
-    return new RingStoreError('INVALID_ID');
-  if (
-    batch.idempotencyKey !== undefined &&
-    (batch.idempotencyKey.length === 0 ||
-      Buffer.byteLength(batch.idempotencyKey) > LIMITS.maxIdempotencyKeyBytes)
-  ) {
-    return new RingStoreError('INVALID_IDEMPOTENCY_KEY');
-  }
-  let dataLength = 0;
-  for (let e = 0; e < events.length; e++) {
-    const size = events[e]!.data.byteLength;
-    if (size > LIMITS.maxEventDataBytes)
-      return new RingStoreError('EVENT_TOO_LARGE', undefined, { index: e });
-    dataLength += size;
-  }
-  if (dataLength > LIMITS.maxBatchDataBytes) return new RingStoreError('BATCH_TOO_LARGE');
-  return dataLength;
-}
-
-/** Batches arrive validated; this is the storage layer's own guard before a name nears a path. */
-function invalidName(kind: string, name: string): RingStoreError {
-  return new RingStoreError('INVALID_NAME', `invalid ${kind} name ${JSON.stringify(name.slice(0, 80))}`, {
-    kind,
-  });
-}
-
-function newAggregateTypeState(name: string, code: number): AggregateTypeState {
-  return {
-    name,
-    code,
-    segment: 0,
-    end: 0,
-    fd: NO_FD,
-    fdSegment: -1,
-    target: undefined,
-    instances: new Map(),
-  };
-}
-
-function parentDir(path: string): string {
-  const trimmed = path.replace(/\/+$/, '');
-  const at = trimmed.lastIndexOf('/');
-  if (at < 0) return '.';
-  return at === 0 ? '/' : trimmed.slice(0, at);
+  return value;
 }

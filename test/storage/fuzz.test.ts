@@ -3,7 +3,7 @@ import { crc32 } from '../../src/crc.js';
 import { RingStoreError } from '../../src/errors.js';
 import { validateReadOptions } from '../../src/model/queries.js';
 import { FaultInjectingFileIO } from '../../src/storage/fault-io.js';
-import { decodeIndexRecord, emptyIndexRecord } from '../../src/storage/format.js';
+import { decodeIndexRecord, emptyIndexRecord } from '../../src/storage/index-record.js';
 import { StorageReader } from '../../src/storage/reader.js';
 import type { AppendBatch } from '../../src/storage/types.js';
 import { verifyStore } from '../../src/storage/verify.js';

@@ -4,7 +4,7 @@ import { DEFAULT_GENERATION_BYTES } from '../model/limits.js';
  * Cuts an ordered run of accepted batches into generations (DESIGN.md §2 rule 4).
  *
  * The size that counts is a batch's *encoded size*: the bytes it adds to disk, i.e. its index
- * record (72 bytes + idempotency key + 8 bytes per event) plus its payload bytes in the data
+ * record (80 bytes + idempotency key + 12 bytes per event) plus its payload bytes in the data
  * segment (docs/FORMAT.md). Generations are cut greedily at batch boundaries, in order, so that each
  * holds at most `generationBytes` of encoded size; a batch that alone exceeds the limit forms a
  * generation by itself. A batch is never split.

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_GENERATION_BYTES } from '../../src/model/limits.js';
-import { packGenerations } from '../../src/pipeline/generation-packing.js';
+import { packGenerations } from '../../src/storage/generation-packing.js';
 
 const SEED = Number(process.env.RINGSTORE_SEED ?? 4096);
 

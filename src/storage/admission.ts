@@ -1,0 +1,145 @@
+import { RingStoreError, versionConflict } from '../errors.js';
+import { expectedVersionMatches } from '../model/events.js';
+import { LIMITS } from '../model/limits.js';
+import { EVENT_TYPE_PATTERN, STORAGE_NAME_PATTERN } from '../model/names.js';
+import type { PutResult } from '../types.js';
+import { KIND_AGGREGATE_TYPE, KIND_EVENT_TYPE } from './format.js';
+import { storedEventBytes } from './index-record.js';
+import { type DomainState, newAggregateTypeState } from './log-state.js';
+import type { AppendBatch } from './types.js';
+
+/**
+ * Admission: the writer's decision on one batch, in order within an append call, so that later
+ * batches see earlier ones. The checks run cheapest and most final first:
+ *
+ *   shape        counts and byte lengths fit their fields (batches arrive validated; this is the
+ *                storage layer's own guard)
+ *   idempotency  a key seen before on this instance replays the first result; nothing is appended
+ *   version      the expected version holds against the instance's version
+ *   names        new event and aggregate types are allowed and the registry has room; they are
+ *                registered (in memory) only when the batch is admitted
+ *
+ * A refused batch changes nothing and costs no position.
+ */
+export type Admission =
+  | { kind: 'refused'; error: RingStoreError }
+  | { kind: 'replayed'; original: PutResult }
+  /** `version`: the instance's version before the batch; `storedBytes`: its payload bytes. */
+  | { kind: 'admitted'; version: number; storedBytes: number };
+
+/**
+ * Decides on `batch` for `domain`; on admission its event-type codes are in
+ * `codes[codesStart…codesStart + events)` (the caller makes room).
+ */
+export function admit(
+  domain: DomainState,
+  batch: AppendBatch,
+  codes: Uint16Array,
+  codesStart: number,
+): Admission {
+  const shape = checkShape(batch);
+  if (typeof shape !== 'number') return { kind: 'refused', error: shape };
+  const existingCode = domain.registry.aggregateCode(batch.aggregateType);
+  const instance =
+    existingCode >= 0 ? domain.aggregateTypes[existingCode]!.instances.get(batch.aggregateId) : undefined;
+  if (batch.idempotencyKey !== undefined) {
+    const original = instance?.keys?.get(batch.idempotencyKey);
+    if (original) return { kind: 'replayed', original };
+  }
+  const version = instance?.version ?? 0;
+  if (!expectedVersionMatches(batch.expectedVersion, version)) {
+    return { kind: 'refused', error: versionConflict(version, batch.expectedVersion) };
+  }
+  const refused = registerNames(domain, batch, codes, codesStart);
+  if (refused) return { kind: 'refused', error: refused };
+  return { kind: 'admitted', version, storedBytes: shape };
+}
+
+/** Returns the batch's stored bytes (data and metadata), or the error that refuses it. */
+function checkShape(batch: AppendBatch): number | RingStoreError {
+  const events = batch.events;
+  if (events.length === 0 || events.length > LIMITS.maxEventsPerBatch) {
+    return new RingStoreError('INVALID_BATCH', `a batch holds 1 to ${LIMITS.maxEventsPerBatch} events`);
+  }
+  if (batch.aggregateId < 1n || batch.aggregateId > LIMITS.maxAggregateId)
+    return new RingStoreError('INVALID_ID');
+  if (
+    batch.idempotencyKey !== undefined &&
+    (batch.idempotencyKey.length === 0 ||
+      Buffer.byteLength(batch.idempotencyKey) > LIMITS.maxIdempotencyKeyBytes)
+  ) {
+    return new RingStoreError('INVALID_IDEMPOTENCY_KEY');
+  }
+  let stored = 0;
+  for (let e = 0; e < events.length; e++) {
+    const event = events[e]!;
+    if (
+      event.data.byteLength > LIMITS.maxEventDataBytes ||
+      (event.metadata?.byteLength ?? 0) > LIMITS.maxEventDataBytes
+    ) {
+      return new RingStoreError('EVENT_TOO_LARGE', undefined, { index: e });
+    }
+    stored += storedEventBytes(event);
+  }
+  if (stored > LIMITS.maxBatchDataBytes) return new RingStoreError('BATCH_TOO_LARGE');
+  return stored;
+}
+
+/** The storage layer's own guard before a name nears a path. */
+export function invalidName(kind: string, name: string): RingStoreError {
+  return new RingStoreError('INVALID_NAME', `invalid ${kind} name ${JSON.stringify(name.slice(0, 80))}`, {
+    kind,
+  });
+}
+
+/**
+ * Finds or registers the aggregate type and every event type of a batch, writing the event type
+ * codes to codes[codesStart…]. Returns an error (and registers nothing) when a new name is not
+ * allowed or a registry is full.
+ */
+function registerNames(
+  domain: DomainState,
+  batch: AppendBatch,
+  codes: Uint16Array,
+  codesStart: number,
+): RingStoreError | undefined {
+  const registry = domain.registry;
+  const events = batch.events;
+  let newEventTypes: string[] | undefined;
+  for (let e = 0; e < events.length; e++) {
+    const type = events[e]!.type;
+    // Known types get their code now; only a batch with new types needs the second pass below.
+    const code = registry.eventCode(type);
+    codes[codesStart + e] = code;
+    if (code >= 0 || newEventTypes?.includes(type)) continue;
+    if (!EVENT_TYPE_PATTERN.test(type)) return invalidName('event type', type);
+    newEventTypes ??= [];
+    newEventTypes.push(type);
+  }
+  const newAggregateType = registry.aggregateCode(batch.aggregateType) < 0;
+  if (newAggregateType && !STORAGE_NAME_PATTERN.test(batch.aggregateType)) {
+    return invalidName('aggregate type', batch.aggregateType);
+  }
+  if (
+    (newEventTypes && !registry.hasRoom(KIND_EVENT_TYPE, newEventTypes.length)) ||
+    (newAggregateType && !registry.hasRoom(KIND_AGGREGATE_TYPE, 1))
+  ) {
+    return new RingStoreError(
+      'TOO_MANY_TYPES',
+      `domain ${domain.name} cannot register more names: the registry holds 65535 of one kind`,
+    );
+  }
+  if (newAggregateType) {
+    const code = registry.add(KIND_AGGREGATE_TYPE, batch.aggregateType);
+    domain.pendingNames.push({ kind: KIND_AGGREGATE_TYPE, code, name: batch.aggregateType });
+    domain.aggregateTypes[code] = newAggregateTypeState(batch.aggregateType, code);
+  }
+  if (newEventTypes) {
+    for (const name of newEventTypes) {
+      const code = registry.add(KIND_EVENT_TYPE, name);
+      domain.pendingNames.push({ kind: KIND_EVENT_TYPE, code, name });
+    }
+    for (let e = 0; e < events.length; e++) codes[codesStart + e] = registry.eventCode(events[e]!.type);
+  }
+  return undefined;
+}
