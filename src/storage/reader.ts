@@ -423,6 +423,7 @@ export class StorageReader {
             timestamp,
             type: eventTypes[eventType[p]!]!,
             data,
+            metadata: new Uint8Array(0),
             crc,
           };
           outAt += length;

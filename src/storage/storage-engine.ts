@@ -114,11 +114,11 @@ export class StorageEngine implements EventStore {
     const appendEvents: AppendEvent[] = new Array(valid.length);
     for (let i = 0; i < valid.length; i++) {
       const event = valid[i]!;
-      const crc = crc32(event.data);
+      const crc = crc32(event.metadata, crc32(event.data));
       if (event.crc !== undefined && event.crc !== crc) {
         throw crcMismatch(i);
       }
-      appendEvents[i] = { type: event.type, data: event.data, crc };
+      appendEvents[i] = { type: event.type, data: event.data, metadata: event.metadata, crc };
     }
     const batch: AppendBatch = {
       domain,

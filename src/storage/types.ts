@@ -9,7 +9,12 @@ export interface AppendEvent {
   type: string;
   /** May be a view into the ring's SharedArrayBuffer: the storage layer copies what it keeps. */
   data: Uint8Array;
-  /** CRC-32/IEEE of data, already verified. */
+  /** Length 0 when the event has none. May be a view into the ring's SharedArrayBuffer, as data. */
+  metadata: Uint8Array;
+  /**
+   * CRC-32/IEEE of data followed by metadata, already verified: `crc32(metadata, crc32(data))` with
+   * src/crc.ts, so identical to the CRC of data alone when metadata is empty.
+   */
   crc: number;
 }
 

@@ -15,7 +15,7 @@ import type {
 } from '../../types.js';
 import type { AggregateIdInput, EventStore } from '../event-store.js';
 import type { WirePutResult, WireStoredEvent } from './wire.js';
-import { DURABILITY_HEADER, GENERATION_HEADER, wireEventBytes } from './wire.js';
+import { DURABILITY_HEADER, GENERATION_HEADER, wireEventBytes, wireEventMetadata } from './wire.js';
 
 export interface HttpEventStoreOptions {
   /** Bearer token sent with every request. */
@@ -47,7 +47,8 @@ function setQuery(url: URL, name: string, value: number | boolean | readonly str
  * locally (they are time-ordered and random-offset, DESIGN.md §1, so no server round trip is
  * needed); `watch()` reports the commits made through this client. Use the SSE route for others'.
  *
- * Data goes up as `dataBase64` (exact bytes) and comes back through the read rule of wire.ts.
+ * Data and metadata go up as `dataBase64` and `metadataBase64` (exact bytes) and come back through
+ * the read rule of wire.ts.
  */
 export class HttpEventStore implements EventStore {
   readonly #base: string;
@@ -93,7 +94,12 @@ export class HttpEventStore implements EventStore {
     this.#assertOpen();
     const url = new URL(`${this.#instancePath(domain, aggregateType, id)}/events`);
     const body = {
-      events: events.map((event) => ({ type: event.type, dataBase64: toBase64(event.data), crc: event.crc })),
+      events: events.map((event) => ({
+        type: event.type,
+        dataBase64: toBase64(event.data),
+        metadataBase64: toBase64(event.metadata),
+        crc: event.crc,
+      })),
       expectedVersion: options.expectedVersion,
       idempotencyKey: options.idempotencyKey,
     };
@@ -217,6 +223,7 @@ export class HttpEventStore implements EventStore {
       timestamp: wire.timestamp,
       type: wire.type,
       data: wireEventBytes(wire),
+      metadata: wireEventMetadata(wire),
       crc: wire.crc,
     };
   }
