@@ -26,9 +26,15 @@ export interface HttpEventStoreOptions {
 
 const utf8 = new TextEncoder();
 
-function toBase64(data: Uint8Array | string | undefined): string | undefined {
-  if (data === undefined) return undefined;
-  const bytes = typeof data === 'string' ? utf8.encode(data) : data;
+/** `data` or `metadata` of an event as base64; what is neither bytes nor a string is refused here. */
+function toBase64(value: unknown, index: number, field: 'data' | 'metadata'): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
+    throw new RingStoreError('INVALID_EVENT', `event ${index}: ${field} must be a Uint8Array or a string`, {
+      index,
+    });
+  }
+  const bytes = typeof value === 'string' ? utf8.encode(value) : value;
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
@@ -94,10 +100,10 @@ export class HttpEventStore implements EventStore {
     this.#assertOpen();
     const url = new URL(`${this.#instancePath(domain, aggregateType, id)}/events`);
     const body = {
-      events: events.map((event) => ({
+      events: events.map((event, index) => ({
         type: event.type,
-        dataBase64: toBase64(event.data),
-        metadataBase64: toBase64(event.metadata),
+        dataBase64: toBase64(event.data, index, 'data'),
+        metadataBase64: toBase64(event.metadata, index, 'metadata'),
         crc: event.crc,
       })),
       expectedVersion: options.expectedVersion,
