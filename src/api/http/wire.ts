@@ -1,4 +1,5 @@
 import { RingStoreError } from '../../errors.js';
+import { EMPTY_BYTES } from '../../model/events.js';
 import { LIMITS } from '../../model/limits.js';
 import type { EventInput, PutOptions, PutResult, StoredEvent } from '../../types.js';
 import { assertSafeJsonValue } from './safe-json.js';
@@ -127,8 +128,6 @@ export function decodeEvents(value: unknown): EventInput[] {
   return events;
 }
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * Checks one event; its `data` (`metadata`) is left undefined when it is JSON that decodeEvents
  * encodes.
@@ -167,7 +166,7 @@ function decodeBytes(
     }
     return Buffer.from(base64, 'base64');
   }
-  return json === undefined ? EMPTY : undefined;
+  return json === undefined ? EMPTY_BYTES : undefined;
 }
 
 const PUT_KEYS = new Set(['events', 'expectedVersion', 'idempotencyKey']);
