@@ -1,4 +1,5 @@
 import { crc32 } from '../src/crc.js';
+import { EMPTY_BYTES } from '../src/model/events.js';
 import type { AppendBatch, AppendEvent } from '../src/storage/types.js';
 import type { BenchConfig } from './config.js';
 
@@ -67,7 +68,12 @@ export class Workload {
       for (let b = 0; b < data.length; b++) data[b] = Math.floor(random() * 256);
       const typeCode = i % EVENT_TYPES.length;
       this.#typeCodes[i] = typeCode;
-      this.#appendEvents.push({ type: EVENT_TYPES[typeCode]!, data, crc: crc32(data) });
+      this.#appendEvents.push({
+        type: EVENT_TYPES[typeCode]!,
+        data,
+        metadata: EMPTY_BYTES,
+        crc: crc32(data),
+      });
     }
   }
 

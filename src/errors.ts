@@ -29,10 +29,13 @@ export const ERROR_CATALOG = {
   INVALID_OPTION: { status: 400, message: 'a configuration option is invalid' },
   INVALID_JSON: { status: 400, message: 'the request body is not valid JSON' },
   BAD_REQUEST: { status: 400, message: 'the HTTP request is malformed' },
-  EVENT_TOO_LARGE: { status: 400, message: 'event data is longer than 65535 bytes' },
+  EVENT_TOO_LARGE: { status: 400, message: 'event data or metadata is longer than 65535 bytes' },
   BATCH_TOO_LARGE: { status: 400, message: 'a batch holds more events or bytes than allowed' },
   TOO_MANY_TYPES: { status: 400, message: 'a domain cannot register more than 65535 names of one kind' },
-  CRC_MISMATCH: { status: 400, message: 'the CRC supplied with an event does not match its data' },
+  CRC_MISMATCH: {
+    status: 400,
+    message: 'the CRC supplied with an event does not match its data and metadata',
+  },
   UNAUTHORIZED: { status: 401, message: 'a valid bearer token is required' },
   FORBIDDEN: { status: 403, message: 'the token does not grant this scope on this domain' },
   NOT_FOUND: { status: 404, message: 'no such resource' },
@@ -106,7 +109,11 @@ export function versionConflict(actualVersion: number, expected: string | number
 }
 
 export function crcMismatch(index: number): RingStoreError {
-  return new RingStoreError('CRC_MISMATCH', `event ${index}: supplied CRC does not match its data`, {
-    index,
-  });
+  return new RingStoreError(
+    'CRC_MISMATCH',
+    `event ${index}: supplied CRC does not match its data and metadata`,
+    {
+      index,
+    },
+  );
 }

@@ -1,17 +1,29 @@
 /** Public types of ringstore's data model (DESIGN.md §1), shared by every store implementation. */
 
-/** An event as a producer hands it in. `data` is opaque bytes; a string is stored as its UTF-8 bytes. */
+/**
+ * An event as a producer hands it in. `data` and `metadata` are opaque bytes (a string is stored as
+ * its UTF-8 bytes); absent means empty. Metadata is for what describes the event rather than the
+ * domain fact (event, correlation and causation ids, as KurrentDB's metadata or Kafka's headers).
+ */
 export interface EventInput {
   type: string;
   data?: Uint8Array | string;
-  /** CRC-32/IEEE of `data` as the producer computed it; the store rejects the batch if it differs. */
+  /** At most LIMITS.maxEventMetadataBytes (65,535) bytes, stored beside the data and returned by every read. */
+  metadata?: Uint8Array | string;
+  /**
+   * CRC-32/IEEE of the event's data followed by its metadata (`crc32(metadata, crc32(data))` with
+   * src/crc.ts; the CRC of `data` alone when there is no metadata), as the producer computed it.
+   * The store rejects the batch if it differs.
+   */
   crc?: number;
 }
 
-/** An event after validation: data normalised to bytes. */
+/** An event after validation: data and metadata normalised to bytes (empty when absent). */
 export interface ValidEvent {
   type: string;
   data: Uint8Array;
+  metadata: Uint8Array;
+  /** As supplied (see EventInput.crc), unsigned. */
   crc?: number;
 }
 
@@ -48,9 +60,9 @@ export interface StoredEvent {
   timestamp: number;
   type: string;
   data: Uint8Array;
-  /** Per-event metadata: empty when the event has none. */
-  metadata?: Uint8Array;
-  /** CRC-32/IEEE of data followed by metadata. */
+  /** The event's metadata; empty when it had none. */
+  metadata: Uint8Array;
+  /** CRC-32/IEEE of data followed by metadata (of data alone when metadata is empty). */
   crc: number;
 }
 

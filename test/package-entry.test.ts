@@ -17,7 +17,11 @@ describe('package entry: the README example', () => {
     const store = await RingStore.open({ dir });
     const person = store.domain('namespace').aggregate('person');
     const id = store.newKey();
-    const put = await person.instance(id).put({ type: 'Registered', data: '{"first":"John"}' });
+    const put = await person.instance(id).put({
+      type: 'Registered',
+      data: '{"first":"John"}',
+      metadata: '{"correlationId":"signup-17","causationId":"cmd-3"}',
+    });
     expect(put).toMatchObject({ firstVersion: 1, lastVersion: 1, durability: 'fsync', replayed: false });
     await person
       .instance(id)
@@ -25,6 +29,10 @@ describe('package entry: the README example', () => {
     const { version, events } = await store.get('namespace', 'person', id);
     expect(version).toBe(2);
     expect(events.map((e) => e.type)).toEqual(['Registered', 'NameChanged']);
+    expect(events.map((e) => new TextDecoder().decode(e.metadata))).toEqual([
+      '{"correlationId":"signup-17","causationId":"cmd-3"}',
+      '',
+    ]);
 
     const live = subscribe(store, 'namespace', { fromPosition: 0 });
     const seen: string[] = [];

@@ -1,3 +1,4 @@
+import { crc32 } from '../crc.js';
 import { RingStoreError } from '../errors.js';
 import type { EventInput, ExpectedVersion, PutOptions, ValidEvent } from '../types.js';
 import { LIMITS } from './limits.js';
@@ -13,24 +14,36 @@ export function validateEvent(input: unknown, index: number): ValidEvent {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw invalidEvent(index, 'must be an object { type, data }');
   }
-  const { type, data, crc } = input as EventInput;
+  const { type, data, metadata, crc } = input as EventInput;
   validateEventType(type);
-  let bytes: Uint8Array;
-  if (data === undefined) bytes = new Uint8Array(0);
-  else if (typeof data === 'string') bytes = utf8.encode(data);
-  else if (data instanceof Uint8Array) bytes = data;
-  else throw invalidEvent(index, 'data must be a Uint8Array or a string');
-  if (bytes.byteLength > LIMITS.maxEventDataBytes) {
-    throw new RingStoreError(
-      'EVENT_TOO_LARGE',
-      `event ${index}: data is ${bytes.byteLength} bytes, the limit is ${LIMITS.maxEventDataBytes}`,
-      { index },
-    );
-  }
+  const dataBytes = eventBytes(data, index, 'data', LIMITS.maxEventDataBytes);
+  const metadataBytes = eventBytes(metadata, index, 'metadata', LIMITS.maxEventMetadataBytes);
   if (crc !== undefined && !(Number.isInteger(crc) && crc >= -0x80000000 && crc <= 0xffffffff)) {
     throw invalidEvent(index, 'crc must be a 32-bit integer');
   }
-  return crc === undefined ? { type, data: bytes } : { type, data: bytes, crc: crc >>> 0 };
+  return crc === undefined
+    ? { type, data: dataBytes, metadata: metadataBytes }
+    : { type, data: dataBytes, metadata: metadataBytes, crc: crc >>> 0 };
+}
+
+/** The bytes of an absent data or metadata: shared, since zero bytes cannot be written to. */
+export const EMPTY_BYTES = new Uint8Array(0);
+
+/** The one rule for `data` and `metadata`: bytes, or a string stored as UTF-8; absent is empty. */
+function eventBytes(value: unknown, index: number, field: 'data' | 'metadata', limit: number): Uint8Array {
+  let bytes: Uint8Array;
+  if (value === undefined) return EMPTY_BYTES;
+  if (typeof value === 'string') bytes = utf8.encode(value);
+  else if (value instanceof Uint8Array) bytes = value;
+  else throw invalidEvent(index, `${field} must be a Uint8Array or a string`);
+  if (bytes.byteLength > limit) {
+    throw new RingStoreError(
+      'EVENT_TOO_LARGE',
+      `event ${index}: ${field} is ${bytes.byteLength} bytes, the limit is ${limit}`,
+      { index },
+    );
+  }
+  return bytes;
 }
 
 /** Validates a whole batch at the boundary: count, per-event limits and total size. */
@@ -47,16 +60,25 @@ export function validateEvents(inputs: unknown): ValidEvent[] {
   let total = 0;
   const events = inputs.map((input, index) => {
     const event = validateEvent(input, index);
-    total += event.data.byteLength;
+    total += event.data.byteLength + event.metadata.byteLength;
     return event;
   });
   if (total > LIMITS.maxBatchDataBytes) {
     throw new RingStoreError(
       'BATCH_TOO_LARGE',
-      `a batch holds at most ${LIMITS.maxBatchDataBytes} bytes of data, got ${total}`,
+      `a batch holds at most ${LIMITS.maxBatchDataBytes} bytes of data and metadata, got ${total}`,
     );
   }
   return events;
+}
+
+/**
+ * The CRC of an event as every layer defines it: CRC-32/IEEE of its data followed by its metadata,
+ * which is the CRC of the data alone when there is no metadata.
+ */
+export function eventCrc(event: { data: Uint8Array; metadata: Uint8Array }): number {
+  const crc = crc32(event.data);
+  return event.metadata.byteLength === 0 ? crc : crc32(event.metadata, crc);
 }
 
 export function validateExpectedVersion(value: unknown): ExpectedVersion {

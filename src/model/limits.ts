@@ -2,9 +2,11 @@
 export const LIMITS = Object.freeze({
   /** Largest event payload: the u16 length field of the event header. */
   maxEventDataBytes: 65_535,
+  /** Largest event metadata: a u16 length, as the payload's. */
+  maxEventMetadataBytes: 65_535,
   /** Most events in one put (one batch). */
   maxEventsPerBatch: 10_000,
-  /** Most payload bytes in one put (one batch). */
+  /** Most payload bytes (data and metadata together) in one put (one batch). */
   maxBatchDataBytes: 4 * 1024 * 1024,
   /** Longest idempotency key, in UTF-8 bytes. */
   maxIdempotencyKeyBytes: 64,

@@ -1,4 +1,3 @@
-import { crc32 } from '../crc.js';
 import { crcMismatch, RingStoreError, versionConflict } from '../errors.js';
 import type {
   DomainReadResult,
@@ -13,7 +12,7 @@ import type {
 import { validateInstanceAddress } from './address.js';
 import { type CommitListener, CommitWatchers } from './commit-watchers.js';
 import type { AggregateIdInput, EventStore } from './event-store.js';
-import { expectedVersionMatches, validateEvents, validatePutOptions } from './events.js';
+import { eventCrc, expectedVersionMatches, validateEvents, validatePutOptions } from './events.js';
 import { KeyGenerator } from './ids.js';
 import { validateDomain } from './names.js';
 import { validateGetOptions, validateReadOptions } from './queries.js';
@@ -84,7 +83,7 @@ export class MemoryEventStore implements EventStore {
     const valid = validateEvents(events);
     const { expectedVersion, idempotencyKey } = validatePutOptions(options);
     for (const [index, event] of valid.entries()) {
-      if (event.crc !== undefined && event.crc !== crc32(event.data)) {
+      if (event.crc !== undefined && event.crc !== eventCrc(event)) {
         throw crcMismatch(index);
       }
     }
@@ -113,7 +112,8 @@ export class MemoryEventStore implements EventStore {
         timestamp,
         type: event.type,
         data: Uint8Array.from(event.data),
-        crc: crc32(event.data),
+        metadata: Uint8Array.from(event.metadata),
+        crc: eventCrc(event),
       };
       log.push(stored);
       instance.events.push(stored);
@@ -220,5 +220,5 @@ function instanceKey(domain: string, aggregateType: string, id: bigint): string 
 }
 
 function copyEvent(event: StoredEvent): StoredEvent {
-  return { ...event, data: Uint8Array.from(event.data) };
+  return { ...event, data: Uint8Array.from(event.data), metadata: Uint8Array.from(event.metadata) };
 }

@@ -1,4 +1,5 @@
 import { crcMismatch } from '../errors.js';
+import { EMPTY_BYTES } from '../model/events.js';
 import type { AppendBatch, AppendEvent } from '../storage/types.js';
 import type { ExpectedVersion, ValidEvent } from '../types.js';
 import { crc32Fast, crc32Range } from './crc-range.js';
@@ -9,18 +10,22 @@ import { alignRecord, RECORD_HEADER_BYTES } from './ring-layout.js';
  *
  *   body (starts at record + RECORD_HEADER_BYTES)
  *   0   u32 eventCount            4  u16 typeCount         6  u8 domainLength   7 u8 aggregateTypeLength
- *   8   u8  idempotencyKeyLength  9  u8 expectedKind       10 u16 flags         12 u32 dataBytes
+ *   8   u8  idempotencyKeyLength  9  u8 expectedKind       10 u16 flags         12 u32 payloadBytes
  *   16  u64 aggregateId           24 f64 expectedVersion (when expectedKind is EXACT)
  *   32  domain · aggregate type · idempotency key (UTF-8) · typeCount × (u8 length, type name)
  *   …   zero fill to 8-byte alignment
- *   …   eventCount × 8-byte event headers: u16 dataLength | u16 typeIndex (bit 15: CRC supplied) | u32 crc
- *   …   event data, back to back
+ *   …   eventCount × 12-byte event headers:
+ *         0 u16 dataLength | 2 u16 typeIndex (bit 15: CRC supplied) | 4 u32 crc
+ *         8 u16 metadataLength | 10 u16 zero
+ *   …   event payloads, back to back: each event's data, then its metadata
  *
- * An event header has the on-disk shape (length u16 | type u16 | crc32 u32) except that the type is
- * an index into the batch's own type list; the writer maps names to the domain's registry codes.
- * Producers write the CRC they were given (bit 15 set) or 0; the CRC stage overwrites it with the
- * computed one, after comparing. With crc 'inline' the producer writes computed CRCs and sets
- * FLAG_CRC_COMPUTED.
+ * payloadBytes counts the data and metadata bytes of all events. An event header starts with the
+ * on-disk shape (length u16 | type u16 | crc32 u32) except that the type is an index into the
+ * batch's own type list; the writer maps names to the domain's registry codes. The CRC covers the
+ * event's data followed by its metadata; both lie next to each other in the ring, so the CRC stage
+ * computes it over one span. Producers write the CRC they were given (bit 15 set) or 0; the CRC
+ * stage overwrites it with the computed one, after comparing. With crc 'inline' the producer
+ * writes computed CRCs and sets FLAG_CRC_COMPUTED.
  */
 export const BODY = Object.freeze({
   eventCount: 0,
@@ -30,13 +35,21 @@ export const BODY = Object.freeze({
   keyLength: 8,
   expectedKind: 9,
   flags: 10,
-  dataBytes: 12,
+  payloadBytes: 12,
   aggregateId: 16,
   expectedVersion: 24,
   names: 32,
 });
 
-export const EVENT_HEADER_BYTES = 8;
+export const EVENT_HEADER_BYTES = 12;
+/** Offsets inside an event header. */
+export const EVENT_HEADER = Object.freeze({
+  dataLength: 0,
+  typeIndex: 2,
+  crc: 4,
+  metadataLength: 8,
+  reserved: 10,
+});
 export const CRC_SUPPLIED_BIT = 0x8000;
 export const FLAG_CRC_COMPUTED = 1;
 
@@ -58,7 +71,7 @@ export class BatchEncoder {
   #crcs = new Uint32Array(64);
   #keyBytes: Uint8Array | undefined;
   #namesBytes = 0;
-  #dataBytes = 0;
+  #payloadBytes = 0;
 
   /**
    * Plans the record for `batch` (validated) and returns its size in bytes (8-aligned, header
@@ -75,7 +88,7 @@ export class BatchEncoder {
     const types = this.#types;
     types.length = 0;
     let namesBytes = batch.domain.length + batch.aggregateType.length;
-    let dataBytes = 0;
+    let payloadBytes = 0;
     for (let i = 0; i < count; i++) {
       const event = events[i]!;
       let index = types.indexOf(event.type);
@@ -84,9 +97,10 @@ export class BatchEncoder {
         namesBytes += 1 + event.type.length;
       }
       this.#typeIndexes[i] = index;
-      dataBytes += event.data.byteLength;
+      payloadBytes += event.data.byteLength + event.metadata.byteLength;
       if (computeCrcs) {
-        const crc = crc32Fast(event.data);
+        const dataCrc = crc32Fast(event.data);
+        const crc = event.metadata.byteLength === 0 ? dataCrc : crc32Fast(event.metadata, dataCrc);
         if (event.crc !== undefined && event.crc !== crc) {
           throw crcMismatch(i);
         }
@@ -98,9 +112,9 @@ export class BatchEncoder {
     this.#keyBytes = batch.idempotencyKey === undefined ? undefined : utf8.encode(batch.idempotencyKey);
     namesBytes += this.#keyBytes?.byteLength ?? 0;
     this.#namesBytes = namesBytes;
-    this.#dataBytes = dataBytes;
+    this.#payloadBytes = payloadBytes;
     return alignRecord(
-      RECORD_HEADER_BYTES + alignRecord(BODY.names + namesBytes) + count * EVENT_HEADER_BYTES + dataBytes,
+      RECORD_HEADER_BYTES + alignRecord(BODY.names + namesBytes) + count * EVENT_HEADER_BYTES + payloadBytes,
     );
   }
 
@@ -123,7 +137,7 @@ export class BatchEncoder {
     view.setUint8(body + BODY.aggregateTypeLength, batch.aggregateType.length);
     view.setUint8(body + BODY.keyLength, key?.byteLength ?? 0);
     view.setUint16(body + BODY.flags, crcsComputed ? FLAG_CRC_COMPUTED : 0, true);
-    view.setUint32(body + BODY.dataBytes, this.#dataBytes, true);
+    view.setUint32(body + BODY.payloadBytes, this.#payloadBytes, true);
     view.setBigUint64(body + BODY.aggregateId, batch.aggregateId, true);
     const expected = batch.expectedVersion;
     if (typeof expected === 'number') {
@@ -149,17 +163,24 @@ export class BatchEncoder {
     const tableStart = body + alignRecord(BODY.names + this.#namesBytes);
     bytes.fill(0, at, tableStart);
     let table = tableStart;
-    let data = tableStart + count * EVENT_HEADER_BYTES;
+    let payload = tableStart + count * EVENT_HEADER_BYTES;
     for (let i = 0; i < count; i++) {
       const event = events[i]!;
       const length = event.data.byteLength;
+      const metadataLength = event.metadata.byteLength;
       const supplied = !crcsComputed && event.crc !== undefined ? CRC_SUPPLIED_BIT : 0;
-      view.setUint16(table, length, true);
-      view.setUint16(table + 2, this.#typeIndexes[i]! | supplied, true);
-      view.setUint32(table + 4, this.#crcs[i]!, true);
+      view.setUint16(table + EVENT_HEADER.dataLength, length, true);
+      view.setUint16(table + EVENT_HEADER.typeIndex, this.#typeIndexes[i]! | supplied, true);
+      view.setUint32(table + EVENT_HEADER.crc, this.#crcs[i]!, true);
+      view.setUint16(table + EVENT_HEADER.metadataLength, metadataLength, true);
+      view.setUint16(table + EVENT_HEADER.reserved, 0, true);
       table += EVENT_HEADER_BYTES;
-      bytes.set(event.data, data);
-      data += length;
+      bytes.set(event.data, payload);
+      payload += length;
+      if (metadataLength > 0) {
+        bytes.set(event.metadata, payload);
+        payload += metadataLength;
+      }
     }
   }
 }
@@ -180,7 +201,7 @@ function writeAscii(bytes: Uint8Array, at: number, text: string): number {
   return at;
 }
 
-/** Absolute byte index of a record's event-header table; its data follows the table. */
+/** Absolute byte index of a record's event-header table; the event payloads follow the table. */
 export function eventTableAt(view: DataView, record: number): number {
   const body = record + RECORD_HEADER_BYTES;
   return body + alignRecord(BODY.names + namesBytes(view, body));
@@ -202,8 +223,9 @@ function namesBytes(view: DataView, body: number): number {
 }
 
 /**
- * CRC stage: computes the CRC-32 of every event of the record at `record`, writes it into the event
- * header and returns -1, or returns the index of the first event whose supplied CRC differs.
+ * CRC stage: computes the CRC-32 of every event of the record at `record` (over its data and
+ * metadata, one contiguous span), writes it into the event header and returns -1, or returns the
+ * index of the first event whose supplied CRC differs.
  */
 export function checkRecordCrcs(bytes: Uint8Array, view: DataView, record: number): number {
   const body = record + RECORD_HEADER_BYTES;
@@ -212,15 +234,17 @@ export function checkRecordCrcs(bytes: Uint8Array, view: DataView, record: numbe
   let at = table + count * EVENT_HEADER_BYTES;
   let mismatch = -1;
   for (let i = 0; i < count; i++) {
-    const length = view.getUint16(table, true);
+    const length =
+      view.getUint16(table + EVENT_HEADER.dataLength, true) +
+      view.getUint16(table + EVENT_HEADER.metadataLength, true);
     const crc = crc32Range(bytes, at, at + length);
     if (
-      (view.getUint16(table + 2, true) & CRC_SUPPLIED_BIT) !== 0 &&
-      view.getUint32(table + 4, true) !== crc
+      (view.getUint16(table + EVENT_HEADER.typeIndex, true) & CRC_SUPPLIED_BIT) !== 0 &&
+      view.getUint32(table + EVENT_HEADER.crc, true) !== crc
     ) {
       if (mismatch < 0) mismatch = i;
     }
-    view.setUint32(table + 4, crc, true);
+    view.setUint32(table + EVENT_HEADER.crc, crc, true);
     table += EVENT_HEADER_BYTES;
     at += length;
   }
@@ -257,8 +281,9 @@ export class NameCache {
 }
 
 /**
- * Writer side: a decoded view of a record as the storage layer's AppendBatch. Event data are views
- * into the ring's SharedArrayBuffer; the storage layer copies what it keeps.
+ * Writer side: a decoded view of a record as the storage layer's AppendBatch. Event data and
+ * metadata are views into the ring's SharedArrayBuffer (an absent metadata is the shared empty
+ * array, no view); the storage layer copies what it keeps.
  */
 export function decodeAppendBatch(
   bytes: Uint8Array,
@@ -290,14 +315,17 @@ export function decodeAppendBatch(
   const events: AppendEvent[] = new Array(count);
   let table = eventTable;
   for (let i = 0; i < count; i++) {
-    const length = view.getUint16(table, true);
+    const length = view.getUint16(table + EVENT_HEADER.dataLength, true);
+    const metadataLength = view.getUint16(table + EVENT_HEADER.metadataLength, true);
+    const metadata = data + length;
     events[i] = {
-      type: types[view.getUint16(table + 2, true) & ~CRC_SUPPLIED_BIT]!,
-      data: bytes.subarray(data, data + length),
-      crc: view.getUint32(table + 4, true),
+      type: types[view.getUint16(table + EVENT_HEADER.typeIndex, true) & ~CRC_SUPPLIED_BIT]!,
+      data: bytes.subarray(data, metadata),
+      metadata: metadataLength === 0 ? EMPTY_BYTES : bytes.subarray(metadata, metadata + metadataLength),
+      crc: view.getUint32(table + EVENT_HEADER.crc, true),
     };
     table += EVENT_HEADER_BYTES;
-    data += length;
+    data = metadata + metadataLength;
   }
   return {
     domain,

@@ -33,9 +33,9 @@ function buildTables(): Int32Array {
  * CRC-32/IEEE of bytes[start, end), computed in place: no view is allocated, which matters when
  * the CRC stage checks a thousand small events per range of the ring.
  */
-function crc32InPlace(bytes: Uint8Array, start: number, end: number): number {
+function crc32InPlace(bytes: Uint8Array, start: number, end: number, seed: number): number {
   const t = TABLES;
-  let c = -1;
+  let c = ~seed;
   let i = start;
   const lastBlock = end - 7;
   while (i < lastBlock) {
@@ -58,13 +58,16 @@ function crc32InPlace(bytes: Uint8Array, start: number, end: number): number {
 /** CRC-32/IEEE of bytes[start, end) as an unsigned number, with whichever implementation is faster. */
 export function crc32Range(bytes: Uint8Array, start: number, end: number): number {
   return end - start < ZLIB_CRC_THRESHOLD_BYTES
-    ? crc32InPlace(bytes, start, end)
+    ? crc32InPlace(bytes, start, end, 0)
     : zlib.crc32(bytes.subarray(start, end));
 }
 
-/** CRC-32/IEEE of a whole array (see crc32Range). */
-export function crc32Fast(data: Uint8Array): number {
+/**
+ * CRC-32/IEEE of a whole array (see crc32Range). With `seed`, the CRC of the bytes it was computed
+ * over followed by `data` (as zlib.crc32's second argument and src/crc.ts's seed).
+ */
+export function crc32Fast(data: Uint8Array, seed = 0): number {
   return data.byteLength < ZLIB_CRC_THRESHOLD_BYTES
-    ? crc32InPlace(data, 0, data.byteLength)
-    : zlib.crc32(data);
+    ? crc32InPlace(data, 0, data.byteLength, seed)
+    : zlib.crc32(data, seed);
 }

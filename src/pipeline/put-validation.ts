@@ -1,4 +1,4 @@
-import { validateEvents } from '../model/events.js';
+import { EMPTY_BYTES, validateEvents } from '../model/events.js';
 import { LIMITS } from '../model/limits.js';
 import { EVENT_TYPE_PATTERN, validateAggregateType, validateDomain } from '../model/names.js';
 import type { EventInput, ValidEvent } from '../types.js';
@@ -8,11 +8,12 @@ const MAX_REMEMBERED_NAMES = 1024;
 
 /**
  * The boundary validation of a put (src/model) with a fast path for what a producer sees over and
- * over: the same few domains, aggregate types and event types, and events of a string type and a
- * Uint8Array payload. A name that passed its pattern once is remembered, so the regular expressions
- * run once per name rather than once per put and event. Anything off the fast path (an unknown or
- * invalid name, string data, a supplied CRC, a limit exceeded, a malformed input) goes through the
- * model's validators, so the results and the errors are exactly theirs.
+ * over: the same few domains, aggregate types and event types, and events of a string type, a
+ * Uint8Array payload and Uint8Array metadata or none. A name that passed its pattern once is
+ * remembered, so the regular expressions run once per name rather than once per put and event.
+ * Anything off the fast path (an unknown or invalid name, string data or metadata, a supplied CRC,
+ * a limit exceeded, a malformed input) goes through the model's validators, so the results and
+ * the errors are exactly theirs.
  */
 export class PutValidator {
   /** Domains and aggregate types share one pattern (STORAGE_NAME_PATTERN), so one set serves both. */
@@ -42,12 +43,16 @@ export class PutValidator {
     for (let i = 0; i < count; i++) {
       const input: unknown = inputs[i];
       if (typeof input !== 'object' || input === null || Array.isArray(input)) return validateEvents(inputs);
-      const { type, data, crc } = input as EventInput;
+      const { type, data, metadata, crc } = input as EventInput;
       if (
         crc !== undefined ||
         typeof type !== 'string' ||
         !(data instanceof Uint8Array) ||
-        data.byteLength > LIMITS.maxEventDataBytes
+        data.byteLength > LIMITS.maxEventDataBytes ||
+        !(
+          metadata === undefined ||
+          (metadata instanceof Uint8Array && metadata.byteLength <= LIMITS.maxEventMetadataBytes)
+        )
       ) {
         return validateEvents(inputs);
       }
@@ -55,8 +60,9 @@ export class PutValidator {
         if (!EVENT_TYPE_PATTERN.test(type)) return validateEvents(inputs);
         remember(this.#eventTypes, type);
       }
-      events[i] = { type, data };
-      total += data.byteLength;
+      const metadataBytes = metadata ?? EMPTY_BYTES;
+      events[i] = { type, data, metadata: metadataBytes };
+      total += data.byteLength + metadataBytes.byteLength;
     }
     if (total > LIMITS.maxBatchDataBytes) return validateEvents(inputs);
     return events;

@@ -22,7 +22,7 @@ import {
  *
  *   scan from committedCursor over VALID | REJECTED | PADDING records, in ring order, stopping at the
  *   first record that is not ready (or after maxBatchesPerCycle)
- *     └► decode VALID records as AppendBatch (event data are views into the ring)
+ *     └► decode VALID records as AppendBatch (event data and metadata are views into the ring)
  *     └► storage.append(batches, durability): ONE call per cycle = one group commit, one fsync
  *     └► write each outcome into its record, store COMMITTED | FAILED (REJECTED → FAILED)
  *     └► store committedCursor; notify it if producer threads announced a wait (completionWaiters)

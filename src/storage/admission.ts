@@ -75,7 +75,7 @@ function checkShape(batch: AppendBatch): number | RingStoreError {
     const event = events[e]!;
     if (
       event.data.byteLength > LIMITS.maxEventDataBytes ||
-      (event.metadata?.byteLength ?? 0) > LIMITS.maxEventDataBytes
+      event.metadata.byteLength > LIMITS.maxEventMetadataBytes
     ) {
       return new RingStoreError('EVENT_TOO_LARGE', undefined, { index: e });
     }

@@ -68,7 +68,7 @@ export interface IndexRecordFields {
 
 /** Stored bytes of one event: its data, then its metadata. */
 export function storedEventBytes(event: AppendEvent): number {
-  return event.data.byteLength + (event.metadata?.byteLength ?? 0);
+  return event.data.byteLength + event.metadata.byteLength;
 }
 
 /**
@@ -107,7 +107,7 @@ export function encodeIndexRecord(
   for (let e = 0; e < count; e++) {
     const event = events[e]!;
     const size = event.data.byteLength;
-    const metadataSize = event.metadata?.byteLength ?? 0;
+    const metadataSize = event.metadata.byteLength;
     view.setUint16(header, size, true);
     view.setUint16(header + 2, metadataSize, true);
     view.setUint16(header + 4, typeCodes[codesStart + e]!, true);

@@ -1,9 +1,8 @@
-import { crc32 } from '../crc.js';
 import { crcMismatch, fromWire, RingStoreError } from '../errors.js';
 import { validateInstanceAddress } from '../model/address.js';
 import { type CommitListener, CommitWatchers } from '../model/commit-watchers.js';
 import type { AggregateIdInput, EventStore } from '../model/event-store.js';
-import { validateEvents, validatePutOptions } from '../model/events.js';
+import { eventCrc, validateEvents, validatePutOptions } from '../model/events.js';
 import { KeyGenerator } from '../model/ids.js';
 import { validateDomain } from '../model/names.js';
 import { validateGetOptions, validateReadOptions } from '../model/queries.js';
@@ -114,11 +113,11 @@ export class StorageEngine implements EventStore {
     const appendEvents: AppendEvent[] = new Array(valid.length);
     for (let i = 0; i < valid.length; i++) {
       const event = valid[i]!;
-      const crc = crc32(event.data);
+      const crc = eventCrc(event);
       if (event.crc !== undefined && event.crc !== crc) {
         throw crcMismatch(i);
       }
-      appendEvents[i] = { type: event.type, data: event.data, crc };
+      appendEvents[i] = { type: event.type, data: event.data, metadata: event.metadata, crc };
     }
     const batch: AppendBatch = {
       domain,

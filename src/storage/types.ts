@@ -9,12 +9,12 @@ export interface AppendEvent {
   type: string;
   /** May be a view into the ring's SharedArrayBuffer: the storage layer copies what it keeps. */
   data: Uint8Array;
+  /** Length 0 when the event has none. May be a view into the ring's SharedArrayBuffer, as data. */
+  metadata: Uint8Array;
   /**
-   * Optional per-event metadata (correlation and causation ids, event ids…), stored beside the
-   * data; may also be a view into the ring. Absent or empty: none.
+   * CRC-32/IEEE of data followed by metadata, already verified: `crc32(metadata, crc32(data))` with
+   * src/crc.ts, so identical to the CRC of data alone when metadata is empty.
    */
-  metadata?: Uint8Array;
-  /** CRC-32/IEEE of data followed by metadata, already verified. */
   crc: number;
 }
 

@@ -496,7 +496,7 @@ export class StorageWriter {
       for (const event of batch.events) {
         arena.set(event.data, at);
         at += event.data.byteLength;
-        if (event.metadata && event.metadata.byteLength > 0) {
+        if (event.metadata.byteLength > 0) {
           arena.set(event.metadata, at);
           at += event.metadata.byteLength;
         }

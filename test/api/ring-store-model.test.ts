@@ -43,7 +43,14 @@ function plan(random: () => number, producer: number, count: number): PlannedPut
     const events = Array.from({ length: 1 + Math.floor(random() * 4) }, (_, e) => {
       const data = new Uint8Array(Math.floor(random() * (random() < 0.05 ? 5000 : 120)));
       for (let b = 0; b < data.length; b++) data[b] = (producer * 31 + i * 7 + e + b) & 255;
-      return { type: ['A', 'B', 'C'][Math.floor(random() * 3)]!, data };
+      const type = ['A', 'B', 'C'][Math.floor(random() * 3)]!;
+      // Metadata: absent, JSON text (a string), or binary bytes, sometimes past the zlib threshold.
+      const kind = random();
+      if (kind < 0.4) return { type, data };
+      if (kind < 0.7) return { type, data, metadata: `{"correlationId":"p${producer}-${i}","eventId":${e}}` };
+      const metadata = new Uint8Array(Math.floor(random() * (random() < 0.1 ? 1000 : 40)));
+      for (let b = 0; b < metadata.length; b++) metadata[b] = (producer + i * 13 + e * 5 + b * 3) & 255;
+      return { type, data, metadata };
     });
     const r = random();
     const options =
@@ -77,6 +84,7 @@ function comparable(events: readonly StoredEvent[]): unknown[] {
     e.type,
     e.crc,
     Buffer.from(e.data).toString('hex'),
+    Buffer.from(e.metadata).toString('hex'),
   ]);
 }
 

@@ -141,6 +141,7 @@ export async function writeRandomLog(
         timestamp: result.timestamp,
         type: event.type,
         data: event.data,
+        metadata: new Uint8Array(0),
         crc: crc32(event.data),
       });
     }

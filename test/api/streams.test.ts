@@ -92,6 +92,22 @@ for (const subject of storeSubjects) {
       }
     });
 
+    it('hands out the metadata of each event, in domain and instance streams', async () => {
+      store = await subject.open();
+      const metadata = ['{"correlationId":"c-1"}', new Uint8Array([0, 255, 3]), undefined];
+      await store.put('billing', 'invoice', 1n, [
+        { type: 'Opened', data: 'a', metadata: metadata[0] },
+        { type: 'Paid', data: 'b', metadata: metadata[1] },
+        { type: 'Closed', data: 'c' },
+      ]);
+      const expected = ['7b22636f7272656c6174696f6e4964223a22632d31227d', '00ff03', ''];
+      const hex = (events: StoredEvent[]) => events.map((e) => Buffer.from(e.metadata).toString('hex'));
+      expect(hex(await collect(readStream(store, 'billing', { pageSize: 2 })))).toEqual(expected);
+      expect(hex(await collect(instanceStream(store, 'billing', 'invoice', 1n, { pageSize: 2 })))).toEqual(
+        expected,
+      );
+    });
+
     it('combines position, type, time and limit bounds like a filter over the log (seeded)', async () => {
       const seed = testSeed(4102);
       const { store, logs } = await prepared(seed);

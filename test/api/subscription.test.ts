@@ -140,6 +140,19 @@ for (const subject of storeSubjects) {
       return { store: s, logs, random };
     }
 
+    it('delivers the metadata of each event, from the backlog and live', async () => {
+      const s = await subject.open();
+      store = s;
+      await s.put('billing', 'invoice', 1n, [{ type: 'Opened', metadata: '{"correlationId":"c-1"}' }]);
+      const sub = subscribe(s, 'billing', { fromPosition: 0 });
+      const [backlog] = await take(sub, 1);
+      await s.put('billing', 'invoice', 1n, [{ type: 'Paid', metadata: new Uint8Array([0, 255]) }]);
+      const [live] = await take(sub, 1);
+      await sub.close();
+      expect(new TextDecoder().decode(backlog!.metadata)).toBe('{"correlationId":"c-1"}');
+      expect([...live!.metadata]).toEqual([0, 255]);
+    });
+
     it('a subscriber started at every position of a prepared log sees exactly the suffix', async () => {
       const seed = testSeed(4301);
       const { store, logs, random } = await prepared(seed);

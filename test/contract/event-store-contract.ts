@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
 import { crc32 } from '../../src/crc.js';
+import type { StoredEvent } from '../../src/types.js';
 
 /**
  * The contract every store keeps (MemoryEventStore, StorageEngine, RingStore, the HTTP client).
@@ -13,6 +14,7 @@ export interface ContractSubject {
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<Record<string, unknown>> {
   try {
@@ -118,6 +120,79 @@ export function eventStoreContract(name: string, subject: ContractSubject): void
       expect((await store.get('d', 'a', 1n)).events[0]!.crc).toBe(crc32(data));
     });
 
+    it('stores JSON and binary metadata beside the data and returns it from get and read', async () => {
+      const id = store.newKey();
+      const json = '{"correlationId":"c-1","causationId":"k-0","eventId":"e-1"}';
+      const binary = new Uint8Array([0, 255, 1, 2, 0x80]);
+      const result = await store.put('billing', 'invoice', id, [
+        { type: 'Opened', data: '{"n":1}', metadata: json },
+        { type: 'Scanned', data: new Uint8Array([9, 8]), metadata: binary },
+        { type: 'Paid', data: '{"n":2}' },
+        { type: 'Noted', metadata: bytes('{"eventId":"e-4"}') },
+      ]);
+      const expected = [
+        ['Opened', '{"n":1}', json],
+        ['Scanned', '\t\b', binary],
+        ['Paid', '{"n":2}', new Uint8Array(0)],
+        ['Noted', '', bytes('{"eventId":"e-4"}')],
+      ] as const;
+      const shape = (events: StoredEvent[]) =>
+        events.map((e) => [e.type, hex(e.data), hex(e.metadata), e.crc, e.version, e.position]);
+      const want = expected.map(([type, data, metadata], i) => {
+        const dataBytes = bytes(data);
+        const metadataBytes = typeof metadata === 'string' ? bytes(metadata) : metadata;
+        const crc = crc32(metadataBytes, crc32(dataBytes));
+        return [type, hex(dataBytes), hex(metadataBytes), crc, i + 1, result.firstPosition + i];
+      });
+      const got = await store.get('billing', 'invoice', id);
+      expect(shape(got.events)).toEqual(want);
+      expect(shape((await store.read('billing')).events)).toEqual(want);
+      expect(shape((await store.get('billing', 'invoice', id, { verifyCrc: true })).events)).toEqual(want);
+      expect(got.events[2]!.metadata).toBeInstanceOf(Uint8Array);
+      expect(got.events[2]!.metadata.byteLength).toBe(0);
+      // What a reader gets is its own copy: changing it changes nothing stored.
+      got.events[0]!.metadata.fill(0);
+      expect(text((await store.get('billing', 'invoice', id)).events[0]!.metadata)).toBe(json);
+    });
+
+    it('accepts maximal metadata and data together', async () => {
+      const data = new Uint8Array(65_535).map((_, i) => i * 3);
+      const metadata = new Uint8Array(65_535).map((_, i) => i * 5 + 1);
+      await store.put('d', 'a', 1n, [{ type: 'Big', data, metadata, crc: crc32(metadata, crc32(data)) }]);
+      const [event] = (await store.get('d', 'a', 1n)).events;
+      expect(hex(event!.data)).toBe(hex(data));
+      expect(hex(event!.metadata)).toBe(hex(metadata));
+      expect(event!.crc).toBe(crc32(metadata, crc32(data)));
+    });
+
+    it('checks a supplied CRC over data followed by metadata and stores nothing on a mismatch', async () => {
+      const data = bytes('{"amount":10}');
+      const metadata = bytes('{"correlationId":"c-9"}');
+      await expectCode(
+        store.put('d', 'a', 1n, [{ type: 'X' }, { type: 'X', data, metadata, crc: crc32(data) }]),
+        'CRC_MISMATCH',
+      );
+      expect((await store.get('d', 'a', 1n)).version).toBe(0);
+      expect(store.hasDomain('d')).toBe(false);
+      const joined = bytes('{"amount":10}{"correlationId":"c-9"}');
+      await store.put('d', 'a', 1n, [{ type: 'X', data, metadata, crc: crc32(joined) }]);
+      expect((await store.get('d', 'a', 1n)).events[0]!.crc).toBe(crc32(joined));
+    });
+
+    it('rejects over-limit or mistyped metadata with stable codes and stores nothing', async () => {
+      const err = await expectCode(
+        store.put('d', 'a', 1n, [{ type: 'X' }, { type: 'X', metadata: new Uint8Array(65_536) }]),
+        'EVENT_TOO_LARGE',
+      );
+      expect(String(err.message)).toMatch(/metadata/);
+      await expectCode(
+        store.put('d', 'a', 1n, [{ type: 'X', metadata: 42 as unknown as string }]),
+        'INVALID_EVENT',
+      );
+      expect((await store.get('d', 'a', 1n)).version).toBe(0);
+      expect(store.hasDomain('d')).toBe(false);
+    });
+
     it('reads the domain log in commit order with positions, types, limits and version ranges', async () => {
       await store.put('d', 'a', 1n, [{ type: 'A' }, { type: 'B' }]);
       await store.put('d', 'b', 2n, [{ type: 'B' }]);
@@ -172,10 +247,20 @@ export function eventStoreContract(name: string, subject: ContractSubject): void
     if (subject.reopen) {
       const reopen = subject.reopen;
       it('keeps everything, idempotency keys included, across close and reopen', async () => {
-        const put = await store.put('d', 'a', 3n, [{ type: 'A', data: 'x' }], { idempotencyKey: 'once' });
+        const put = await store.put(
+          'd',
+          'a',
+          3n,
+          [{ type: 'A', data: 'x', metadata: '{"eventId":"once"}' }],
+          {
+            idempotencyKey: 'once',
+          },
+        );
         await store.put('d', 'b', 4n, [{ type: 'B', data: 'y' }]);
         store = await reopen(store);
-        expect((await store.get('d', 'a', 3n)).events.map((e) => text(e.data))).toEqual(['x']);
+        expect((await store.get('d', 'a', 3n)).events.map((e) => [text(e.data), text(e.metadata)])).toEqual([
+          ['x', '{"eventId":"once"}'],
+        ]);
         const replay = await store.put('d', 'a', 3n, [{ type: 'A', data: 'x' }], { idempotencyKey: 'once' });
         expect(replay).toMatchObject({
           firstVersion: put.firstVersion,

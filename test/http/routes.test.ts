@@ -63,7 +63,7 @@ describe('POST /v1/domains/:domain/aggregates/:type/:id/events', () => {
 });
 
 describe('GET /v1/domains/:domain/aggregates/:type/:id/events', () => {
-  it('returns events in the form they were written, with all metadata', async () => {
+  it('returns events in the form they were written, with all their fields', async () => {
     const { port } = await start();
     const json = { nested: [1, 'two', { three: null }], unicode: 'é✓' };
     const binary = Buffer.from([0, 1, 2, 255]).toString('base64');
@@ -92,12 +92,74 @@ describe('GET /v1/domains/:domain/aggregates/:type/:id/events', () => {
       'crc',
       'dataBase64',
       'generation',
+      'metadataBase64',
       'position',
       'timestamp',
       'type',
       'version',
     ]);
+    expect(events[1].metadataBase64).toBe('');
     expect(events[1].crc).toBe(crc32(new Uint8Array([0, 1, 2, 255])));
+  });
+
+  it('stores metadata and metadataBase64 beside the data and returns them by the data rule', async () => {
+    const { port } = await start();
+    const correlation = { correlationId: 'c-1', causationId: 'k-0', eventId: 'é✓' };
+    const binary = Buffer.from([0, 1, 2, 255]).toString('base64');
+    const spaced = Buffer.from('{ "a": 1 }').toString('base64');
+    const data = { n: 1 };
+    const crc = crc32(new TextEncoder().encode(JSON.stringify(data) + JSON.stringify(correlation)));
+    const response = await postJson(port, `${EVENTS}/42/events`, {
+      events: [
+        { type: 'Json', data, metadata: correlation, crc },
+        { type: 'Bin', dataBase64: binary, metadataBase64: binary },
+        { type: 'Spaced', metadataBase64: spaced },
+        { type: 'None', data: 'x' },
+        { type: 'Text', metadata: 'plain' },
+      ],
+    });
+    expect(response.status).toBe(201);
+    const stored = (await http.store.get('billing', 'invoice', 42n)).events;
+    expect(stored.map((e) => Buffer.from(e.metadata).toString())).toEqual([
+      JSON.stringify(correlation),
+      Buffer.from(binary, 'base64').toString(),
+      '{ "a": 1 }',
+      '',
+      '"plain"',
+    ]);
+    expect(stored[0]!.crc).toBe(crc);
+    const expected = [
+      { metadata: correlation },
+      { metadataBase64: binary },
+      { metadataBase64: spaced },
+      { metadataBase64: '' },
+      { metadata: 'plain' },
+    ];
+    const pick = (e: Record<string, unknown>) =>
+      'metadata' in e ? { metadata: e.metadata } : { metadataBase64: e.metadataBase64 };
+    const instance = (await rawRequest(port, 'GET', `${EVENTS}/42/events`)).json();
+    expect(instance.events.map(pick)).toEqual(expected);
+    expect(instance.events[0]).toMatchObject({ data, crc });
+    const domain = (await rawRequest(port, 'GET', '/v1/domains/billing/events')).json();
+    expect(domain.events.map(pick)).toEqual(expected);
+  });
+
+  it('refuses bad metadata: both forms, bad base64, over the limit, a wrong crc', async () => {
+    const { port } = await start();
+    const post = (event: Record<string, unknown>) =>
+      postJson(port, `${EVENTS}/1/events`, { events: [{ type: 'A' }, { type: 'A', ...event }] });
+    const both = await post({ metadata: {}, metadataBase64: '' });
+    expect(errorOf(both)).toMatchObject({ code: 'INVALID_EVENT', index: 1 });
+    expect(errorOf(await post({ metadataBase64: 'not base64' })).code).toBe('INVALID_EVENT');
+    const long = await post({ metadataBase64: Buffer.alloc(65_536).toString('base64') });
+    expect(long.status).toBe(400);
+    expect(errorOf(long)).toMatchObject({ code: 'EVENT_TOO_LARGE', index: 1 });
+    expect(errorOf(long).message).toMatch(/metadata/);
+    const dataOnly = crc32(new TextEncoder().encode('{}'));
+    expect(errorOf(await post({ data: {}, metadata: { id: 1 }, crc: dataOnly })).code).toBe('CRC_MISMATCH');
+    expect((await http.store.get('billing', 'invoice', 1n)).version).toBe(0);
+    const fits = await post({ metadataBase64: Buffer.alloc(65_535, 7).toString('base64') });
+    expect(fits.status).toBe(201);
   });
 
   it('reads back non-canonical JSON bytes as dataBase64, byte for byte', async () => {
@@ -233,6 +295,10 @@ describe('POST /v1/keys, GET /v1/domains, /health, /metrics', () => {
     );
     expect(text).toMatch(/^ringstore_http_appended_events_total 2$/m);
     expect(text).toMatch(/^ringstore_http_appended_bytes_total 5$/m);
+    await postJson(server.port, `${EVENTS}/1/events`, { events: [{ type: 'A', data: 'a', metadata: 'b' }] });
+    expect((await rawRequest(server.port, 'GET', '/metrics')).text).toMatch(
+      /^ringstore_http_appended_bytes_total 11$/m,
+    );
     expect(text).toMatch(/^ringstore_ring_bytes 65536$/m);
     expect(text).toMatch(/^ringstore_crc_utilization_ratio 0.25$/m);
     expect(text).toMatch(/^ringstore_store_fsyncs_total 3$/m);
@@ -275,6 +341,34 @@ describe('POST /v1/ingest', () => {
     expect(results[2].error.actualVersion).toBe(2);
     expect(results[5]).toMatchObject({ replayed: true, firstPosition: results[4].firstPosition });
     expect((await http.store.read('billing')).events).toHaveLength(3);
+  });
+
+  it('takes metadata and metadataBase64 on each line', async () => {
+    const { port } = await start();
+    const lines = [
+      {
+        domain: 'billing',
+        aggregateType: 'invoice',
+        id: '1',
+        events: [
+          { type: 'A', data: { x: 1 }, metadata: { correlationId: 'c' } },
+          { type: 'B', metadataBase64: Buffer.from([255]).toString('base64') },
+        ],
+      },
+      { domain: 'billing', aggregateType: 'invoice', id: '2', events: [{ type: 'A', metadataBase64: '!' }] },
+    ];
+    const body = `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`;
+    const response = await rawRequest(port, 'POST', '/v1/ingest', { headers: ndjson, body });
+    const results = response.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ok', 'INVALID_EVENT']);
+    const { events } = await http.store.read('billing');
+    expect(events.map((e) => Buffer.from(e.metadata).toString('hex'))).toEqual([
+      Buffer.from('{"correlationId":"c"}').toString('hex'),
+      'ff',
+    ]);
   });
 
   it('rejects hostile lines one by one and stores nothing from them', async () => {

@@ -162,6 +162,24 @@ describe('GET /v1/domains/:domain/subscribe (SSE)', () => {
     },
   );
 
+  it('sends each event with its metadata, by the data rule', async () => {
+    store = new MemoryEventStore();
+    server = await startServer(store);
+    await store.put('d', 'a', 1n, [
+      { type: 'A', data: '{"n":1}', metadata: '{"correlationId":"c-1"}' },
+      { type: 'B', metadata: new Uint8Array([0, 255]) },
+      { type: 'C' },
+    ]);
+    const reader = new SseReader(server.port, '/v1/domains/d/subscribe');
+    const events = (await reader.take(3)).map((m) => JSON.parse(m.data));
+    reader.close();
+    expect(events.map((e) => [e.data ?? e.dataBase64, e.metadata ?? e.metadataBase64])).toEqual([
+      [{ n: 1 }, { correlationId: 'c-1' }],
+      ['', Buffer.from([0, 255]).toString('base64')],
+      ['', ''],
+    ]);
+  });
+
   it('filters by type and starts at fromPosition', async () => {
     store = new MemoryEventStore();
     server = await startServer(store);

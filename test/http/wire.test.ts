@@ -1,11 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJsonValue, encodeStoredEvent, wireEventBytes } from '../../src/api/http/wire.js';
+import {
+  canonicalJsonValue,
+  decodeEvents,
+  encodeStoredEvent,
+  wireEventBytes,
+  wireEventMetadata,
+} from '../../src/api/http/wire.js';
 import type { StoredEvent } from '../../src/types.js';
 
 const utf8 = new TextEncoder();
 
-function stored(data: Uint8Array): StoredEvent {
+function stored(data: Uint8Array, metadata = new Uint8Array(0)): StoredEvent {
   return {
     domain: 'd',
     aggregateType: 'a',
@@ -16,9 +22,12 @@ function stored(data: Uint8Array): StoredEvent {
     timestamp: 0,
     type: 'A',
     data,
+    metadata,
     crc: 0,
   };
 }
+
+const hex = (bytes: Uint8Array | string | undefined) => Buffer.from(bytes ?? '').toString('hex');
 
 describe('the event data rule', () => {
   it('reads any JSON value written as data back as the same data (seeded)', () => {
@@ -62,5 +71,85 @@ describe('the event data rule', () => {
     }
     expect(canonicalJsonValue(new Uint8Array([0x22, 0xff, 0x22]))).toBeUndefined();
     expect(canonicalJsonValue(utf8.encode('{"a":[1,"x",null]}'))).toEqual({ value: { a: [1, 'x', null] } });
+  });
+});
+
+describe('the event metadata rule (the same as for data)', () => {
+  it('reads any JSON value written as metadata back as the same metadata (seeded)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), (value) => {
+        const bytes = utf8.encode(JSON.stringify(value));
+        const wire = encodeStoredEvent(stored(new Uint8Array([1]), bytes), false);
+        expect(wire.metadataBase64).toBeUndefined();
+        expect(wire.metadata).toEqual(JSON.parse(JSON.stringify(value)));
+        expect(wire.dataBase64).toBe('AQ==');
+      }),
+      { seed: 7171, numRuns: 300 },
+    );
+  });
+
+  it('is lossless for any metadata bytes, and empty metadata reads back as metadataBase64 "" (seeded)', () => {
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 64 }),
+      fc.jsonValue({ maxDepth: 3 }).map((v) => utf8.encode(JSON.stringify(v, null, 1))),
+      fc.string().map((s) => utf8.encode(s)),
+    );
+    fc.assert(
+      fc.property(bytes, bytes, (data, metadata) => {
+        const wire = JSON.parse(JSON.stringify(encodeStoredEvent(stored(data, metadata), true)));
+        expect([...wireEventBytes(wire)]).toEqual([...data]);
+        expect([...wireEventMetadata(wire)]).toEqual([...metadata]);
+        if (metadata.byteLength === 0) expect(wire.metadataBase64).toBe('');
+      }),
+      { seed: 8181, numRuns: 1000 },
+    );
+  });
+
+  it('decodes data and metadata of a batch, JSON, base64 or absent, to the stored bytes (seeded)', () => {
+    const field = fc.oneof(
+      fc.constant({}),
+      fc.jsonValue({ maxDepth: 3 }).map((json) => ({ json })),
+      fc.uint8Array({ maxLength: 40 }).map((bytes) => ({ base64: Buffer.from(bytes).toString('base64') })),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(field, field), { minLength: 1, maxLength: 8 }), (fields) => {
+        const wire = fields.map(([data, metadata]) => {
+          const event: Record<string, unknown> = { type: 'T' };
+          if ('json' in data) event.data = data.json;
+          if ('base64' in data) event.dataBase64 = data.base64;
+          if ('json' in metadata) event.metadata = metadata.json;
+          if ('base64' in metadata) event.metadataBase64 = metadata.base64;
+          return event;
+        });
+        const events = decodeEvents(JSON.parse(JSON.stringify(wire)));
+        const expected = (f: { json?: unknown; base64?: string }) =>
+          'base64' in f
+            ? hex(Buffer.from(f.base64 as string, 'base64'))
+            : 'json' in f
+              ? hex(utf8.encode(JSON.stringify(f.json)))
+              : '';
+        expect(events.map((e) => [hex(e.data), hex(e.metadata)])).toEqual(
+          fields.map(([data, metadata]) => [expected(data), expected(metadata)]),
+        );
+      }),
+      { seed: 9191, numRuns: 500 },
+    );
+  });
+
+  it('refuses metadata with metadataBase64, malformed base64 and unknown fields', () => {
+    const code = (events: unknown) => {
+      try {
+        decodeEvents(events);
+      } catch (error) {
+        return (error as { code: string; message: string }).code;
+      }
+      return 'ok';
+    };
+    expect(code([{ type: 'T', metadata: {}, metadataBase64: '' }])).toBe('INVALID_EVENT');
+    expect(code([{ type: 'T', metadataBase64: 'not base64!' }])).toBe('INVALID_EVENT');
+    expect(code([{ type: 'T', metadataBase64: 7 }])).toBe('INVALID_EVENT');
+    expect(code([{ type: 'T', meta: {} }])).toBe('INVALID_EVENT');
+    expect(code([{ type: 'T', metadata: null, metadataBase64: 'AA==' }])).toBe('INVALID_EVENT');
+    expect(code([{ type: 'T', metadata: null }])).toBe('ok');
   });
 });

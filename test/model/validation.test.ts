@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { crc32 } from '../../src/crc.js';
 import { hasCode } from '../../src/errors.js';
-import { validateEvents, validateExpectedVersion, validateIdempotencyKey } from '../../src/model/events.js';
+import {
+  eventCrc,
+  validateEvents,
+  validateExpectedVersion,
+  validateIdempotencyKey,
+} from '../../src/model/events.js';
 import { KeyGenerator, parseAggregateId } from '../../src/model/ids.js';
 import { validateDomain, validateEventType } from '../../src/model/names.js';
 
@@ -81,6 +87,47 @@ describe('events and options', () => {
     expect(codeOf(() => validateEvents([{ type: 'A', data: 5 }]))).toBe('INVALID_EVENT');
     expect(codeOf(() => validateEvents([{ type: 'A', crc: 1.5 }]))).toBe('INVALID_EVENT');
     expect(codeOf(() => validateEvents([null]))).toBe('INVALID_EVENT');
+  });
+  it('normalises metadata like data: bytes, UTF-8 strings, empty when absent; bounded and typed', () => {
+    const [plain, text, bytes] = validateEvents([
+      { type: 'A' },
+      { type: 'A', metadata: '{"id":"é"}' },
+      { type: 'A', metadata: new Uint8Array([0, 255]) },
+    ]);
+    expect(plain?.metadata).toEqual(new Uint8Array(0));
+    expect(text?.metadata).toEqual(new TextEncoder().encode('{"id":"é"}'));
+    expect(bytes?.metadata).toEqual(new Uint8Array([0, 255]));
+    expect(validateEvents([{ type: 'A', metadata: new Uint8Array(65_535) }])[0]?.metadata.byteLength).toBe(
+      65_535,
+    );
+    const tooLong = (() => {
+      try {
+        validateEvents([{ type: 'A' }, { type: 'A', metadata: new Uint8Array(65_536) }]);
+      } catch (error) {
+        return error as { code: string; message: string; details: Record<string, unknown> };
+      }
+      return undefined;
+    })();
+    expect(tooLong).toMatchObject({ code: 'EVENT_TOO_LARGE', details: { index: 1 } });
+    expect(tooLong?.message).toMatch(/event 1: metadata is 65536 bytes/);
+    expect(codeOf(() => validateEvents([{ type: 'A', metadata: 5 }]))).toBe('INVALID_EVENT');
+    expect(codeOf(() => validateEvents([{ type: 'A', metadata: null }]))).toBe('INVALID_EVENT');
+    expect(codeOf(() => validateEvents([{ type: 'A', metadata: [1, 2] }]))).toBe('INVALID_EVENT');
+  });
+  it('bounds data and metadata of a batch together', () => {
+    const half = new Uint8Array(65_535);
+    const fits = Array.from({ length: 32 }, () => ({ type: 'A', data: half, metadata: half }));
+    expect(validateEvents(fits)).toHaveLength(32);
+    expect(codeOf(() => validateEvents([...fits, { type: 'A', data: half, metadata: half }]))).toBe(
+      'BATCH_TOO_LARGE',
+    );
+  });
+  it('defines the event CRC over data then metadata, equal to the data CRC without metadata', () => {
+    const data = new TextEncoder().encode('{"n":1}');
+    const metadata = new TextEncoder().encode('{"causationId":"c"}');
+    expect(eventCrc({ data, metadata })).toBe(crc32(new TextEncoder().encode('{"n":1}{"causationId":"c"}')));
+    expect(eventCrc({ data, metadata })).toBe(crc32(metadata, crc32(data)));
+    expect(eventCrc({ data, metadata: new Uint8Array(0) })).toBe(crc32(data));
   });
   it('validates expected versions and idempotency keys', () => {
     expect(validateExpectedVersion(undefined)).toBe('any');

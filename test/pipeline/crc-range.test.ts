@@ -44,6 +44,22 @@ describe('crc32Range / crc32Fast', () => {
     }
   });
 
+  it(`continue a CRC from a seed as the crc-32 package does, across the zlib threshold (seed ${SEED})`, () => {
+    const random = seeded(SEED + 1);
+    for (let n = 0; n < 200; n++) {
+      const first = new Uint8Array(Math.floor(random() * 2 * ZLIB_CRC_THRESHOLD_BYTES));
+      const second = new Uint8Array(Math.floor(random() * 2 * ZLIB_CRC_THRESHOLD_BYTES));
+      for (let i = 0; i < first.length; i++) first[i] = Math.floor(random() * 256);
+      for (let i = 0; i < second.length; i++) second[i] = Math.floor(random() * 256);
+      const joined = new Uint8Array(first.length + second.length);
+      joined.set(first);
+      joined.set(second, first.length);
+      const expected = crc32(joined);
+      expect(crc32Fast(second, crc32Fast(first)), `seed ${SEED + 1}, round ${n}`).toBe(expected);
+      expect(crc32(second, crc32(first)), `seed ${SEED + 1}, round ${n}`).toBe(expected);
+    }
+  });
+
   it('gives the standard check value of CRC-32/IEEE', () => {
     const check = new TextEncoder().encode('123456789');
     expect(crc32Fast(check)).toBe(0xcbf43926);

@@ -30,9 +30,14 @@ const data = fc.oneof(
   fc.uint8Array({ maxLength: 8 }),
   fc.constantFrom('text', undefined, 5, new Uint8Array(65_536), new Uint8Array(65_535)),
 );
+const metadata = fc.oneof(
+  fc.uint8Array({ maxLength: 8 }),
+  fc.constantFrom('{"id":1}', undefined, 5, new Uint8Array(65_536), new Uint8Array(65_535)),
+);
 const event = fc.oneof(
   fc.record({ type: eventType, data }),
-  fc.record({ type: eventType, data, crc: fc.oneof(fc.integer(), fc.constant(1.5)) }),
+  fc.record({ type: eventType, data, metadata }),
+  fc.record({ type: eventType, data, metadata, crc: fc.oneof(fc.integer(), fc.constant(1.5)) }),
   fc.constantFrom(null, 3, [], ['x']),
 );
 const events = fc.oneof(fc.array(event, { maxLength: 6 }), fc.constantFrom(undefined, 'x', {}));
@@ -60,6 +65,15 @@ describe('PutValidator', () => {
     const inputs = Array.from({ length: 65 }, () => ({ type: 'Moved', data: big }));
     expect(outcome(() => validator.events(inputs))).toEqual(outcome(() => validateEvents(inputs)));
     expect(outcome(() => validator.events(inputs))).toMatchObject({ code: 'BATCH_TOO_LARGE' });
+  });
+
+  it('counts metadata into the batch limit on the fast path too', () => {
+    const validator = new PutValidator();
+    const big = new Uint8Array(65_535);
+    const inputs = Array.from({ length: 33 }, () => ({ type: 'Moved', data: big, metadata: big }));
+    expect(outcome(() => validator.events(inputs))).toEqual(outcome(() => validateEvents(inputs)));
+    expect(outcome(() => validator.events(inputs))).toMatchObject({ code: 'BATCH_TOO_LARGE' });
+    expect(validator.events(inputs.slice(0, 32))).toHaveLength(32);
   });
 
   it('returns copies: the validated list is not the caller array', () => {

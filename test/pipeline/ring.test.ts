@@ -1,9 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/crc.js';
+import { eventCrc } from '../../src/model/events.js';
 import {
   BatchEncoder,
+  BODY,
   checkRecordCrcs,
   decodeAppendBatch,
+  type EncodableBatch,
+  EVENT_HEADER,
+  EVENT_HEADER_BYTES,
+  eventTableAt,
   NameCache,
 } from '../../src/pipeline/batch-codec.js';
 import { crc32Range, ZLIB_CRC_THRESHOLD_BYTES } from '../../src/pipeline/crc-range.js';
@@ -27,6 +33,7 @@ import {
 import { ClaimWatch, WriterLoop } from '../../src/pipeline/writer-loop.js';
 import type { AppendBatch, AppendReport } from '../../src/storage/types.js';
 import { reportOf } from '../fixtures/append-report.js';
+import { mulberry32 } from '../support/prng.js';
 
 const cursor = (ring: Ring, word: number) => Atomics.load(ring.words, word);
 
@@ -102,18 +109,39 @@ function encodeInto(ring: Ring, batch: Parameters<BatchEncoder['measure']>[0], i
   return record;
 }
 
-const sampleBatch = (crc?: number) => ({
+const sampleBatch = (crc?: number): EncodableBatch => ({
   domain: 'billing',
   aggregateType: 'invoice',
   aggregateId: (1n << 64n) - 1n,
   expectedVersion: 7,
   idempotencyKey: 'ключ-1',
   events: [
-    { type: 'Opened', data: new TextEncoder().encode('{"n":1}') },
-    { type: 'Paid', data: new Uint8Array(1000).fill(3), ...(crc === undefined ? {} : { crc }) },
-    { type: 'Opened', data: new Uint8Array(0) },
+    {
+      type: 'Opened',
+      data: new TextEncoder().encode('{"n":1}'),
+      metadata: new TextEncoder().encode('{"correlationId":"c-1"}'),
+    },
+    {
+      type: 'Paid',
+      data: new Uint8Array(1000).fill(3),
+      metadata: new Uint8Array(0),
+      ...(crc === undefined ? {} : { crc }),
+    },
+    { type: 'Opened', data: new Uint8Array(0), metadata: new Uint8Array([0, 255, 1]) },
   ],
 });
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+
+/** A seeded random byte array: mostly short, sometimes past the zlib threshold, sometimes empty. */
+function randomBytes(random: () => number): Uint8Array {
+  const r = random();
+  const length =
+    r < 0.25 ? 0 : r < 0.75 ? Math.floor(random() * 64) : Math.floor(random() * 3 * ZLIB_CRC_THRESHOLD_BYTES);
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = Math.floor(random() * 256);
+  return bytes;
+}
 
 describe('batch codec', () => {
   it('round-trips a batch through the ring with data as views into the SharedArrayBuffer', () => {
@@ -127,10 +155,74 @@ describe('batch codec', () => {
       expectedVersion: 7,
       idempotencyKey: 'ключ-1',
     });
-    expect(decoded.events.map((e) => [e.type, e.data.length, e.crc])).toEqual(
-      sampleBatch().events.map((e) => [e.type, e.data.length, crc32(e.data)]),
+    expect(decoded.events.map((e) => [e.type, hex(e.data), hex(e.metadata), e.crc])).toEqual(
+      sampleBatch().events.map((e) => [e.type, hex(e.data), hex(e.metadata), eventCrc(e)]),
     );
+    expect(decoded.events[0]!.crc).toBe(crc32(new TextEncoder().encode('{"n":1}{"correlationId":"c-1"}')));
     expect(decoded.events[1]!.data.buffer).toBe(ring.sab);
+    expect(decoded.events[0]!.metadata.buffer).toBe(ring.sab);
+  });
+
+  it('lays out each event as data then metadata, with the metadata length in a 12-byte header', () => {
+    const ring = Ring.create(4096);
+    const batch = sampleBatch();
+    const record = encodeInto(ring, batch, false);
+    let header = eventTableAt(ring.view, record);
+    let payload = header + batch.events.length * EVENT_HEADER_BYTES;
+    expect(EVENT_HEADER_BYTES).toBe(12);
+    for (const event of batch.events) {
+      expect(ring.view.getUint16(header + EVENT_HEADER.dataLength, true)).toBe(event.data.byteLength);
+      expect(ring.view.getUint16(header + EVENT_HEADER.metadataLength, true)).toBe(event.metadata.byteLength);
+      expect(ring.view.getUint16(header + EVENT_HEADER.reserved, true)).toBe(0);
+      const end = payload + event.data.byteLength + event.metadata.byteLength;
+      expect(hex(ring.bytes.subarray(payload, end))).toBe(hex(event.data) + hex(event.metadata));
+      header += EVENT_HEADER_BYTES;
+      payload = end;
+    }
+    expect(ring.view.getUint32(record + RECORD_HEADER_BYTES + BODY.payloadBytes, true)).toBe(
+      batch.events.reduce((sum, e) => sum + e.data.byteLength + e.metadata.byteLength, 0),
+    );
+  });
+
+  it('round-trips random data and metadata through encode, the CRC stage and decode (seeded)', () => {
+    const seed = Number(process.env.RINGSTORE_SEED ?? 31_337);
+    const random = mulberry32(seed);
+    try {
+      for (let round = 0; round < 200; round++) {
+        const inline = random() < 0.5;
+        const events = Array.from({ length: 1 + Math.floor(random() * 8) }, (_, i) => {
+          const event: EncodableBatch['events'][number] = {
+            type: `T${i % 3}`,
+            data: randomBytes(random),
+            metadata: randomBytes(random),
+          };
+          return random() < 0.3 ? { ...event, crc: eventCrc(event) } : event;
+        });
+        const batch: EncodableBatch = { ...sampleBatch(), events };
+        const ring = Ring.create(1 << 16);
+        const record = encodeInto(ring, batch, inline);
+        if (!inline) expect(checkRecordCrcs(ring.bytes, ring.view, record)).toBe(-1);
+        const decoded = decodeAppendBatch(ring.bytes, ring.view, record, new NameCache());
+        expect(decoded.events.map((e) => [e.type, hex(e.data), hex(e.metadata), e.crc])).toEqual(
+          events.map((e) => [e.type, hex(e.data), hex(e.metadata), eventCrc(e)]),
+        );
+      }
+    } catch (error) {
+      console.error(`batch codec round trip failed with seed ${seed} (set RINGSTORE_SEED to replay)`);
+      throw error;
+    }
+  });
+
+  it('refuses a supplied CRC that covers the data but not the metadata, inline and in the CRC stage', () => {
+    const event = { type: 'Tagged', data: new Uint8Array([1, 2, 3]), metadata: new Uint8Array([9]) };
+    const batch: EncodableBatch = { ...sampleBatch(), events: [{ ...event, crc: crc32(event.data) }] };
+    expect(() => new BatchEncoder().measure(batch, true)).toThrow(
+      expect.objectContaining({ code: 'CRC_MISMATCH' }),
+    );
+    const ring = Ring.create(4096);
+    expect(checkRecordCrcs(ring.bytes, ring.view, encodeInto(ring, batch, false))).toBe(0);
+    const right: EncodableBatch = { ...batch, events: [{ ...event, crc: eventCrc(event) }] };
+    expect(checkRecordCrcs(ring.bytes, ring.view, encodeInto(ring, right, false))).toBe(-1);
   });
 
   it('rejects a wrong producer CRC before claiming when inline, and in the CRC stage otherwise', () => {

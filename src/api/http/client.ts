@@ -15,7 +15,7 @@ import type {
 } from '../../types.js';
 import type { AggregateIdInput, EventStore } from '../event-store.js';
 import type { WirePutResult, WireStoredEvent } from './wire.js';
-import { DURABILITY_HEADER, GENERATION_HEADER, wireEventBytes } from './wire.js';
+import { DURABILITY_HEADER, GENERATION_HEADER, wireEventBytes, wireEventMetadata } from './wire.js';
 
 export interface HttpEventStoreOptions {
   /** Bearer token sent with every request. */
@@ -26,9 +26,15 @@ export interface HttpEventStoreOptions {
 
 const utf8 = new TextEncoder();
 
-function toBase64(data: Uint8Array | string | undefined): string | undefined {
-  if (data === undefined) return undefined;
-  const bytes = typeof data === 'string' ? utf8.encode(data) : data;
+/** `data` or `metadata` of an event as base64; what is neither bytes nor a string is refused here. */
+function toBase64(value: unknown, index: number, field: 'data' | 'metadata'): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
+    throw new RingStoreError('INVALID_EVENT', `event ${index}: ${field} must be a Uint8Array or a string`, {
+      index,
+    });
+  }
+  const bytes = typeof value === 'string' ? utf8.encode(value) : value;
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
@@ -47,7 +53,8 @@ function setQuery(url: URL, name: string, value: number | boolean | readonly str
  * locally (they are time-ordered and random-offset, DESIGN.md §1, so no server round trip is
  * needed); `watch()` reports the commits made through this client. Use the SSE route for others'.
  *
- * Data goes up as `dataBase64` (exact bytes) and comes back through the read rule of wire.ts.
+ * Data and metadata go up as `dataBase64` and `metadataBase64` (exact bytes) and come back through
+ * the read rule of wire.ts.
  */
 export class HttpEventStore implements EventStore {
   readonly #base: string;
@@ -93,7 +100,12 @@ export class HttpEventStore implements EventStore {
     this.#assertOpen();
     const url = new URL(`${this.#instancePath(domain, aggregateType, id)}/events`);
     const body = {
-      events: events.map((event) => ({ type: event.type, dataBase64: toBase64(event.data), crc: event.crc })),
+      events: events.map((event, index) => ({
+        type: event.type,
+        dataBase64: toBase64(event.data, index, 'data'),
+        metadataBase64: toBase64(event.metadata, index, 'metadata'),
+        crc: event.crc,
+      })),
       expectedVersion: options.expectedVersion,
       idempotencyKey: options.idempotencyKey,
     };
@@ -217,6 +229,7 @@ export class HttpEventStore implements EventStore {
       timestamp: wire.timestamp,
       type: wire.type,
       data: wireEventBytes(wire),
+      metadata: wireEventMetadata(wire),
       crc: wire.crc,
     };
   }

@@ -144,7 +144,8 @@ async function putLine(line: Line, options: IngestOptions): Promise<string> {
     );
     if (!result.replayed) {
       let bytes = 0;
-      for (const event of events) bytes += (event.data as Uint8Array).byteLength;
+      for (const event of events)
+        bytes += (event.data as Uint8Array).byteLength + (event.metadata as Uint8Array).byteLength;
       options.onAppended(result, events.length, bytes);
     }
     return `{"ok":true,${putResultJson(result).slice(1, -1)}${result.replayed ? ',"replayed":true' : ''}}\n`;

@@ -215,7 +215,7 @@ export class HttpMetrics {
     mirroredCounter(
       this.registry,
       'ringstore_http_appended_bytes_total',
-      'event data bytes appended through HTTP',
+      'event data and metadata bytes appended through HTTP',
       () => appended.bytes,
     );
     this.rejectedRequests = new Counter({

@@ -195,7 +195,8 @@ export async function createHttpServer(
       const { events, options: putOptions } = decodePutBody(request.body);
       const result = await store.put(domain, type, id, events, putOptions);
       let bytes = 0;
-      for (const event of events) bytes += (event.data as Uint8Array).byteLength;
+      for (const event of events)
+        bytes += (event.data as Uint8Array).byteLength + (event.metadata as Uint8Array).byteLength;
       countAppended(result, events.length, bytes);
       reply.header(GENERATION_HEADER, String(store.generation));
       reply.header(DURABILITY_HEADER, result.durability);

@@ -1,10 +1,12 @@
 import { RingStoreError } from '../../errors.js';
+import { EMPTY_BYTES } from '../../model/events.js';
 import { LIMITS } from '../../model/limits.js';
 import type { EventInput, PutOptions, PutResult, StoredEvent } from '../../types.js';
 import { assertSafeJsonValue } from './safe-json.js';
 
 /**
- * The JSON shapes of the HTTP API and the one rule for how event data crosses it.
+ * The JSON shapes of the HTTP API and the one rule for how event data and metadata cross it. The
+ * rule is the same for both fields, `data`/`dataBase64` and `metadata`/`metadataBase64`:
  *
  * Writing: `data` (any JSON value) is stored as its compact UTF-8 JSON text, `JSON.stringify(data)`;
  * `dataBase64` is stored as the decoded bytes; neither means empty data.
@@ -15,7 +17,8 @@ import { assertSafeJsonValue } from './safe-json.js';
  * prototype checks); otherwise it is returned as `dataBase64`. So a value written as `data` always
  * reads back as the same `data`, and every read is lossless: a client that turns `data` back into
  * `JSON.stringify(data)` bytes gets exactly the stored bytes. Bytes written as `dataBase64` that
- * happen to be canonical JSON (e.g. `42`, `"x"`) read back as `data`, with the same bytes.
+ * happen to be canonical JSON (e.g. `42`, `"x"`) read back as `data`, with the same bytes. Empty
+ * bytes read back as `dataBase64: ""` (and `metadataBase64: ""`).
  */
 
 /** Response header on every /v1 answer: the store's committed generation. */
@@ -27,6 +30,8 @@ export interface WireEvent {
   type: string;
   data?: unknown;
   dataBase64?: string;
+  metadata?: unknown;
+  metadataBase64?: string;
   crc?: number;
 }
 
@@ -49,9 +54,11 @@ export interface WireStoredEvent {
   aggregateId?: string;
   data?: unknown;
   dataBase64?: string;
+  metadata?: unknown;
+  metadataBase64?: string;
 }
 
-const EVENT_KEYS = new Set(['type', 'data', 'dataBase64', 'crc']);
+const EVENT_KEYS = new Set(['type', 'data', 'dataBase64', 'metadata', 'metadataBase64', 'crc']);
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -66,9 +73,10 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 /**
  * Turns the `events` array of a request into EventInputs; the store validates names and sizes.
  *
- * Each `data` value becomes its JSON text, and all of a batch's texts are encoded to UTF-8 in one
- * Buffer.from; every event gets a view of its slice. One encode call per batch instead of one per
- * event (the store copies the bytes into its ring, so the views need not own their memory).
+ * Each `data` and `metadata` value becomes its JSON text, and all of a batch's texts are encoded to
+ * UTF-8 in one Buffer.from; every event gets views of its slices. One encode call per batch instead
+ * of one per field and event (the store copies the bytes into its ring, so the views need not own
+ * their memory).
  */
 export function decodeEvents(value: unknown): EventInput[] {
   if (!Array.isArray(value) || value.length === 0) {
@@ -82,16 +90,23 @@ export function decodeEvents(value: unknown): EventInput[] {
   }
   const count = value.length;
   const events: EventInput[] = new Array(count);
-  // JSON text of each event's data, or undefined for events whose bytes are already set.
-  const texts: (string | undefined)[] = new Array(count);
+  // JSON text of each event's data (at 2 * index) and metadata (at 2 * index + 1), or undefined
+  // where the bytes are already set.
+  const texts: (string | undefined)[] = new Array(2 * count);
   let joined = '';
   for (let index = 0; index < count; index++) {
     const event = decodeEvent(value[index], index);
     events[index] = event;
+    const wire = value[index] as Record<string, unknown>;
+    // JSON.stringify cannot throw here: the values came from JSON.parse and passed the depth check.
     if (event.data === undefined) {
-      // JSON.stringify cannot throw here: the value came from JSON.parse and passed the depth check.
-      const text = JSON.stringify((value[index] as Record<string, unknown>).data);
-      texts[index] = text;
+      const text = JSON.stringify(wire.data);
+      texts[2 * index] = text;
+      joined += text;
+    }
+    if (event.metadata === undefined) {
+      const text = JSON.stringify(wire.metadata);
+      texts[2 * index + 1] = text;
       joined += text;
     }
   }
@@ -100,39 +115,58 @@ export function decodeEvents(value: unknown): EventInput[] {
     // All one-byte characters (the usual case): byte offsets equal string offsets.
     const ascii = all.byteLength === joined.length;
     let at = 0;
-    for (let index = 0; index < count; index++) {
-      const text = texts[index];
+    for (let slot = 0; slot < texts.length; slot++) {
+      const text = texts[slot];
       if (text === undefined) continue;
       const bytes = ascii ? text.length : Buffer.byteLength(text, 'utf8');
-      (events[index] as EventInput).data = all.subarray(at, at + bytes);
+      const event = events[slot >> 1] as EventInput;
+      if ((slot & 1) === 0) event.data = all.subarray(at, at + bytes);
+      else event.metadata = all.subarray(at, at + bytes);
       at += bytes;
     }
   }
   return events;
 }
 
-/** Checks one event; its `data` is left undefined when it is JSON that decodeEvents encodes. */
+/**
+ * Checks one event; its `data` (`metadata`) is left undefined when it is JSON that decodeEvents
+ * encodes.
+ */
 function decodeEvent(value: unknown, index: number): EventInput {
   if (!isPlainObject(value)) throw invalidEvent(index, 'must be an object { type, data | dataBase64 }');
   for (const key in value) {
     if (!EVENT_KEYS.has(key)) throw invalidEvent(index, `unknown field ${JSON.stringify(key.slice(0, 40))}`);
   }
-  const { type, data, dataBase64, crc } = value;
+  const { type, data, dataBase64, metadata, metadataBase64, crc } = value;
   if (typeof type !== 'string')
     throw new RingStoreError('INVALID_NAME', `event ${index}: type must be a string`, { kind: 'event type' });
   if (crc !== undefined && typeof crc !== 'number') throw invalidEvent(index, 'crc must be a number');
-  let bytes: Uint8Array | undefined;
-  if (data !== undefined && dataBase64 !== undefined) {
-    throw invalidEvent(index, 'give either data or dataBase64, not both');
-  } else if (dataBase64 !== undefined) {
-    if (typeof dataBase64 !== 'string' || !BASE64.test(dataBase64)) {
-      throw invalidEvent(index, 'dataBase64 must be standard padded base64');
-    }
-    bytes = Buffer.from(dataBase64, 'base64');
-  } else if (data === undefined) {
-    bytes = new Uint8Array(0);
+  const event: EventInput = {
+    type,
+    data: decodeBytes(data, dataBase64, index, 'data'),
+    metadata: decodeBytes(metadata, metadataBase64, index, 'metadata'),
+  };
+  if (crc !== undefined) event.crc = crc;
+  return event;
+}
+
+/** The bytes of `field`/`fieldBase64`: undefined when they are JSON for decodeEvents to encode. */
+function decodeBytes(
+  json: unknown,
+  base64: unknown,
+  index: number,
+  field: 'data' | 'metadata',
+): Uint8Array | undefined {
+  if (json !== undefined && base64 !== undefined) {
+    throw invalidEvent(index, `give either ${field} or ${field}Base64, not both`);
   }
-  return crc === undefined ? { type, data: bytes } : { type, data: bytes, crc };
+  if (base64 !== undefined) {
+    if (typeof base64 !== 'string' || !BASE64.test(base64)) {
+      throw invalidEvent(index, `${field}Base64 must be standard padded base64`);
+    }
+    return Buffer.from(base64, 'base64');
+  }
+  return json === undefined ? EMPTY_BYTES : undefined;
 }
 
 const PUT_KEYS = new Set(['events', 'expectedVersion', 'idempotencyKey']);
@@ -210,19 +244,32 @@ export function encodeStoredEvent(event: StoredEvent, withAggregate: boolean): W
     wire.aggregateType = event.aggregateType;
     wire.aggregateId = event.aggregateId.toString();
   }
-  const json = canonicalJsonValue(event.data);
-  if (json) wire.data = json.value;
-  else
-    wire.dataBase64 = Buffer.from(event.data.buffer, event.data.byteOffset, event.data.byteLength).toString(
-      'base64',
-    );
+  const data = canonicalJsonValue(event.data);
+  if (data) wire.data = data.value;
+  else wire.dataBase64 = toBase64(event.data);
+  const metadata = canonicalJsonValue(event.metadata);
+  if (metadata) wire.metadata = metadata.value;
+  else wire.metadataBase64 = toBase64(event.metadata);
   return wire;
 }
 
-/** The bytes a read event stands for: the inverse of the read rule above. */
+function toBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+/** The data bytes a read event stands for: the inverse of the read rule above. */
 export function wireEventBytes(event: { data?: unknown; dataBase64?: string }): Uint8Array {
-  if (event.dataBase64 !== undefined) return new Uint8Array(Buffer.from(event.dataBase64, 'base64'));
-  if (event.data !== undefined) return new TextEncoder().encode(JSON.stringify(event.data));
+  return wireBytes(event.data, event.dataBase64);
+}
+
+/** The metadata bytes a read event stands for: the inverse of the read rule above. */
+export function wireEventMetadata(event: { metadata?: unknown; metadataBase64?: string }): Uint8Array {
+  return wireBytes(event.metadata, event.metadataBase64);
+}
+
+function wireBytes(json: unknown, base64: string | undefined): Uint8Array {
+  if (base64 !== undefined) return new Uint8Array(Buffer.from(base64, 'base64'));
+  if (json !== undefined) return new TextEncoder().encode(JSON.stringify(json));
   return new Uint8Array(0);
 }
 
