@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { RingStoreError } from '../errors.js';
 import { parseServeConfig, serveUsage } from './config.js';
@@ -28,7 +29,9 @@ export async function runCli(
         // Each command loads only its own modules: serve starts without the verifier, and so on.
         const { exitOnSignals, startService } = await import('./serve.js');
         const { openServeStore } = await import('./open-store.js');
-        exitOnSignals(await startService(config, openServeStore));
+        const starting = startService(config, openServeStore);
+        exitOnSignals(starting, { watchParent: env.npm_command !== undefined });
+        await starting;
         return undefined;
       }
       case 'verify':
@@ -62,6 +65,14 @@ export async function cliMain(): Promise<void> {
   if (code !== undefined) process.exitCode = code;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  void cliMain();
+/** True when Node was started on this file, also through a symlink (import.meta.url is the real path). */
+function isEntryPoint(script: string | undefined): boolean {
+  if (script === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
 }
+
+if (isEntryPoint(process.argv[1])) void cliMain();
