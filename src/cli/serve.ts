@@ -4,6 +4,7 @@ import { TokenAuthority } from '../api/http/auth.js';
 import { createHttpServer } from '../api/http/server.js';
 import type { ServeConfig } from './config.js';
 import type { ServedStore } from './open-store.js';
+import { checkStoreDirectory } from './store-dir.js';
 
 /** How long a shutdown waits for requests in flight before it closes their connections. */
 export const DRAIN_TIMEOUT_MS = 30_000;
@@ -25,8 +26,9 @@ export async function startService(
   config: Readonly<ServeConfig>,
   openStore: (config: Readonly<ServeConfig>) => Promise<ServedStore>,
 ): Promise<RunningService> {
+  checkStoreDirectory(config.dir, { mayCreate: true });
   const tokens = config.tokens === undefined ? undefined : TokenAuthority.fromFile(config.tokens);
-  const { store, metrics } = await openStore(config);
+  const { store, metrics, recovery = [] } = await openStore(config);
   let app: FastifyInstance;
   try {
     app = await createHttpServer(store, {
@@ -35,6 +37,12 @@ export async function startService(
       logger: { level: config.logLevel },
       ...(metrics ? { storeMetrics: metrics } : {}),
     });
+    for (const action of recovery) {
+      app.log.warn(
+        { recovery: action },
+        `recovery at open: ${action.action} ${action.file}, ${action.from} → ${action.to} bytes (${action.reason})`,
+      );
+    }
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
     await store.close();
