@@ -18,6 +18,7 @@ import { publicError, toRingStoreError } from './http-errors.js';
 import { ingestResults } from './ingest.js';
 import { HttpMetrics } from './metrics.js';
 import { type HttpServerOptions, type ResolvedHttpOptions, resolveHttpOptions } from './options.js';
+import { instancePage } from './paging.js';
 import { parseJsonSafely } from './safe-json.js';
 import { type SseStream, streamSubscription } from './sse.js';
 import {
@@ -251,7 +252,11 @@ export function mountRoutes(
       if (!store.hasDomain(domain)) throw new RingStoreError('NOT_FOUND', `no domain ${domain}`);
       const result = await store.get(domain, type, id, getOptions);
       reply.header(GENERATION_HEADER, String(store.generation));
-      return { version: result.version, events: result.events.map((e) => encodeStoredEvent(e, false)) };
+      return {
+        version: result.version,
+        events: result.events.map((e) => encodeStoredEvent(e, false)),
+        ...instancePage(result, getOptions.toVersion),
+      };
     },
   );
 
