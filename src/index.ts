@@ -19,7 +19,7 @@ export type { AggregateIdInput, CommitNotice, EventStore } from './api/event-sto
 export { Aggregate, Domain, Instance } from './api/facade.js';
 export { Producer, type ProducerHandle } from './api/producer.js';
 export { RingStore, type RingStoreStats } from './api/ring-store.js';
-export { RING_STORE_DEFAULTS, type RingStoreOptions } from './api/ring-store-options.js';
+export { RING_STORE_BOUNDS, RING_STORE_DEFAULTS, type RingStoreOptions } from './api/ring-store-options.js';
 export {
   type DomainStream,
   type EventStream,
@@ -46,6 +46,7 @@ export {
 } from './errors.js';
 export { LIMITS } from './model/limits.js';
 export { MemoryEventStore, type MemoryEventStoreOptions } from './model/memory-store.js';
+export type { RecoveryAction } from './storage/recovery.js';
 export { StorageEngine } from './storage/storage-engine.js';
 export { verifyStore } from './storage/verify.js';
 export type {

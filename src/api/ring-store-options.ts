@@ -61,14 +61,32 @@ export const RING_STORE_DEFAULTS = Object.freeze({
   claimTimeoutMs: 10_000,
 });
 
+/**
+ * The accepted range of every numeric option: the one source for RingStore.open's validation and
+ * for the CLI flags that set these options (src/cli/config.ts), so the two cannot disagree.
+ */
+export const RING_STORE_BOUNDS = Object.freeze({
+  crcThreads: { min: 1, max: 64 },
+  ringBytes: { min: 64 * 1024, max: 1 << 30 },
+  generationBytes: { min: 256, max: 64 * 1024 * 1024 },
+  backpressureTimeoutMs: { min: 0, max: 600_000 },
+  maxWaitingPuts: { min: 0, max: 10_000_000 },
+  maxBatchesPerCommit: { min: 1, max: 1_000_000 },
+  handoffBytes: { min: 0, max: 1 << 30 },
+  claimTimeoutMs: { min: 100, max: 3_600_000 },
+});
+
+type BoundedOption = keyof typeof RING_STORE_BOUNDS;
+
 const KNOWN = new Set(['dir', ...Object.keys(RING_STORE_DEFAULTS)]);
 
 function invalid(option: string, message: string): RingStoreError {
   return new RingStoreError('INVALID_OPTION', `${option}: ${message}`, { option });
 }
 
-function integer(options: Record<string, unknown>, option: string, min: number, max: number): number {
-  const value = options[option] ?? RING_STORE_DEFAULTS[option as keyof typeof RING_STORE_DEFAULTS];
+function integer(options: Record<string, unknown>, option: BoundedOption): number {
+  const { min, max } = RING_STORE_BOUNDS[option];
+  const value = options[option] ?? RING_STORE_DEFAULTS[option];
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
     throw invalid(option, `must be an integer from ${min} to ${max}`);
   }
@@ -92,19 +110,19 @@ export function resolveRingStoreOptions(options: unknown): ResolvedRingStoreOpti
     if (!KNOWN.has(key)) throw invalid(key, 'unknown option');
   }
   if (typeof o.dir !== 'string' || o.dir.length === 0) throw invalid('dir', 'must be a non-empty path');
-  const ringBytes = integer(o, 'ringBytes', 64 * 1024, 1 << 30);
+  const ringBytes = integer(o, 'ringBytes');
   if (!isPowerOfTwo(ringBytes)) throw invalid('ringBytes', 'must be a power of two');
   return Object.freeze({
     dir: o.dir,
     durability: oneOf(o, 'durability', ['fsync', 'write', 'none'] as const),
     crc: oneOf(o, 'crc', ['pool', 'inline'] as const),
-    crcThreads: integer(o, 'crcThreads', 1, 64),
+    crcThreads: integer(o, 'crcThreads'),
     ringBytes,
-    generationBytes: integer(o, 'generationBytes', 256, 64 * 1024 * 1024),
-    backpressureTimeoutMs: integer(o, 'backpressureTimeoutMs', 0, 600_000),
-    maxWaitingPuts: integer(o, 'maxWaitingPuts', 0, 10_000_000),
-    maxBatchesPerCommit: integer(o, 'maxBatchesPerCommit', 1, 1_000_000),
-    handoffBytes: integer(o, 'handoffBytes', 0, 1 << 30),
-    claimTimeoutMs: integer(o, 'claimTimeoutMs', 100, 3_600_000),
+    generationBytes: integer(o, 'generationBytes'),
+    backpressureTimeoutMs: integer(o, 'backpressureTimeoutMs'),
+    maxWaitingPuts: integer(o, 'maxWaitingPuts'),
+    maxBatchesPerCommit: integer(o, 'maxBatchesPerCommit'),
+    handoffBytes: integer(o, 'handoffBytes'),
+    claimTimeoutMs: integer(o, 'claimTimeoutMs'),
   });
 }

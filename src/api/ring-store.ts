@@ -16,6 +16,7 @@ import { CONTROL, LIFECYCLE_CLOSED, LIFECYCLE_FAILED } from '../pipeline/ring-la
 import { waitAsync } from '../pipeline/wait-async.js';
 import { DirectoryLock } from '../storage/directory-lock.js';
 import { StorageReader } from '../storage/reader.js';
+import type { RecoveryAction } from '../storage/recovery.js';
 import type { CommitDelta } from '../storage/types.js';
 import type {
   DomainReadResult,
@@ -156,6 +157,7 @@ export class RingStore implements EventStore {
   #closed = false;
   /** Held from open to the end of close(), even when the store failed. */
   #lock: DirectoryLock | undefined;
+  #recovery: readonly RecoveryAction[] = [];
 
   private constructor(
     options: ResolvedRingStoreOptions,
@@ -252,10 +254,13 @@ export class RingStore implements EventStore {
     const writer = new Worker(compiledWorkerUrl('../workers/writer-worker.js', import.meta.url), {
       workerData,
     });
+    let recovery: readonly RecoveryAction[] = [];
     await new Promise<void>((resolve, reject) => {
       const onMessage = (message: WriterWorkerMessage) => {
-        if (message.type === 'ready') done(undefined);
-        else if (message.type === 'open-failed') done(fromWire(message.error));
+        if (message.type === 'ready') {
+          recovery = Object.freeze(message.recovery.map((action) => Object.freeze(action)));
+          done(undefined);
+        } else if (message.type === 'open-failed') done(fromWire(message.error));
       };
       const onError = (error: Error) =>
         done(new RingStoreError('STORE_FAILED', `writer thread: ${error.message}`));
@@ -278,7 +283,17 @@ export class RingStore implements EventStore {
       await writer.terminate();
       throw error;
     }
-    return new RingStore(resolved, ring, writer, reader, hooks);
+    const store = new RingStore(resolved, ring, writer, reader, hooks);
+    store.#recovery = recovery;
+    return store;
+  }
+
+  /**
+   * What recovery changed when this store opened: torn tails cut, unreferenced data removed (empty
+   * after a clean shutdown). `ringstore serve` logs each action at start.
+   */
+  get recovery(): readonly RecoveryAction[] {
+    return this.#recovery;
   }
 
   get generation(): number {

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { RING_STORE_BOUNDS } from '../api/ring-store-options.js';
 import { RingStoreError } from '../errors.js';
 import type { Durability } from '../types.js';
+import { parseOptions } from './args.js';
 
 /**
  * `ringstore serve` configuration: every option has a flag and a RINGSTORE_* environment variable;
@@ -42,19 +43,19 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     flag: 'crc-threads',
     env: 'RINGSTORE_CRC_THREADS',
     type: 'string',
-    help: 'CRC pool threads, 0 = CRC on the producer (default: the store decides)',
+    help: `CRC pool threads, 0 to ${RING_STORE_BOUNDS.crcThreads.max}; 0 = CRC on the producer (default: the store decides)`,
   },
   {
     flag: 'ring-bytes',
     env: 'RINGSTORE_RING_BYTES',
     type: 'string',
-    help: 'ring size in bytes, a power of two (default: the store decides)',
+    help: `ring size in bytes, a power of two from ${RING_STORE_BOUNDS.ringBytes.min} to ${RING_STORE_BOUNDS.ringBytes.max} (default: the store decides)`,
   },
   {
     flag: 'backpressure-timeout-ms',
     env: 'RINGSTORE_BACKPRESSURE_TIMEOUT_MS',
     type: 'string',
-    help: 'how long an append waits for ring space before 503 BACKPRESSURE (default: the store decides)',
+    help: `how long an append waits for ring space before 503 BACKPRESSURE, ${RING_STORE_BOUNDS.backpressureTimeoutMs.min} to ${RING_STORE_BOUNDS.backpressureTimeoutMs.max} (default: the store decides)`,
   },
   {
     flag: 'tokens',
@@ -102,17 +103,11 @@ export function isLoopback(host: string): boolean {
 }
 
 export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Readonly<ServeConfig> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args: [...argv],
-      options: Object.fromEntries(SERVE_OPTIONS.map((o) => [o.flag, { type: o.type }])),
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (err) {
-    throw invalid((err as Error).message);
-  }
+  const values = parseOptions(
+    'serve',
+    argv,
+    Object.fromEntries(SERVE_OPTIONS.map((o) => [o.flag, { type: o.type }])),
+  );
   const pick = (flag: string): string | undefined => {
     const spec = SERVE_OPTIONS.find((o) => o.flag === flag) as OptionSpec;
     const value = values[flag];
@@ -127,7 +122,12 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   if (durability !== 'fsync' && durability !== 'write' && durability !== 'none') {
     throw invalid(`--durability must be fsync, write or none, got ${JSON.stringify(durability)}`);
   }
-  const ringBytes = integer('ring-bytes', pick('ring-bytes'), 4096, 2 ** 30);
+  const {
+    ringBytes: ringBounds,
+    crcThreads: crcBounds,
+    backpressureTimeoutMs: waitBounds,
+  } = RING_STORE_BOUNDS;
+  const ringBytes = integer('ring-bytes', pick('ring-bytes'), ringBounds.min, ringBounds.max);
   if (ringBytes !== undefined && (ringBytes & (ringBytes - 1)) !== 0) {
     throw invalid(`--ring-bytes must be a power of two, got ${ringBytes}`);
   }
@@ -140,9 +140,14 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     port: integer('port', pick('port'), 0, 65_535) ?? 8080,
     dir: resolve(pick('dir') ?? './data'),
     durability,
-    crcThreads: integer('crc-threads', pick('crc-threads'), 0, 64),
+    crcThreads: integer('crc-threads', pick('crc-threads'), 0, crcBounds.max),
     ringBytes,
-    backpressureTimeoutMs: integer('backpressure-timeout-ms', pick('backpressure-timeout-ms'), 0, 600_000),
+    backpressureTimeoutMs: integer(
+      'backpressure-timeout-ms',
+      pick('backpressure-timeout-ms'),
+      waitBounds.min,
+      waitBounds.max,
+    ),
     tokens: pick('tokens'),
     insecure: values.insecure === true || insecureEnv === '1' || insecureEnv === 'true',
     bodyLimit: integer('body-limit', pick('body-limit'), 1024, 64 * 1024 * 1024) ?? 1024 * 1024,
@@ -159,7 +164,14 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
 export function serveUsage(): string {
   const lines = SERVE_OPTIONS.map((o) => {
     const flag = o.type === 'boolean' ? `--${o.flag}` : `--${o.flag} <value>`;
-    return `  ${flag.padEnd(26)} ${o.env.padEnd(22)} ${o.help}`;
+    return `  ${flag.padEnd(33)} ${o.env.padEnd(34)} ${o.help}`;
   });
-  return `ringstore serve [options]\n${lines.join('\n')}`;
+  return `usage: ringstore serve [options]
+
+Runs the HTTP API over a data directory (created when missing). SIGINT/SIGTERM drain and exit 0.
+Every option is also an environment variable; a flag wins over the variable.
+
+options:
+${lines.join('\n')}
+  -h, --help`;
 }

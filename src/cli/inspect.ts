@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { LIMITS } from '../model/limits.js';
 import { validateReadOptions } from '../model/queries.js';
 import { StorageReader } from '../storage/reader.js';
-import { parseDirArgs } from './dir-args.js';
+import { dirUsage, parseDirArgs } from './dir-args.js';
+import { ProgressLine, segmentBytes } from './progress.js';
 
 export interface DomainSummary {
   domain: string;
@@ -17,17 +18,30 @@ export interface DomainSummary {
   files: Record<string, number>;
 }
 
+/** Called after each page read: the domain, and the event data bytes summed so far over all domains. */
+export type InspectProgress = (domain: string, dataBytes: number) => void;
+
 /** Reads a whole store directory through StorageReader (read-only, no recovery) and sums it up. */
-export function inspectStore(dir: string): DomainSummary[] {
+export function inspectStore(dir: string, onProgress?: InspectProgress): DomainSummary[] {
   const reader = StorageReader.open(dir);
   try {
-    return reader.domains().map((domain) => summarise(reader, dir, domain));
+    let before = 0;
+    return reader.domains().map((domain) => {
+      const summary = summarise(reader, dir, domain, (bytes) => onProgress?.(domain, before + bytes));
+      before += summary.dataBytes;
+      return summary;
+    });
   } finally {
     reader.close();
   }
 }
 
-function summarise(reader: StorageReader, dir: string, domain: string): DomainSummary {
+function summarise(
+  reader: StorageReader,
+  dir: string,
+  domain: string,
+  onPage: (dataBytes: number) => void,
+): DomainSummary {
   const summary: DomainSummary = {
     domain,
     events: 0,
@@ -65,6 +79,7 @@ function summarise(reader: StorageReader, dir: string, domain: string): DomainSu
       };
       summary.time = { first: summary.time?.first ?? event.timestamp, last: event.timestamp };
     }
+    onPage(summary.dataBytes);
     if (page.events.length === 0 || page.nextPosition === fromPosition) break;
     fromPosition = page.nextPosition;
   }
@@ -104,7 +119,19 @@ function render(summaries: readonly DomainSummary[]): string {
 /** `ringstore inspect --dir DIR [--json]` */
 export async function runInspect(args: readonly string[]): Promise<number> {
   const values = parseDirArgs('inspect', args);
-  const summaries = inspectStore(values.dir);
+  const line = new ProgressLine('inspect');
+  // Event data bytes against segment bytes (which add headers): an estimate, so it ends at done().
+  const total = segmentBytes(values.dir);
+  const summaries = inspectStore(values.dir, (domain, dataBytes) =>
+    line.update(total === 0 ? 1 : dataBytes / total, `domain ${domain}`),
+  );
+  const events = summaries.reduce((sum, s) => sum + s.events, 0);
+  line.done(`${summaries.length} domains, ${events} events`);
   process.stdout.write(values.json ? `${JSON.stringify(summaries, null, 2)}\n` : render(summaries));
   return 0;
 }
+
+export const INSPECT_USAGE = dirUsage(
+  'inspect',
+  'Lists domains, aggregate types, event types, counts and sizes of a data directory. Read-only: it\nruns no recovery, so run it on a copy or while the server is stopped for exact figures.',
+);

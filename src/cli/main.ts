@@ -1,15 +1,67 @@
-import { pathToFileURL } from 'node:url';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RingStoreError } from '../errors.js';
 import { parseServeConfig, serveUsage } from './config.js';
 
 const USAGE = `usage: ringstore <command> [options]
 
 commands:
-  serve     run the HTTP API over a data directory (see \`ringstore serve --help\`)
+  serve     run the HTTP API over a data directory
   verify    check every record and CRC of a data directory: ringstore verify --dir DIR
   inspect   list domains, aggregate types, event types, counts and sizes: ringstore inspect --dir DIR
   bench     run the benchmark suite (--http: the HTTP load test)
+
+options:
+  -h, --help      show this help (ringstore <command> --help: the command's options)
+  -v, --version   print the version
+
+Documentation: README.md, docs/OPERATIONS.md (flags, logs, shutdown), docs/HTTP.md.
 `;
+
+const BENCH_USAGE = `usage: ringstore bench [--http] [arguments…]
+
+Runs the compiled benchmark suite (dist/bench/run.js; with --http the HTTP load test,
+dist/bench/http/run.js) with the remaining arguments. Run it on an otherwise idle machine.
+
+options:
+  --http        the HTTP load test instead of the write/read-path benchmarks
+  -h, --help    show this help
+`;
+
+/** The package's version, from the package.json above this file (src/cli or dist/src/cli). */
+export function packageVersion(): string {
+  for (const relative of ['../../package.json', '../../../package.json']) {
+    try {
+      const manifest = JSON.parse(
+        readFileSync(fileURLToPath(new URL(relative, import.meta.url)), 'utf8'),
+      ) as {
+        name?: string;
+        version?: string;
+      };
+      if (manifest.name === 'ringstore' && manifest.version) return manifest.version;
+    } catch {
+      // not at this level: try the next one
+    }
+  }
+  return 'unknown';
+}
+
+async function commandUsage(command: string): Promise<string | undefined> {
+  switch (command) {
+    case 'serve':
+      return `${serveUsage()}\n`;
+    case 'verify':
+      return (await import('./verify.js')).VERIFY_USAGE;
+    case 'inspect':
+      return (await import('./inspect.js')).INSPECT_USAGE;
+    case 'bench':
+      return BENCH_USAGE;
+    default:
+      return undefined;
+  }
+}
+
+const wantsHelp = (args: readonly string[]): boolean => args.includes('--help') || args.includes('-h');
 
 /** Runs one CLI command; resolves to the exit code (serve resolves only on a startup failure). */
 export async function runCli(
@@ -18,42 +70,69 @@ export async function runCli(
 ): Promise<number | undefined> {
   const [command, ...rest] = argv;
   try {
+    if (command === undefined) {
+      process.stderr.write(USAGE);
+      return 2;
+    }
+    if (command === '--help' || command === '-h' || command === 'help') {
+      const topic = command === 'help' ? rest[0] : undefined;
+      const usage = topic === undefined ? USAGE : await commandUsage(topic);
+      if (usage === undefined) throw usageError(`unknown command ${JSON.stringify(topic)}`);
+      process.stdout.write(usage);
+      return 0;
+    }
+    if (command === '--version' || command === '-v' || command === 'version') {
+      process.stdout.write(`ringstore ${packageVersion()}\n`);
+      return 0;
+    }
+    const usage = await commandUsage(command);
+    if (usage === undefined) {
+      throw usageError(
+        command.startsWith('-') ? `unknown option ${command}` : `unknown command ${JSON.stringify(command)}`,
+      );
+    }
+    if (wantsHelp(rest)) {
+      process.stdout.write(usage);
+      return 0;
+    }
     switch (command) {
       case 'serve': {
-        if (rest.includes('--help')) {
-          process.stdout.write(`${serveUsage()}\n`);
-          return 0;
-        }
         const config = parseServeConfig(rest, env);
         // Each command loads only its own modules: serve starts without the verifier, and so on.
         const { exitOnSignals, startService } = await import('./serve.js');
         const { openServeStore } = await import('./open-store.js');
-        exitOnSignals(await startService(config, openServeStore));
+        const starting = startService(config, openServeStore);
+        exitOnSignals(starting, { watchParent: env.npm_command !== undefined });
+        await starting;
         return undefined;
       }
       case 'verify':
         return await (await import('./verify.js')).runVerify(rest);
       case 'inspect':
         return await (await import('./inspect.js')).runInspect(rest);
-      case 'bench':
-        return await (await import('./bench.js')).runBench(rest);
-      case undefined:
-      case '--help':
-      case 'help':
-        process.stdout.write(USAGE);
-        return command === undefined ? 2 : 0;
       default:
-        process.stderr.write(`ringstore: unknown command ${JSON.stringify(command)}\n${USAGE}`);
-        return 2;
+        return await (await import('./bench.js')).runBench(rest);
     }
   } catch (err) {
-    if (err instanceof RingStoreError) {
-      process.stderr.write(`ringstore ${command}: ${err.code}: ${err.message}\n`);
-      return err.code === 'INVALID_OPTION' ? 2 : 1;
-    }
-    process.stderr.write(`ringstore ${command}: ${(err as Error)?.stack ?? String(err)}\n`);
-    return 1;
+    const prefix = command === undefined || command.startsWith('-') ? 'ringstore' : `ringstore ${command}`;
+    process.stderr.write(`${prefix}: ${oneLine(err)}\n`);
+    return err instanceof RingStoreError && err.code === 'INVALID_OPTION' ? 2 : 1;
   }
+}
+
+function usageError(message: string): RingStoreError {
+  return new RingStoreError('INVALID_OPTION', `${message} (see ringstore --help)`);
+}
+
+/**
+ * An error as one line for a person at a terminal: the catalog code and message, or a system
+ * error's message; never a stack trace (a bug shows its stack with RINGSTORE_DEBUG=1).
+ */
+function oneLine(err: unknown): string {
+  if (process.env.RINGSTORE_DEBUG === '1' && err instanceof Error && err.stack) return err.stack;
+  if (err instanceof RingStoreError) return `${err.code}: ${err.message}`.split('\n')[0] as string;
+  if (err instanceof Error) return err.message.split('\n')[0] as string;
+  return String(err);
 }
 
 /** Runs the CLI for this process and sets the exit code when the command ends. */
@@ -62,6 +141,14 @@ export async function cliMain(): Promise<void> {
   if (code !== undefined) process.exitCode = code;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  void cliMain();
+/** True when Node was started on this file, also through a symlink (import.meta.url is the real path). */
+function isEntryPoint(script: string | undefined): boolean {
+  if (script === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
 }
+
+if (isEntryPoint(process.argv[1])) void cliMain();

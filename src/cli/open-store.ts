@@ -2,12 +2,15 @@ import type { EventStore } from '../api/event-store.js';
 import type { StoreMetrics } from '../api/http/metrics.js';
 import { RingStore, ringStoreThreads } from '../api/ring-store.js';
 import { CONTROL } from '../pipeline/ring-layout.js';
+import type { RecoveryAction } from '../storage/recovery.js';
 import type { ServeConfig } from './config.js';
 
 export interface ServedStore {
   store: EventStore;
   /** What /metrics reports about the store's internals. */
   metrics?: () => StoreMetrics;
+  /** What recovery cut or removed when the store opened; serve logs each action. */
+  recovery?: readonly RecoveryAction[];
 }
 
 /**
@@ -25,7 +28,7 @@ export async function openServeStore(config: Readonly<ServeConfig>): Promise<Ser
       ? { backpressureTimeoutMs: config.backpressureTimeoutMs }
       : {}),
   });
-  return { store, metrics: () => ringStoreMetrics(store) };
+  return { store, metrics: () => ringStoreMetrics(store), recovery: store.recovery };
 }
 
 /** Reads RingStore's counters, ring cursors and CRC pool for /metrics. */

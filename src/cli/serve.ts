@@ -4,6 +4,7 @@ import { TokenAuthority } from '../api/http/auth.js';
 import { createHttpServer } from '../api/http/server.js';
 import type { ServeConfig } from './config.js';
 import type { ServedStore } from './open-store.js';
+import { checkStoreDirectory } from './store-dir.js';
 
 /** How long a shutdown waits for requests in flight before it closes their connections. */
 export const DRAIN_TIMEOUT_MS = 30_000;
@@ -25,8 +26,9 @@ export async function startService(
   config: Readonly<ServeConfig>,
   openStore: (config: Readonly<ServeConfig>) => Promise<ServedStore>,
 ): Promise<RunningService> {
+  checkStoreDirectory(config.dir, { mayCreate: true });
   const tokens = config.tokens === undefined ? undefined : TokenAuthority.fromFile(config.tokens);
-  const { store, metrics } = await openStore(config);
+  const { store, metrics, recovery = [] } = await openStore(config);
   let app: FastifyInstance;
   try {
     app = await createHttpServer(store, {
@@ -35,6 +37,12 @@ export async function startService(
       logger: { level: config.logLevel },
       ...(metrics ? { storeMetrics: metrics } : {}),
     });
+    for (const action of recovery) {
+      app.log.warn(
+        { recovery: action },
+        `recovery at open: ${action.action} ${action.file}, ${action.from} → ${action.to} bytes (${action.reason})`,
+      );
+    }
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
     await store.close();
@@ -69,23 +77,60 @@ export async function startService(
   return { app, store, url, shutdown };
 }
 
-/** Wires SIGINT/SIGTERM to a clean shutdown (exit 0); a second signal exits at once (exit 130). */
-export function exitOnSignals(service: RunningService): void {
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalled) {
-      service.app.log.warn({ signal }, 'second signal: exiting without a clean shutdown');
+export interface StopOptions {
+  /**
+   * Also stop when the parent process goes away. Set when npm started the server (`npx ringstore
+   * serve`, an npm script without `exec`): npm runs it under `sh -c`, passes a SIGTERM only to
+   * that shell, which dies of it and leaves the server orphaned, still holding its port and lock.
+   */
+  watchParent: boolean;
+}
+
+/** How often the parent process is checked when `watchParent` is set. */
+const PARENT_CHECK_MS = 500;
+
+/**
+ * Wires SIGINT/SIGTERM to a clean shutdown (exit 0); a second signal exits at once (exit 130).
+ * The handlers are installed before the service has started: a signal that arrives while the store
+ * opens stops it once it is up (as PID 1, a signal without a handler would be ignored, not fatal).
+ * When the start fails, the caller reports it and the handlers do nothing.
+ */
+export function exitOnSignals(starting: Promise<RunningService>, options: StopOptions): void {
+  let stopping = false;
+  let parentTimer: NodeJS.Timeout | undefined;
+  let started: RunningService | undefined;
+  starting.then(
+    (service) => {
+      started = service;
+    },
+    () => undefined,
+  );
+  const stop = (reason: string): void => {
+    if (stopping) {
+      started?.app.log.warn({ reason }, 'second signal: exiting without a clean shutdown');
       process.exit(130);
     }
-    signalled = true;
-    service.shutdown(signal).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        service.app.log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
+    stopping = true;
+    clearInterval(parentTimer);
+    starting.then(
+      (service) =>
+        service.shutdown(reason).then(
+          () => process.exit(0),
+          (err: unknown) => {
+            service.app.log.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        ),
+      () => undefined,
     );
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  if (options.watchParent) {
+    const parent = process.ppid;
+    parentTimer = setInterval(() => {
+      if (process.ppid !== parent) stop('parent process exited');
+    }, PARENT_CHECK_MS);
+    parentTimer.unref();
+  }
 }

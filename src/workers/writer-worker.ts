@@ -25,7 +25,7 @@ function main(): void {
     post({ type: 'open-failed', error: toWireError(error) });
     return;
   }
-  post({ type: 'ready', generation: storage.generation });
+  post({ type: 'ready', generation: storage.generation, recovery: [...storage.recovery] });
   const loop = new WriterLoop(ring, storage, {
     durability: data.durability,
     maxBatchesPerCycle: data.maxBatchesPerCycle,

@@ -184,7 +184,11 @@ describe('GET /v1/domains/:domain/aggregates/:type/:id/events', () => {
     ).json();
     expect(page.version).toBe(3);
     expect(page.events.map((e: { version: number }) => e.version)).toEqual([2]);
-    expect((await rawRequest(port, 'GET', `${EVENTS}/2/events`)).json()).toEqual({ version: 0, events: [] });
+    expect((await rawRequest(port, 'GET', `${EVENTS}/2/events`)).json()).toEqual({
+      version: 0,
+      events: [],
+      complete: true,
+    });
     const unknown = await rawRequest(port, 'GET', '/v1/domains/nothing/aggregates/invoice/1/events');
     expect(unknown.status).toBe(404);
     expect(errorOf(unknown).code).toBe('NOT_FOUND');

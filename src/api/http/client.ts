@@ -14,6 +14,7 @@ import type {
   StoredEvent,
 } from '../../types.js';
 import type { AggregateIdInput, EventStore } from '../event-store.js';
+import type { InstancePage } from './paging.js';
 import type { WirePutResult, WireStoredEvent } from './wire.js';
 import { DURABILITY_HEADER, GENERATION_HEADER, wireEventBytes, wireEventMetadata } from './wire.js';
 
@@ -135,6 +136,7 @@ export class HttpEventStore implements EventStore {
     const events: StoredEvent[] = [];
     let fromVersion = options.fromVersion;
     let version = 0;
+    // Each page says where it stopped (nextVersion while more remain, docs/HTTP.md).
     for (;;) {
       const url = new URL(`${this.#instancePath(domain, aggregateType, id)}/events`);
       const page = Math.min(wanted - events.length, LIMITS.maxReadLimit);
@@ -145,12 +147,12 @@ export class HttpEventStore implements EventStore {
       if (options.verifyCrc) setQuery(url, 'verifyCrc', true);
       const response = await this.#request('GET', url, undefined, true);
       if (response.status === 404) return { version: 0, events: [] };
-      const body = response.body as { version: number; events: WireStoredEvent[] };
+      const body = response.body as { version: number; events: WireStoredEvent[] } & InstancePage;
       version = body.version;
       for (const wire of body.events)
         events.push(this.#storedEvent(wire, domain, aggregateType, aggregateId));
-      if (body.events.length < page || events.length >= wanted) break;
-      fromVersion = (events[events.length - 1] as StoredEvent).version + 1;
+      if (body.nextVersion === undefined || events.length >= wanted) break;
+      fromVersion = body.nextVersion;
     }
     this.#domains.add(domain);
     return { version, events };

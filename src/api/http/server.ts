@@ -17,7 +17,8 @@ import { type Principal, type Scope, TokenAuthority } from './auth.js';
 import { publicError, toRingStoreError } from './http-errors.js';
 import { ingestResults } from './ingest.js';
 import { HttpMetrics } from './metrics.js';
-import { type HttpServerOptions, resolveHttpOptions } from './options.js';
+import { type HttpServerOptions, type ResolvedHttpOptions, resolveHttpOptions } from './options.js';
+import { instancePage } from './paging.js';
 import { parseJsonSafely } from './safe-json.js';
 import { type SseStream, streamSubscription } from './sse.js';
 import {
@@ -67,11 +68,7 @@ export async function createHttpServer(
   options: HttpServerOptions = {},
 ): Promise<FastifyInstance> {
   const o = resolveHttpOptions(options);
-  const metrics = new HttpMetrics(store, o.storeMetrics);
-  const activeStreams = new Set<SseStream>();
-  // Health turns 503 for good once the store reported STORE_FAILED or STORE_CLOSED to any request.
-  let unhealthy: RingStoreError | undefined;
-
+  let routes: MountedRoutes | undefined;
   const app = Fastify({
     logger: o.logger,
     logController: new LogController({ disableRequestLogging: !o.logRequests }),
@@ -89,11 +86,37 @@ export async function createHttpServer(
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
     // A bad URL encoding and similar router-level faults get the same error shape as the rest.
     frameworkErrors: (error, _request, reply) => {
-      void sendError(reply, toRingStoreError(error));
+      void routes?.sendError(reply, toRingStoreError(error));
     },
   });
   app.server.headersTimeout = o.headersTimeoutMs;
   app.server.maxConnections = o.maxConnections;
+  routes = mountRoutes(app, store, o);
+  await app.ready();
+  return app;
+}
+
+export interface MountedRoutes {
+  /** Answers with an error in the API's shape (and counts it). */
+  sendError(reply: FastifyReply, error: RingStoreError): FastifyReply;
+}
+
+/**
+ * Registers the API's routes, parsers, error and not-found handlers and hooks on `app`: the root
+ * instance of createHttpServer, or an encapsulated plugin context (src/api/http/fastify-plugin.ts),
+ * where they stay inside the plugin's prefix. Server-wide settings (timeouts, connection limit,
+ * logger) are the owner's of the root instance.
+ */
+export function mountRoutes(
+  app: FastifyInstance,
+  store: EventStore,
+  o: Readonly<ResolvedHttpOptions>,
+): MountedRoutes {
+  const metrics = new HttpMetrics(store, o.storeMetrics);
+  const activeStreams = new Set<SseStream>();
+  // Health turns 503 for good once the store reported STORE_FAILED or STORE_CLOSED to any request.
+  let unhealthy: RingStoreError | undefined;
+  const healthUrl = `${app.prefix}/health`;
   app.decorateRequest('principal', undefined);
 
   app.removeAllContentTypeParsers();
@@ -144,7 +167,7 @@ export async function createHttpServer(
   const tokens = o.tokens;
   if (tokens) {
     app.addHook('onRequest', (request, _reply, done) => {
-      if (request.routeOptions.url === '/health') return done();
+      if (request.routeOptions.url === healthUrl) return done();
       const principal = tokens.authenticate(request.headers.authorization);
       if (!principal) return done(new RingStoreError('UNAUTHORIZED'));
       request.principal = principal;
@@ -187,7 +210,7 @@ export async function createHttpServer(
 
   app.post<{ Params: InstanceParams }>(
     '/v1/domains/:domain/aggregates/:type/:id/events',
-    { onRequest: requireMediaType('application/json') },
+    { onRequest: requireMediaType('application/json'), bodyLimit: o.bodyLimit },
     async (request, reply) => {
       const { domain, type } = request.params;
       const id = validateInstance(request.params);
@@ -230,7 +253,11 @@ export async function createHttpServer(
       if (!store.hasDomain(domain)) throw new RingStoreError('NOT_FOUND', `no domain ${domain}`);
       const result = await store.get(domain, type, id, getOptions);
       reply.header(GENERATION_HEADER, String(store.generation));
-      return { version: result.version, events: result.events.map((e) => encodeStoredEvent(e, false)) };
+      return {
+        version: result.version,
+        events: result.events.map((e) => encodeStoredEvent(e, false)),
+        ...instancePage(result, getOptions.toVersion),
+      };
     },
   );
 
@@ -365,9 +392,7 @@ export async function createHttpServer(
     for (const stream of activeStreams)
       stream.end(new RingStoreError('STORE_CLOSED', 'the server is shutting down'));
   });
-
-  await app.ready();
-  return app;
+  return { sendError };
 }
 
 function queryFlag(query: Query, name: string): boolean | undefined {

@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import type { EventStore } from '../../src/api/event-store.js';
+import { HttpEventStore } from '../../src/api/http/client.js';
+import { instancePage } from '../../src/api/http/paging.js';
+import { MemoryEventStore } from '../../src/model/memory-store.js';
+import type { InstanceEvents, StoredEvent } from '../../src/types.js';
+import { mulberry32 } from '../support/prng.js';
+import { serverPerTest } from './helpers.js';
+
+const SEED = Number(process.env.RINGSTORE_SEED ?? 8_080);
+const server = serverPerTest();
+const PATH = '/v1/domains/shop/aggregates/cart/7/events';
+
+interface Page {
+  version: number;
+  events: { version: number }[];
+  lastVersion?: number;
+  complete: boolean;
+  nextVersion?: number;
+}
+
+/** Answers at most 700 events per get, as a store bounding a page by bytes would. */
+class ShortPages extends MemoryEventStore {
+  override async get(...args: Parameters<EventStore['get']>): Promise<InstanceEvents> {
+    const result = await super.get(...args);
+    return { ...result, events: result.events.slice(0, 700) };
+  }
+}
+
+async function storeWith(events: number, store = new MemoryEventStore()): Promise<MemoryEventStore> {
+  for (let done = 0; done < events; done += 1000) {
+    const batch = Array.from({ length: Math.min(1000, events - done) }, () => ({ type: 'Added' }));
+    await store.put('shop', 'cart', 7n, batch);
+  }
+  await store.put('shop', 'cart', 8n, [{ type: 'Added' }]);
+  return store;
+}
+
+async function getPage(url: string, query = ''): Promise<Page> {
+  const response = await fetch(`${url}${PATH}${query}`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as Page;
+}
+
+describe('paged instance reads over HTTP', () => {
+  it('say where they stopped: lastVersion, complete, nextVersion; following them reads everything once', async () => {
+    const { url } = await server.start({}, await storeWith(2500));
+    const first = await getPage(url);
+    expect(first).toMatchObject({ version: 2500, lastVersion: 1000, complete: false, nextVersion: 1001 });
+    expect(first.events).toHaveLength(1000);
+    const seen = [...first.events.map((e) => e.version)];
+    let page = first;
+    while (!page.complete) {
+      page = await getPage(url, `?fromVersion=${page.nextVersion}`);
+      seen.push(...page.events.map((e) => e.version));
+    }
+    expect(page).toMatchObject({ lastVersion: 2500, complete: true });
+    expect(page).not.toHaveProperty('nextVersion');
+    expect(seen).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1));
+  });
+
+  it('is complete at toVersion, and for empty pages and empty instances', async () => {
+    const { url } = await server.start({}, await storeWith(2500));
+    const bounded = await getPage(url, '?fromVersion=1001&toVersion=1500');
+    expect(bounded).toMatchObject({ version: 2500, lastVersion: 1500, complete: true });
+    expect(bounded.events).toHaveLength(500);
+    const cut = await getPage(url, '?fromVersion=10&toVersion=20&limit=5');
+    expect(cut).toMatchObject({ lastVersion: 14, complete: false, nextVersion: 15 });
+    const past = await getPage(url, '?fromVersion=2501');
+    expect(past).toEqual({ version: 2500, events: [], complete: true });
+    const none = await fetch(`${url}/v1/domains/shop/aggregates/cart/9/events`);
+    expect(await none.json()).toEqual({ version: 0, events: [], complete: true });
+  });
+
+  it('HttpEventStore follows nextVersion, also when the server returns shorter pages than asked', async () => {
+    const shortPages = await storeWith(2500, new ShortPages());
+    const { url } = await server.start({}, shortPages);
+    const client = await HttpEventStore.connect(url);
+    const all = await client.get('shop', 'cart', 7n);
+    expect(all.version).toBe(2500);
+    expect(all.events.map((e) => e.version)).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1));
+    expect((await client.get('shop', 'cart', 7n, { fromVersion: 100, limit: 1000 })).events).toHaveLength(
+      1000,
+    );
+    await client.close();
+  });
+});
+
+describe(`instancePage (seed ${SEED})`, () => {
+  it('is complete exactly when no event of the range lies past the page', () => {
+    const random = mulberry32(SEED);
+    const int = (n: number) => Math.floor(random() * n);
+    for (let round = 0; round < 2000; round++) {
+      const version = int(50);
+      const fromVersion = 1 + int(55);
+      const toVersion = random() < 0.5 ? undefined : int(60);
+      const limit = 1 + int(20);
+      const end = Math.min(toVersion ?? version, version);
+      const versions: number[] = [];
+      for (let v = fromVersion; v <= end && versions.length < limit; v++) versions.push(v);
+      const result: InstanceEvents = {
+        version,
+        events: versions.map((v) => ({ version: v }) as StoredEvent),
+      };
+      const page = instancePage(result, toVersion);
+      const context = `seed ${SEED} round ${round}: version ${version}, from ${fromVersion}, to ${toVersion}, limit ${limit}`;
+      const remaining = (versions.at(-1) ?? end) < end;
+      expect(page.complete, context).toBe(!remaining);
+      expect(page.lastVersion, context).toBe(versions.at(-1));
+      expect(page.nextVersion, context).toBe(remaining ? (versions.at(-1) as number) + 1 : undefined);
+    }
+  });
+});
