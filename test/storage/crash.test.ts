@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/crc.js';
 import { hasCode } from '../../src/errors.js';
+import { EMPTY_BYTES } from '../../src/model/events.js';
 import { validateReadOptions } from '../../src/model/queries.js';
 import { FaultInjectingFileIO } from '../../src/storage/fault-io.js';
 import { StorageReader } from '../../src/storage/reader.js';
@@ -47,7 +48,12 @@ function workload(seed: number): Call[] {
       const events = Array.from({ length: 1 + Math.floor(random() * 3) }, () => {
         const size = random() < 0.1 ? Math.floor(random() * 6000) : Math.floor(random() * 200);
         const data = payload(size, Math.floor(random() * 256));
-        return { type: pick(['Created', 'Updated', `T${Math.floor(random() * 3)}`]), data, crc: crc32(data) };
+        return {
+          type: pick(['Created', 'Updated', `T${Math.floor(random() * 3)}`]),
+          data,
+          metadata: EMPTY_BYTES,
+          crc: crc32(data),
+        };
       });
       batches.push({
         domain: pick(DOMAINS),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/crc.js';
 import { hasCode } from '../../src/errors.js';
+import { EMPTY_BYTES } from '../../src/model/events.js';
 import { FaultInjectingFileIO, type FaultKind } from '../../src/storage/fault-io.js';
 import { StorageEngine } from '../../src/storage/storage-engine.js';
 import type { AppendBatch } from '../../src/storage/types.js';
@@ -16,7 +17,7 @@ function batch(domain: string, id: bigint, text: string): AppendBatch {
     aggregateId: id,
     expectedVersion: 'any',
     idempotencyKey: undefined,
-    events: [{ type: 'E', data, crc: crc32(data) }],
+    events: [{ type: 'E', data, metadata: EMPTY_BYTES, crc: crc32(data) }],
   };
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/crc.js';
 import { RingStoreError } from '../../src/errors.js';
+import { EMPTY_BYTES } from '../../src/model/events.js';
 import { validateReadOptions } from '../../src/model/queries.js';
 import { FaultInjectingFileIO } from '../../src/storage/fault-io.js';
 import { decodeIndexRecord, emptyIndexRecord } from '../../src/storage/index-record.js';
@@ -32,7 +33,12 @@ function buildStore(): { io: FaultInjectingFileIO; reference: Map<string, string
     for (let b = 0; b < 2; b++) {
       const events = Array.from({ length: 1 + Math.floor(random() * 2) }, (_, i) => {
         const data = Uint8Array.from({ length: Math.floor(random() * 24) }, () => Math.floor(random() * 256));
-        return { type: ['Opened', 'Moved', 'Closed'][(call + i) % 3]!, data, crc: crc32(data) };
+        return {
+          type: ['Opened', 'Moved', 'Closed'][(call + i) % 3]!,
+          data,
+          metadata: EMPTY_BYTES,
+          crc: crc32(data),
+        };
       });
       batches.push({
         domain: b === 0 || call % 3 === 0 ? 'd' : 'e',

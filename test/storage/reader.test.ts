@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/crc.js';
+import { EMPTY_BYTES } from '../../src/model/events.js';
 import { validateGetOptions, validateReadOptions } from '../../src/model/queries.js';
 import { FaultInjectingFileIO } from '../../src/storage/fault-io.js';
 import { StorageReader } from '../../src/storage/reader.js';
@@ -34,7 +35,12 @@ function batch(
     idempotencyKey: undefined,
     events: Array.from({ length: count }, (_, i) => {
       const data = new Uint8Array(size).fill(i);
-      return { type: typeof type === 'string' ? type : type(i), data, crc: crc32(data) };
+      return {
+        type: typeof type === 'string' ? type : type(i),
+        data,
+        metadata: EMPTY_BYTES,
+        crc: crc32(data),
+      };
     }),
   };
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/crc.js';
 import type { RingStoreError } from '../../src/errors.js';
+import { EMPTY_BYTES } from '../../src/model/events.js';
 import { FaultInjectingFileIO } from '../../src/storage/fault-io.js';
 import type { AppendBatch } from '../../src/storage/types.js';
 import { StorageWriter } from '../../src/storage/writer.js';
@@ -13,7 +14,7 @@ function batch(aggregateType: string, id: bigint, size: number): AppendBatch {
     aggregateId: id,
     expectedVersion: 'any',
     idempotencyKey: `key-${aggregateType}-${id}`,
-    events: [{ type: 'E', data, crc: crc32(data) }],
+    events: [{ type: 'E', data, metadata: EMPTY_BYTES, crc: crc32(data) }],
   };
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/crc.js';
+import { EMPTY_BYTES } from '../../src/model/events.js';
 import { validateGetOptions, validateReadOptions } from '../../src/model/queries.js';
 import { FaultInjectingFileIO } from '../../src/storage/fault-io.js';
 import { StorageReader } from '../../src/storage/reader.js';
@@ -22,7 +23,7 @@ function batch(
     idempotencyKey: options.key,
     events: texts.map((t) => {
       const data = enc.encode(t);
-      return { type: options.type ?? 'E', data, crc: crc32(data) };
+      return { type: options.type ?? 'E', data, metadata: EMPTY_BYTES, crc: crc32(data) };
     }),
   };
 }
@@ -121,6 +122,7 @@ describe('StorageWriter.append', () => {
       events: Array.from({ length: count }, (_, i) => ({
         type: `T${from + i}`,
         data: new Uint8Array(0),
+        metadata: EMPTY_BYTES,
         crc: 0,
       })),
     });
@@ -156,7 +158,7 @@ describe('StorageWriter.append', () => {
 
   it('rejects, per batch, values that do not fit their on-disk fields', () => {
     const writer = StorageWriter.open('/s', { io: new FaultInjectingFileIO() });
-    const big = { type: 'E', data: new Uint8Array(65_536), crc: 0 };
+    const big = { type: 'E', data: new Uint8Array(65_536), metadata: EMPTY_BYTES, crc: 0 };
     const report = writer.append(
       [
         { ...batch(1n, ['x']), events: [] },
