@@ -29,6 +29,9 @@ export interface StorageEngineOptions {
   durability?: Durability;
   generationBytes?: number;
   segmentBytes?: number;
+  /** Zeros written ahead of the index and of data segments (docs/FORMAT.md, "Preallocation"). */
+  indexExtentBytes?: number;
+  dataExtentBytes?: number;
 }
 
 interface PendingPut {
