@@ -51,8 +51,11 @@ describe('recovery', () => {
     writer.close();
   });
 
-  it('reports a missing data segment as corruption, with the index offset of the first record using it', () => {
+  it('reports a missing data segment as corruption when a later record vouches for its batch', () => {
     const io = store();
+    const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    writer.append([batch('b', 5n, 1)], 'fsync');
+    writer.close();
     io.unlink('/s/d/a.1');
     const err = openError(io);
     expect(err.code).toBe('CORRUPT_DATA');
@@ -60,20 +63,50 @@ describe('recovery', () => {
     expect(err.details.offset).toBeGreaterThan(0);
   });
 
-  it('cuts an index that got ahead of its data (short segment) and says so', () => {
+  it('cuts a batch of the last commit whose segment file is missing: that commit was never acknowledged', () => {
     const io = store();
-    io.setFileContent('/s/d/b.0', io.fileContent('/s/d/b.0').subarray(0, 15));
+    io.unlink('/s/d/a.1');
+    const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    expect(writer.recovery.map((a) => `${a.action} ${a.file} ${a.reason}`)).toEqual([
+      'truncated d/index data file missing',
+      'truncated d/b.0 unreferenced data',
+    ]);
+    expect(writer.version('d', 'a', 3n)).toBe(0);
+    expect(writer.version('d', 'b', 4n)).toBe(0);
+    expect(writer.version('d', 'b', 2n)).toBe(1);
+    writer.close();
+  });
+
+  it('cuts an index that got ahead of its data (short segment), moves the cut bytes aside and says so', () => {
+    const io = store();
+    // b.0 holds the 16-byte header, then b 2 (10 bytes, acknowledged and vouched for), then b 4.
+    const shortSegment = io.fileContent('/s/d/b.0').subarray(0, 31);
+    io.setFileContent('/s/d/b.0', shortSegment);
+    const indexSize = io.fileContent('/s/d/index').byteLength;
     const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
     expect(writer.recovery).toEqual([
       {
         file: 'd/index',
         action: 'truncated',
-        from: expect.any(Number),
+        from: indexSize,
         to: expect.any(Number),
+        quarantined: expect.any(Number),
+        quarantine: expect.stringMatching(/^d\/index\.cut-\d+$/),
         reason: 'data missing',
       },
-      { file: 'd/b.0', action: 'truncated', from: 15, to: 10, reason: 'unreferenced data' },
+      {
+        file: 'd/b.0',
+        action: 'truncated',
+        from: 31,
+        to: 26,
+        quarantined: 5,
+        quarantine: 'd/b.0.cut-26',
+        reason: 'unreferenced data',
+      },
     ]);
+    const [indexCut] = writer.recovery;
+    expect(io.fileContent(`/s/${indexCut!.quarantine}`).byteLength).toBe(indexCut!.quarantined);
+    expect(io.fileContent('/s/d/b.0.cut-26')).toEqual(shortSegment.subarray(26, 31));
     // Only the last record (b 4) lost its data; a 3, written before it, keeps its place.
     expect(writer.version('d', 'b', 4n)).toBe(0);
     expect(writer.version('d', 'a', 3n)).toBe(1);
@@ -88,13 +121,41 @@ describe('recovery', () => {
     const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
     writer.append([batch('c', 5n, 10)], 'none');
     writer.close();
-    const indexSize = io.fileContent('/s/d/index').byteLength;
-    io.setFileContent('/s/d/index', io.fileContent('/s/d/index').subarray(0, indexSize - 5));
+    // Damage the last index record (c 5): no record vouches for it, so it is a torn tail.
+    const index = io.fileContent('/s/d/index');
+    let last = index.byteLength;
+    while (index[last - 1] === 0) last--;
+    index[last - 10]! ^= 0xff;
+    io.setFileContent('/s/d/index', index);
     const recovered = StorageWriter.open('/s', { io, segmentBytes: 100 });
     expect(recovered.recovery.map((a) => `${a.action} ${a.file}`)).toEqual([
       'truncated d/index',
       'truncated d/c.0',
     ]);
-    writer.close();
+    expect(recovered.version('d', 'c', 5n)).toBe(0);
+    recovered.close();
+  });
+
+  it('refuses damage to bytes a later record vouches for, and changes nothing', () => {
+    const io = store();
+    const index = io.fileContent('/s/d/index');
+    index[20]! ^= 0x01;
+    io.setFileContent('/s/d/index', index);
+    const before = io.fileContent('/s/d/index');
+    const err = openError(io);
+    expect(err.code).toBe('CORRUPT_DATA');
+    expect(err.details).toMatchObject({ file: 'd/index', offset: 0 });
+    expect(Buffer.from(io.fileContent('/s/d/index')).equals(before)).toBe(true);
+  });
+
+  it('refuses a store of format version 1 with UNSUPPORTED_FORMAT', () => {
+    const io = store();
+    const index = io.fileContent('/s/d/index');
+    index[7] = 1;
+    io.setFileContent('/s/d/index', index);
+    expect(openError(io)).toMatchObject({
+      code: 'UNSUPPORTED_FORMAT',
+      details: { file: 'd/index', version: 1 },
+    });
   });
 });

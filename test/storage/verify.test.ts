@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -27,9 +27,11 @@ describe('verifyStore', () => {
 
       const segment = join(dir, 'billing', 'invoice.0');
       const bytes = readFileSync(segment);
-      bytes[4]! ^= 0x40; // inside 'defgh', the second event, which starts at offset 3
+      // Payloads start after the 16-byte segment header: 'defgh', the second event, starts at 19.
+      bytes[16 + 4]! ^= 0x40;
       writeFileSync(segment, bytes);
-      appendFileSync(join(dir, 'audit', 'index'), Buffer.alloc(30));
+      // Bytes that are not zeros past the last record, which no record vouches for: a torn tail.
+      appendFileSync(join(dir, 'audit', 'index'), Buffer.alloc(30, 0xab));
       const damaged = verifyStore(dir);
       expect(damaged.ok).toBe(false);
       expect(damaged.problems).toEqual([
@@ -39,17 +41,19 @@ describe('verifyStore', () => {
           reason: expect.stringContaining('torn tail'),
           severity: 'tail',
         },
-        { file: 'billing/invoice.0', offset: 3, reason: 'event data fails its CRC', severity: 'corrupt' },
+        { file: 'billing/invoice.0', offset: 19, reason: 'event data fails its CRC', severity: 'corrupt' },
       ]);
 
       // Reads that ask for it see the damage too; recovery cuts the tail and leaves the payload alone.
       const reopened = StorageEngine.open(dir);
       await expect(reopened.get('billing', 'invoice', 1n, { verifyCrc: true })).rejects.toMatchObject({
         code: 'CORRUPT_DATA',
-        details: { file: 'billing/invoice.0', offset: 3 },
+        details: { file: 'billing/invoice.0', offset: 19 },
       });
       await reopened.close();
       expect(verifyStore(dir).problems.map((p) => p.file)).toEqual(['billing/invoice.0']);
+      // What recovery cut was moved aside, not deleted.
+      expect(readdirSync(join(dir, 'audit')).filter((name) => name.includes('.cut-'))).toHaveLength(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
