@@ -50,6 +50,13 @@ export class AppendFile {
     return 1;
   }
 
+  /** Starts an fdatasync off this thread when there are unsynced bytes; bytes written after it starts stay unsynced. */
+  syncAsync(): Promise<void> | undefined {
+    if (!this.dirty) return undefined;
+    this.dirty = false;
+    return this.#io.fdatasyncAsync(this.fd);
+  }
+
   close(): void {
     this.#io.close(this.fd);
   }

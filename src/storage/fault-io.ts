@@ -211,6 +211,16 @@ export class FaultInjectingFileIO implements FileIO {
     this.#handle(fd).node.sync();
   }
 
+  /** Syncs at once (the image is exact at every instant) and reports it through a promise. */
+  fdatasyncAsync(fd: number): Promise<void> {
+    try {
+      this.fdatasync(fd);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   truncate(fd: number, size: number): void {
     this.#begin('write', 'ftruncate', `fd ${fd}`);
     const handle = this.#handle(fd);

@@ -26,6 +26,8 @@ export interface FileIO {
   fsync(fd: number): void;
   /** Flushes data (and the size, which appends need) of the file to stable storage. */
   fdatasync(fd: number): void;
+  /** fdatasync off the calling thread (libuv's pool for real files), so the caller can go on. */
+  fdatasyncAsync(fd: number): Promise<void>;
   truncate(fd: number, size: number): void;
   size(fd: number): number;
   close(fd: number): void;
@@ -68,6 +70,9 @@ export const realFileIO: FileIO = Object.freeze({
   },
   fdatasync(fd: number): void {
     fs.fdatasyncSync(fd);
+  },
+  fdatasyncAsync(fd: number): Promise<void> {
+    return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
   },
   truncate(fd: number, size: number): void {
     fs.ftruncateSync(fd, size);

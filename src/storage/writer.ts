@@ -114,6 +114,12 @@ export class StorageWriter {
   readonly #ends: number[] = [];
   /** Durations of the syncs of the current append call (seconds). */
   #syncSeconds: number[] = [];
+  /** Settles when every overlapped commit so far has synced; rejects once one failed. */
+  #inFlight: Promise<void> = Promise.resolve();
+  /** Segment files let go of while an overlapped sync may still use their descriptor. */
+  readonly #retired: AppendFile[] = [];
+  /** Overlapped commits whose syncs have not settled. */
+  #overlapping = 0;
 
   private constructor(root: string, io: FileIO, options: StorageWriterOptions) {
     this.#root = root;
@@ -169,6 +175,7 @@ export class StorageWriter {
   append(batches: readonly AppendBatch[], durability: Durability): AppendReport {
     if (this.#closed) throw new RingStoreError('STORE_CLOSED');
     if (this.#failure) throw this.#failure;
+    if (this.#overlapping === 0) for (const file of this.#retired.splice(0)) file.close();
     const outcomes: AppendOutcome[] = new Array(batches.length);
     const replays: { index: number; original: PutResult }[] = [];
     const accepted: AcceptedBatch[] = [];
@@ -306,6 +313,77 @@ export class StorageWriter {
     };
   }
 
+  /**
+   * One commit whose barrier runs off this thread, so that the caller can admit, encode and write
+   * the next commit while this one syncs (two or more commits in flight). The writes happen now,
+   * as in append; the returned promise resolves with results at durability 'fsync' once every
+   * sync of this commit and of every commit before it has returned, and only then do the next
+   * records vouch for its bytes. A failed sync fails the writer and rejects this commit and every
+   * later one. Call drain() before close().
+   *
+   *   commit N    write ─ sync ··········· ack N
+   *   commit N+1          write ─ sync ··········· ack N+1 (after ack N)
+   */
+  appendOverlapped(batches: readonly AppendBatch[]): Promise<AppendReport> {
+    let report: AppendReport;
+    try {
+      report = this.append(batches, 'write');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#overlapping++;
+    const started = performance.now();
+    const syncs: Promise<void>[] = [];
+    for (const file of this.#dirty) {
+      const sync = file.syncAsync();
+      if (sync) syncs.push(sync);
+    }
+    this.#dirty.clear();
+    const ends = [...this.#domains.values()].map((d) => ({ d, registry: d.registryEnd, index: d.indexEnd }));
+    const own = Promise.all(syncs);
+    const done = Promise.all([this.#inFlight, own]).then(
+      () => {
+        for (const { d, registry, index } of ends) {
+          d.registrySynced = Math.max(d.registrySynced, registry);
+          d.indexSynced = Math.max(d.indexSynced, index);
+        }
+        report.durability = 'fsync';
+        report.fsyncs = syncs.length;
+        report.syncSeconds = syncs.length > 0 ? [(performance.now() - started) / 1000] : [];
+        for (const outcome of report.outcomes) if (outcome.ok) outcome.result.durability = 'fsync';
+        return report;
+      },
+      (err: unknown) => {
+        if (this.#failure === undefined) {
+          try {
+            this.#fail(err);
+          } catch {
+            // #fail records the failure; the rejection below carries it.
+          }
+        }
+        throw this.#failure;
+      },
+    );
+    this.#inFlight = done.then(() => undefined);
+    const settled = () => {
+      this.#overlapping--;
+    };
+    done.then(settled, settled);
+    // A rejection is reported through `done`; the chain itself must not count as unhandled.
+    this.#inFlight.catch(() => undefined);
+    return done;
+  }
+
+  /** Waits until every overlapped commit has synced (or failed); then closes segments let go of. */
+  async drain(): Promise<void> {
+    try {
+      await this.#inFlight;
+    } catch {
+      // The failure is the writer's state (failed) and was reported to the commit.
+    }
+    for (const file of this.#retired.splice(0)) file.close();
+  }
+
   /** Closes every file; unsynced writes are fsynced first unless the writer has failed. */
   close(): void {
     if (this.#closed) return;
@@ -322,6 +400,7 @@ export class StorageWriter {
       for (const file of this.#dirty) attempt(() => this.#io.fsync(file.fd));
     }
     this.#dirty.clear();
+    for (const file of this.#retired.splice(0)) attempt(() => file.close());
     for (const domain of this.#domains.values()) {
       for (const aggregateType of domain.aggregateTypes)
         if (aggregateType.file) attempt(() => aggregateType.file!.close());
@@ -637,7 +716,8 @@ export class StorageWriter {
       // The previous segment is complete: make it durable before letting go of its descriptor.
       fsyncs += previous.sync((sync) => this.#timed(sync));
       this.#dirty.delete(previous);
-      previous.close();
+      // An overlapped sync may still hold its descriptor number: close it once the syncs settle.
+      this.#retired.push(previous);
       aggregateType.file = undefined;
     }
     const fresh = target.fileStart === SEGMENT_HEADER_BYTES;
