@@ -45,7 +45,8 @@ const DURABILITIES: readonly Durability[] = ['fsync', 'write', 'none'];
 /**
  * StorageWriter and StorageReader in one process, behind the EventStore interface: the store
  * without the ring and the worker threads. Puts made in the same turn of the event loop share one
- * append call, hence one fsync (group commit). Used by tests, by the storage bench, and as the
+ * append call, hence one sync barrier (group commit); with 'fsync' the next turn's commit is written
+ * while this one syncs (StorageWriter.appendOverlapped). Used by tests, by the storage bench, and as the
  * simplest embedded store.
  */
 export class StorageEngine implements EventStore {
@@ -183,6 +184,7 @@ export class StorageEngine implements EventStore {
     if (this.#closed) return;
     this.#flush();
     this.#closed = true;
+    await this.#writer.drain();
     try {
       this.#writer.close();
     } finally {
@@ -201,16 +203,28 @@ export class StorageEngine implements EventStore {
     const pending = this.#pending;
     if (pending.length === 0) return;
     this.#pending = [];
+    const batches = pending.map((p) => p.batch);
+    if (this.#durability === 'fsync') {
+      // The next turn's puts are written while this commit syncs; results come after its barrier.
+      this.#writer.appendOverlapped(batches).then(
+        (report) => this.#settle(pending, this.#published(report)),
+        (err: unknown) => {
+          for (const p of pending) p.reject(err);
+        },
+      );
+      return;
+    }
     let report: AppendReport;
     try {
-      report = this.#append(
-        pending.map((p) => p.batch),
-        this.#durability,
-      );
+      report = this.#append(batches, this.#durability);
     } catch (err) {
       for (const p of pending) p.reject(err);
       return;
     }
+    this.#settle(pending, report);
+  }
+
+  #settle(pending: PendingPut[], report: AppendReport): void {
     for (let i = 0; i < pending.length; i++) {
       const outcome = report.outcomes[i]!;
       if (outcome.ok) pending[i]!.resolve(outcome.result);
@@ -219,7 +233,11 @@ export class StorageEngine implements EventStore {
   }
 
   #append(batches: readonly AppendBatch[], durability: Durability): AppendReport {
-    const report = this.#writer.append(batches, durability);
+    return this.#published(this.#writer.append(batches, durability));
+  }
+
+  /** Makes a commit visible to reads and watchers: only once it reached its durability. */
+  #published(report: AppendReport): AppendReport {
     this.#reader.apply(report.delta);
     if (report.delta.domains.length > 0 && this.#watchers.size > 0) {
       this.#watchers.notify({

@@ -120,6 +120,8 @@ export class StorageWriter {
   readonly #retired: AppendFile[] = [];
   /** Overlapped commits whose syncs have not settled. */
   #overlapping = 0;
+  /** Files an overlapped sync is running on (with how many): a barrier syncs them again. */
+  readonly #syncing = new Map<AppendFile, number>();
 
   private constructor(root: string, io: FileIO, options: StorageWriterOptions) {
     this.#root = root;
@@ -334,9 +336,11 @@ export class StorageWriter {
     this.#overlapping++;
     const started = performance.now();
     const syncs: Promise<void>[] = [];
-    for (const file of this.#dirty) {
+    const files = [...this.#dirty];
+    for (const file of files) {
       const sync = file.syncAsync();
       if (sync) syncs.push(sync);
+      this.#syncing.set(file, (this.#syncing.get(file) ?? 0) + 1);
     }
     this.#dirty.clear();
     const ends = [...this.#domains.values()].map((d) => ({ d, registry: d.registryEnd, index: d.indexEnd }));
@@ -367,6 +371,11 @@ export class StorageWriter {
     this.#inFlight = done.then(() => undefined);
     const settled = () => {
       this.#overlapping--;
+      for (const file of files) {
+        const left = this.#syncing.get(file)! - 1;
+        if (left === 0) this.#syncing.delete(file);
+        else this.#syncing.set(file, left);
+      }
     };
     done.then(settled, settled);
     // A rejection is reported through `done`; the chain itself must not count as unhandled.
@@ -666,6 +675,12 @@ export class StorageWriter {
     const timed = (sync: () => void) => this.#timed(sync);
     for (const file of this.#dirty) fsyncs += file.sync(timed);
     this.#dirty.clear();
+    // Bytes of overlapped commits whose syncs are still running are made durable here too, so that
+    // the synced ends below may include them.
+    for (const file of this.#syncing.keys()) {
+      this.#timed(() => this.#io.fdatasync(file.fd));
+      fsyncs++;
+    }
     // Everything written is durable now: every domain's next records vouch for all of it.
     for (const domain of this.#domains.values()) {
       domain.registrySynced = domain.registryEnd;
