@@ -40,7 +40,7 @@ export async function startService(
     for (const action of recovery) {
       app.log.warn(
         { recovery: action },
-        `recovery at open: ${action.action} ${action.file}, ${action.from} → ${action.to} bytes (${action.reason})`,
+        `recovery at open: ${action.action} ${action.file}, ${action.from} → ${action.to} bytes (${action.reason}); ${action.quarantined} bytes moved aside to ${action.quarantine}`,
       );
     }
     await app.listen({ host: config.host, port: config.port });

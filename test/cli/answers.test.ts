@@ -255,6 +255,7 @@ describe('serve logs what recovery cut at open', () => {
         recovery: expect.objectContaining({ file: 'billing/index', action: 'truncated' }),
       }),
     ]);
+    expect(cut[0]?.msg).toMatch(/10 bytes moved aside to billing\/index\.cut-\d+$/);
     expect(records.indexOf(cut[0] as (typeof records)[number])).toBeLessThan(
       records.findIndex((r) => r.msg === 'ringstore listening'),
     );
