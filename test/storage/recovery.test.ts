@@ -3,6 +3,7 @@ import { crc32 } from '../../src/crc.js';
 import type { RingStoreError } from '../../src/errors.js';
 import { EMPTY_BYTES } from '../../src/model/events.js';
 import { type CrashChoice, FaultInjectingFileIO } from '../../src/storage/fault-io.js';
+import { DEFAULT_INDEX_EXTENT_BYTES, endOfNonZero } from '../../src/storage/format.js';
 import type { AppendBatch } from '../../src/storage/types.js';
 import { StorageWriter } from '../../src/storage/writer.js';
 
@@ -53,6 +54,10 @@ describe('recovery', () => {
 
   it('reports a missing data segment as corruption, with the index offset of the first record using it', () => {
     const io = store();
+    // A third commit vouches for the second, whose record for a 3 is the first to use a.1.
+    const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    writer.append([batch('b', 5n, 10)], 'fsync');
+    writer.close();
     io.unlink('/s/d/a.1');
     const err = openError(io);
     expect(err.code).toBe('CORRUPT_DATA');
@@ -62,17 +67,30 @@ describe('recovery', () => {
 
   it('cuts an index that got ahead of its data (short segment) and says so', () => {
     const io = store();
-    io.setFileContent('/s/d/b.0', io.fileContent('/s/d/b.0').subarray(0, 15));
+    // b.0: header (16 bytes), b 2 (10), b 4 (10), preallocated zeros; keep half of b 4.
+    io.setFileContent('/s/d/b.0', io.fileContent('/s/d/b.0').subarray(0, 31));
+    const indexEnd = endOfNonZero(io.fileContent('/s/d/index'), 0);
     const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    const cut = writer.recovery[0]!.to;
     expect(writer.recovery).toEqual([
       {
         file: 'd/index',
         action: 'truncated',
-        from: expect.any(Number),
-        to: expect.any(Number),
+        from: DEFAULT_INDEX_EXTENT_BYTES,
+        to: cut,
+        quarantined: indexEnd - cut,
+        quarantine: `d/index.cut-${cut}`,
         reason: 'data missing',
       },
-      { file: 'd/b.0', action: 'truncated', from: 15, to: 10, reason: 'unreferenced data' },
+      {
+        file: 'd/b.0',
+        action: 'truncated',
+        from: 31,
+        to: 26,
+        quarantined: 5,
+        quarantine: 'd/b.0.cut-26',
+        reason: 'unreferenced data',
+      },
     ]);
     // Only the last record (b 4) lost its data; a 3, written before it, keeps its place.
     expect(writer.version('d', 'b', 4n)).toBe(0);
@@ -88,14 +106,16 @@ describe('recovery', () => {
     const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
     writer.append([batch('c', 5n, 10)], 'none');
     writer.close();
-    const indexSize = io.fileContent('/s/d/index').byteLength;
-    io.setFileContent('/s/d/index', io.fileContent('/s/d/index').subarray(0, indexSize - 5));
+    // Tear the last index record (c 5): its data is then referenced by no record.
+    const indexEnd = endOfNonZero(io.fileContent('/s/d/index'), 0);
+    io.setFileContent('/s/d/index', io.fileContent('/s/d/index').subarray(0, indexEnd - 5));
     const recovered = StorageWriter.open('/s', { io, segmentBytes: 100 });
     expect(recovered.recovery.map((a) => `${a.action} ${a.file}`)).toEqual([
       'truncated d/index',
       'truncated d/c.0',
     ]);
-    writer.close();
+    expect(recovered.version('d', 'c', 5n)).toBe(0);
+    recovered.close();
   });
 });
 
