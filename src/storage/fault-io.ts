@@ -7,17 +7,62 @@ import type { FileIO, OpenMode } from './file-io.js';
  *   (kinds: write, fsync, rename, open; fsync covers fsync, fdatasync and fsyncDir).
  * - `powerLossAfter(k)`: after k more operations of any kind the "machine" stops: every later
  *   operation throws EIO and changes nothing, so the image is frozen at the instant of the loss.
- * - `crash(tear?)`: a new FaultInjectingFileIO holding what a real disk would still hold after a
- *   power loss: each file's content as of its last fsync/fdatasync, plus (when `tear` says so) a
- *   prefix of the bytes appended after it; directory entries as of the parent's last fsyncDir, so
- *   files created, renamed or removed without a following fsyncDir revert.
+ * - `crash(choose?)`: a new FaultInjectingFileIO holding what a real disk may still hold after a
+ *   power loss, at page granularity. For each file, S is its synced image (as of its last
+ *   fsync/fdatasync, length Ls) and C its current image (length Lc). The surviving size is Ls or Lc
+ *   (`choose.size`: a crash can persist a new size without the bytes), and every PAGE_BYTES page
+ *   whose bytes differ between S and C (both read as zeros past their ends) is independently
+ *   persisted — bytes of C — or not — bytes of S, zeros past Ls (`choose.page`). Without `choose`
+ *   only synced bytes survive. Directory entries are as of the parent's last fsyncDir, so files
+ *   created, renamed or removed without a following fsyncDir revert.
+ *   `crashChoice(mode, random)` builds seeded choices (none / all / random subset / torn).
  *
  * Paths are absolute POSIX paths; the root directory itself always exists.
  */
 export type FaultKind = 'write' | 'fsync' | 'rename' | 'open';
 
-/** Decides how many of the `pending` unsynced appended bytes of `path` survive a crash. */
-export type TearFunction = (path: string, pending: number) => number;
+/** The unit in which a power loss keeps or drops unsynced bytes. */
+export const PAGE_BYTES = 4096;
+
+/**
+ * What a power loss keeps of each file's unsynced changes. `size` is asked for every file whose
+ * synced and current sizes differ; `page` for every page whose bytes differ, in increasing page
+ * order per file (true: the page's current bytes survive).
+ */
+export interface CrashChoice {
+  size(path: string): 'synced' | 'current';
+  page(path: string, index: number): boolean;
+}
+
+/**
+ * Seeded crash choices:
+ *   none    nothing unsynced survives (sizes as synced)
+ *   all     every unsynced page and size survives (a clean stop)
+ *   random  each size and page independently, by `random`
+ *   torn    each file's new size and every changed page but its first survive: the later page of
+ *           a write reaches the disk, the earlier (partly old) page does not
+ */
+export type CrashMode = 'none' | 'all' | 'random' | 'torn';
+export const CRASH_MODES: readonly CrashMode[] = ['none', 'all', 'random', 'torn'];
+
+export function crashChoice(mode: CrashMode, random: () => number): CrashChoice {
+  const firstPage = new Map<string, number>();
+  return {
+    size: () => {
+      if (mode === 'none') return 'synced';
+      if (mode === 'random') return random() < 0.5 ? 'synced' : 'current';
+      return 'current';
+    },
+    page: (path, index) => {
+      if (mode === 'none') return false;
+      if (mode === 'all') return true;
+      if (mode === 'random') return random() < 0.5;
+      const first = firstPage.get(path);
+      if (first === undefined) firstPage.set(path, index);
+      return first !== undefined && index !== first;
+    },
+  };
+}
 
 class FileNode {
   readonly kind = 'file' as const;
@@ -130,8 +175,8 @@ export class FaultInjectingFileIO implements FileIO {
   }
 
   /** What the disk holds after a power loss now (see the module comment). */
-  crash(tear?: TearFunction): FaultInjectingFileIO {
-    return new FaultInjectingFileIO(survivingDir(this.#root, '', tear));
+  crash(choose?: CrashChoice): FaultInjectingFileIO {
+    return new FaultInjectingFileIO(survivingDir(this.#root, '', choose));
   }
 
   /** The current (not necessarily durable) content of a file, for tests. */
@@ -339,35 +384,44 @@ export class FaultInjectingFileIO implements FileIO {
   }
 }
 
-function survivingDir(dir: DirNode, path: string, tear: TearFunction | undefined): DirNode {
+function survivingDir(dir: DirNode, path: string, choose: CrashChoice | undefined): DirNode {
   const copy = new DirNode();
   for (const [name, node] of dir.durable) {
     const childPath = `${path}/${name}`;
     copy.entries.set(
       name,
-      node.kind === 'dir' ? survivingDir(node, childPath, tear) : survivingFile(node, childPath, tear),
+      node.kind === 'dir' ? survivingDir(node, childPath, choose) : survivingFile(node, childPath, choose),
     );
   }
   copy.durable = new Map(copy.entries);
   return copy;
 }
 
-function survivingFile(file: FileNode, path: string, tear: TearFunction | undefined): FileNode {
+function survivingFile(file: FileNode, path: string, choose: CrashChoice | undefined): FileNode {
   const synced = file.synced();
+  if (!choose) return new FileNode(synced);
   const current = file.content();
-  let kept = synced;
-  const appendedOnly =
-    current.byteLength > synced.byteLength && equalBytes(current.subarray(0, synced.byteLength), synced);
-  if (tear && appendedOnly) {
-    const pending = current.byteLength - synced.byteLength;
-    const keep = Math.max(0, Math.min(pending, Math.floor(tear(path, pending))));
-    kept = current.subarray(0, synced.byteLength + keep);
+  const span = Math.max(synced.byteLength, current.byteLength);
+  // Both images read as zeros past their ends; a page survives whole or not at all.
+  const image = new Uint8Array(span);
+  image.set(synced);
+  const pages = Math.ceil(span / PAGE_BYTES);
+  for (let page = 0; page < pages; page++) {
+    const from = page * PAGE_BYTES;
+    const to = Math.min(span, from + PAGE_BYTES);
+    if (!pageDiffers(synced, current, from, to)) continue;
+    if (!choose.page(path, page)) continue;
+    image.fill(0, from, to);
+    image.set(current.subarray(from, Math.min(to, current.byteLength)), from);
   }
-  return new FileNode(kept);
+  const size =
+    synced.byteLength === current.byteLength || choose.size(path) === 'synced'
+      ? synced.byteLength
+      : current.byteLength;
+  return new FileNode(image.subarray(0, size));
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
+function pageDiffers(a: Uint8Array, b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return true;
+  return false;
 }

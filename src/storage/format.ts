@@ -10,6 +10,7 @@ import { STORAGE_NAME_PATTERN } from '../model/names.js';
  *   <dir>/<domain>/index              index records      "RSI" 2, then zeros (preallocated)
  *   <dir>/<domain>/<aggtype>.<n>      segment header     "RSD" 2, payloads, then zeros
  *   <dir>/<domain>/<file>.cut-<at>    bytes recovery moved aside from <file> at offset <at>
+ *   <dir>/<domain>/<file>.cut-<at>.<n>  the same, when an earlier recovery already used the name
  *
  * All integers are little-endian. "u53" fields are u64 on disk whose high 11 bits must be zero, so
  * they round-trip through a JS number exactly.
@@ -91,9 +92,12 @@ export function parseSegmentFileName(name: string): { aggregateType: string; seg
   return segment <= 0xffffffff ? { aggregateType: match[1]!, segment } : undefined;
 }
 
-/** Name of the file that holds the bytes recovery moved aside from `file`, starting at `offset`. */
-export function quarantineFileName(file: string, offset: number): string {
-  return `${file}.cut-${offset}`;
+/**
+ * Name of the file that holds the bytes recovery moved aside from `file`, starting at `offset`;
+ * `n` (from 1) tells apart later cuts at the same place, which must not overwrite earlier ones.
+ */
+export function quarantineFileName(file: string, offset: number, n = 0): string {
+  return n === 0 ? `${file}.cut-${offset}` : `${file}.cut-${offset}.${n}`;
 }
 
 export function joinPath(dir: string, name: string): string {

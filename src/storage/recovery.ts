@@ -1,4 +1,4 @@
-import type { FileIO } from './file-io.js';
+import { type FileIO, readWholeFile } from './file-io.js';
 import { joinPath, quarantineFileName } from './format.js';
 import type { IndexRecord } from './index-record.js';
 import { corruptData, type DomainPlan, type PlannedCut, planDomain } from './recovery-plan.js';
@@ -10,7 +10,9 @@ import { corruptData, type DomainPlan, type PlannedCut, planDomain } from './rec
  * `<file>.cut-<offset>` beside the file (written, fsynced, its directory entry fsynced), then
  * truncates the file and fsyncs it; a whole unreferenced segment is renamed aside instead. A crash
  * at any point leaves a state that the next recovery finishes, writing the same quarantine files:
- * running recovery twice gives the same result as running it once.
+ * running recovery twice gives the same result as running it once. A quarantine file never
+ * replaces another: a cut at the same place after a later crash, with other bytes, goes to
+ * `<file>.cut-<offset>.<n>` (an existing file holding exactly the bytes being moved is reused).
  */
 export interface RecoveryAction {
   /** Path relative to the store directory. */
@@ -40,17 +42,19 @@ export function recoverDomain(
 
 function applyCut(io: FileIO, root: string, cut: PlannedCut): RecoveryAction {
   const path = joinPath(root, cut.file);
-  const quarantine = quarantineFileName(cut.file, cut.offset);
   const folder = path.slice(0, path.lastIndexOf('/'));
   if (cut.whole) {
+    const quarantine = freeQuarantine(io, root, cut, undefined);
     io.rename(path, joinPath(root, quarantine));
     io.fsyncDir(folder);
     return action(cut, 'moved', 0, quarantine);
   }
   const fd = io.open(path, 'readwrite');
+  let quarantine: string;
   try {
     const moved = new Uint8Array(cut.end - cut.offset);
     const got = io.read(fd, moved, 0, moved.byteLength, cut.offset);
+    quarantine = freeQuarantine(io, root, cut, moved.subarray(0, got));
     const aside = io.open(joinPath(root, quarantine), 'create');
     try {
       io.write(aside, moved.subarray(0, got), 0);
@@ -66,6 +70,26 @@ function applyCut(io: FileIO, root: string, cut: PlannedCut): RecoveryAction {
     io.close(fd);
   }
   return action(cut, 'truncated', cut.offset, quarantine);
+}
+
+/**
+ * The quarantine name for a cut: the first of `<file>.cut-<offset>`, `….1`, `….2`, … that does not
+ * exist or (for a truncation, `bytes`) already holds exactly the bytes being moved — left by a
+ * recovery of the same cut that a crash interrupted.
+ */
+function freeQuarantine(io: FileIO, root: string, cut: PlannedCut, bytes: Uint8Array | undefined): string {
+  for (let n = 0; ; n++) {
+    const name = quarantineFileName(cut.file, cut.offset, n);
+    const path = joinPath(root, name);
+    if (!io.exists(path)) return name;
+    if (bytes !== undefined && sameBytes(readWholeFile(io, path), bytes)) return name;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function action(

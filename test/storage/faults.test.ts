@@ -2,10 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/crc.js';
 import { hasCode } from '../../src/errors.js';
 import { EMPTY_BYTES } from '../../src/model/events.js';
-import { FaultInjectingFileIO, type FaultKind } from '../../src/storage/fault-io.js';
+import {
+  type CrashChoice,
+  crashChoice,
+  FaultInjectingFileIO,
+  type FaultKind,
+  PAGE_BYTES,
+} from '../../src/storage/fault-io.js';
 import { StorageEngine } from '../../src/storage/storage-engine.js';
 import type { AppendBatch } from '../../src/storage/types.js';
 import { StorageWriter } from '../../src/storage/writer.js';
+import { mulberry32 } from '../support/prng.js';
 
 const enc = new TextEncoder();
 
@@ -31,8 +38,28 @@ function expectStoreFailed(fn: () => unknown): void {
   expect(hasCode(thrown, 'STORE_FAILED'), String(thrown)).toBe(true);
 }
 
+function choice(size: 'synced' | 'current', page: (index: number) => boolean): CrashChoice {
+  return { size: () => size, page: (_path, index) => page(index) };
+}
+
+/**
+ * A file of 2.5 synced pages (bytes 1) whose current image overwrote 2 bytes of page 1 and bytes
+ * of page 2 in place, and appended up to 3.5 pages (bytes 9 past the synced end).
+ */
+function fourPages(): { io: FaultInjectingFileIO; synced: Uint8Array; current: Uint8Array } {
+  const io = new FaultInjectingFileIO();
+  const fd = io.open('/f', 'create');
+  io.fsyncDir('/');
+  const synced = new Uint8Array(2.5 * PAGE_BYTES).fill(1);
+  io.write(fd, synced, 0);
+  io.fdatasync(fd);
+  io.write(fd, new Uint8Array([7, 7]), PAGE_BYTES + 10);
+  io.write(fd, new Uint8Array(1.5 * PAGE_BYTES).fill(9), 2 * PAGE_BYTES);
+  return { io, synced, current: io.fileContent('/f') };
+}
+
 describe('FaultInjectingFileIO', () => {
-  it('keeps only fsynced bytes and fsyncDir-ed entries across a crash, optionally a torn prefix', () => {
+  it('keeps only fsynced bytes and fsyncDir-ed entries across a crash without a choice', () => {
     const io = new FaultInjectingFileIO();
     io.mkdir('/d');
     io.fsyncDir('/');
@@ -46,7 +73,77 @@ describe('FaultInjectingFileIO', () => {
     io.fsync(lost);
     expect(new TextDecoder().decode(io.crash().fileContent('/d/f'))).toBe('durable');
     expect(io.crash().listFiles('/')).toEqual(['/d/f']);
-    expect(new TextDecoder().decode(io.crash(() => 3).fileContent('/d/f'))).toBe('durable-lo');
+    expect(new TextDecoder().decode(io.crash(choice('current', () => true)).fileContent('/d/f'))).toBe(
+      'durable-lost',
+    );
+  });
+
+  it('keeps or drops each changed page independently, and asks only about changed pages', () => {
+    const { io, synced, current } = fourPages();
+    const asked: number[] = [];
+    const kept = io.crash(
+      choice('current', (page) => {
+        asked.push(page);
+        return page === 2;
+      }),
+    );
+    // Page 0 is unchanged; 1 and 3 were overwritten in place, 2 and 3 partly appended.
+    expect(asked).toEqual([1, 2, 3]);
+    const expected = Uint8Array.from(synced);
+    const grown = new Uint8Array(current.byteLength);
+    grown.set(expected);
+    grown.set(current.subarray(2 * PAGE_BYTES, 3 * PAGE_BYTES), 2 * PAGE_BYTES);
+    expect(kept.fileContent('/f')).toEqual(grown);
+  });
+
+  it('leaves stale synced bytes in an overwritten page that was not persisted', () => {
+    const { io, synced, current } = fourPages();
+    const image = io.crash(choice('synced', (page) => page === 2)).fileContent('/f');
+    expect(image.byteLength).toBe(synced.byteLength);
+    // Page 1 (overwritten, not persisted) still holds the old bytes; page 2 the new ones up to Ls.
+    expect(current.subarray(PAGE_BYTES + 10, PAGE_BYTES + 12)).toEqual(new Uint8Array([7, 7]));
+    expect(image.subarray(PAGE_BYTES, 2 * PAGE_BYTES)).toEqual(synced.subarray(PAGE_BYTES, 2 * PAGE_BYTES));
+    expect(image.subarray(2 * PAGE_BYTES)).toEqual(current.subarray(2 * PAGE_BYTES, synced.byteLength));
+    expect(image[2 * PAGE_BYTES + 100]).toBe(9);
+  });
+
+  it('can keep a new size without its bytes: zeros past the synced size', () => {
+    const { io, synced, current } = fourPages();
+    const image = io.crash(choice('current', () => false)).fileContent('/f');
+    expect(image.byteLength).toBe(current.byteLength);
+    expect(image.subarray(0, synced.byteLength)).toEqual(synced);
+    expect(image.subarray(synced.byteLength).every((b) => b === 0)).toBe(true);
+  });
+
+  it('keeps bytes of a persisted page only up to the surviving size', () => {
+    const { io, synced, current } = fourPages();
+    const image = io.crash(choice('synced', () => true)).fileContent('/f');
+    expect(image).toEqual(current.subarray(0, synced.byteLength));
+  });
+
+  it('builds seeded choices: none, all, random (replayable) and torn', () => {
+    const { io, synced, current } = fourPages();
+    expect(io.crash(crashChoice('none', mulberry32(1))).fileContent('/f')).toEqual(synced);
+    expect(io.crash(crashChoice('all', mulberry32(1))).fileContent('/f')).toEqual(current);
+    const a = io.crash(crashChoice('random', mulberry32(5))).fileContent('/f');
+    const b = io.crash(crashChoice('random', mulberry32(5))).fileContent('/f');
+    expect(a).toEqual(b);
+    const torn = io.crash(crashChoice('torn', mulberry32(1))).fileContent('/f');
+    // The first changed page (1) is lost, every later one kept, and the new size kept.
+    expect(torn.byteLength).toBe(current.byteLength);
+    expect(torn.subarray(PAGE_BYTES, 2 * PAGE_BYTES)).toEqual(synced.subarray(PAGE_BYTES, 2 * PAGE_BYTES));
+    expect(torn.subarray(2 * PAGE_BYTES)).toEqual(current.subarray(2 * PAGE_BYTES));
+    // Across many seeds a random choice hits every combination of the 3 changed pages.
+    const seen = new Set<string>();
+    for (let seed = 1; seed <= 200; seed++) {
+      const image = io.crash(crashChoice('random', mulberry32(seed))).fileContent('/f');
+      seen.add(
+        [1, 2, 3]
+          .map((page) => (image[page * PAGE_BYTES + 10] === current[page * PAGE_BYTES + 10] ? 1 : 0))
+          .join(''),
+      );
+    }
+    expect(seen.size).toBe(8);
   });
 
   it('keeps the durable bytes of a file truncated without fsync', () => {
