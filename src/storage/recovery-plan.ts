@@ -51,11 +51,14 @@ export interface Damage {
   reason: string;
 }
 
-/** Bytes [offset, end) of `file` that recovery moves aside; `whole`: the whole file (renamed). */
+/**
+ * `file` is cut at `offset`; its bytes [start, end) — from the first to the last non-zero byte past
+ * the cut, so preallocated zeros are not copied — are moved aside. `whole`: the file is renamed.
+ */
 export interface PlannedCut {
   file: string;
   offset: number;
-  /** One past the last non-zero byte: what is quarantined. */
+  start: number;
   end: number;
   /** Size of the file before the cut. */
   size: number;
@@ -209,7 +212,10 @@ export function planDomain(
 }
 
 function tailCut(file: string, bytes: Uint8Array, offset: number, reason: string): PlannedCut {
-  return { file, offset, end: endOfNonZero(bytes, offset), size: bytes.byteLength, whole: false, reason };
+  const end = endOfNonZero(bytes, offset);
+  let start = offset;
+  while (start < end && bytes[start] === 0) start++;
+  return { file, offset, start, end, size: bytes.byteLength, whole: false, reason };
 }
 
 function missingDataFile(
@@ -320,19 +326,12 @@ function dataCuts(
     for (const [segment, size] of sizes) {
       const file = `${domain}/${aggregateType}.${segment}`;
       if (end === undefined || segment > end.segment) {
-        cuts.push({ file, offset: 0, end: size, size, whole: true, reason: 'unreferenced data' });
+        cuts.push({ file, offset: 0, start: 0, end: size, size, whole: true, reason: 'unreferenced data' });
       } else if (segment === end.segment && size > end.end) {
         const tail = readRange(io, joinPath(folder, `${aggregateType}.${segment}`), end.end, size);
-        const nonZero = endOfNonZero(tail, 0);
-        if (nonZero > 0) {
-          cuts.push({
-            file,
-            offset: end.end,
-            end: end.end + nonZero,
-            size,
-            whole: false,
-            reason: 'unreferenced data',
-          });
+        const cut = tailCut(file, tail, 0, 'unreferenced data');
+        if (cut.end > 0) {
+          cuts.push({ ...cut, offset: end.end, start: end.end + cut.start, end: end.end + cut.end, size });
         }
       }
     }

@@ -7,7 +7,8 @@ import { corruptData, type DomainPlan, type PlannedCut, planDomain } from './rec
  * Recovery of one domain folder, run by StorageWriter.open before any append: it reads the folder
  * (planDomain, shared with verify), refuses with CORRUPT_DATA when synced bytes are damaged, and
  * otherwise applies the plan's cuts. Each cut first copies the bytes it removes into
- * `<file>.cut-<offset>` beside the file (written, fsynced, its directory entry fsynced), then
+ * `<file>.cut-<offset>` beside the file — from the first to the last byte past the cut that is not
+ * zero, at that first byte's offset — (written, fsynced, its directory entry fsynced), then
  * truncates the file and fsyncs it; a whole unreferenced segment is renamed aside instead. A crash
  * at any point leaves a state that the next recovery finishes, writing the same quarantine files:
  * running recovery twice gives the same result as running it once. A quarantine file never
@@ -21,8 +22,9 @@ export interface RecoveryAction {
   /** Size before and after. */
   from: number;
   to: number;
-  /** Bytes moved aside and where to (relative to the store directory). */
+  /** Bytes moved aside, the offset in the file where they began, and where to (relative to the store directory). */
   quarantined: number;
+  quarantinedFrom: number;
   quarantine: string;
   reason: string;
 }
@@ -52,8 +54,8 @@ function applyCut(io: FileIO, root: string, cut: PlannedCut): RecoveryAction {
   const fd = io.open(path, 'readwrite');
   let quarantine: string;
   try {
-    const moved = new Uint8Array(cut.end - cut.offset);
-    const got = io.read(fd, moved, 0, moved.byteLength, cut.offset);
+    const moved = new Uint8Array(cut.end - cut.start);
+    const got = io.read(fd, moved, 0, moved.byteLength, cut.start);
     quarantine = freeQuarantine(io, root, cut, moved.subarray(0, got));
     const aside = io.open(joinPath(root, quarantine), 'create');
     try {
@@ -79,7 +81,7 @@ function applyCut(io: FileIO, root: string, cut: PlannedCut): RecoveryAction {
  */
 function freeQuarantine(io: FileIO, root: string, cut: PlannedCut, bytes: Uint8Array | undefined): string {
   for (let n = 0; ; n++) {
-    const name = quarantineFileName(cut.file, cut.offset, n);
+    const name = quarantineFileName(cut.file, cut.start, n);
     const path = joinPath(root, name);
     if (!io.exists(path)) return name;
     if (bytes !== undefined && sameBytes(readWholeFile(io, path), bytes)) return name;
@@ -103,7 +105,8 @@ function action(
     action: kind,
     from: cut.size,
     to,
-    quarantined: cut.end - cut.offset,
+    quarantined: cut.end - cut.start,
+    quarantinedFrom: cut.start,
     quarantine,
     reason: cut.reason,
   };

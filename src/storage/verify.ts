@@ -163,7 +163,7 @@ function verifyDomain(
       problems.push({
         file: cut.file,
         offset: cut.offset,
-        reason: `${cut.reason} (${cut.whole ? 'unreferenced file' : 'torn tail'}: recovery moves ${cut.end - cut.offset} bytes aside)`,
+        reason: `${cut.reason} (${cut.whole ? 'unreferenced file' : 'torn tail'}: recovery moves ${cut.end - cut.start} bytes aside)`,
         severity: 'tail',
       });
     }

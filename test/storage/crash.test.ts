@@ -201,7 +201,9 @@ function checkQuarantine(
     const original = Buffer.from(before.get(`${DIR}/${action.file}`) ?? '', 'base64');
     const aside = after.fileContent(`${DIR}/${action.quarantine}`);
     const expected =
-      action.action === 'moved' ? original : original.subarray(action.to, action.to + action.quarantined);
+      action.action === 'moved'
+        ? original
+        : original.subarray(action.quarantinedFrom, action.quarantinedFrom + action.quarantined);
     expect(base64(aside), `${label}: quarantine of ${action.file}`).toBe(base64(expected));
     total += action.quarantined;
   }
