@@ -54,36 +54,37 @@ export function scanRegistry(bytes: Uint8Array, registry = new NameRegistry()): 
 /** Largest `syncedEnd` of the structurally valid registry records after `from` (0 when none). */
 export function registryVouchAfter(bytes: Uint8Array, from: number): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let vouched = 0;
-  let at = from;
-  for (;;) {
-    at = findValidRecordAfter(
-      bytes,
-      at,
-      REGISTRY_MAGIC,
-      (o) => typeof decodeRegistryRecord(bytes, view, o) !== 'string',
-    );
-    if (at < 0) return vouched;
+  return largestVouchAfter(bytes, from, REGISTRY_MAGIC, (at) => {
     const record = decodeRegistryRecord(bytes, view, at);
-    if (typeof record !== 'string') vouched = Math.max(vouched, record.syncedEnd);
-  }
+    return typeof record === 'string' ? -1 : record.syncedEnd;
+  });
 }
 
 /** Largest `syncedEnd` of the structurally valid index records after `from` (0 when none). */
 export function indexVouchAfter(bytes: Uint8Array, from: number): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const record = emptyIndexRecord();
+  return largestVouchAfter(bytes, from, INDEX_MAGIC, (at) =>
+    decodeIndexRecord(bytes, view, at, record) === undefined ? record.syncedEnd : -1,
+  );
+}
+
+/** `vouchAt(offset)`: the syncedEnd of a valid record there, or -1. */
+function largestVouchAfter(
+  bytes: Uint8Array,
+  from: number,
+  magicNumber: number,
+  vouchAt: (offset: number) => number,
+): number {
   let vouched = 0;
-  let at = from;
-  for (;;) {
-    at = findValidRecordAfter(
-      bytes,
-      at,
-      INDEX_MAGIC,
-      (o) => decodeIndexRecord(bytes, view, o, record) === undefined,
-    );
+  let claim = -1;
+  for (let at = from; ; ) {
+    at = findValidRecordAfter(bytes, at, magicNumber, (offset) => {
+      claim = vouchAt(offset);
+      return claim >= 0;
+    });
     if (at < 0) return vouched;
-    vouched = Math.max(vouched, record.syncedEnd);
+    vouched = Math.max(vouched, claim);
   }
 }
 

@@ -18,6 +18,7 @@ import { RING_STORE_BOUNDS, resolveRingStoreOptions } from '../../src/api/ring-s
 import { parseServeConfig } from '../../src/cli/config.js';
 import { runCli } from '../../src/cli/main.js';
 import { StorageEngine } from '../../src/storage/storage-engine.js';
+import { capture } from '../support/capture.js';
 
 /** `ringstore` answers like every other CLI: help, version, one-line errors, progress, no surprises. */
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -42,20 +43,6 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 afterEach(() => vi.restoreAllMocks());
-
-function capture(): { out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    err += String(chunk);
-    return true;
-  });
-  return { out: () => out, err: () => err };
-}
 
 describe('help and version', () => {
   it('answers --help and -h at the top level and for every command, on stdout, exit 0', async () => {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { inspectStore } from '../../src/cli/inspect.js';
 import { runCli } from '../../src/cli/main.js';
 import { StorageEngine } from '../../src/storage/storage-engine.js';
+import { capture } from '../support/capture.js';
 
 const dirs: string[] = [];
 function freshDir(): string {
@@ -17,20 +18,6 @@ afterEach(() => {
   vi.restoreAllMocks();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
-
-function capture(): { out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    err += String(chunk);
-    return true;
-  });
-  return { out: () => out, err: () => err };
-}
 
 describe('ringstore CLI', () => {
   it('prints usage, and exits 2 on an unknown command or a bad option', async () => {

@@ -27,53 +27,40 @@ describe(`StorageEngine equals MemoryEventStore (model-based, seeds ${SEED}…${
     );
   });
 
-  it('in-memory files, tiny generations and segments', async () => {
+  const TINY = { generationBytes: 100, segmentBytes: 300, indexExtentBytes: 256, dataExtentBytes: 128 };
+
+  /** A model check on in-memory files with tiny sizes; `reopen` makes the next file image. */
+  async function tinyRun(
+    seed: number,
+    numRuns: number,
+    reopen: (io: FaultInjectingFileIO, store: EventStore) => Promise<FaultInjectingFileIO>,
+  ): Promise<void> {
     const clock = new ManualClock();
     let io = new FaultInjectingFileIO();
-    const options = (): StorageEngineOptions => ({
-      io,
-      clock: clock.read,
-      generationBytes: 100,
-      segmentBytes: 300,
-      indexExtentBytes: 256,
-      dataExtentBytes: 128,
-    });
+    const options = (): StorageEngineOptions => ({ io, clock: clock.read, ...TINY });
     await runModelCheck(
       async () => {
         io = new FaultInjectingFileIO();
         return StorageEngine.open('/store', options());
       },
       async (store: EventStore) => {
-        await store.close();
+        io = await reopen(io, store);
         return StorageEngine.open('/store', options());
       },
-      { seed: SEED + 1, numRuns: 150, clock },
+      { seed, numRuns, clock },
     );
+  }
+
+  it('in-memory files, tiny generations, segments and extents', async () => {
+    await tinyRun(SEED + 1, 150, async (io, store) => {
+      await store.close();
+      return io;
+    });
   });
 
   it('in-memory files, tiny sizes, reopened from what a power loss leaves (no close)', async () => {
-    const clock = new ManualClock();
-    let io = new FaultInjectingFileIO();
-    const options = (): StorageEngineOptions => ({
-      io,
-      clock: clock.read,
-      generationBytes: 100,
-      segmentBytes: 300,
-      indexExtentBytes: 256,
-      dataExtentBytes: 128,
-    });
-    await runModelCheck(
-      async () => {
-        io = new FaultInjectingFileIO();
-        return StorageEngine.open('/store', options());
-      },
-      async () => {
-        // Every put the model holds was acknowledged with 'fsync': only synced bytes may count.
-        io = io.crash();
-        return StorageEngine.open('/store', options());
-      },
-      { seed: SEED + 3, numRuns: 100, clock },
-    );
+    // Every put the model holds was acknowledged with 'fsync': only synced bytes may count.
+    await tinyRun(SEED + 3, 100, async (io) => io.crash());
   });
 
   it('real files in a temp directory', async () => {
