@@ -64,19 +64,22 @@ export function crashChoice(mode: CrashMode, random: () => number): CrashChoice 
   };
 }
 
+/** Granularity of the copy-on-write of synced bytes (a change copies only the pages it touches). */
+const COPY_PAGE_BYTES = 4096;
+
 class FileNode {
   readonly kind = 'file' as const;
   data: Uint8Array;
   length: number;
-  /** Bytes [0, syncedLength) are durable: as in `data`, unless overwritten since (then syncedCopy). */
+  /** Bytes [0, syncedLength) are durable: as in `data`, except pages changed since (syncedPages). */
   syncedLength: number;
-  syncedCopy: Uint8Array | undefined;
+  /** Durable content of the pages changed since the last sync, by page index. */
+  readonly syncedPages = new Map<number, Uint8Array>();
 
   constructor(content: Uint8Array = new Uint8Array(0)) {
     this.data = Uint8Array.from(content);
     this.length = content.byteLength;
     this.syncedLength = content.byteLength;
-    this.syncedCopy = undefined;
   }
 
   content(): Uint8Array {
@@ -84,18 +87,28 @@ class FileNode {
   }
 
   synced(): Uint8Array {
-    return this.syncedCopy ?? this.data.subarray(0, this.syncedLength);
+    if (this.syncedPages.size === 0) return this.data.subarray(0, this.syncedLength);
+    const out = new Uint8Array(this.syncedLength);
+    out.set(this.data.subarray(0, Math.min(this.length, this.syncedLength)));
+    for (const [page, bytes] of this.syncedPages) out.set(bytes, page * COPY_PAGE_BYTES);
+    return out;
   }
 
   sync(): void {
     this.syncedLength = this.length;
-    this.syncedCopy = undefined;
+    this.syncedPages.clear();
   }
 
-  /** Keeps the durable bytes before a change that touches [from, …) of the live content. */
-  beforeChange(from: number): void {
-    if (this.syncedCopy === undefined && from < this.syncedLength) {
-      this.syncedCopy = this.data.slice(0, this.syncedLength);
+  /** Keeps the durable bytes of the pages a change of [from, to) of the live content touches. */
+  beforeChange(from: number, to: number): void {
+    const end = Math.min(to, this.syncedLength);
+    for (let page = Math.floor(from / COPY_PAGE_BYTES); page * COPY_PAGE_BYTES < end; page++) {
+      if (this.syncedPages.has(page)) continue;
+      const start = page * COPY_PAGE_BYTES;
+      this.syncedPages.set(
+        page,
+        this.data.slice(start, Math.min(start + COPY_PAGE_BYTES, this.syncedLength)),
+      );
     }
   }
 
@@ -231,7 +244,7 @@ export class FaultInjectingFileIO implements FileIO {
     if (!handle.writable) throw new Error('EBADF: bad file descriptor, write');
     const node = handle.node;
     const end = position + data.byteLength;
-    node.beforeChange(position);
+    node.beforeChange(position, end);
     node.ensureCapacity(end);
     if (position > node.length) node.data.fill(0, node.length, position);
     node.data.set(data, position);
@@ -271,7 +284,7 @@ export class FaultInjectingFileIO implements FileIO {
     const handle = this.#handle(fd);
     if (!handle.writable) throw new Error('EBADF: bad file descriptor, ftruncate');
     const node = handle.node;
-    node.beforeChange(size);
+    node.beforeChange(Math.min(size, node.length), Number.POSITIVE_INFINITY);
     node.ensureCapacity(size);
     if (size > node.length) node.data.fill(0, node.length, size);
     node.length = size;
