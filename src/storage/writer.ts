@@ -13,21 +13,15 @@ import {
   INDEX_FILE,
   joinPath,
   MAX_SEGMENT_BYTES,
-  parentDir,
   REGISTRY_FILE,
   segmentFileName,
 } from './format.js';
 import { packGenerations } from './generation-packing.js';
-import { encodeIndexRecord, type IndexRecord, indexRecordBytes } from './index-record.js';
-import {
-  type AggregateTypeState,
-  type DomainState,
-  instanceOf,
-  newAggregateTypeState,
-  newDomainState,
-} from './log-state.js';
+import { encodeIndexRecord, indexRecordBytes } from './index-record.js';
+import { type AggregateTypeState, type DomainState, instanceOf, newDomainState } from './log-state.js';
 import { NameRegistry } from './name-registry.js';
-import { type RecoveryAction, recoverDomain } from './recovery.js';
+import { openLog } from './open-log.js';
+import type { RecoveryAction } from './recovery.js';
 import { encodeRegistryRecord, registryRecordBytes } from './registry-record.js';
 import { encodeSegmentHeader, SEGMENT_HEADER_BYTES } from './segment-header.js';
 import type { AppendBatch, AppendOutcome, AppendReport, CommitDelta } from './types.js';
@@ -144,7 +138,11 @@ export class StorageWriter {
   static open(dir: string, options: StorageWriterOptions = {}): StorageWriter {
     const io = options.io ?? realFileIO;
     const writer = new StorageWriter(dir, io, options);
-    writer.#recoverAll();
+    const log = openLog(io, dir);
+    for (const domain of log.domains) writer.#domains.set(domain.name, domain);
+    writer.#recovery.push(...log.actions);
+    writer.#generation = log.generation;
+    writer.#lastTimestamp = log.lastTimestamp;
     return writer;
   }
 
@@ -417,97 +415,6 @@ export class StorageWriter {
       if (domain.registryFile) attempt(() => domain.registryFile!.close());
     }
     if (firstError !== undefined && this.#failure === undefined) this.#fail(firstError);
-  }
-
-  #recoverAll(): void {
-    const io = this.#io;
-    this.#makeDirectory(this.#root);
-    for (const name of io.readdir(this.#root)) {
-      if (!STORAGE_NAME_PATTERN.test(name) || !io.isDirectory(joinPath(this.#root, name))) continue;
-      const domain = newDomainState(name, domainDir(this.#root, name), new NameRegistry(), true);
-      const { plan, actions } = recoverDomain(io, this.#root, name, (record) =>
-        this.#recoverRecord(domain, record),
-      );
-      this.#recovery.push(...actions);
-      domain.registry = plan.registry;
-      domain.registryEnd = plan.registryEnd;
-      domain.indexEnd = plan.indexEnd;
-      domain.nextPosition = plan.state.nextPosition;
-      const names = domain.registry.aggregateTypes;
-      for (let code = 0; code < names.length; code++) {
-        const known = domain.aggregateTypes[code];
-        if (known) known.name = names[code]!;
-        else domain.aggregateTypes[code] = newAggregateTypeState(names[code]!, code);
-      }
-      for (const [code, end] of plan.state.dataEnds) {
-        domain.aggregateTypes[code]!.segment = end.segment;
-        domain.aggregateTypes[code]!.end = end.end;
-      }
-      this.#generation = Math.max(this.#generation, plan.state.lastGeneration);
-      this.#lastTimestamp = Math.max(this.#lastTimestamp, plan.state.lastTimestamp);
-      this.#domains.set(name, domain);
-      this.#syncRecovered(domain, plan.segments);
-    }
-  }
-
-  /**
-   * Makes what recovery kept durable before any new record vouches for it: after a process crash
-   * (not a power loss) the page cache may still hold bytes that never reached the disk.
-   */
-  #syncRecovered(domain: DomainState, segments: Map<string, Map<number, number>>): void {
-    const io = this.#io;
-    const syncFile = (name: string) => {
-      const fd = io.open(joinPath(domain.folder, name), 'readwrite');
-      try {
-        io.fdatasync(fd);
-      } finally {
-        io.close(fd);
-      }
-    };
-    if (domain.registryEnd > 0) syncFile(REGISTRY_FILE);
-    if (domain.indexEnd > 0) syncFile(INDEX_FILE);
-    for (const aggregateType of domain.aggregateTypes) {
-      if (segments.get(aggregateType.name)?.has(aggregateType.segment)) {
-        syncFile(segmentFileName(aggregateType.name, aggregateType.segment));
-      }
-    }
-    domain.registrySynced = domain.registryEnd;
-    domain.indexSynced = domain.indexEnd;
-  }
-
-  #recoverRecord(domain: DomainState, record: IndexRecord): void {
-    const code = record.aggregateTypeCode;
-    // The scan has checked the code against the registry; #recoverAll fills in the names after.
-    while (domain.aggregateTypes.length <= code) {
-      domain.aggregateTypes.push(newAggregateTypeState('', domain.aggregateTypes.length));
-    }
-    const instance = instanceOf(domain.aggregateTypes[code]!, record.aggregateId);
-    instance.version = record.firstVersion + record.eventCount - 1;
-    if (record.idempotencyKey !== undefined) {
-      instance.keys ??= new Map();
-      instance.keys.set(record.idempotencyKey, {
-        firstVersion: record.firstVersion,
-        lastVersion: record.firstVersion + record.eventCount - 1,
-        firstPosition: record.firstPosition,
-        generation: record.generation,
-        timestamp: record.timestamp,
-        durability: 'fsync',
-        replayed: false,
-      });
-    }
-  }
-
-  /** Creates a directory and its missing parents, making each new entry durable in its parent. */
-  #makeDirectory(path: string): void {
-    const io = this.#io;
-    const missing: string[] = [];
-    for (let at = path; !io.exists(at); at = parentDir(at)) {
-      missing.push(at);
-      if (parentDir(at) === at) break;
-    }
-    if (missing.length === 0) return;
-    io.mkdir(path);
-    for (let i = missing.length - 1; i >= 0; i--) io.fsyncDir(parentDir(missing[i]!));
   }
 
   /** State for a domain seen for the first time, or undefined when its name is not allowed. */
