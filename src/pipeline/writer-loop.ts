@@ -15,6 +15,7 @@ import {
   STATE_REJECTED,
   STATE_VALID,
 } from './ring-layout.js';
+import { waitAsync } from './wait-async.js';
 
 /**
  * The writer thread's logic, kept apart from the thread entry point so that it runs in-process in
@@ -36,6 +37,25 @@ import {
  */
 export interface AppendTarget {
   append(batches: readonly AppendBatch[], durability: Durability): AppendReport;
+  /** A commit whose sync runs off this thread (StorageWriter.appendOverlapped); settles in order. */
+  appendOverlapped?(batches: readonly AppendBatch[]): Promise<AppendReport>;
+}
+
+/** Commits that may sync at once while the loop stages the next one. */
+const COMMITS_IN_FLIGHT = 2;
+
+/** A commit staged by the overlapped loop, waiting for its sync. */
+interface StagedCommit {
+  /** Ring records it gives a final state (rejected ones included), in ring order. */
+  records: number[];
+  /** The ring cursor just past them. */
+  cursor: number;
+  report: AppendReport | undefined;
+  failure: unknown;
+  /** True once its sync has settled (at once when it holds only rejected records). */
+  done: boolean;
+  /** Resolves (never rejects) when done. */
+  settled: Promise<void>;
 }
 
 export interface CommitMessage {
@@ -83,18 +103,36 @@ export class WriterLoop {
   readonly #records: number[] = [];
   readonly #batches: AppendBatch[] = [];
   readonly #claimWatch: ClaimWatch;
+  /** Where the next scan starts (past every staged record). */
   #cursor: number;
+  /** Where the last scan ended. */
+  #scanned = 0;
+  /** Every record before it has its final state (the ring's committedCursor). */
+  #committed: number;
+  readonly #staged: StagedCommit[] = [];
 
   constructor(ring: Ring, storage: AppendTarget, options: WriterLoopOptions) {
     this.#ring = ring;
     this.#storage = storage;
     this.#options = options;
     this.#cursor = ring.load(CONTROL.committedCursor);
+    this.#committed = this.#cursor;
     this.#claimWatch = new ClaimWatch(options.claimTimeoutMs);
   }
 
   /** Runs one commit cycle; returns how many records it passed (0: nothing was ready). */
   cycle(): number {
+    const passed = this.#scan();
+    if (passed === 0) return 0;
+    const batches = this.#batches;
+    const report = batches.length > 0 ? this.#storage.append(batches, this.#options.durability) : undefined;
+    batches.length = 0;
+    this.#finish(this.#records, this.#scanned, report);
+    return passed;
+  }
+
+  /** Collects the ready records from the scan cursor into #records / #batches; returns how many. */
+  #scan(): number {
     const ring = this.#ring;
     const records = this.#records;
     const batches = this.#batches;
@@ -119,8 +157,14 @@ export class WriterLoop {
       cursor = (cursor + ring.recordBytes(record)) | 0;
       passed++;
     }
-    if (passed === 0) return 0;
-    const report = batches.length > 0 ? this.#storage.append(batches, this.#options.durability) : undefined;
+    this.#scanned = cursor;
+    this.#cursor = cursor;
+    return passed;
+  }
+
+  /** Gives the records of one commit their final state, publishes it and reclaims the ring behind it. */
+  #finish(records: readonly number[], cursor: number, report: AppendReport | undefined): void {
+    const ring = this.#ring;
     let outcome = 0;
     for (const record of records) {
       if (ring.state(record) === STATE_REJECTED) {
@@ -131,7 +175,7 @@ export class WriterLoop {
       writeOutcome(ring.view, record, result);
       ring.setState(record, result.ok ? STATE_COMMITTED : STATE_FAILED);
     }
-    this.#cursor = cursor;
+    this.#committed = cursor;
     Atomics.store(ring.words, CONTROL.committedCursor, cursor);
     if (Atomics.load(ring.words, CONTROL.completionWaiters) > 0)
       Atomics.notify(ring.words, CONTROL.committedCursor);
@@ -146,9 +190,52 @@ export class WriterLoop {
       generations: report?.generations ?? 0,
       delta: report?.delta,
     });
-    batches.length = 0;
     ring.reclaim(cursor);
+  }
+
+  /**
+   * The overlapped form of a cycle: stages a commit (scan, then StorageWriter.appendOverlapped:
+   * admit, pack, encode, write, and the sync started on the thread pool) and returns at once; the
+   * records get their final state when its sync settles (#settleStaged), in commit order.
+   *
+   *   stage N ── sync N ·········· finish N
+   *              stage N+1 ── sync N+1 ·········· finish N+1
+   */
+  #stage(): number {
+    const passed = this.#scan();
+    if (passed === 0) return 0;
+    const commit: StagedCommit = {
+      records: [...this.#records],
+      cursor: this.#scanned,
+      report: undefined,
+      failure: undefined,
+      done: this.#batches.length === 0,
+      settled: Promise.resolve(),
+    };
+    if (this.#batches.length > 0) {
+      commit.settled = this.#storage.appendOverlapped!(this.#batches).then(
+        (report) => {
+          commit.report = report;
+          commit.done = true;
+        },
+        (error: unknown) => {
+          commit.failure = error ?? new Error('sync failed');
+          commit.done = true;
+        },
+      );
+    }
+    this.#batches.length = 0;
+    this.#staged.push(commit);
     return passed;
+  }
+
+  /** Finishes the staged commits whose syncs have settled, oldest first; throws a sync failure. */
+  #settleStaged(): void {
+    while (this.#staged.length > 0 && this.#staged[0]!.done) {
+      const commit = this.#staged.shift()!;
+      if (commit.failure !== undefined) throw commit.failure;
+      this.#finish(commit.records, commit.cursor, commit.report);
+    }
   }
 
   /**
@@ -156,14 +243,21 @@ export class WriterLoop {
    * or until the store fails ('failed': storage threw, e.g. an fsync error, or another party failed
    * the ring). A storage failure is never retried.
    */
-  run(): WriterLoopEnd {
+  async run(): Promise<WriterLoopEnd> {
     const ring = this.#ring;
     const words = ring.words;
+    // With 'fsync' and a target that can, commits overlap: the next is staged while one syncs.
+    const overlap = this.#options.durability === 'fsync' && this.#storage.appendOverlapped !== undefined;
     for (;;) {
       if (ring.lifecycle() === LIFECYCLE_FAILED) return 'failed';
       let passed: number;
       try {
-        passed = this.cycle();
+        if (overlap) {
+          this.#settleStaged();
+          passed = this.#staged.length < COMMITS_IN_FLIGHT ? this.#stage() : 0;
+        } else {
+          passed = this.cycle();
+        }
       } catch (error) {
         const wire = toWireError(error);
         ring.fail(errorCodeNumber('STORE_FAILED'));
@@ -171,13 +265,17 @@ export class WriterLoop {
         return 'failed';
       }
       if (passed > 0) continue;
+      if (this.#staged.length > 0) {
+        await this.#awaitStaged();
+        continue;
+      }
       const stalled = this.#claimWatch.observe(ring, this.#cursor, performance.now());
       if (stalled) {
         ring.fail(errorCodeNumber('STORE_FAILED'));
         this.#options.publish({ type: 'failed', error: { code: 'STORE_FAILED', message: stalled } });
         return 'failed';
       }
-      ring.reclaim(this.#cursor);
+      ring.reclaim(this.#committed);
       if (
         Atomics.load(words, CONTROL.writerStop) !== 0 &&
         Atomics.load(words, CONTROL.claimCursor) === this.#cursor
@@ -191,6 +289,32 @@ export class WriterLoop {
     }
   }
 
+  /**
+   * Waits for the oldest staged commit's sync; while fewer than COMMITS_IN_FLIGHT are staged, also
+   * for new records to stage beside it (waitAsync: the thread must keep its event loop, where the
+   * syncs report back).
+   */
+  async #awaitStaged(): Promise<void> {
+    const oldest = this.#staged[0]!.settled;
+    if (this.#staged.length >= COMMITS_IN_FLIGHT) {
+      await oldest;
+      return;
+    }
+    const words = this.#ring.words;
+    const seen = Atomics.load(words, CONTROL.writerWake);
+    Atomics.store(words, CONTROL.writerWaiting, 1);
+    if (!this.#hasWork()) {
+      const wake = waitAsync(words, CONTROL.writerWake, seen, this.#options.idleWaitMs);
+      if (wake.async) {
+        await Promise.race([oldest, wake.value]);
+        // When the sync won, this waiter is still queued on writerWake: release it, or the next
+        // notify (which wakes one waiter) would go to it instead of to the loop's next wait.
+        Atomics.notify(words, CONTROL.writerWake);
+      }
+    }
+    Atomics.store(words, CONTROL.writerWaiting, 0);
+  }
+
   /** The re-check after announcing a wait: anything that a waker might have missed telling us. */
   #hasWork(): boolean {
     const ring = this.#ring;
@@ -199,7 +323,7 @@ export class WriterLoop {
     if (state === STATE_VALID || state === STATE_REJECTED || state === STATE_PADDING) return true;
     if (Atomics.load(ring.words, CONTROL.writerStop) !== 0) return true;
     if (ring.lifecycle() === LIFECYCLE_FAILED) return true;
-    return Atomics.load(ring.words, CONTROL.spaceWaiters) > 0 && ring.reclaim(this.#cursor);
+    return Atomics.load(ring.words, CONTROL.spaceWaiters) > 0 && ring.reclaim(this.#committed);
   }
 }
 

@@ -23,6 +23,14 @@ export function withWriterFaults(io: FileIO, plan: WriterFaultPlan | undefined):
     ...io,
     fsync: (fd) => sync('fsync', () => io.fsync(fd)),
     fdatasync: (fd) => sync('fdatasync', () => io.fdatasync(fd)),
+    fdatasyncAsync: (fd) => {
+      try {
+        sync('fdatasync', () => undefined);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return io.fdatasyncAsync(fd);
+    },
     fsyncDir: (path) => sync('fsyncDir', () => io.fsyncDir(path)),
   };
 }

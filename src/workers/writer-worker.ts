@@ -10,7 +10,7 @@ import type { WriterWorkerData, WriterWorkerMessage } from './writer-protocol.js
  * The writer thread: opens the storage (recovery runs here, before 'ready'), then runs the writer
  * loop (src/pipeline/writer-loop.ts) until the main thread asks it to stop or the store fails.
  */
-function main(): void {
+async function main(): Promise<void> {
   const port = parentPort!;
   const data = workerData as WriterWorkerData;
   const post = (message: WriterWorkerMessage) => port.postMessage(message);
@@ -33,8 +33,9 @@ function main(): void {
     claimTimeoutMs: data.claimTimeoutMs,
     publish: post,
   });
-  const end = loop.run();
+  const end = await loop.run();
   try {
+    await storage.drain();
     storage.close();
   } catch (error) {
     if (end === 'stopped') {
@@ -45,4 +46,4 @@ function main(): void {
   if (end === 'stopped') post({ type: 'stopped', generation: storage.generation });
 }
 
-main();
+await main();

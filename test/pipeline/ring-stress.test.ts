@@ -41,12 +41,13 @@ async function stressRun(config: {
   maxEvents: number;
   maxInFlight: number;
   handoffBytes: number;
+  overlap: boolean;
   seed: number;
 }): Promise<Summary> {
   const ring = Ring.create(config.ringBytes, config.startCursor);
   const shape = { seed: config.seed, maxEventBytes: config.maxEventBytes, maxEvents: config.maxEvents };
   const writer = new Worker(compiledWorkerUrl('../fixtures/ring-stress-writer.js', import.meta.url), {
-    workerData: { sab: ring.sab, producers: config.producers, ...shape },
+    workerData: { sab: ring.sab, producers: config.producers, overlap: config.overlap, ...shape },
   });
   const summary = onMessage<Summary>(writer, 'summary');
   const producers = Array.from(
@@ -79,6 +80,7 @@ describe('ring stress with producer threads (seeded, property-based)', () => {
   it('delivers every batch exactly once, in producer order, within capacity, across thousands of laps', async () => {
     let runs = 0;
     let totalLaps = 0;
+    const modes = new Set<boolean>();
     await fc.assert(
       fc.asyncProperty(
         fc.record({
@@ -98,8 +100,11 @@ describe('ring stress with producer threads (seeded, property-based)', () => {
           const averageRecord = 124 + averageEvents * (8 + config.maxEventBytes / 2);
           const batches = Math.ceil((1500 * config.ringBytes) / averageRecord);
           const batchesPerProducer = Math.ceil(batches / config.producers);
-          const summary = await stressRun({ ...config, batchesPerProducer });
+          // Every other run uses the writer loop's overlapped commit path.
+          const overlap = runs % 2 === 1;
+          const summary = await stressRun({ ...config, overlap, batchesPerProducer });
           runs++;
+          modes.add(overlap);
           totalLaps += summary.laps;
           expect(summary.problems).toEqual([]);
           expect(summary.end).toBe('stopped');
@@ -109,8 +114,10 @@ describe('ring stress with producer threads (seeded, property-based)', () => {
           expect(summary.laps).toBeGreaterThan(1000);
         },
       ),
-      { seed: SEED, numRuns: 6, endOnFailure: true },
+      { seed: SEED, numRuns: 8, endOnFailure: true },
     );
     console.log(`ring stress: seed ${SEED}, ${runs} runs, ${Math.round(totalLaps)} laps in total`);
+    // Both the synchronous and the overlapped commit path of the writer loop ran.
+    expect(modes.size).toBe(2);
   });
 });
