@@ -21,7 +21,9 @@ import { instanceStream } from './streams.js';
  *
  * A name's registration is durable before any event of its stream is appended (the events' put
  * starts after the registration's put resolved), so with durability 'fsync' (the default) a crash
- * never leaves events whose name is unknown.
+ * never leaves events whose name is unknown. With 'write' or 'none' it can: recovery works per
+ * domain, so the registry domain may lose a registration whose stream's events survive, and the
+ * next registration then reuses that id.
  *
  * Cache: every registration read is kept in memory (name → address) and never invalidated, since a
  * registration never changes. Looking up an unknown name reads only the registrations appended
