@@ -30,6 +30,7 @@ import {
   putResultJson,
   queryInteger,
   queryTypes,
+  REQUEST_ID_HEADER,
 } from './wire.js';
 
 export type { HttpServerOptions } from './options.js';
@@ -137,7 +138,10 @@ export function mountRoutes(
       reply.header('retry-after', String(RETRY_AFTER[error.code] ?? o.retryAfterSeconds));
     }
     if (error.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
-    const wire = publicError(error);
+    // fastify's request id: the same reqId the server logs for this request, to quote in a report.
+    const requestId = String(reply.request.id);
+    reply.header(REQUEST_ID_HEADER, requestId);
+    const wire = { ...publicError(error), requestId };
     return reply.code(error.status).type('application/json; charset=utf-8').send({ error: wire });
   }
 
