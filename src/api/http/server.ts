@@ -254,7 +254,7 @@ export function mountRoutes(
         limit,
       };
       validateGetOptions(getOptions);
-      if (!store.hasDomain(domain)) throw new RingStoreError('NOT_FOUND', `no domain ${domain}`);
+      // A domain with no events yet reads as empty, as embedded: names are never declared.
       const result = await store.get(domain, type, id, getOptions);
       reply.header(GENERATION_HEADER, String(store.generation));
       return {
@@ -290,9 +290,8 @@ export function mountRoutes(
         atGeneration: queryInteger(query, 'atGeneration'),
         verifyCrc: queryFlag(query, 'verifyCrc'),
       };
-      // Validate the options first, so a bad query is a 400 whether or not the domain exists.
       validateReadOptions(readOptions);
-      if (!store.hasDomain(domain)) throw new RingStoreError('NOT_FOUND', `no domain ${domain}`);
+      // A domain with no events yet reads as empty, as embedded: names are never declared.
       const result = await store.read(domain, readOptions);
       reply.header(GENERATION_HEADER, String(store.generation));
       return {
