@@ -244,6 +244,30 @@ describe('string data on each surface', () => {
   });
 });
 
+describe('domains with no events yet, through the client', () => {
+  it('read as empty and stay unlisted; a base URL that misses the API is NOT_FOUND, not empty', async () => {
+    const { url } = await start();
+    const client = new HttpEventStore(url);
+    const wrong = new HttpEventStore(`${url}/wrong-prefix`);
+    const empty = await client.read('fresh', { fromPosition: 3 });
+    const instance = await client.get('fresh', 'a', 1n);
+    let missed: unknown;
+    try {
+      await wrong.read('fresh');
+    } catch (err) {
+      missed = err;
+    }
+    await client.close();
+    await wrong.close();
+    expect({ empty, instance, known: client.hasDomain('fresh') }).toEqual({
+      empty: { events: [], nextPosition: 3 },
+      instance: { version: 0, events: [] },
+      known: false,
+    });
+    expect(missed).toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
 describe('GET /v1/domains/:domain/events', () => {
   it('reads the domain log with aggregate fields, types, limit, nextPosition, time range and atGeneration', async () => {
     const { port } = await start();
