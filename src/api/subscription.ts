@@ -42,10 +42,22 @@ export interface SubscribeOptions {
    * closed store is noticed by stores whose close() sends no notice. Default 1000.
    */
   idleCheckMs?: number;
+  /**
+   * End the subscription (endReason 'caught-up') once the backlog has been delivered, instead of
+   * waiting for live events: "read what is there, then stop". With an empty backlog the first
+   * next() resolves done.
+   */
+  endWhenCaughtUp?: boolean;
+  /**
+   * Called once when the backlog has been delivered: after the last backlog event was handed out
+   * (on the consumer's next call), or when the first read finds nothing. The SSE route sends its
+   * `caught-up` message from here.
+   */
+  onCaughtUp?: () => void;
 }
 
 /** Why a subscription ended. */
-export type SubscriptionEnd = 'closed' | 'aborted' | 'store-closed' | 'error';
+export type SubscriptionEnd = 'closed' | 'aborted' | 'store-closed' | 'error' | 'caught-up';
 
 export interface Subscription extends AsyncIterableIterator<StoredEvent> {
   /** Ends the subscription: a pending next() resolves done, later ones too. */
@@ -55,7 +67,11 @@ export interface Subscription extends AsyncIterableIterator<StoredEvent> {
   readonly nextPosition: number;
   /** Events read from the store and not yet handed out: never more than pageSize. */
   readonly bufferedEvents: number;
-  /** True once a read found nothing new: the backlog has been delivered. */
+  /**
+   * True once the backlog has been delivered: already while the last backlog event is being handed
+   * out (so `if (subscription.caughtUp) break` after handling an event stops right after the
+   * backlog), or once a read found nothing new. It stays true.
+   */
   readonly caughtUp: boolean;
   /** Set once the subscription has ended. */
   readonly endReason: SubscriptionEnd | undefined;
@@ -84,6 +100,11 @@ class LiveSubscription implements Subscription {
   #dirty = false;
   #storeClosed = false;
   #caughtUp = false;
+  #announced = false;
+  /** The page in hand came from a read that reached the end of the log (it was not cut by limit). */
+  #pageReachedEnd = false;
+  readonly #endWhenCaughtUp: boolean;
+  readonly #onCaughtUp: (() => void) | undefined;
   #endReason: SubscriptionEnd | undefined;
   #wake: (() => void) | undefined;
   #pending: Promise<IteratorResult<StoredEvent, undefined>> | undefined;
@@ -101,6 +122,16 @@ class LiveSubscription implements Subscription {
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
       throw new RingStoreError('INVALID_OPTION', 'signal must be an AbortSignal', { option: 'signal' });
     }
+    if (options.endWhenCaughtUp !== undefined && typeof options.endWhenCaughtUp !== 'boolean') {
+      throw new RingStoreError('INVALID_OPTION', 'endWhenCaughtUp must be a boolean', {
+        option: 'endWhenCaughtUp',
+      });
+    }
+    if (options.onCaughtUp !== undefined && typeof options.onCaughtUp !== 'function') {
+      throw new RingStoreError('INVALID_OPTION', 'onCaughtUp must be a function', { option: 'onCaughtUp' });
+    }
+    this.#endWhenCaughtUp = options.endWhenCaughtUp ?? false;
+    this.#onCaughtUp = options.onCaughtUp;
     this.#store = store;
     this.#domain = domain;
     this.#types = options.types;
@@ -153,11 +184,72 @@ class LiveSubscription implements Subscription {
 
   async #advance(): Promise<IteratorResult<StoredEvent, undefined>> {
     if (this.#endReason) return DONE;
+    this.#announce();
+    if (this.#caughtUp && this.#endWhenCaughtUp && this.#index === this.#page.length) {
+      this.#end('caught-up');
+      return DONE;
+    }
     if (this.#index === this.#page.length && !(await this.#fill())) return DONE;
     const event = this.#page[this.#index]!;
     this.#index++;
+    if (this.#index === this.#page.length && !this.#caughtUp) {
+      // The last event of the page: is it the last of the backlog? A page not cut by limit ends
+      // at the log's end; a full page may too, which only the next read can tell.
+      if (this.#pageReachedEnd) this.#caughtUp = true;
+      else if (!(await this.#lookAhead())) return DONE;
+    }
     this.#delivered = event.position + 1;
+    // At the end of a page, the cursor is past any events of other types that followed it.
+    if (this.#index === this.#page.length) this.#delivered = Math.max(this.#delivered, this.#cursor);
     return { done: false, value: event };
+  }
+
+  /**
+   * Reads the page after a full one while its last event is being handed out, so that event can
+   * say whether it ends the backlog. The page in hand is used up, so at most one page is held as
+   * before. A failed read is left for the next fill to meet again. False if the subscription
+   * ended meanwhile.
+   */
+  async #lookAhead(): Promise<boolean> {
+    for (;;) {
+      this.#dirty = false;
+      const from = this.#cursor;
+      let result: { events: StoredEvent[]; nextPosition: number };
+      try {
+        result = await this.#read(from);
+      } catch {
+        return this.#endReason === undefined;
+      }
+      if (this.#endReason) return false;
+      if (result.events.length > 0) {
+        this.#takePage(result, from);
+        return true;
+      }
+      if (result.nextPosition > from) {
+        this.#cursor = result.nextPosition;
+        continue;
+      }
+      this.#caughtUp = true;
+      return true;
+    }
+  }
+
+  #read(from: number): Promise<{ events: StoredEvent[]; nextPosition: number }> {
+    return this.#store.read(this.#domain, { fromPosition: from, limit: this.#pageSize, types: this.#types });
+  }
+
+  #takePage(result: { events: StoredEvent[]; nextPosition: number }, from: number): void {
+    this.#cursor = Math.max(result.nextPosition, from);
+    this.#page = result.events;
+    this.#index = 0;
+    this.#pageReachedEnd = result.events.length < this.#pageSize;
+  }
+
+  /** Calls onCaughtUp once, after the backlog has been handed out. */
+  #announce(): void {
+    if (!this.#caughtUp || this.#announced || this.#index < this.#page.length) return;
+    this.#announced = true;
+    this.#onCaughtUp?.();
   }
 
   /** Reads until there is a page to hand out (true) or the subscription has ended (false). */
@@ -170,11 +262,7 @@ class LiveSubscription implements Subscription {
       const from = this.#cursor;
       let result: { events: StoredEvent[]; nextPosition: number };
       try {
-        result = await this.#store.read(this.#domain, {
-          fromPosition: from,
-          limit: this.#pageSize,
-          types: this.#types,
-        });
+        result = await this.#read(from);
       } catch (err) {
         if (hasCode(err, 'STORE_CLOSED')) {
           this.#end('store-closed');
@@ -185,8 +273,7 @@ class LiveSubscription implements Subscription {
       }
       if (this.#endReason) return false;
       if (result.events.length > 0) {
-        this.#cursor = Math.max(result.nextPosition, from);
-        this.#page = result.events;
+        this.#takePage(result, from);
         return true;
       }
       if (result.nextPosition > from) {
@@ -196,6 +283,11 @@ class LiveSubscription implements Subscription {
         continue;
       }
       this.#caughtUp = true;
+      this.#announce();
+      if (this.#endWhenCaughtUp) {
+        this.#end('caught-up');
+        return false;
+      }
       if (this.#storeClosed) {
         this.#end('store-closed');
         return false;

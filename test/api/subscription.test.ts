@@ -218,6 +218,70 @@ for (const subject of storeSubjects) {
       expect(liveWhileWriting, `seed ${seed}`).toBeGreaterThan(0);
     });
 
+    it('caughtUp turns true on exactly the last backlog event, for every page size (seeded)', async () => {
+      const seed = testSeed(4308);
+      const { store, logs, random } = await prepared(seed, 40);
+      const log = logs.get('billing')!;
+      const paid = log.filter((e) => e.type === 'Paid');
+      for (let pageSize = 1; pageSize <= log.length + 2; pageSize++) {
+        const from = randomInt(random, 0, 3);
+        const context = `seed ${seed} pageSize ${pageSize} fromPosition ${from}`;
+        const flags: boolean[] = [];
+        const announced: number[] = [];
+        const sub = subscribe(store, 'billing', {
+          pageSize,
+          fromPosition: from,
+          onCaughtUp: () => announced.push(flags.length),
+        });
+        for await (const _ of sub) {
+          flags.push(sub.caughtUp);
+          if (sub.caughtUp) break;
+        }
+        const backlog = log.length - from;
+        expect(flags, context).toEqual(Array.from({ length: backlog }, (_, i) => i === backlog - 1));
+        expect(sub.nextPosition, context).toBe(log.length);
+        // The callback runs after the last backlog event was handed out, when the consumer asks on.
+        expect(announced, context).toEqual([]);
+
+        const seen: StoredEvent[] = [];
+        const stopping = subscribe(store, 'billing', {
+          pageSize,
+          types: ['Paid'],
+          endWhenCaughtUp: true,
+          onCaughtUp: () => announced.push(seen.length),
+        });
+        for await (const event of stopping) seen.push(event);
+        expect(seen.map(describeEvent), context).toEqual(paid.map(describeEvent));
+        expect(stopping.endReason, context).toBe('caught-up');
+        expect(stopping.nextPosition, context).toBe(log.length);
+        expect(announced, context).toEqual([paid.length]);
+      }
+    });
+
+    it('endWhenCaughtUp with an empty backlog ends at once, and events written later are not waited for', async () => {
+      const s = await subject.open();
+      store = s;
+      const announced: string[] = [];
+      const empty = subscribe(s, 'nothing-yet', {
+        endWhenCaughtUp: true,
+        onCaughtUp: () => announced.push('empty'),
+      });
+      expect(await empty.next()).toEqual({ done: true, value: undefined });
+      expect(empty.endReason).toBe('caught-up');
+      expect(empty.caughtUp).toBe(true);
+      expect(announced).toEqual(['empty']);
+
+      await s.put('d', 'a', 1n, [{ type: 'A' }, { type: 'B' }]);
+      const sub = subscribe(s, 'd', { endWhenCaughtUp: true });
+      const first = await sub.next();
+      await s.put('d', 'a', 1n, [{ type: 'C' }]);
+      const second = await sub.next();
+      expect([first.value?.type, second.value?.type]).toEqual(['A', 'B']);
+      expect(sub.caughtUp).toBe(true);
+      expect(await sub.next()).toEqual({ done: true, value: undefined });
+      expect(sub.nextPosition).toBe(2);
+    });
+
     it('resumes from nextPosition without gap or duplicate', async () => {
       const { store, logs } = await prepared(testSeed(4303));
       const log = logs.get('shipping')!;
@@ -369,6 +433,12 @@ for (const subject of storeSubjects) {
       expect(code(() => subscribe(s, 'D'))).toBe('INVALID_NAME');
       expect(code(() => subscribe(s, 'd', { idleCheckMs: 0 }))).toBe('INVALID_OPTION');
       expect(code(() => subscribe(s, 'd', { signal: {} as AbortSignal }))).toBe('INVALID_OPTION');
+      expect(code(() => subscribe(s, 'd', { endWhenCaughtUp: 1 as unknown as boolean }))).toBe(
+        'INVALID_OPTION',
+      );
+      expect(code(() => subscribe(s, 'd', { onCaughtUp: 1 as unknown as () => void }))).toBe(
+        'INVALID_OPTION',
+      );
     });
   });
 }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
+import { subscribe } from '../../src/api/subscription.js';
 import { crc32 } from '../../src/crc.js';
 import type { StoredEvent } from '../../src/types.js';
 
@@ -215,6 +216,64 @@ export function eventStoreContract(name: string, subject: ContractSubject): void
       expect(range).toMatchObject({ version: 3 });
       expect(range.events.map((e) => e.version)).toEqual([2]);
       expect(store.domains()).toEqual(['d', 'other']);
+    });
+
+    it('a domain with no events yet reads as empty, never as an error, and a subscription to it is caught up at once', async () => {
+      await store.put('d', 'a', 1n, [{ type: 'A' }]);
+      expect(await store.read('fresh')).toEqual({ events: [], nextPosition: 0 });
+      expect(await store.read('fresh', { fromPosition: 7, types: ['A'], limit: 5 })).toEqual({
+        events: [],
+        nextPosition: 7,
+      });
+      expect(await store.get('fresh', 'a', 1n)).toEqual({ version: 0, events: [] });
+      expect(await store.get('fresh', 'a', 1n, { fromVersion: 2, toVersion: 9 })).toEqual({
+        version: 0,
+        events: [],
+      });
+      expect(store.hasDomain('fresh')).toBe(false);
+      expect(store.domains()).toEqual(['d']);
+      const backlog = subscribe(store, 'fresh', { endWhenCaughtUp: true });
+      expect(await backlog.next()).toEqual({ done: true, value: undefined });
+      expect([backlog.caughtUp, backlog.endReason, backlog.nextPosition]).toEqual([true, 'caught-up', 0]);
+      // A bad name is still refused: "no events yet" applies to valid names only.
+      await expectCode(store.read('Fresh'), 'INVALID_NAME');
+      await expectCode(store.get('fresh!', 'a', 1n), 'INVALID_NAME');
+    });
+
+    it('stores a string as its UTF-8 bytes, whatever it holds, and bytes as given', async () => {
+      const id = store.newKey();
+      await store.put('d', 'a', id, [
+        { type: 'Text', data: 'hello' },
+        { type: 'Quoted', data: '"hello"' },
+        { type: 'Json', data: '{"a":1}', metadata: 'trace-7' },
+        { type: 'Unicode', data: 'grüße ✓' },
+        { type: 'Bytes', data: bytes('hello') },
+      ]);
+      const { events } = await store.get('d', 'a', id);
+      expect(events.map((e) => [e.type, hex(e.data), hex(e.metadata), e.crc])).toEqual(
+        (
+          [
+            ['Text', 'hello', ''],
+            ['Quoted', '"hello"', ''],
+            ['Json', '{"a":1}', 'trace-7'],
+            ['Unicode', 'grüße ✓', ''],
+            ['Bytes', 'hello', ''],
+          ] as const
+        ).map(([type, data, metadata]) => [
+          type,
+          hex(bytes(data)),
+          hex(bytes(metadata)),
+          crc32(bytes(metadata), crc32(bytes(data))),
+        ]),
+      );
+      expect(events[0]!.data.byteLength).toBe(5);
+      expect((await store.read('d')).events.map((e) => text(e.data))).toEqual([
+        'hello',
+        '"hello"',
+        '{"a":1}',
+        'grüße ✓',
+        'hello',
+      ]);
     });
 
     it('pins reads to a generation', async () => {

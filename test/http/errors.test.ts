@@ -1,6 +1,8 @@
+import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
+import { HttpEventStore } from '../../src/api/http/client.js';
 import { ERROR_CATALOG, ERROR_CODES, RingStoreError } from '../../src/errors.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
 import { errorOf, postJson, type RawResponse, rawRequest, serverPerTest } from './helpers.js';
@@ -278,7 +280,11 @@ describe('503 and 500 answers', () => {
     ]) {
       const server = await http.start({}, failingStore(error));
       const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
-      expect(errorOf(response)).toEqual({ code: error.code, message: ERROR_CATALOG[error.code].message });
+      expect(errorOf(response)).toEqual({
+        code: error.code,
+        message: ERROR_CATALOG[error.code].message,
+        requestId: expect.any(String),
+      });
       expect(response.text).not.toContain('/var/lib');
     }
   });
@@ -299,8 +305,57 @@ describe('503 and 500 answers', () => {
     const server = await http.start({}, failingStore(new Error('ENOENT: /secret/path/file.dat')));
     const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
     expect(response.status).toBe(500);
-    expect(errorOf(response)).toEqual({ code: 'INTERNAL', message: 'internal error' });
+    expect(errorOf(response)).toEqual({
+      code: 'INTERNAL',
+      message: 'internal error',
+      requestId: expect.any(String),
+    });
     expect(response.text).not.toContain('secret');
+  });
+});
+
+describe('request ids', () => {
+  it('every error answer carries its own request id in the body and the header, the id the log names', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(
+          ...chunk
+            .toString('utf8')
+            .split('\n')
+            .filter((line) => line.length > 0),
+        );
+        done();
+      },
+    });
+    const server = await http.start(
+      { logger: { level: 'error', stream } },
+      failingStore(new Error('disk on fire')),
+    );
+    const failed = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
+    const missing = await rawRequest(server.port, 'GET', '/v1/nowhere');
+    const badJson = await postJson(server.port, PATH, '{"events": [');
+    const badUrl = await rawRequest(server.port, 'GET', '/v1/domains/%E0%A4%A/events');
+    const ids = [failed, missing, badJson, badUrl].map((response) => errorOf(response).requestId);
+    expect(new Set(ids).size).toBe(4);
+    const logged = lines.map((line) => JSON.parse(line) as { reqId?: unknown; msg?: string });
+    expect(logged.filter((entry) => entry.msg === 'request failed').map((entry) => entry.reqId)).toEqual([
+      ids[0],
+    ]);
+  });
+
+  it('the client keeps the request id of an error answer in the error details', async () => {
+    const server = await http.start();
+    const client = new HttpEventStore(server.url);
+    let caught: unknown;
+    try {
+      await client.put('d', 'a', 1n, [{ type: 'A' }], { expectedVersion: 3 });
+    } catch (err) {
+      caught = err;
+    }
+    await client.close();
+    expect(caught).toMatchObject({ code: 'VERSION_CONFLICT', details: { actualVersion: 0 } });
+    expect((caught as RingStoreError).details.requestId).toEqual(expect.any(String));
   });
 });
 

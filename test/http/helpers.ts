@@ -115,5 +115,12 @@ export function errorOf(response: RawResponse): { code: string; message: string;
   if (typeof body?.error?.code !== 'string' || typeof body.error.message !== 'string') {
     throw new Error(`not an error body: ${response.text.slice(0, 200)}`);
   }
+  // Every error answer names its request, in the body and in a header, the same id.
+  if (typeof body.error.requestId !== 'string' || body.error.requestId.length === 0) {
+    throw new Error(`error without requestId: ${response.text.slice(0, 200)}`);
+  }
+  if (response.headers['x-request-id'] !== body.error.requestId) {
+    throw new Error(`x-request-id ${String(response.headers['x-request-id'])} ≠ ${body.error.requestId}`);
+  }
   return body.error;
 }

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { HttpEventStore } from '../../src/api/http/client.js';
 import { crc32 } from '../../src/crc.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
 import { errorOf, postJson, rawRequest, serverPerTest, startServer } from './helpers.js';
@@ -176,7 +177,7 @@ describe('GET /v1/domains/:domain/aggregates/:type/:id/events', () => {
     expect(events.map((e: { dataBase64?: string }) => e.dataBase64)).toEqual([spaced, bigNumber]);
   });
 
-  it('pages with fromVersion, toVersion and limit; 0/empty for a new instance; 404 for an unknown domain', async () => {
+  it('pages with fromVersion, toVersion and limit; 0/empty for a new instance and a domain with no events', async () => {
     const { port } = await start();
     await postJson(port, `${EVENTS}/1/events`, { events: [{ type: 'A' }, { type: 'B' }, { type: 'C' }] });
     const page = (
@@ -190,8 +191,10 @@ describe('GET /v1/domains/:domain/aggregates/:type/:id/events', () => {
       complete: true,
     });
     const unknown = await rawRequest(port, 'GET', '/v1/domains/nothing/aggregates/invoice/1/events');
-    expect(unknown.status).toBe(404);
-    expect(errorOf(unknown).code).toBe('NOT_FOUND');
+    expect({ status: unknown.status, body: unknown.json() }).toEqual({
+      status: 200,
+      body: { version: 0, events: [], complete: true },
+    });
   });
 
   it('pins to a generation', async () => {
@@ -200,6 +203,68 @@ describe('GET /v1/domains/:domain/aggregates/:type/:id/events', () => {
     await postJson(port, `${EVENTS}/1/events`, { events: [{ type: 'B' }] });
     const cut = (await rawRequest(port, 'GET', `${EVENTS}/1/events?atGeneration=${first.generation}`)).json();
     expect(cut.version).toBe(1);
+  });
+});
+
+describe('string data on each surface', () => {
+  it('the JSON API stores a JSON string as its JSON text; the client, like embedded, stores a string as its UTF-8', async () => {
+    const { port, url } = await start();
+    const store = http.store;
+    await postJson(port, `${EVENTS}/1/events`, {
+      events: [
+        { type: 'Json', data: 'hello' },
+        { type: 'Base64', dataBase64: Buffer.from('hello').toString('base64') },
+      ],
+    });
+    const client = new HttpEventStore(url);
+    await client.put('billing', 'invoice', 2n, [{ type: 'Client', data: 'hello' }]);
+    await store.put('billing', 'invoice', 3n, [{ type: 'Embedded', data: 'hello' }]);
+    const stored = (await store.read('billing')).events.map((e) => [
+      e.type,
+      new TextDecoder().decode(e.data),
+    ]);
+    expect(stored).toEqual([
+      ['Json', '"hello"'],
+      ['Base64', 'hello'],
+      ['Client', 'hello'],
+      ['Embedded', 'hello'],
+    ]);
+    // Read back over the JSON API: canonical JSON text as data, other bytes as dataBase64.
+    const wire = (await rawRequest(port, 'GET', '/v1/domains/billing/events')).json();
+    expect(wire.events.map((e: { data?: unknown; dataBase64?: string }) => e.data ?? e.dataBase64)).toEqual([
+      'hello',
+      'aGVsbG8=',
+      'aGVsbG8=',
+      'aGVsbG8=',
+    ]);
+    // And through the client, the same bytes as embedded.
+    const viaClient = (await client.read('billing')).events.map((e) => new TextDecoder().decode(e.data));
+    await client.close();
+    expect(viaClient).toEqual(stored.map(([, data]) => data));
+  });
+});
+
+describe('domains with no events yet, through the client', () => {
+  it('read as empty and stay unlisted; a base URL that misses the API is NOT_FOUND, not empty', async () => {
+    const { url } = await start();
+    const client = new HttpEventStore(url);
+    const wrong = new HttpEventStore(`${url}/wrong-prefix`);
+    const empty = await client.read('fresh', { fromPosition: 3 });
+    const instance = await client.get('fresh', 'a', 1n);
+    let missed: unknown;
+    try {
+      await wrong.read('fresh');
+    } catch (err) {
+      missed = err;
+    }
+    await client.close();
+    await wrong.close();
+    expect({ empty, instance, known: client.hasDomain('fresh') }).toEqual({
+      empty: { events: [], nextPosition: 3 },
+      instance: { version: 0, events: [] },
+      known: false,
+    });
+    expect(missed).toMatchObject({ code: 'NOT_FOUND' });
   });
 });
 
@@ -240,7 +305,11 @@ describe('GET /v1/domains/:domain/events', () => {
       await rawRequest(port, 'GET', `/v1/domains/billing/events?toTime=${r1.timestamp}`)
     ).json();
     expect(earlier.events.length).toBeGreaterThanOrEqual(2);
-    expect((await rawRequest(port, 'GET', '/v1/domains/none/events')).status).toBe(404);
+    const none = await rawRequest(port, 'GET', '/v1/domains/none/events?fromPosition=7');
+    expect({ status: none.status, body: none.json() }).toEqual({
+      status: 200,
+      body: { events: [], nextPosition: 7 },
+    });
   });
 });
 

@@ -140,9 +140,10 @@ describe('GET /v1/domains/:domain/subscribe (SSE)', () => {
         'last-event-id': lastId,
       });
       await second.ready;
-      const catchUp = second.take(8);
-      const rest = await catchUp;
-      seen.push(...rest);
+      const rest = await second.take(9);
+      // The backlog ends with one caught-up message, which carries no id.
+      expect(rest[8]).toEqual({ event: 'caught-up', data: '{"nextPosition":11}' });
+      seen.push(...rest.slice(0, 8));
       // And live: appended after the subscriber caught up.
       await store.put('live', 'a', 1n, [{ type: 'Z', data: '"live"' }]);
       seen.push(...(await second.take(1)));
@@ -180,6 +181,20 @@ describe('GET /v1/domains/:domain/subscribe (SSE)', () => {
     ]);
   });
 
+  it('says caught-up once, right after the last backlog event, then sends live events', async () => {
+    store = new MemoryEventStore();
+    server = await startServer(store);
+    await store.put('d', 'a', 1n, [{ type: 'A' }, { type: 'B' }, { type: 'A' }]);
+    const reader = new SseReader(server.port, '/v1/domains/d/subscribe?types=A');
+    const backlog = await reader.take(3);
+    await store.put('d', 'a', 1n, [{ type: 'A' }]);
+    const [live] = await reader.take(1);
+    reader.close();
+    expect(backlog.map((m) => m.event ?? m.id)).toEqual(['0', '2', 'caught-up']);
+    expect(backlog[2]?.data).toBe('{"nextPosition":3}');
+    expect(live?.id).toBe('3');
+  });
+
   it('filters by type and starts at fromPosition', async () => {
     store = new MemoryEventStore();
     server = await startServer(store);
@@ -198,9 +213,11 @@ describe('GET /v1/domains/:domain/subscribe (SSE)', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     await server.close();
     server = undefined;
-    const messages = await reader.take(1);
-    expect(messages[0]?.event).toBe('error');
-    expect(JSON.parse(messages[0]?.data as string).error.code).toBe('STORE_CLOSED');
+    const messages = await reader.take(2);
+    // An empty domain: the backlog is empty, so the stream is caught up at once.
+    expect(messages[0]).toEqual({ event: 'caught-up', data: '{"nextPosition":0}' });
+    expect(messages[1]?.event).toBe('error');
+    expect(JSON.parse(messages[1]?.data as string).error.code).toBe('STORE_CLOSED');
     expect(reader.ended).toBe(true);
   });
 });

@@ -145,8 +145,7 @@ export class HttpEventStore implements EventStore {
       setQuery(url, 'limit', page);
       setQuery(url, 'atGeneration', options.atGeneration);
       if (options.verifyCrc) setQuery(url, 'verifyCrc', true);
-      const response = await this.#request('GET', url, undefined, true);
-      if (response.status === 404) return { version: 0, events: [] };
+      const response = await this.#request('GET', url);
       const body = response.body as { version: number; events: WireStoredEvent[] } & InstancePage;
       version = body.version;
       for (const wire of body.events)
@@ -154,7 +153,8 @@ export class HttpEventStore implements EventStore {
       if (body.nextVersion === undefined || events.length >= wanted) break;
       fromVersion = body.nextVersion;
     }
-    this.#domains.add(domain);
+    // A domain holds events once any instance has a version; an empty read says nothing.
+    if (version > 0) this.#domains.add(domain);
     return { version, events };
   }
 
@@ -168,10 +168,10 @@ export class HttpEventStore implements EventStore {
     setQuery(url, 'toTime', options.toTime);
     setQuery(url, 'atGeneration', options.atGeneration);
     if (options.verifyCrc) setQuery(url, 'verifyCrc', true);
-    const response = await this.#request('GET', url, undefined, true);
-    if (response.status === 404) return { events: [], nextPosition: options.fromPosition ?? 0 };
+    const response = await this.#request('GET', url);
     const body = response.body as { events: WireStoredEvent[]; nextPosition: number };
-    this.#domains.add(domain);
+    // Events, or positions scanned past, prove the domain holds events; an empty read proves nothing.
+    if (body.events.length > 0 || body.nextPosition > (options.fromPosition ?? 0)) this.#domains.add(domain);
     return {
       events: body.events.map((wire) =>
         this.#storedEvent(wire, domain, wire.aggregateType as string, BigInt(wire.aggregateId as string)),
@@ -240,7 +240,6 @@ export class HttpEventStore implements EventStore {
     method: 'GET' | 'POST',
     url: URL,
     body?: unknown,
-    notFoundIsEmpty = false,
   ): Promise<{ status: number; headers: Headers; body: unknown }> {
     const response = await fetch(url, {
       method,
@@ -260,9 +259,6 @@ export class HttpEventStore implements EventStore {
     }
     if (response.ok) return { status: response.status, headers: response.headers, body: parsed };
     const error = (parsed as { error?: WireError }).error;
-    if (response.status === 404 && notFoundIsEmpty && error?.code === 'NOT_FOUND') {
-      return { status: 404, headers: response.headers, body: undefined };
-    }
     throw error ? fromWire(error) : new RingStoreError('INTERNAL', `HTTP ${response.status}`);
   }
 }

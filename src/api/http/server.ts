@@ -30,6 +30,7 @@ import {
   putResultJson,
   queryInteger,
   queryTypes,
+  REQUEST_ID_HEADER,
 } from './wire.js';
 
 export type { HttpServerOptions } from './options.js';
@@ -137,7 +138,10 @@ export function mountRoutes(
       reply.header('retry-after', String(RETRY_AFTER[error.code] ?? o.retryAfterSeconds));
     }
     if (error.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
-    const wire = publicError(error);
+    // fastify's request id: the same reqId the server logs for this request, to quote in a report.
+    const requestId = String(reply.request.id);
+    reply.header(REQUEST_ID_HEADER, requestId);
+    const wire = { ...publicError(error), requestId };
     return reply.code(error.status).type('application/json; charset=utf-8').send({ error: wire });
   }
 
@@ -250,7 +254,7 @@ export function mountRoutes(
         limit,
       };
       validateGetOptions(getOptions);
-      if (!store.hasDomain(domain)) throw new RingStoreError('NOT_FOUND', `no domain ${domain}`);
+      // A domain with no events yet reads as empty, as embedded: names are never declared.
       const result = await store.get(domain, type, id, getOptions);
       reply.header(GENERATION_HEADER, String(store.generation));
       return {
@@ -286,9 +290,8 @@ export function mountRoutes(
         atGeneration: queryInteger(query, 'atGeneration'),
         verifyCrc: queryFlag(query, 'verifyCrc'),
       };
-      // Validate the options first, so a bad query is a 400 whether or not the domain exists.
       validateReadOptions(readOptions);
-      if (!store.hasDomain(domain)) throw new RingStoreError('NOT_FOUND', `no domain ${domain}`);
+      // A domain with no events yet reads as empty, as embedded: names are never declared.
       const result = await store.read(domain, readOptions);
       reply.header(GENERATION_HEADER, String(store.generation));
       return {

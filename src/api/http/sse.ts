@@ -11,6 +11,9 @@ import { encodeStoredEvent } from './wire.js';
  *   id: <position>          one SSE message per event; `id` is the event's domain position, so a
  *   data: <event JSON>      reconnecting EventSource sends Last-Event-ID = the last position seen and
  *                           the stream resumes at position + 1: no gap, no duplicate.
+ *   event: caught-up        sent once, when the backlog has been sent (right after its last event, or at
+ *   data: {"nextPosition"}  once when there is none); live events follow. It carries no id, so
+ *                           Last-Event-ID stays the last event's position.
  *   : ping                  a comment every heartbeat interval keeps proxies from closing idle streams.
  *   event: error            sent once before the server ends a stream for a reason other than the
  *   data: { error }         client leaving (store closed, server shutting down).
@@ -75,6 +78,10 @@ export async function streamSubscription(raw: ServerResponse, options: SseOption
     fromPosition: options.fromPosition,
     ...(options.types ? { types: options.types } : {}),
     signal: abort.signal,
+    onCaughtUp: () => {
+      if (!raw.destroyed)
+        raw.write(`event: caught-up\ndata: {"nextPosition":${subscription.nextPosition}}\n\n`);
+    },
   });
   try {
     for await (const event of subscription) {

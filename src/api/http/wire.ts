@@ -23,6 +23,8 @@ import { assertSafeJsonValue } from './safe-json.js';
 
 /** Response header on every /v1 answer: the store's committed generation. */
 export const GENERATION_HEADER = 'ringstore-generation';
+/** Response header on error answers: fastify's request id, also in the body as `error.requestId`. */
+export const REQUEST_ID_HEADER = 'x-request-id';
 /** Response header on append answers: the durability level the put reached. */
 export const DURABILITY_HEADER = 'ringstore-durability';
 
