@@ -70,6 +70,10 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^live: Paid at position 2, caught up: true$/m,
     /^ended 'closed', resume at 3$/m,
   ],
+  'emmett.mjs': [
+    /^account-17: balance 10 at stream version 1$/m,
+    /^account-18: Deposited at stream position 1$/m,
+  ],
   'decider.mjs': [
     /^balance 10 after 1 event\(s\), version 1$/m,
     /^appended at position 0 in 1 attempt\(s\)$/m,
