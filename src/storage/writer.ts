@@ -334,10 +334,12 @@ export class StorageWriter {
     this.#overlapping++;
     const started = performance.now();
     const syncs: Promise<void>[] = [];
+    const syncSeconds: number[] = [];
     const files = [...this.#dirty];
     for (const file of files) {
       const sync = file.syncAsync();
-      if (sync) syncs.push(sync);
+      // Each sync's own time, from its start (they run at once) to its return.
+      if (sync) syncs.push(sync.then(() => void syncSeconds.push((performance.now() - started) / 1000)));
       this.#syncing.set(file, (this.#syncing.get(file) ?? 0) + 1);
     }
     this.#dirty.clear();
@@ -351,7 +353,7 @@ export class StorageWriter {
         }
         report.durability = 'fsync';
         report.fsyncs = syncs.length;
-        report.syncSeconds = syncs.length > 0 ? [(performance.now() - started) / 1000] : [];
+        report.syncSeconds = syncSeconds;
         for (const outcome of report.outcomes) if (outcome.ok) outcome.result.durability = 'fsync';
         return report;
       },

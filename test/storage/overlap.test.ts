@@ -80,6 +80,9 @@ describe('overlapped commits (StorageWriter.appendOverlapped)', () => {
     const [one, two] = await Promise.all([first, second]);
     expect(acked).toEqual([1, 2]);
     expect(one.durability).toBe('fsync');
+    // One duration per sync, as the fsync metrics count them.
+    expect(one.syncSeconds).toHaveLength(one.fsyncs);
+    expect(one.fsyncs).toBeGreaterThan(0);
     expect(two.outcomes[0]).toMatchObject({ ok: true, result: { durability: 'fsync', firstPosition: 1 } });
     // Only now may new records vouch for both commits.
     const third = writer.appendOverlapped([batch(3n, 'three')]);
