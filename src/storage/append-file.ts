@@ -5,8 +5,9 @@ import type { FileIO } from './file-io.js';
  * the written bytes end (`end`), how far the file is allocated (`allocated`: its size, zeros past
  * `end`), and whether it has bytes not yet synced.
  *
- * Preallocation: before bytes go past `allocated`, the file is extended with zeros by a whole
- * extent (at most up to `limit`, unless the bytes themselves need more). Writes then land in
+ * Preallocation: before bytes go past `allocated`, the file is extended with zeros by one extent:
+ * as large as the file already is, from 64 KiB up to `extentBytes` (at most up to `limit`, unless
+ * the bytes themselves need more). Writes then land in
  * allocated blocks and leave the size alone, so the commit's fdatasync has no metadata to journal;
  * the extent itself costs one larger sync once per extent. An extent of 0 grows the file write by
  * write (the registry, written once per new name).
@@ -62,7 +63,9 @@ export class AppendFile {
   }
 
   #extend(needed: number): void {
-    const target = Math.max(needed, Math.min(this.allocated + this.#extentBytes, this.#limit));
+    // Extents double from 64 KiB up to extentBytes, so a small store does not start at megabytes.
+    const step = Math.min(this.#extentBytes, Math.max(FIRST_EXTENT_BYTES, this.allocated));
+    const target = Math.max(needed, Math.min(this.allocated + step, this.#limit));
     let at = this.allocated;
     while (at < target) {
       const length = Math.min(ZEROS.byteLength, target - at);
@@ -75,3 +78,4 @@ export class AppendFile {
 }
 
 const ZEROS = new Uint8Array(1024 * 1024);
+const FIRST_EXTENT_BYTES = 64 * 1024;
