@@ -21,9 +21,18 @@ function progressReporter(totalBytes: number, line: ProgressLine): (progress: Ve
   };
 }
 
+/**
+ * ok: nothing to report; RECOVERABLE: only what a crash leaves (bytes of commits never
+ * acknowledged, which the next open moves aside); DAMAGED: synced bytes are damaged.
+ */
+function status(report: VerifyReport): 'ok' | 'RECOVERABLE' | 'DAMAGED' {
+  if (report.problems.some((p) => p.severity === 'corrupt')) return 'DAMAGED';
+  return report.ok ? 'ok' : 'RECOVERABLE';
+}
+
 function summary(report: VerifyReport): string {
   const lines = [
-    `${report.ok ? 'ok' : 'DAMAGED'}: ${report.domains.length} domains, ${report.indexRecords} index records, ${report.registryRecords} registry records, ${report.events} events, ${report.dataBytes} data bytes checked, ${report.fileBytes} bytes on disk`,
+    `${status(report)}: ${report.domains.length} domains, ${report.indexRecords} index records, ${report.registryRecords} registry records, ${report.events} events, ${report.dataBytes} data bytes checked, ${report.fileBytes} bytes on disk`,
   ];
   for (const d of report.domains) {
     lines.push(
@@ -31,7 +40,8 @@ function summary(report: VerifyReport): string {
     );
   }
   for (const p of report.problems) {
-    const kind = p.severity === 'tail' ? 'tail (recovery cuts it on the next open)' : 'CORRUPT';
+    const kind =
+      p.severity === 'tail' ? 'tail (never acknowledged; the next open moves it aside)' : 'CORRUPT';
     lines.push(`  ${kind}: ${p.file} at offset ${p.offset}: ${p.reason}`);
   }
   return `${lines.join('\n')}\n`;
@@ -39,19 +49,19 @@ function summary(report: VerifyReport): string {
 
 /**
  * `ringstore verify --dir DIR [--json]`: checks every record and every event's CRC (read-only).
- * Exit 0 when nothing is wrong, 1 when anything is damaged (a torn tail included: it means the
- * store was not closed cleanly and the next open will cut it).
+ * Exit 0 when nothing is wrong or only a crash's unacknowledged tail is there (RECOVERABLE: the
+ * next open moves it aside, as recovery does at every open), 1 when synced bytes are damaged.
  */
 export async function runVerify(args: readonly string[]): Promise<number> {
   const values = parseDirArgs('verify', args);
   const line = new ProgressLine('verify');
   const report = verifyStore(values.dir, progressReporter(segmentBytes(values.dir), line));
-  line.done(`${report.domains.length} domains, ${report.events} events, ${report.ok ? 'ok' : 'DAMAGED'}`);
+  line.done(`${report.domains.length} domains, ${report.events} events, ${status(report)}`);
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : summary(report));
-  return report.ok ? 0 : 1;
+  return status(report) === 'DAMAGED' ? 1 : 0;
 }
 
 export const VERIFY_USAGE = dirUsage(
   'verify',
-  'Checks every record and every event CRC of a data directory (read-only). Progress on stderr, the\nsummary on stdout; exit 0 when nothing is wrong, 1 when anything is damaged (a torn tail included).',
+  'Checks every record and every event CRC of a data directory (read-only). Progress on stderr, the\nsummary on stdout; exit 0 when nothing is wrong or only the unacknowledged tail of a crash is there\n(RECOVERABLE: the next open moves it aside), 1 when synced bytes are damaged (DAMAGED).',
 );

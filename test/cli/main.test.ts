@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -71,11 +71,28 @@ describe('ringstore CLI', () => {
     const segment = readdirSync(join(dir, 'billing')).find((f) => f.startsWith('invoice.')) as string;
     const path = join(dir, 'billing', segment);
     const bytes = readFileSync(path);
-    bytes[5] = (bytes[5] as number) ^ 0xff;
+    // Past the 16-byte segment header: a payload byte of the first event.
+    bytes[16 + 5] = (bytes[16 + 5] as number) ^ 0xff;
     writeFileSync(path, bytes);
     expect(await runCli(['verify', '--dir', dir])).toBe(1);
     expect(io.out()).toContain('DAMAGED');
     expect(io.out()).toContain(`billing/${segment}`);
     expect(await runCli(['verify', '--dir', join(dir, 'missing')])).toBe(2);
+  });
+
+  it('verify calls what a crash leaves RECOVERABLE (exit 0): the next open moves it aside, as serve logs', async () => {
+    const dir = freshDir();
+    const store = StorageEngine.open(dir);
+    await store.put('billing', 'invoice', 1n, [{ type: 'Opened', data: 'x' }]);
+    await store.close();
+    appendFileSync(join(dir, 'billing', 'index'), Buffer.alloc(40, 0x5a));
+    const io = capture();
+    expect(await runCli(['verify', '--dir', dir])).toBe(0);
+    expect(io.out()).toMatch(/^RECOVERABLE: 1 domains/);
+    expect(io.out()).toContain('tail (never acknowledged; the next open moves it aside): billing/index');
+    const reopened = StorageEngine.open(dir);
+    await reopened.close();
+    expect(await runCli(['verify', '--dir', dir])).toBe(0);
+    expect(io.out()).toMatch(/\nok: 1 domains/);
   });
 });
