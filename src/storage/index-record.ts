@@ -52,19 +52,19 @@ export interface IndexRecord {
   idempotencyKey: string | undefined;
 }
 
-/** What the writer knows of a batch before it encodes the record. */
-export interface IndexRecordFields {
-  firstPosition: number;
-  aggregateId: bigint;
-  firstVersion: number;
-  generation: number;
-  timestamp: number;
-  syncedEnd: number;
-  dataSegment: number;
-  dataOffset: number;
-  aggregateTypeCode: number;
-  key: Uint8Array | undefined;
-}
+/** What the writer knows of a batch before it encodes the record (the rest follows from its events). */
+export type IndexRecordFields = Pick<
+  IndexRecord,
+  | 'firstPosition'
+  | 'aggregateId'
+  | 'firstVersion'
+  | 'generation'
+  | 'timestamp'
+  | 'syncedEnd'
+  | 'dataSegment'
+  | 'dataOffset'
+  | 'aggregateTypeCode'
+> & { key: Uint8Array | undefined };
 
 /** Stored bytes of one event: its data, then its metadata. */
 export function storedEventBytes(event: AppendEvent): number {
