@@ -1,5 +1,6 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { packageVersion } from '../api/package-version.js';
 import { RingStoreError } from '../errors.js';
 import { parseServeConfig, serveUsage } from './config.js';
 
@@ -27,24 +28,6 @@ options:
   --http        the HTTP load test instead of the write/read-path benchmarks
   -h, --help    show this help
 `;
-
-/** The package's version, from the package.json above this file (src/cli or dist/src/cli). */
-export function packageVersion(): string {
-  for (const relative of ['../../package.json', '../../../package.json']) {
-    try {
-      const manifest = JSON.parse(
-        readFileSync(fileURLToPath(new URL(relative, import.meta.url)), 'utf8'),
-      ) as {
-        name?: string;
-        version?: string;
-      };
-      if (manifest.name === 'ringstore' && manifest.version) return manifest.version;
-    } catch {
-      // not at this level: try the next one
-    }
-  }
-  return 'unknown';
-}
 
 async function commandUsage(command: string): Promise<string | undefined> {
   switch (command) {

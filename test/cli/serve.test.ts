@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -76,6 +76,15 @@ describe('ringstore serve', () => {
     const text = await (await fetch(`${service.url}/metrics`)).text();
     const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
     expect(value('ringstore_ring_bytes')).toBeGreaterThanOrEqual(65_536);
+    // Prometheus conventions: stock process metrics under their own names, a build_info of 1.
+    expect(value('process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(text).not.toMatch(/^ringstore_(process|nodejs)_/m);
+    const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    expect(text).toContain(
+      `ringstore_build_info{version="${manifest.version}",node="${process.versions.node}"} 1`,
+    );
     expect(value('ringstore_ring_used_bytes')).toBeGreaterThanOrEqual(0);
     expect(value('ringstore_store_fsyncs_total')).toBeGreaterThan(0);
     expect(value('ringstore_store_commits_total')).toBeGreaterThan(0);
@@ -97,7 +106,7 @@ describe('ringstore serve', () => {
       9,
     );
     expect(value('ringstore_store_fsync_seconds_total')).toBeGreaterThan(0);
-    expect(value('ringstore_store_fsync_seconds_last')).toBeGreaterThan(0);
+    expect(value('ringstore_store_last_fsync_seconds')).toBeGreaterThan(0);
     await client.close();
   });
 

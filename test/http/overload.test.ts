@@ -20,7 +20,7 @@ function payload(id: number): Buffer {
 
 async function residentBytes(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const match = /^ringstore_process_resident_memory_bytes (\d+)/m.exec(text);
+  const match = /^process_resident_memory_bytes (\d+)/m.exec(text);
   return Number(match?.[1] ?? Number.NaN);
 }
 

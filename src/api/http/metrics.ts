@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import { DurationHistogram, type DurationHistogramSnapshot } from '../../model/duration-histogram.js';
 import type { EventStore } from '../event-store.js';
+import { packageVersion } from '../package-version.js';
 
 /**
  * What a store may report about its internals for /metrics. Every field is optional: a store
@@ -197,7 +198,15 @@ export class HttpMetrics {
 
   constructor(store: EventStore, readStore: () => StoreMetrics | undefined = () => storeMetricsOf(store)) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'ringstore_' });
+    // The stock process and Node.js metrics under their usual names (process_*, nodejs_*), so the
+    // dashboards made for them work as they are.
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'ringstore_build_info',
+      help: 'always 1; the labels say which ringstore and Node.js serve',
+      labelNames: ['version', 'node'],
+      registers,
+    }).set({ version: packageVersion(), node: process.versions.node }, 1);
     this.registry.registerMetric(this.#requestLatency as unknown as Metric);
     const appended = this.appended;
     mirroredCounter(
@@ -266,7 +275,7 @@ export class HttpMetrics {
     );
     mirroredGauge(
       this.registry,
-      'ringstore_store_fsync_seconds_last',
+      'ringstore_store_last_fsync_seconds',
       'duration of the last fsync',
       field('fsyncSecondsLast'),
     );
