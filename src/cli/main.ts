@@ -1,5 +1,5 @@
-import { readFileSync, realpathSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { packageVersion } from '../api/package-version.js';
 import { RingStoreError } from '../errors.js';
 import { parseServeConfig, serveUsage } from './config.js';
