@@ -39,6 +39,7 @@ import {
   type RingStoreOptions,
   resolveRingStoreOptions,
 } from './ring-store-options.js';
+import { traced } from './tracing.js';
 
 export type { RingStoreOptions } from './ring-store-options.js';
 
@@ -340,7 +341,21 @@ export class RingStore implements EventStore {
     options?: PutOptions,
   ): Promise<PutResult> {
     if (this.#failure) return Promise.reject(this.#failure);
-    return this.#producer.put(domain, aggregateType, id, events, options);
+    return traced(
+      'put',
+      {
+        'ringstore.domain': domain,
+        'ringstore.aggregate_type': aggregateType,
+        'ringstore.events': events.length,
+      },
+      () => this.#producer.put(domain, aggregateType, id, events, options),
+      (result) => ({
+        'ringstore.first_version': result.firstVersion,
+        'ringstore.first_position': result.firstPosition,
+        'ringstore.generation': result.generation,
+        'ringstore.replayed': result.replayed,
+      }),
+    );
   }
 
   async get(
@@ -349,18 +364,35 @@ export class RingStore implements EventStore {
     id: AggregateIdInput,
     options?: GetOptions,
   ): Promise<InstanceEvents> {
-    this.#assertReadable();
-    const aggregateId = validateInstanceAddress(domain, aggregateType, id);
-    this.#applyPending();
-    return this.#reader.get(domain, aggregateType, aggregateId, validateGetOptions(options));
+    return traced(
+      'get',
+      { 'ringstore.domain': domain, 'ringstore.aggregate_type': aggregateType },
+      async () => {
+        this.#assertReadable();
+        const aggregateId = validateInstanceAddress(domain, aggregateType, id);
+        this.#applyPending();
+        return this.#reader.get(domain, aggregateType, aggregateId, validateGetOptions(options));
+      },
+      (result) => ({ 'ringstore.version': result.version, 'ringstore.events': result.events.length }),
+    );
   }
 
   async read(domain: string, options?: ReadOptions): Promise<DomainReadResult> {
-    this.#assertReadable();
-    validateDomain(domain);
-    const valid = validateReadOptions(options);
-    this.#applyPending();
-    return this.#reader.read(domain, valid);
+    return traced(
+      'read',
+      { 'ringstore.domain': domain },
+      async () => {
+        this.#assertReadable();
+        validateDomain(domain);
+        const valid = validateReadOptions(options);
+        this.#applyPending();
+        return this.#reader.read(domain, valid);
+      },
+      (result) => ({
+        'ringstore.events': result.events.length,
+        'ringstore.next_position': result.nextPosition,
+      }),
+    );
   }
 
   hasDomain(domain: string): boolean {
