@@ -23,7 +23,8 @@ function progressReporter(totalBytes: number, line: ProgressLine): (progress: Ve
 
 /**
  * ok: nothing to report; RECOVERABLE: only what a crash leaves (bytes of commits never
- * acknowledged, which the next open moves aside); DAMAGED: synced bytes are damaged.
+ * acknowledged, which the next open moves aside) or damage to derived index files (rebuilt from the
+ * log); DAMAGED: synced bytes of the log are damaged.
  */
 function status(report: VerifyReport): 'ok' | 'RECOVERABLE' | 'DAMAGED' {
   if (report.problems.some((p) => p.severity === 'corrupt')) return 'DAMAGED';
@@ -41,7 +42,11 @@ function summary(report: VerifyReport): string {
   }
   for (const p of report.problems) {
     const kind =
-      p.severity === 'tail' ? 'tail (never acknowledged; the next open moves it aside)' : 'CORRUPT';
+      p.severity === 'tail'
+        ? 'tail (never acknowledged; the next open moves it aside)'
+        : p.severity === 'index'
+          ? `index file (the log is intact; remove ${p.file.split('/')[0]}/checkpoint and the next open rebuilds it)`
+          : 'CORRUPT';
     lines.push(`  ${kind}: ${p.file} at offset ${p.offset}: ${p.reason}`);
   }
   return `${lines.join('\n')}\n`;

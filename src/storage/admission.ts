@@ -5,6 +5,7 @@ import { EVENT_TYPE_PATTERN, STORAGE_NAME_PATTERN } from '../model/names.js';
 import type { PutResult } from '../types.js';
 import { KIND_AGGREGATE_TYPE, KIND_EVENT_TYPE } from './format.js';
 import { storedEventBytes } from './index-record.js';
+import type { InstanceState } from './instance-cache.js';
 import { type DomainState, newAggregateTypeState } from './log-state.js';
 import type { AppendBatch } from './types.js';
 
@@ -28,6 +29,12 @@ export type Admission =
   | { kind: 'admitted'; version: number; storedBytes: number };
 
 /**
+ * The state of the batch's instance, for an aggregate type that has a code; with `withKeys` its
+ * `keys` hold every keyed put of the instance.
+ */
+export type InstanceLookup = (aggregateTypeCode: number, withKeys: boolean) => InstanceState;
+
+/**
  * Decides on `batch` for `domain`; on admission its event-type codes are in
  * `codes[codesStart…codesStart + events)` (the caller makes room).
  */
@@ -36,12 +43,12 @@ export function admit(
   batch: AppendBatch,
   codes: Uint16Array,
   codesStart: number,
+  lookup: InstanceLookup,
 ): Admission {
   const shape = checkShape(batch);
   if (typeof shape !== 'number') return { kind: 'refused', error: shape };
   const existingCode = domain.registry.aggregateCode(batch.aggregateType);
-  const instance =
-    existingCode >= 0 ? domain.aggregateTypes[existingCode]!.instances.get(batch.aggregateId) : undefined;
+  const instance = existingCode >= 0 ? lookup(existingCode, batch.idempotencyKey !== undefined) : undefined;
   if (batch.idempotencyKey !== undefined) {
     const original = instance?.keys?.get(batch.idempotencyKey);
     if (original) return { kind: 'replayed', original };

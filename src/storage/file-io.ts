@@ -115,6 +115,21 @@ export const realFileIO: FileIO = Object.freeze({
   },
 });
 
+/** The bytes of a file from `from` to its end (empty when it does not exist or is shorter). */
+export function readFileFrom(io: FileIO, path: string, from: number): Uint8Array {
+  if (from === 0) return readWholeFile(io, path);
+  if (!io.exists(path)) return new Uint8Array(0);
+  const fd = io.open(path, 'read');
+  try {
+    const size = io.size(fd);
+    if (size <= from) return new Uint8Array(0);
+    const bytes = new Uint8Array(size - from);
+    return bytes.subarray(0, io.read(fd, bytes, 0, bytes.byteLength, from));
+  } finally {
+    io.close(fd);
+  }
+}
+
 /** Reads a whole file through `io` (empty when it does not exist). */
 export function readWholeFile(io: FileIO, path: string): Uint8Array {
   if (!io.exists(path)) return new Uint8Array(0);

@@ -67,11 +67,11 @@ const TWO_32 = 0x1_0000_0000;
 const MAX_U32 = 0xffff_ffff;
 const MAX_U64 = (1n << 64n) - 1n;
 
-const RUN_FILE = /^instances\.(0|[1-9][0-9]{0,9})$/;
+const RUN_FILE = /^instances-(0|[1-9][0-9]{0,9})\.run$/;
 
 export function runFileName(runId: number): string {
   if (!isU32(runId)) throw new RangeError(`a run id is a u32, got ${runId}`);
-  return `instances.${runId}`;
+  return `instances-${runId}.run`;
 }
 
 export function parseRunFileName(name: string): number | undefined {

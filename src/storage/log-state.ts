@@ -1,20 +1,15 @@
-import type { PutResult } from '../types.js';
 import type { AppendFile } from './append-file.js';
+import type { DomainIndex } from './domain-index.js';
 import type { NameKindCode } from './format.js';
+import type { InstanceState } from './instance-cache.js';
 import type { NameRegistry } from './name-registry.js';
 import { SEGMENT_HEADER_BYTES } from './segment-header.js';
 
 /**
  * What the writer knows of the log it appends to, rebuilt by recovery at open: per domain its
- * names, files, next position and synced ends; per aggregate type where its data ends; per
- * instance its version and the results of keyed puts (idempotency).
+ * names, files, next position, synced ends and index on disk; per aggregate type where its data
+ * ends and the cached states of its instances (InstanceCache bounds them across the writer).
  */
-export interface InstanceState {
-  version: number;
-  /** Results of puts that carried an idempotency key, by key. */
-  keys: Map<string, PutResult> | undefined;
-}
-
 export interface AggregateTypeState {
   name: string;
   code: number;
@@ -24,6 +19,7 @@ export interface AggregateTypeState {
   /** The open segment file (undefined until the first write of this open). */
   file: AppendFile | undefined;
   fileSegment: number;
+  /** Cached instance states (a subset: DomainIndex has every instance). */
   instances: Map<bigint, InstanceState>;
 }
 
@@ -40,12 +36,17 @@ export interface DomainState {
   indexEnd: number;
   indexSynced: number;
   nextPosition: number;
+  /** Generation and timestamp of the domain's last batch. */
+  lastGeneration: number;
+  lastTimestamp: number;
   aggregateTypes: AggregateTypeState[];
   /** Names registered by the append call in progress, to be written to the registry file. */
   pendingNames: { kind: NameKindCode; code: number; name: string }[];
   /** Index bytes of the append call in progress. */
   pendingIndexBytes: number;
   inCall: boolean;
+  /** The index on disk: instance lookups, runs, positions, checkpoints. */
+  index: DomainIndex;
 }
 
 export function newAggregateTypeState(name: string, code: number): AggregateTypeState {
@@ -65,6 +66,7 @@ export function newDomainState(
   folder: string,
   registry: NameRegistry,
   folderExists: boolean,
+  index: DomainIndex,
 ): DomainState {
   return {
     name,
@@ -78,19 +80,12 @@ export function newDomainState(
     indexEnd: 0,
     indexSynced: 0,
     nextPosition: 0,
+    lastGeneration: 0,
+    lastTimestamp: 0,
     aggregateTypes: [],
     pendingNames: [],
     pendingIndexBytes: 0,
     inCall: false,
+    index,
   };
-}
-
-/** The instance's state, created at version 0 when it has none. */
-export function instanceOf(aggregateType: AggregateTypeState, id: bigint): InstanceState {
-  let state = aggregateType.instances.get(id);
-  if (!state) {
-    state = { version: 0, keys: undefined };
-    aggregateType.instances.set(id, state);
-  }
-  return state;
 }

@@ -1,10 +1,16 @@
 import { STORAGE_NAME_PATTERN } from '../model/names.js';
-import type { FileIO } from './file-io.js';
+import type { BlockCache } from './block-cache.js';
+import { type Checkpoint, readCheckpoint } from './checkpoint.js';
+import { DomainIndex, type IndexPolicy } from './domain-index.js';
+import { type FileIO, readWholeFile } from './file-io.js';
 import { domainDir, INDEX_FILE, joinPath, parentDir, REGISTRY_FILE, segmentFileName } from './format.js';
 import type { IndexRecord } from './index-record.js';
-import { type DomainState, instanceOf, newAggregateTypeState, newDomainState } from './log-state.js';
+import { type DomainState, newAggregateTypeState, newDomainState } from './log-state.js';
 import { NameRegistry } from './name-registry.js';
 import { type RecoveryAction, recoverDomain } from './recovery.js';
+import type { PlanStart } from './recovery-plan.js';
+import { scanRegistry } from './scan.js';
+import { SEGMENT_HEADER_BYTES } from './segment-header.js';
 
 /** The writer's view of a store directory after recovery: what StorageWriter.open starts from. */
 export interface OpenedLog {
@@ -14,23 +20,41 @@ export interface OpenedLog {
   lastTimestamp: number;
 }
 
+/** Batches a rebuild holds in memory before it writes them as a run. */
+const REBUILD_SPILL_BATCHES = 65_536;
+
 /**
  * Opens a store directory for writing: creates it (and makes its entry durable) when missing,
- * recovers every domain folder (recovery.ts), rebuilds the log state from the records that stay
- * (positions, data ends, instance versions, idempotency keys), and syncs what it keeps.
+ * recovers every domain folder (recovery.ts) from its checkpoint on (the whole log when it has none
+ * or one that cannot be trusted: the index files are then rebuilt), brings the domain's index up to
+ * the records that stay, syncs what it keeps, and checkpoints a domain whose index grew.
  */
-export function openLog(io: FileIO, root: string): OpenedLog {
+export function openLog(io: FileIO, root: string, cache: BlockCache, policy: IndexPolicy): OpenedLog {
   makeDirectory(io, root);
   const opened: OpenedLog = { domains: [], actions: [], generation: 0, lastTimestamp: 0 };
   for (const name of io.readdir(root)) {
     if (!STORAGE_NAME_PATTERN.test(name) || !io.isDirectory(joinPath(root, name))) continue;
-    const domain = newDomainState(name, domainDir(root, name), new NameRegistry(), true);
-    const { plan, actions } = recoverDomain(io, root, name, (record) => applyRecord(domain, record));
+    const folder = domainDir(root, name);
+    const { index, start } = openIndex(io, folder, name, cache, policy);
+    const domain = newDomainState(name, folder, new NameRegistry(), true, index);
+    const { plan, actions } = recoverDomain(
+      io,
+      root,
+      name,
+      (record) => {
+        if (start === undefined && index.memtableBatches >= REBUILD_SPILL_BATCHES)
+          index.spill(record.fileOffset);
+        addRecord(domain, record);
+      },
+      start,
+    );
     opened.actions.push(...actions);
     domain.registry = plan.registry;
     domain.registryEnd = plan.registryEnd;
     domain.indexEnd = plan.indexEnd;
     domain.nextPosition = plan.state.nextPosition;
+    domain.lastGeneration = plan.state.lastGeneration;
+    domain.lastTimestamp = plan.state.lastTimestamp;
     const names = domain.registry.aggregateTypes;
     for (let code = 0; code < names.length; code++) {
       const known = domain.aggregateTypes[code];
@@ -44,9 +68,83 @@ export function openLog(io: FileIO, root: string): OpenedLog {
     opened.generation = Math.max(opened.generation, plan.state.lastGeneration);
     opened.lastTimestamp = Math.max(opened.lastTimestamp, plan.state.lastTimestamp);
     syncKept(io, domain, plan.segments);
+    if (domain.indexEnd > index.checkpointedEnd) {
+      index.checkpoint({
+        registryEnd: domain.registryEnd,
+        indexEnd: domain.indexEnd,
+        nextPosition: domain.nextPosition,
+        lastGeneration: domain.lastGeneration,
+        lastTimestamp: domain.lastTimestamp,
+        dataEnds: plan.state.dataEnds,
+      });
+    }
     opened.domains.push(domain);
   }
   return opened;
+}
+
+/**
+ * The domain's index from its checkpoint, with where recovery starts reading the log; an empty
+ * index and no start when there is no checkpoint, or when it or a file it names is damaged (those
+ * are derived files: they are rebuilt from the log, never trusted).
+ */
+function openIndex(
+  io: FileIO,
+  folder: string,
+  name: string,
+  cache: BlockCache,
+  policy: IndexPolicy,
+): { index: DomainIndex; start: PlanStart | undefined } {
+  const checkpoint = readCheckpoint(io, folder);
+  if (typeof checkpoint === 'object' && fitsTheLog(io, folder, checkpoint)) {
+    try {
+      const index = DomainIndex.fromCheckpoint(io, folder, name, cache, policy, checkpoint);
+      const dataEnds = new Map<number, { segment: number; end: number }>();
+      for (const end of checkpoint.dataEnds) {
+        dataEnds.set(end.aggregateTypeCode, { segment: end.segment, end: end.end });
+      }
+      return {
+        index,
+        start: {
+          indexOffset: checkpoint.indexEnd,
+          nextPosition: checkpoint.nextPosition,
+          lastGeneration: checkpoint.lastGeneration,
+          lastTimestamp: checkpoint.lastTimestamp,
+          dataEnds,
+        },
+      };
+    } catch {
+      // A damaged index file: rebuilt below.
+    }
+  }
+  return { index: DomainIndex.empty(io, folder, name, cache, policy), start: undefined };
+}
+
+/**
+ * A checkpoint can only describe a log at least as long as it says: index, registry and the data
+ * of every aggregate type (a log shorter than its checkpoint was damaged, or replaced: read it all).
+ */
+function fitsTheLog(io: FileIO, folder: string, checkpoint: Checkpoint): boolean {
+  const sizeOf = (file: string) => {
+    const path = joinPath(folder, file);
+    if (!io.exists(path)) return 0;
+    const fd = io.open(path, 'read');
+    try {
+      return io.size(fd);
+    } finally {
+      io.close(fd);
+    }
+  };
+  if (sizeOf(INDEX_FILE) < checkpoint.indexEnd || sizeOf(REGISTRY_FILE) < checkpoint.registryEnd)
+    return false;
+  const registry = scanRegistry(readWholeFile(io, joinPath(folder, REGISTRY_FILE))).registry;
+  for (const end of checkpoint.dataEnds) {
+    const aggregateType = registry.aggregateTypes[end.aggregateTypeCode];
+    if (aggregateType === undefined) return false;
+    if (end.end > SEGMENT_HEADER_BYTES && sizeOf(segmentFileName(aggregateType, end.segment)) < end.end)
+      return false;
+  }
+  return true;
 }
 
 /**
@@ -74,27 +172,21 @@ function syncKept(io: FileIO, domain: DomainState, segments: Map<string, Map<num
   domain.indexSynced = domain.indexEnd;
 }
 
-/** Brings an instance's version and keyed results up to a record that stays. */
-function applyRecord(domain: DomainState, record: IndexRecord): void {
-  const code = record.aggregateTypeCode;
-  // The scan has checked the code against the registry; openLog fills in the names after.
-  while (domain.aggregateTypes.length <= code) {
-    domain.aggregateTypes.push(newAggregateTypeState('', domain.aggregateTypes.length));
-  }
-  const instance = instanceOf(domain.aggregateTypes[code]!, record.aggregateId);
-  instance.version = record.firstVersion + record.eventCount - 1;
-  if (record.idempotencyKey !== undefined) {
-    instance.keys ??= new Map();
-    instance.keys.set(record.idempotencyKey, {
+/** Adds a record that stays to the domain's index. */
+function addRecord(domain: DomainState, record: IndexRecord): void {
+  domain.index.add(
+    {
+      aggregateTypeCode: record.aggregateTypeCode,
+      aggregateId: record.aggregateId,
       firstVersion: record.firstVersion,
-      lastVersion: record.firstVersion + record.eventCount - 1,
-      firstPosition: record.firstPosition,
+      eventCount: record.eventCount,
       generation: record.generation,
-      timestamp: record.timestamp,
-      durability: 'fsync',
-      replayed: false,
-    });
-  }
+      indexOffset: record.fileOffset,
+      hasKey: record.idempotencyKey !== undefined,
+    },
+    record.firstPosition,
+    record.timestamp,
+  );
 }
 
 /** Creates a directory and its missing parents, making each new entry durable in its parent. */

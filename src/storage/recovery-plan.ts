@@ -1,6 +1,6 @@
 import { crc32 } from '../crc.js';
 import { RingStoreError } from '../errors.js';
-import { type FileIO, readWholeFile } from './file-io.js';
+import { type FileIO, readFileFrom, readWholeFile } from './file-io.js';
 import {
   endOfNonZero,
   FORMAT_VERSION,
@@ -17,6 +17,7 @@ import {
   advanceIndexState,
   classifyFault,
   copyIndexScanState,
+  type DataEnd,
   type IndexScanState,
   indexVouchAfter,
   newIndexScanState,
@@ -103,14 +104,27 @@ export function corruptData(damage: Damage): RingStoreError {
 }
 
 /**
+ * Where a plan starts reading the index: a checkpoint's indexEnd and the scan state there (records
+ * before it were synced and are not read again). Without one, the index is read from its start.
+ */
+export interface PlanStart {
+  indexOffset: number;
+  nextPosition: number;
+  lastGeneration: number;
+  lastTimestamp: number;
+  dataEnds: Map<number, DataEnd>;
+}
+
+/**
  * Reads a domain folder and decides what stays. `onRecord` sees every index record that stays, in
- * order (the writer rebuilds instance state from them, verify checks their data).
+ * order (the writer rebuilds its index from them, verify checks their data).
  */
 export function planDomain(
   io: FileIO,
   root: string,
   domain: string,
   onRecord?: (record: IndexRecord, view: DataView, registry: NameRegistry) => void,
+  start?: PlanStart,
 ): DomainPlan {
   const folder = joinPath(root, domain);
   const segments = listSegments(io, folder);
@@ -118,8 +132,13 @@ export function planDomain(
   const indexFile = `${domain}/${INDEX_FILE}`;
   const registryBytes = readWholeFile(io, joinPath(folder, REGISTRY_FILE));
   if (isLegacyFormat(registryBytes)) throw unsupportedFormat(registryFile);
-  const indexBytes = readWholeFile(io, joinPath(folder, INDEX_FILE));
-  if (isLegacyFormat(indexBytes)) throw unsupportedFormat(indexFile);
+  // With a start, only the index past it is read: offsets in indexBytes are file offsets − base.
+  const base = start?.indexOffset ?? 0;
+  const indexBytes = readFileFrom(io, joinPath(folder, INDEX_FILE), base);
+  if (isLegacyFormat(base === 0 ? indexBytes : readFileHead(io, joinPath(folder, INDEX_FILE)))) {
+    throw unsupportedFormat(indexFile);
+  }
+  const indexVouch = (bytes: Uint8Array, from: number) => indexVouchAfter(bytes, from) - base;
 
   const cuts: PlannedCut[] = [];
   let corrupt: Damage | undefined;
@@ -140,10 +159,16 @@ export function planDomain(
   let records = 0;
   let events = 0;
   const state = newIndexScanState(registry);
+  if (start) {
+    state.nextPosition = start.nextPosition;
+    state.lastGeneration = start.lastGeneration;
+    state.lastTimestamp = start.lastTimestamp;
+    for (const [code, end] of start.dataEnds) state.dataEnds.set(code, { ...end });
+  }
   const view = new DataView(indexBytes.buffer, indexBytes.byteOffset, indexBytes.byteLength);
   const again = emptyIndexRecord();
   const deliver = (offset: number) => {
-    decodeIndexRecord(indexBytes, view, offset, again);
+    decodeIndexRecord(indexBytes, view, offset, again, base);
     onRecord?.(again, view, registry);
     advanceIndexState(before!, again);
     records++;
@@ -151,31 +176,35 @@ export function planDomain(
   };
   const segmentSize = (code: number, segment: number) =>
     segments.get(registry.aggregateTypes[code]!)?.get(segment) ?? -1;
-  const scan = scanIndex(indexBytes, state, {
+  // Records carry file offsets (syncedEnd is checked against them): scan at `base`, then keep
+  // offsets relative to indexBytes.
+  const fileScan = scanIndex(indexBytes, state, {
+    baseOffset: base,
     onRecord: (record) => {
-      vouched = Math.max(vouched, record.syncedEnd);
+      vouched = Math.max(vouched, record.syncedEnd - base);
       while (unvouched.length > 0 && unvouched[0]! < vouched) {
         const offset = unvouched.shift()!;
-        const missing = missingDataFile(again, indexBytes, view, offset, segmentSize);
+        const missing = missingDataFile(again, indexBytes, view, offset, base, segmentSize);
         if (missing && corrupt === undefined)
-          corrupt = { file: indexFile, offset, reason: 'data file missing' };
+          corrupt = { file: indexFile, offset: base + offset, reason: 'data file missing' };
         deliver(offset);
       }
       if (unvouched.length === 0) before = copyIndexScanState(state);
-      unvouched.push(record.fileOffset);
+      unvouched.push(record.fileOffset - base);
     },
   });
 
-  const indexVerdict = classifyFault(indexBytes, scan, indexVouchAfter);
+  const scan = { ...fileScan, validEnd: fileScan.validEnd - base };
+  const indexVerdict = classifyFault(indexBytes, { ...scan, vouched: scan.vouched - base }, indexVouch);
   let indexEnd = scan.validEnd;
   if (indexVerdict === 'corrupt' && corrupt === undefined) {
-    corrupt = { file: indexFile, offset: scan.validEnd, reason: scan.fault!.reason };
+    corrupt = { file: indexFile, offset: base + scan.validEnd, reason: scan.fault!.reason };
   }
   const check = new DataCheck(io, root, domain, registry, segments);
   let cutAt = -1;
   let cutReason = '';
   for (const offset of unvouched) {
-    decodeIndexRecord(indexBytes, view, offset, again);
+    decodeIndexRecord(indexBytes, view, offset, again, base);
     const failure = corrupt === undefined ? check.batch(again, view) : undefined;
     if (failure !== undefined) {
       cutAt = offset;
@@ -188,9 +217,9 @@ export function planDomain(
   const finalState = before ?? state;
   if (cutAt >= 0) {
     indexEnd = cutAt;
-    cuts.push(tailCut(indexFile, indexBytes, cutAt, cutReason));
+    cuts.push(shiftCut(tailCut(indexFile, indexBytes, cutAt, cutReason), base));
   } else if (indexVerdict === 'tail') {
-    cuts.push(tailCut(indexFile, indexBytes, scan.validEnd, scan.fault!.reason));
+    cuts.push(shiftCut(tailCut(indexFile, indexBytes, scan.validEnd, scan.fault!.reason), base));
   }
   finalState.registry = registry;
 
@@ -199,9 +228,9 @@ export function planDomain(
     domain,
     registry,
     registryEnd: registryScan.validEnd,
-    indexEnd,
+    indexEnd: base + indexEnd,
     registrySize: registryBytes.byteLength,
-    indexSize: indexBytes.byteLength,
+    indexSize: base + indexBytes.byteLength,
     state: finalState,
     corrupt,
     cuts,
@@ -209,6 +238,28 @@ export function planDomain(
     records,
     events,
   };
+}
+
+/** A cut planned on bytes read from file offset `base`, in file offsets. */
+function shiftCut(cut: PlannedCut, base: number): PlannedCut {
+  return {
+    ...cut,
+    offset: cut.offset + base,
+    start: cut.start + base,
+    end: cut.end + base,
+    size: cut.size + base,
+  };
+}
+
+/** The first 8 bytes of a file (fewer when it is shorter). */
+function readFileHead(io: FileIO, path: string): Uint8Array {
+  const fd = io.open(path, 'read');
+  try {
+    const head = new Uint8Array(8);
+    return head.subarray(0, io.read(fd, head, 0, 8, 0));
+  } finally {
+    io.close(fd);
+  }
 }
 
 function tailCut(file: string, bytes: Uint8Array, offset: number, reason: string): PlannedCut {
@@ -223,9 +274,10 @@ function missingDataFile(
   bytes: Uint8Array,
   view: DataView,
   offset: number,
+  base: number,
   segmentSize: (code: number, segment: number) => number,
 ): boolean {
-  decodeIndexRecord(bytes, view, offset, record);
+  decodeIndexRecord(bytes, view, offset, record, base);
   return record.dataLength > 0 && segmentSize(record.aggregateTypeCode, record.dataSegment) < 0;
 }
 

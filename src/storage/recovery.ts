@@ -1,7 +1,13 @@
 import { type FileIO, readWholeFile } from './file-io.js';
 import { joinPath, quarantineFileName } from './format.js';
 import type { IndexRecord } from './index-record.js';
-import { corruptData, type DomainPlan, type PlannedCut, planDomain } from './recovery-plan.js';
+import {
+  corruptData,
+  type DomainPlan,
+  type PlannedCut,
+  type PlanStart,
+  planDomain,
+} from './recovery-plan.js';
 
 /**
  * Recovery of one domain folder, run by StorageWriter.open before any append: it reads the folder
@@ -34,8 +40,9 @@ export function recoverDomain(
   root: string,
   domain: string,
   onRecord: (record: IndexRecord) => void,
+  start?: PlanStart,
 ): { plan: DomainPlan; actions: RecoveryAction[] } {
-  const plan = planDomain(io, root, domain, onRecord);
+  const plan = planDomain(io, root, domain, onRecord, start);
   if (plan.corrupt) throw corruptData(plan.corrupt);
   const actions = plan.cuts.map((cut) => applyCut(io, root, cut));
   if (actions.length > 0) io.fsyncDir(joinPath(root, domain));

@@ -1,5 +1,6 @@
 import type { WireError } from '../errors.js';
 import type { Durability, ExpectedVersion, PutResult } from '../types.js';
+import type { Checkpoint } from './checkpoint.js';
 
 /**
  * The contract between whoever drives appends (the writer thread, or StorageEngine in-process) and
@@ -49,6 +50,8 @@ export interface DomainDelta {
   indexOffset: number;
   /** Index records appended by this call, in file order. */
   indexBytes: Uint8Array;
+  /** The checkpoint written after this call's records, when one was (docs/FORMAT.md, "Checkpoint"). */
+  checkpoint?: Checkpoint;
 }
 
 export interface AppendReport {

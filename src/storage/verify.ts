@@ -5,6 +5,7 @@ import type { IndexRecord } from './index-record.js';
 import type { NameRegistry } from './name-registry.js';
 import { firstBadEvent, planDomain } from './recovery-plan.js';
 import { checkSegmentHeader, SEGMENT_HEADER_BYTES } from './segment-header.js';
+import { RecordColumns, verifyIndexFiles } from './verify-index.js';
 
 /**
  * `ringstore verify`: a read-only, full check of a store directory. Every registry and index record
@@ -18,9 +19,11 @@ export interface VerifyProblem {
   reason: string;
   /**
    * 'tail': a torn tail or unreferenced bytes that recovery cuts on the next open;
-   * 'corrupt': damage inside the durable region (never cut automatically).
+   * 'corrupt': damage inside the durable region (never cut automatically);
+   * 'index': a derived index file (checkpoint, runs, positions) disagrees with the log, which is
+   * intact: remove the domain's `checkpoint` file and the next open rebuilds them.
    */
-  severity: 'tail' | 'corrupt';
+  severity: 'tail' | 'corrupt' | 'index';
 }
 
 export interface VerifyDomainReport {
@@ -108,7 +111,9 @@ function verifyDomain(
   };
   const fds = new Map<string, number>();
   let buffer = new Uint8Array(64 * 1024);
+  const columns = new RecordColumns();
   const checkBatch = (record: IndexRecord, view: DataView, registry: NameRegistry) => {
+    columns.add(record);
     result.indexRecords++;
     result.events += record.eventCount;
     if (record.dataLength > 0) {
@@ -159,6 +164,11 @@ function verifyDomain(
     for (const sizes of plan.segments.values()) for (const size of sizes.values()) segmentBytes += size;
     result.fileBytes = plan.registrySize + plan.indexSize + segmentBytes;
     if (plan.corrupt) problems.push({ ...plan.corrupt, severity: 'corrupt' });
+    else {
+      for (const problem of verifyIndexFiles(io, dir, name, columns, plan.indexEnd)) {
+        problems.push({ ...problem, severity: 'index' });
+      }
+    }
     for (const cut of plan.cuts) {
       problems.push({
         file: cut.file,

@@ -4,6 +4,14 @@ import { STORAGE_NAME_PATTERN } from '../model/names.js';
 import type { Durability, PutResult } from '../types.js';
 import { admit, invalidName } from './admission.js';
 import { AppendFile } from './append-file.js';
+import { BlockCache } from './block-cache.js';
+import type { Checkpoint } from './checkpoint.js';
+import {
+  DEFAULT_CHECKPOINT_INDEX_BYTES,
+  DEFAULT_RUN_FAN_IN,
+  DomainIndex,
+  type IndexPolicy,
+} from './domain-index.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import {
   DEFAULT_DATA_EXTENT_BYTES,
@@ -18,7 +26,9 @@ import {
 } from './format.js';
 import { packGenerations } from './generation-packing.js';
 import { encodeIndexRecord, indexRecordBytes } from './index-record.js';
-import { type AggregateTypeState, type DomainState, instanceOf, newDomainState } from './log-state.js';
+import { readIndexRecordAt } from './index-record-io.js';
+import { InstanceCache, type InstanceState } from './instance-cache.js';
+import { type AggregateTypeState, type DomainState, newDomainState } from './log-state.js';
 import { NameRegistry } from './name-registry.js';
 import { openLog } from './open-log.js';
 import type { RecoveryAction } from './recovery.js';
@@ -37,7 +47,18 @@ export interface StorageWriterOptions {
   /** Zeros written ahead of the index (default 1 MiB) and of data segments (default 4 MiB). */
   indexExtentBytes?: number;
   dataExtentBytes?: number;
+  /** Bytes of index files (runs, positions) the writer keeps in memory (default 8 MiB). */
+  indexCacheBytes?: number;
+  /** Instance states (version, idempotency keys) the writer keeps in memory (default 100,000). */
+  instanceCacheSize?: number;
+  /** A domain's index is checkpointed after this many index bytes (default 4 MiB) and at close. */
+  checkpointIndexBytes?: number;
+  /** Runs merged at a time (default 4). */
+  runFanIn?: number;
 }
+
+export const DEFAULT_WRITER_INDEX_CACHE_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_INSTANCE_CACHE_SIZE = 100_000;
 
 /** The bytes one append call adds to one data segment file. */
 interface DataTarget {
@@ -57,6 +78,8 @@ interface AcceptedBatch {
   aggregateType: AggregateTypeState;
   target: DataTarget;
   codesStart: number;
+  /** Offset of the batch's record in the domain's index file (set by #encode). */
+  indexOffset: number;
   dataOffset: number;
   /** Stored bytes of the batch (data and metadata of its events). */
   dataLength: number;
@@ -94,6 +117,9 @@ export class StorageWriter {
   readonly #indexExtentBytes: number;
   readonly #dataExtentBytes: number;
   readonly #domains = new Map<string, DomainState>();
+  readonly #cache: BlockCache;
+  readonly #instances: InstanceCache;
+  readonly #policy: IndexPolicy;
   readonly #recovery: RecoveryAction[] = [];
   #generation = 0;
   #lastTimestamp = 0;
@@ -132,13 +158,31 @@ export class StorageWriter {
       options.indexExtentBytes ?? DEFAULT_INDEX_EXTENT_BYTES,
     );
     this.#dataExtentBytes = positive('dataExtentBytes', options.dataExtentBytes ?? DEFAULT_DATA_EXTENT_BYTES);
+    this.#cache = new BlockCache(
+      nonNegative('indexCacheBytes', options.indexCacheBytes ?? DEFAULT_WRITER_INDEX_CACHE_BYTES),
+    );
+    this.#instances = new InstanceCache(
+      positive('instanceCacheSize', options.instanceCacheSize ?? DEFAULT_INSTANCE_CACHE_SIZE),
+    );
+    this.#policy = {
+      checkpointIndexBytes: positive(
+        'checkpointIndexBytes',
+        options.checkpointIndexBytes ?? DEFAULT_CHECKPOINT_INDEX_BYTES,
+      ),
+      runFanIn: positive('runFanIn', options.runFanIn ?? DEFAULT_RUN_FAN_IN, 64),
+    };
+    if (this.#policy.runFanIn < 2) {
+      throw new RingStoreError('INVALID_OPTION', 'runFanIn must be an integer from 2 to 64', {
+        option: 'runFanIn',
+      });
+    }
   }
 
   /** Opens (creating if needed) a store directory and runs recovery on every domain in it. */
   static open(dir: string, options: StorageWriterOptions = {}): StorageWriter {
     const io = options.io ?? realFileIO;
     const writer = new StorageWriter(dir, io, options);
-    const log = openLog(io, dir);
+    const log = openLog(io, dir, writer.#cache, writer.#policy);
     for (const domain of log.domains) writer.#domains.set(domain.name, domain);
     writer.#recovery.push(...log.actions);
     writer.#generation = log.generation;
@@ -169,7 +213,17 @@ export class StorageWriter {
     const d = this.#domains.get(domain);
     const code = d?.registry.aggregateCode(aggregateType) ?? -1;
     if (!d || code < 0) return 0;
-    return d.aggregateTypes[code]!.instances.get(id)?.version ?? 0;
+    const state = this.#stateOf(d, d.aggregateTypes[code]!, id, false);
+    this.#instances.trim();
+    return state.version;
+  }
+
+  /** Sizes and hit counts of the writer's caches (for metrics). */
+  cacheStats(): {
+    index: ReturnType<BlockCache['stats']>;
+    instances: ReturnType<InstanceCache['stats']>;
+  } {
+    return { index: this.#cache.stats(), instances: this.#instances.stats() };
   }
 
   append(batches: readonly AppendBatch[], durability: Durability): AppendReport {
@@ -197,7 +251,9 @@ export class StorageWriter {
         grown.set(this.#codes.subarray(0, codesUsed));
         this.#codes = grown;
       }
-      const admission = admit(domain, batch, this.#codes, codesUsed);
+      const admission = admit(domain, batch, this.#codes, codesUsed, (code, withKeys) =>
+        this.#stateOf(domain, domain.aggregateTypes[code]!, batch.aggregateId, withKeys),
+      );
       if (admission.kind === 'refused') {
         outcomes[i] = { ok: false, error: admission.error.toWire() };
         continue;
@@ -212,7 +268,7 @@ export class StorageWriter {
       }
       const dataLength = admission.storedBytes;
       const aggregateType = domain.aggregateTypes[domain.registry.aggregateCode(batch.aggregateType)]!;
-      const state = instanceOf(aggregateType, batch.aggregateId);
+      const state = this.#stateOf(domain, aggregateType, batch.aggregateId, false);
       if (aggregateType.end > SEGMENT_HEADER_BYTES && aggregateType.end + dataLength > this.#segmentBytes) {
         aggregateType.segment++;
         aggregateType.end = SEGMENT_HEADER_BYTES;
@@ -248,6 +304,7 @@ export class StorageWriter {
         aggregateType,
         target,
         codesStart: codesUsed,
+        indexOffset: 0,
         dataOffset: aggregateType.end,
         dataLength,
         key,
@@ -278,6 +335,14 @@ export class StorageWriter {
         const indexBuffers = this.#encode(accepted, touched, targets);
         fsyncs = this.#write(touched, targets, indexBuffers, durability === 'fsync', delta);
       }
+      for (const item of accepted) this.#index(item);
+      for (const domain of touched) {
+        if (!domain.index.due(domain.indexEnd)) continue;
+        const made = this.#checkpoint(domain);
+        fsyncs += made.fsyncs;
+        const entry = delta.domains.find((d) => d.domain === domain.name);
+        if (entry) entry.checkpoint = made.checkpoint;
+      }
     } catch (err) {
       this.#fail(err);
     } finally {
@@ -287,6 +352,7 @@ export class StorageWriter {
         domain.pendingIndexBytes = 0;
       }
       this.#sizes.length = 0;
+      this.#instances.trim();
     }
     let appendedEvents = 0;
     let appendedBytes = 0;
@@ -407,6 +473,14 @@ export class StorageWriter {
     };
     if (this.#failure === undefined) {
       for (const file of this.#dirty) attempt(() => this.#io.fsync(file.fd));
+      this.#dirty.clear();
+      for (const domain of this.#domains.values()) {
+        domain.registrySynced = domain.registryEnd;
+        domain.indexSynced = domain.indexEnd;
+        if (domain.indexEnd > domain.index.checkpointedEnd && firstError === undefined) {
+          attempt(() => this.#checkpoint(domain));
+        }
+      }
     }
     this.#dirty.clear();
     for (const file of this.#retired.splice(0)) attempt(() => file.close());
@@ -415,6 +489,7 @@ export class StorageWriter {
         if (aggregateType.file) attempt(() => aggregateType.file!.close());
       if (domain.indexFile) attempt(() => domain.indexFile!.close());
       if (domain.registryFile) attempt(() => domain.registryFile!.close());
+      attempt(() => domain.index.close());
     }
     if (firstError !== undefined && this.#failure === undefined) this.#fail(firstError);
   }
@@ -422,7 +497,9 @@ export class StorageWriter {
   /** State for a domain seen for the first time, or undefined when its name is not allowed. */
   #newDomain(name: string): DomainState | undefined {
     if (!STORAGE_NAME_PATTERN.test(name)) return undefined;
-    const domain = newDomainState(name, domainDir(this.#root, name), new NameRegistry(), false);
+    const folder = domainDir(this.#root, name);
+    const index = DomainIndex.empty(this.#io, folder, name, this.#cache, this.#policy);
+    const domain = newDomainState(name, folder, new NameRegistry(), false, index);
     this.#domains.set(name, domain);
     return domain;
   }
@@ -469,6 +546,7 @@ export class StorageWriter {
     for (const item of accepted) {
       const { batch, domain, target, result } = item;
       const buffer = buffers.get(domain)!;
+      item.indexOffset = domain.indexEnd + buffer.cursor;
       buffer.cursor = encodeIndexRecord(
         buffer.bytes,
         buffer.view,
@@ -665,6 +743,94 @@ export class StorageWriter {
     this.#syncSeconds.push((performance.now() - start) / 1000);
   }
 
+  /** The instance's state from the cache, or loaded from the domain's index; with `withKeys`, its keyed results too. */
+  #stateOf(
+    domain: DomainState,
+    aggregateType: AggregateTypeState,
+    id: bigint,
+    withKeys: boolean,
+  ): InstanceState {
+    const state = this.#instances.get(aggregateType.instances, id, () => {
+      const last = domain.index.lastOf(aggregateType.code, id);
+      return {
+        version: last === undefined ? 0 : last.firstVersion + last.eventCount - 1,
+        keys: undefined,
+        keysLoaded: last === undefined,
+        referenced: false,
+      };
+    });
+    if (withKeys && !state.keysLoaded) this.#loadKeys(domain, aggregateType.code, id, state);
+    return state;
+  }
+
+  /** Reads the keyed results of an instance's earlier batches from their index records. */
+  #loadKeys(domain: DomainState, code: number, id: bigint, state: InstanceState): void {
+    const keyed = domain.index.entriesOf(code, id).filter((entry) => entry.hasKey);
+    if (keyed.length > 0) {
+      const path = joinPath(domain.folder, INDEX_FILE);
+      const fd = this.#io.open(path, 'read');
+      try {
+        state.keys ??= new Map();
+        for (const entry of keyed) {
+          const record = readIndexRecordAt(this.#io, fd, entry.indexOffset, `${domain.name}/${INDEX_FILE}`);
+          if (record.idempotencyKey === undefined || state.keys.has(record.idempotencyKey)) continue;
+          state.keys.set(record.idempotencyKey, {
+            firstVersion: record.firstVersion,
+            lastVersion: record.firstVersion + record.eventCount - 1,
+            firstPosition: record.firstPosition,
+            generation: record.generation,
+            timestamp: record.timestamp,
+            durability: 'fsync',
+            replayed: false,
+          });
+        }
+      } finally {
+        this.#io.close(fd);
+      }
+    }
+    state.keysLoaded = true;
+  }
+
+  /** Adds a written batch to its domain's index. */
+  #index(item: AcceptedBatch): void {
+    item.domain.index.add(
+      {
+        aggregateTypeCode: item.aggregateType.code,
+        aggregateId: item.batch.aggregateId,
+        firstVersion: item.result.firstVersion,
+        eventCount: item.batch.events.length,
+        generation: item.result.generation,
+        indexOffset: item.indexOffset,
+        hasKey: item.key !== undefined,
+      },
+      item.result.firstPosition,
+      item.result.timestamp,
+    );
+    item.domain.lastGeneration = item.result.generation;
+    item.domain.lastTimestamp = item.result.timestamp;
+  }
+
+  /**
+   * Checkpoints a domain's index (DomainIndex.checkpoint) at the end of its index: first makes every
+   * written byte durable, since a checkpoint vouches for the log before it. Returns the syncs made.
+   */
+  #checkpoint(domain: DomainState): { fsyncs: number; checkpoint: Checkpoint } {
+    const fsyncs = this.#dirty.size > 0 || this.#syncing.size > 0 ? this.#barrier() : 0;
+    const dataEnds = new Map<number, { segment: number; end: number }>();
+    for (const aggregateType of domain.aggregateTypes) {
+      dataEnds.set(aggregateType.code, { segment: aggregateType.segment, end: aggregateType.end });
+    }
+    const checkpoint = domain.index.checkpoint({
+      registryEnd: domain.registryEnd,
+      indexEnd: domain.indexEnd,
+      nextPosition: domain.nextPosition,
+      lastGeneration: domain.lastGeneration,
+      lastTimestamp: domain.lastTimestamp,
+      dataEnds,
+    });
+    return { fsyncs, checkpoint };
+  }
+
   #fail(err: unknown): never {
     const cause = (err as { code?: unknown })?.code;
     this.#failure = new RingStoreError(
@@ -673,6 +839,13 @@ export class StorageWriter {
     );
     throw this.#failure;
   }
+}
+
+function nonNegative(option: string, value: number): number {
+  if (!(Number.isSafeInteger(value) && value >= 0)) {
+    throw new RingStoreError('INVALID_OPTION', `${option} must be an integer of at least 0`, { option });
+  }
+  return value;
 }
 
 function positive(option: string, value: number, max = Number.MAX_SAFE_INTEGER): number {

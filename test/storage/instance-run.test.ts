@@ -171,10 +171,18 @@ function corruptOr<T>(file: string, action: () => T): T | 'corrupt' {
 
 describe(`instance runs (seed ${SEED})`, () => {
   it('names run files', () => {
-    expect(runFileName(7)).toBe('instances.7');
-    expect(parseRunFileName('instances.7')).toBe(7);
-    expect(parseRunFileName('instances.4294967295')).toBe(0xffff_ffff);
-    for (const name of ['instances.4294967296', 'instances.07', 'instances.', 'instances.7.tmp', 'x.7']) {
+    expect(runFileName(7)).toBe('instances-7.run');
+    expect(parseRunFileName('instances-7.run')).toBe(7);
+    expect(parseRunFileName('instances-4294967295.run')).toBe(0xffff_ffff);
+    // 'instances.7' would be data segment 7 of an aggregate type named 'instances'.
+    for (const name of [
+      'instances-4294967296.run',
+      'instances-07.run',
+      'instances-.run',
+      'instances-7.run.tmp',
+      'instances.7',
+      'x.7',
+    ]) {
       expect(parseRunFileName(name), name).toBeUndefined();
     }
     expect(() => runFileName(-1)).toThrow(RangeError);
@@ -226,7 +234,7 @@ describe(`instance runs (seed ${SEED})`, () => {
     ];
     writeRun(io, runPath(1), entries, { runId: 1, indexFrom: 0, indexTo: 1 << 20 });
     const cache = new BlockCache(64 * CACHE_BLOCK_BYTES);
-    const run = InstanceRun.open(io, runPath(1), cache, 'd/instances.1');
+    const run = InstanceRun.open(io, runPath(1), cache, 'd/instances-1.run');
     expect(run.entriesOf(2, 1n << 40n)).toEqual(big);
     expect(run.lastOf(2, 1n << 40n)).toEqual(big.at(-1));
     expect(run.entriesOf(2, (1n << 40n) - 1n)).toEqual([]);
@@ -244,7 +252,7 @@ describe(`instance runs (seed ${SEED})`, () => {
   it('an empty run is valid and finds nothing', () => {
     const io = newIo();
     expect(writeRun(io, runPath(3), [], { runId: 3, indexFrom: 5, indexTo: 5 })).toBe(0);
-    const run = InstanceRun.open(io, runPath(3), new BlockCache(0), 'd/instances.3');
+    const run = InstanceRun.open(io, runPath(3), new BlockCache(0), 'd/instances-3.run');
     expect(run.entriesOf(0, 1n)).toEqual([]);
     expect(run.lastOf(0, 1n)).toBeUndefined();
     expect([...run.entries()]).toEqual([]);
@@ -267,11 +275,11 @@ describe(`instance runs (seed ${SEED})`, () => {
           const runs = cuts.slice(1).map((cut, j) => {
             const meta = { runId: j, indexFrom: boundary(cuts[j]!), indexTo: boundary(cut) };
             writeRun(io, runPath(j), sortedModel(log.slice(cuts[j], cut)), meta);
-            return InstanceRun.open(io, runPath(j), cache, `d/instances.${j}`);
+            return InstanceRun.open(io, runPath(j), cache, `d/instances-${j}.run`);
           });
           const meta = { runId: 99, indexFrom: boundary(0), indexTo: end };
           expect(mergeRuns(io, runs.toReversed(), runPath(99), meta)).toBe(log.length);
-          const merged = InstanceRun.open(io, runPath(99), cache, 'd/instances.99');
+          const merged = InstanceRun.open(io, runPath(99), cache, 'd/instances-99.run');
           const sorted = sortedModel(log);
           expect([...merged.entries()]).toEqual(sorted);
           expectLookupsEqualModel(merged, sorted);
@@ -296,7 +304,7 @@ describe(`instance runs (seed ${SEED})`, () => {
     writeRun(io, runPath(2), [entry(2n, 50)], { runId: 2, indexFrom: 50, indexTo: 200 });
     writeRun(io, runPath(3), [entry(1n, 300)], { runId: 3, indexFrom: 200, indexTo: 400 });
     const cache = new BlockCache(0);
-    const [a, b, c] = [1, 2, 3].map((n) => InstanceRun.open(io, runPath(n), cache, `d/instances.${n}`));
+    const [a, b, c] = [1, 2, 3].map((n) => InstanceRun.open(io, runPath(n), cache, `d/instances-${n}.run`));
     expect(() => mergeRuns(io, [a!, b!], runPath(9), { runId: 9, indexFrom: 0, indexTo: 200 })).toThrow(
       RangeError,
     );
@@ -384,7 +392,7 @@ describe(`instance runs (seed ${SEED})`, () => {
     expect(writes[0]!.produced).toBeLessThan(total / 4);
     expect(Math.max(...writes.map((w) => w.bytes))).toBeLessThanOrEqual(16 * CACHE_BLOCK_BYTES);
     expect(writes.at(-1)).toMatchObject({ position: 0, bytes: CACHE_BLOCK_BYTES });
-    const run = InstanceRun.open(io, runPath(1), new BlockCache(0), 'd/instances.1');
+    const run = InstanceRun.open(io, runPath(1), new BlockCache(0), 'd/instances-1.run');
     expect(run.lastOf(1, BigInt(total))?.indexOffset).toBe(total - 1);
   });
 
@@ -423,7 +431,7 @@ describe(`instance runs (seed ${SEED})`, () => {
           const at = where % bytes.byteLength;
           bytes[at]! ^= mask;
           io.setFileContent(runPath(1), bytes);
-          const file = 'd/instances.1';
+          const file = 'd/instances-1.run';
           const run = corruptOr(file, () =>
             InstanceRun.open(io, runPath(1), new BlockCache(3 * CACHE_BLOCK_BYTES), file),
           );
@@ -466,7 +474,7 @@ describe(`instance runs (seed ${SEED})`, () => {
     bytes.copyWithin(CACHE_BLOCK_BYTES, 2 * CACHE_BLOCK_BYTES, 3 * CACHE_BLOCK_BYTES);
     bytes.set(first, 2 * CACHE_BLOCK_BYTES);
     io.setFileContent(runPath(1), bytes);
-    const run = InstanceRun.open(io, runPath(1), new BlockCache(0), 'd/instances.1');
+    const run = InstanceRun.open(io, runPath(1), new BlockCache(0), 'd/instances-1.run');
     expect(() => [...run.entries()]).toThrow(
       expect.objectContaining({
         code: 'CORRUPT_DATA',
@@ -518,7 +526,7 @@ describe(`instance runs (seed ${SEED})`, () => {
             view().setUint32(40, crc32(bytes.subarray(0, 40)), true);
           }
           io.setFileContent(runPath(1), bytes);
-          const file = 'd/instances.1';
+          const file = 'd/instances-1.run';
           const run = corruptOr(file, () =>
             InstanceRun.open(io, runPath(1), new BlockCache(2 * CACHE_BLOCK_BYTES), file),
           );

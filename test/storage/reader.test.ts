@@ -7,17 +7,27 @@ import { StorageReader } from '../../src/storage/reader.js';
 import type { AppendBatch } from '../../src/storage/types.js';
 import { StorageWriter } from '../../src/storage/writer.js';
 
-/** Counts the FileIO calls a reader makes, to check it reads each batch span once and caches fds. */
+/**
+ * Counts the FileIO calls a reader makes on data segments (`<aggtype>.<n>`), to check it reads each
+ * batch span once and caches fds. Reads of index files are not payload reads and are not counted.
+ */
 class CountingIO extends FaultInjectingFileIO {
   reads = 0;
   opens = 0;
+  readonly #segmentFds = new Set<number>();
   override read(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number {
-    this.reads++;
+    if (this.#segmentFds.has(fd)) this.reads++;
     return super.read(fd, buffer, offset, length, position);
   }
   override open(path: string, mode: 'read' | 'readwrite' | 'create'): number {
-    this.opens++;
-    return super.open(path, mode);
+    const fd = super.open(path, mode);
+    if (/\/[a-z0-9][a-z0-9_-]*\.\d+$/.test(path)) {
+      this.opens++;
+      this.#segmentFds.add(fd);
+    } else {
+      this.#segmentFds.delete(fd);
+    }
+    return fd;
   }
 }
 

@@ -2,8 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/crc.js';
 import type { RingStoreError } from '../../src/errors.js';
 import { EMPTY_BYTES } from '../../src/model/events.js';
+import { validateGetOptions } from '../../src/model/queries.js';
 import { type CrashChoice, FaultInjectingFileIO } from '../../src/storage/fault-io.js';
+import { StorageReader } from '../../src/storage/reader.js';
 import type { AppendBatch } from '../../src/storage/types.js';
+import { verifyStore } from '../../src/storage/verify.js';
 import { StorageWriter } from '../../src/storage/writer.js';
 
 function batch(aggregateType: string, id: bigint, size: number): AppendBatch {
@@ -18,13 +21,23 @@ function batch(aggregateType: string, id: bigint, size: number): AppendBatch {
   };
 }
 
-function store(): FaultInjectingFileIO {
+/**
+ * Removes the domain's checkpoint, as if the process had died before writing its first one: the
+ * next open then reads (and recovers) the whole log, which is what these tests damage. Damage below
+ * a checkpoint is not read at open; see 'reads below a checkpoint…' for what finds it.
+ */
+function withoutCheckpoint(io: FaultInjectingFileIO): FaultInjectingFileIO {
+  io.unlink('/s/d/checkpoint');
+  return io;
+}
+
+function store(keepCheckpoint = false): FaultInjectingFileIO {
   const io = new FaultInjectingFileIO();
   const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
   writer.append([batch('a', 1n, 60), batch('b', 2n, 10)], 'fsync');
   writer.append([batch('a', 3n, 60), batch('b', 4n, 10)], 'fsync');
   writer.close();
-  return io;
+  return keepCheckpoint ? io : withoutCheckpoint(io);
 }
 
 function openError(io: FaultInjectingFileIO): RingStoreError {
@@ -37,8 +50,11 @@ function openError(io: FaultInjectingFileIO): RingStoreError {
 }
 
 describe('recovery', () => {
-  it('rebuilds versions, positions, generation and idempotency keys', () => {
-    const io = store();
+  it.each([
+    ['the whole log (no checkpoint)', false],
+    ['a checkpoint and its index files', true],
+  ])('rebuilds versions, positions, generation and idempotency keys from %s', (_, keepCheckpoint) => {
+    const io = store(keepCheckpoint);
     const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
     expect(writer.generation).toBe(2);
     expect(writer.version('d', 'a', 3n)).toBe(1);
@@ -56,6 +72,7 @@ describe('recovery', () => {
     const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
     writer.append([batch('b', 5n, 1)], 'fsync');
     writer.close();
+    withoutCheckpoint(io);
     io.unlink('/s/d/a.1');
     const err = openError(io);
     expect(err.code).toBe('CORRUPT_DATA');
@@ -123,6 +140,7 @@ describe('recovery', () => {
     const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
     writer.append([batch('c', 5n, 10)], 'none');
     writer.close();
+    withoutCheckpoint(io);
     // Damage the last index record (c 5): no record vouches for it, so it is a torn tail.
     const index = io.fileContent('/s/d/index');
     let last = index.byteLength;
@@ -148,6 +166,30 @@ describe('recovery', () => {
     expect(err.code).toBe('CORRUPT_DATA');
     expect(err.details).toMatchObject({ file: 'd/index', offset: 0 });
     expect(Buffer.from(io.fileContent('/s/d/index')).equals(before)).toBe(true);
+  });
+
+  it('reads below a checkpoint only when asked: damage there fails the read that meets it, not the open', () => {
+    const io = store(true);
+    const index = io.fileContent('/s/d/index');
+    index[20]! ^= 0x01;
+    io.setFileContent('/s/d/index', index);
+    const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    expect(writer.recovery).toEqual([]);
+    expect(writer.version('d', 'a', 3n)).toBe(1);
+    writer.close();
+    const reader = StorageReader.open('/s', { io });
+    expect(() => reader.get('d', 'a', 1n, validateGetOptions({}))).toThrow(
+      expect.objectContaining({
+        code: 'CORRUPT_DATA',
+        details: expect.objectContaining({ file: 'd/index', offset: 0 }),
+      }),
+    );
+    expect(reader.get('d', 'b', 4n, validateGetOptions({})).version).toBe(1);
+    reader.close();
+    const report = verifyStore('/s', undefined, { io });
+    expect(report.problems).toContainEqual(
+      expect.objectContaining({ file: 'd/index', offset: 0, severity: 'corrupt' }),
+    );
   });
 
   it('refuses a store of format version 1 with UNSUPPORTED_FORMAT', () => {
@@ -196,10 +238,11 @@ describe('quarantine', () => {
     const clean = io.crash();
     const start = clean.operations;
     const cleanRecovery = StorageWriter.open('/s', { io: clean });
+    const openOperations = clean.operations - start;
     const name = cleanRecovery.recovery[0]!.quarantine;
     cleanRecovery.close();
     let reused = 0;
-    for (let k = 1; k < clean.operations - start; k++) {
+    for (let k = 1; k < openOperations; k++) {
       const attempt = io.crash();
       attempt.powerLossAfter(k);
       expect(() => StorageWriter.open('/s', { io: attempt })).toThrow(/EIO/);

@@ -1,0 +1,340 @@
+import type { BlockCache } from './block-cache.js';
+import { type Checkpoint, type CheckpointRun, writeCheckpoint } from './checkpoint.js';
+import type { FileIO } from './file-io.js';
+import { joinPath } from './format.js';
+import {
+  compareRunEntries,
+  InstanceRun,
+  parseRunFileName,
+  type RunEntry,
+  runFileName,
+  writeRun,
+} from './instance-run.js';
+import {
+  appendPositionEntries,
+  POSITION_INTERVAL_BYTES,
+  type PositionEntry,
+  PositionIndex,
+} from './position-index.js';
+import { mergeRuns } from './run-merge.js';
+import type { DataEnd } from './scan.js';
+
+export const POSITIONS_FILE = 'positions';
+
+/** How the writer keeps a domain's derived index: when it checkpoints and how runs are merged. */
+export interface IndexPolicy {
+  /** A checkpoint is written once this many index bytes follow the last one (and at close). */
+  checkpointIndexBytes: number;
+  /** Runs of one size tier merged into one when there are this many. */
+  runFanIn: number;
+}
+
+export const DEFAULT_CHECKPOINT_INDEX_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_RUN_FAN_IN = 4;
+
+/** What a checkpoint records of the log besides the index: the writer's state past indexEnd. */
+export interface LogPoint {
+  registryEnd: number;
+  indexEnd: number;
+  nextPosition: number;
+  lastGeneration: number;
+  lastTimestamp: number;
+  dataEnds: Map<number, DataEnd>;
+}
+
+interface OpenRun {
+  run: InstanceRun;
+  info: CheckpointRun;
+}
+
+/**
+ * The writer's side of one domain's index on disk (docs/FORMAT.md, "Index files"):
+ *
+ *   memtable   the batches appended since the last checkpoint, by instance (bounded by
+ *              checkpointIndexBytes of index records)
+ *   runs       immutable sorted files `instances.<id>`, oldest first; each checkpoint writes the
+ *              memtable as a new run, and runs of one size tier are merged, fanIn at a time
+ *   positions  one sparse entry per ~4 KiB of index, appended at each checkpoint
+ *   checkpoint the manifest: runs, position entries and the scan state at indexEnd, replaced
+ *              atomically (written aside, synced, renamed) after everything it names is synced
+ *
+ * It answers "the batches of an instance" for the writer's instance cache (versions and
+ * idempotency keys of instances that are not cached).
+ */
+export class DomainIndex {
+  readonly #io: FileIO;
+  readonly #folder: string;
+  readonly #name: string;
+  readonly #cache: BlockCache;
+  readonly #policy: IndexPolicy;
+  #runs: OpenRun[] = [];
+  /** Run files replaced by a merge: removed at the next checkpoint, when no reader can still need them. */
+  #obsolete: string[] = [];
+  #memtable: RunEntry[] = [];
+  #byInstance = new Map<number, Map<bigint, RunEntry[]>>();
+  #pendingPositions: PositionEntry[] = [];
+  #positionCount = 0;
+  #lastPositionOffset = Number.NEGATIVE_INFINITY;
+  #sequence = 0;
+  #nextRunId = 1;
+  /** indexEnd of the last checkpoint. */
+  #checkpointedEnd = 0;
+  #memtableFrom = 0;
+
+  private constructor(io: FileIO, folder: string, name: string, cache: BlockCache, policy: IndexPolicy) {
+    this.#io = io;
+    this.#folder = folder;
+    this.#name = name;
+    this.#cache = cache;
+    this.#policy = policy;
+  }
+
+  /** An empty index: the log is read from its start (no checkpoint, or one that cannot be trusted). */
+  static empty(
+    io: FileIO,
+    folder: string,
+    name: string,
+    cache: BlockCache,
+    policy: IndexPolicy,
+  ): DomainIndex {
+    const index = new DomainIndex(io, folder, name, cache, policy);
+    index.#removeUnlisted(new Set());
+    return index;
+  }
+
+  /**
+   * The index a checkpoint describes. Throws CORRUPT_DATA when a file it names is missing or
+   * damaged: the caller then rebuilds from the log (DomainIndex.empty).
+   */
+  static fromCheckpoint(
+    io: FileIO,
+    folder: string,
+    name: string,
+    cache: BlockCache,
+    policy: IndexPolicy,
+    checkpoint: Checkpoint,
+  ): DomainIndex {
+    const index = new DomainIndex(io, folder, name, cache, policy);
+    try {
+      for (const info of checkpoint.runs) {
+        const file = runFileName(info.runId);
+        const run = InstanceRun.open(io, joinPath(folder, file), cache, `${name}/${file}`);
+        index.#runs.push({ run, info });
+        if (run.entryCount !== info.entryCount || run.meta.indexTo !== info.indexTo) {
+          throw new Error(`${name}/${file} does not match the checkpoint`);
+        }
+      }
+      if (checkpoint.positionEntries > 0) {
+        const positions = PositionIndex.open(
+          io,
+          joinPath(folder, POSITIONS_FILE),
+          cache,
+          checkpoint.positionEntries,
+          `${name}/${POSITIONS_FILE}`,
+        );
+        try {
+          index.#lastPositionOffset = positions.entry(checkpoint.positionEntries - 1).indexOffset;
+        } finally {
+          positions.close();
+        }
+      }
+    } catch (err) {
+      index.close();
+      throw err;
+    }
+    index.#positionCount = checkpoint.positionEntries;
+    index.#sequence = checkpoint.sequence;
+    index.#nextRunId = checkpoint.nextRunId;
+    index.#checkpointedEnd = checkpoint.indexEnd;
+    index.#memtableFrom = checkpoint.indexEnd;
+    index.#removeUnlisted(new Set(checkpoint.runs.map((r) => r.runId)));
+    return index;
+  }
+
+  /** indexEnd of the last checkpoint written or opened. */
+  get checkpointedEnd(): number {
+    return this.#checkpointedEnd;
+  }
+
+  /** Batches in the memtable (not yet in a run). */
+  get memtableBatches(): number {
+    return this.#memtable.length;
+  }
+
+  get runCount(): number {
+    return this.#runs.length;
+  }
+
+  /** Adds an appended batch (in index order). */
+  add(entry: RunEntry, firstPosition: number, timestamp: number): void {
+    this.#memtable.push(entry);
+    let byId = this.#byInstance.get(entry.aggregateTypeCode);
+    if (!byId) {
+      byId = new Map();
+      this.#byInstance.set(entry.aggregateTypeCode, byId);
+    }
+    const list = byId.get(entry.aggregateId);
+    if (list) list.push(entry);
+    else byId.set(entry.aggregateId, [entry]);
+    if (entry.indexOffset >= this.#lastPositionOffset + POSITION_INTERVAL_BYTES) {
+      this.#pendingPositions.push({
+        firstPosition,
+        indexOffset: entry.indexOffset,
+        generation: entry.generation,
+        timestamp,
+      });
+      this.#lastPositionOffset = entry.indexOffset;
+    }
+  }
+
+  /** The instance's last batch, or undefined when it has none. */
+  lastOf(aggregateTypeCode: number, aggregateId: bigint): RunEntry | undefined {
+    const recent = this.#byInstance.get(aggregateTypeCode)?.get(aggregateId);
+    if (recent) return recent[recent.length - 1];
+    for (let r = this.#runs.length - 1; r >= 0; r--) {
+      const last = this.#runs[r]!.run.lastOf(aggregateTypeCode, aggregateId);
+      if (last) return last;
+    }
+    return undefined;
+  }
+
+  /** Every batch of the instance, in version order. */
+  entriesOf(aggregateTypeCode: number, aggregateId: bigint): RunEntry[] {
+    const all: RunEntry[] = [];
+    for (const { run } of this.#runs) all.push(...run.entriesOf(aggregateTypeCode, aggregateId));
+    const recent = this.#byInstance.get(aggregateTypeCode)?.get(aggregateId);
+    if (recent) all.push(...recent);
+    return all;
+  }
+
+  /** Whether enough index follows the last checkpoint for another one. */
+  due(indexEnd: number): boolean {
+    return indexEnd - this.#checkpointedEnd >= this.#policy.checkpointIndexBytes;
+  }
+
+  /**
+   * Writes the memtable as a run (merging runs of one tier), appends the pending position entries,
+   * syncs them, then replaces the checkpoint. The log up to `point.indexEnd` must be synced.
+   */
+  checkpoint(point: LogPoint): Checkpoint {
+    for (const file of this.#obsolete.splice(0)) this.#unlink(file);
+    this.spill(point.indexEnd);
+    if (this.#pendingPositions.length > 0) {
+      appendPositionEntries(
+        this.#io,
+        joinPath(this.#folder, POSITIONS_FILE),
+        this.#positionCount,
+        this.#pendingPositions,
+      );
+      this.#positionCount += this.#pendingPositions.length;
+      this.#pendingPositions = [];
+    }
+    // The new files' entries must be durable before a checkpoint names them.
+    this.#io.fsyncDir(this.#folder);
+    const checkpoint: Checkpoint = {
+      sequence: ++this.#sequence,
+      registryEnd: point.registryEnd,
+      indexEnd: point.indexEnd,
+      nextPosition: point.nextPosition,
+      lastGeneration: point.lastGeneration,
+      lastTimestamp: point.lastTimestamp,
+      positionEntries: this.#positionCount,
+      nextRunId: this.#nextRunId,
+      runs: this.#runs.map((r) => r.info),
+      dataEnds: [...point.dataEnds].map(([aggregateTypeCode, end]) => ({
+        aggregateTypeCode,
+        segment: end.segment,
+        end: end.end,
+      })),
+    };
+    writeCheckpoint(this.#io, this.#folder, checkpoint);
+    this.#checkpointedEnd = point.indexEnd;
+    return checkpoint;
+  }
+
+  /**
+   * Writes the memtable (batches up to index offset `indexTo`) as a run, merging tiers. Until a
+   * checkpoint lists it, a crash leaves the run unreferenced and the next open removes it.
+   */
+  spill(indexTo: number): void {
+    if (this.#memtable.length > 0) {
+      this.#memtable.sort(compareRunEntries);
+      const runId = this.#nextRunId++;
+      const meta = { runId, indexFrom: this.#memtableFrom, indexTo };
+      const entryCount = writeRun(this.#io, this.#runPath(runId), this.#memtable, meta);
+      this.#pushRun(runId, entryCount, indexTo);
+      this.#memtable = [];
+      this.#byInstance = new Map();
+      this.#mergeTiers();
+    }
+    this.#memtableFrom = indexTo;
+  }
+
+  close(): void {
+    for (const { run } of this.#runs) run.close();
+    this.#runs = [];
+  }
+
+  #pushRun(runId: number, entryCount: number, indexTo: number): void {
+    const file = runFileName(runId);
+    const run = InstanceRun.open(this.#io, this.#runPath(runId), this.#cache, `${this.#name}/${file}`);
+    this.#runs.push({ run, info: { runId, entryCount, indexTo } });
+  }
+
+  /**
+   * Size-tiered merging: a run's tier is how many times fanIn its size is over the smallest run's;
+   * while the newest fanIn runs share a tier they become one run. A lookup reads every run, so
+   * their number stays about (fanIn − 1) × log_fanIn(batches).
+   */
+  #mergeTiers(): void {
+    const fanIn = this.#policy.runFanIn;
+    const base = Math.max(1, Math.min(...this.#runs.map((r) => r.info.entryCount)));
+    const tier = (r: OpenRun) => Math.floor(Math.log(r.info.entryCount / base) / Math.log(fanIn) + 1e-9);
+    for (;;) {
+      const n = this.#runs.length;
+      if (n < fanIn) return;
+      const newest = this.#runs.slice(n - fanIn);
+      const t = tier(newest[newest.length - 1]!);
+      if (!newest.every((r) => tier(r) <= t)) return;
+      const runId = this.#nextRunId++;
+      const meta = {
+        runId,
+        indexFrom: newest[0]!.run.meta.indexFrom,
+        indexTo: newest[fanIn - 1]!.info.indexTo,
+      };
+      const entryCount = mergeRuns(
+        this.#io,
+        newest.map((r) => r.run),
+        this.#runPath(runId),
+        meta,
+      );
+      for (const r of newest) {
+        r.run.close();
+        this.#obsolete.push(runFileName(r.info.runId));
+      }
+      this.#runs.length = n - fanIn;
+      this.#pushRun(runId, entryCount, meta.indexTo);
+    }
+  }
+
+  #runPath(runId: number): string {
+    return joinPath(this.#folder, runFileName(runId));
+  }
+
+  /** Removes run files that no checkpoint lists (left by a crash, or replaced by a merge). */
+  #removeUnlisted(listed: Set<number>): void {
+    if (!this.#io.exists(this.#folder)) return;
+    for (const name of this.#io.readdir(this.#folder)) {
+      const runId = parseRunFileName(name);
+      if (runId !== undefined && !listed.has(runId)) this.#unlink(name);
+    }
+  }
+
+  #unlink(file: string): void {
+    try {
+      this.#io.unlink(joinPath(this.#folder, file));
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+    }
+  }
+}

@@ -1,0 +1,370 @@
+import type { BlockCache } from './block-cache.js';
+import { type Checkpoint, readCheckpoint } from './checkpoint.js';
+import { POSITIONS_FILE } from './domain-index.js';
+import { EventMaterializer } from './event-materializer.js';
+import { type FileIO, readFileFrom, readWholeFile } from './file-io.js';
+import { domainDir, INDEX_FILE, joinPath, REGISTRY_FILE } from './format.js';
+import { decodeIndexRecord, emptyIndexRecord, type IndexRecord } from './index-record.js';
+import { IndexRecordSource, type LoadedRecord, scanIndexRange } from './index-record-io.js';
+import { IndexTail } from './index-tail.js';
+import { InstanceRun, runFileName } from './instance-run.js';
+import { NameRegistry } from './name-registry.js';
+import { PositionIndex } from './position-index.js';
+import { corruptData } from './recovery-plan.js';
+import { decodeRegistryRecord } from './registry-record.js';
+import { classifyFault, type IndexScanState, indexVouchAfter, newIndexScanState, scanIndex } from './scan.js';
+import type { DomainDelta } from './types.js';
+
+/** One batch of an instance, as the runs and the tail know it. */
+export interface BatchRef {
+  indexOffset: number;
+  firstVersion: number;
+  eventCount: number;
+  generation: number;
+}
+
+/**
+ * What a StorageReader knows of one domain (docs/FORMAT.md, "Index files"):
+ *
+ *   below the checkpoint   on disk: instance runs (instance → batches), the sparse positions file
+ *                          (position, generation, time → index offset) and the index records,
+ *                          read through the reader's BlockCache
+ *   past the checkpoint    in memory: the IndexTail, extended by each commit's delta
+ *
+ * Deltas are queued by `enqueue` and applied on the next read of the domain, so a commit costs the
+ * thread that receives it no index work. A delta that carries a checkpoint moves the tail to disk.
+ */
+export class DomainView {
+  readonly name: string;
+  readonly #io: FileIO;
+  readonly #folder: string;
+  readonly #cache: BlockCache;
+  registry = new NameRegistry();
+  #scan: IndexScanState = newIndexScanState(this.registry);
+  #checkpoint: Checkpoint | undefined;
+  #runs = new Map<number, InstanceRun>();
+  #positions: PositionIndex | undefined;
+  #records: IndexRecordSource | undefined;
+  #tail = new IndexTail(0, 0);
+  #pending: DomainDelta[] = [];
+  readonly materializer: EventMaterializer;
+
+  constructor(io: FileIO, root: string, name: string, cache: BlockCache) {
+    this.name = name;
+    this.#io = io;
+    this.#folder = domainDir(root, name);
+    this.#cache = cache;
+    this.materializer = new EventMaterializer(io, this.#folder, name);
+  }
+
+  /** Events in the domain: its next position. */
+  get eventCount(): number {
+    this.settle();
+    return this.#scan.nextPosition;
+  }
+
+  get lastGeneration(): number {
+    return this.#scan.lastGeneration;
+  }
+
+  get tail(): IndexTail {
+    return this.#tail;
+  }
+
+  get positionEntries(): PositionIndex | undefined {
+    return this.#positions;
+  }
+
+  /** Timestamp of the last batch below the checkpoint (−∞ when there is none). */
+  get checkpointedLastTimestamp(): number {
+    return this.#checkpoint && this.#checkpoint.indexEnd > 0
+      ? this.#checkpoint.lastTimestamp
+      : Number.NEGATIVE_INFINITY;
+  }
+
+  enqueue(delta: DomainDelta): void {
+    this.#pending.push(delta);
+  }
+
+  /** Applies queued deltas. */
+  settle(): void {
+    if (this.#pending.length === 0) return;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (let i = 0; i < pending.length; i++) {
+      if (!this.#apply(pending[i]!)) {
+        // This delta does not follow what the view has: catch up from the files instead.
+        this.load(true);
+        return;
+      }
+    }
+  }
+
+  /**
+   * (Re)reads the domain from its files: registry, checkpoint (its runs and positions), and the
+   * index records past the checkpoint into the tail. `strict`: damage to synced index bytes throws.
+   */
+  load(strict: boolean): void {
+    this.#closeFiles();
+    this.#pending = [];
+    const registryBytes = readWholeFile(this.#io, joinPath(this.#folder, REGISTRY_FILE));
+    this.registry = new NameRegistry();
+    this.#applyRegistry(registryBytes);
+    const checkpoint = readCheckpoint(this.#io, this.#folder);
+    let adopted: Checkpoint | undefined;
+    this.#checkpoint = undefined;
+    if (typeof checkpoint === 'object' && checkpoint.registryEnd <= registryBytes.byteLength) {
+      try {
+        this.#adopt(checkpoint);
+        adopted = checkpoint;
+      } catch {
+        this.#closeFiles();
+        this.#checkpoint = undefined;
+      }
+    }
+    const base = adopted?.indexEnd ?? 0;
+    this.#tail = new IndexTail(base, adopted?.nextPosition ?? 0);
+    this.#scan = this.#scanStateAtCheckpoint();
+    const indexBytes = readFileFrom(this.#io, joinPath(this.#folder, INDEX_FILE), base);
+    const scan = scanIndex(indexBytes, this.#scan, {
+      baseOffset: base,
+      onRecord: (record) => this.#tail.add(record),
+    });
+    this.#tail.appendBytes(indexBytes.subarray(0, scan.validEnd - base));
+    if (
+      strict &&
+      scan.fault &&
+      classifyFault(
+        indexBytes,
+        { ...scan, validEnd: scan.validEnd - base, vouched: scan.vouched - base },
+        (b, f) => indexVouchAfter(b, f) - base,
+      ) === 'corrupt'
+    ) {
+      throw corruptData({ file: `${this.name}/${INDEX_FILE}`, ...scan.fault });
+    }
+  }
+
+  /** Every batch of an instance, in version order. */
+  batchesOf(aggregateTypeCode: number, aggregateId: bigint): BatchRef[] {
+    this.settle();
+    const batches: BatchRef[] = [];
+    for (const run of this.#runs.values()) {
+      for (const entry of run.entriesOf(aggregateTypeCode, aggregateId)) batches.push(entry);
+    }
+    const tail = this.#tail;
+    const recent = tail.instances.get(aggregateTypeCode)?.get(aggregateId);
+    if (recent) {
+      for (const i of recent) {
+        batches.push({
+          indexOffset: tail.base + tail.recordOffset[i]!,
+          firstVersion: tail.firstVersion[i]!,
+          eventCount: tail.eventCount[i]!,
+          generation: tail.generation[i]!,
+        });
+      }
+    }
+    return batches;
+  }
+
+  /** The record at an index offset: from the tail in memory, or from disk through the cache. */
+  recordAt(offset: number): LoadedRecord {
+    const tail = this.#tail;
+    if (offset >= tail.base) {
+      const record = emptyIndexRecord();
+      const fault = decodeIndexRecord(tail.bytes, tail.view, offset - tail.base, record, tail.base);
+      if (fault !== undefined)
+        throw corruptData({ file: `${this.name}/${INDEX_FILE}`, offset, reason: fault });
+      return { record, bytes: tail.bytes, view: tail.view };
+    }
+    return this.#recordSource().recordAt(offset);
+  }
+
+  /**
+   * Visits the records from index offset `from` on, in order, until `visit` returns false: those
+   * below the checkpoint read from disk in growing windows, then those of the tail.
+   */
+  forEachRecord(from: number, visit: (record: IndexRecord, view: DataView) => boolean): void {
+    const tail = this.#tail;
+    let going = true;
+    if (from < tail.base) {
+      scanIndexRange(this.#io, this.#fd(), from, tail.base, `${this.name}/${INDEX_FILE}`, (loaded) => {
+        going = visit(loaded.record, loaded.view);
+        return going;
+      });
+    }
+    if (!going) return;
+    const record = emptyIndexRecord();
+    let i =
+      tail.count > 0 && from > tail.base
+        ? Math.max(0, tail.lastAtMost(tail.recordOffset, from - tail.base))
+        : 0;
+    for (; i < tail.count; i++) {
+      const fault = decodeIndexRecord(tail.bytes, tail.view, tail.recordOffset[i]!, record, tail.base);
+      if (fault !== undefined) {
+        throw corruptData({
+          file: `${this.name}/${INDEX_FILE}`,
+          offset: tail.base + tail.recordOffset[i]!,
+          reason: fault,
+        });
+      }
+      if (record.fileOffset < from) continue;
+      if (!visit(record, tail.view)) return;
+    }
+  }
+
+  /** An index offset at or before the record holding `position`. */
+  offsetForPosition(position: number): number {
+    const tail = this.#tail;
+    if (position >= tail.basePosition) {
+      const i = tail.lastAtMost(tail.firstPosition, position);
+      return i < 0 ? tail.base : tail.base + tail.recordOffset[i]!;
+    }
+    return this.#positions?.atPosition(position)?.indexOffset ?? 0;
+  }
+
+  /** An index offset at or before the first record with timestamp >= time. */
+  offsetForTime(time: number): number {
+    const tail = this.#tail;
+    if (this.checkpointedLastTimestamp < time) {
+      const i = tail.lastBelow(tail.timestamp, time);
+      return i < 0 ? tail.base : tail.base + tail.recordOffset[i]!;
+    }
+    return this.#positions?.beforeTime(time)?.indexOffset ?? 0;
+  }
+
+  close(): void {
+    this.#closeFiles();
+    this.materializer.close();
+  }
+
+  /** Applies one delta; false when it does not follow what the view has. */
+  #apply(entry: DomainDelta): boolean {
+    if (!this.#applyRegistry(entry.registryBytes)) return false;
+    const tail = this.#tail;
+    if (entry.indexOffset > tail.end) return false;
+    const skip = tail.end - entry.indexOffset;
+    if (skip < entry.indexBytes.byteLength) {
+      const bytes = entry.indexBytes.subarray(skip);
+      const start = tail.end;
+      const scan = scanIndex(bytes, this.#scan, {
+        baseOffset: start,
+        onRecord: (record) => tail.add(record),
+      });
+      tail.appendBytes(bytes.subarray(0, scan.validEnd - start));
+      if (scan.fault) throw corruptData({ file: `${this.name}/${INDEX_FILE}`, ...scan.fault });
+    }
+    if (entry.checkpoint) {
+      try {
+        this.#moveTail(entry.checkpoint);
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Registry records in sequence, skipping ones already known; false on a gap or damage. */
+  #applyRegistry(bytes: Uint8Array): boolean {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let offset = 0;
+    while (offset < bytes.byteLength) {
+      const record = decodeRegistryRecord(bytes, view, offset);
+      if (typeof record === 'string') return false;
+      if (record.sequence >= this.registry.records && !this.registry.accept(record)) return false;
+      offset += record.recordLength;
+    }
+    this.#scan.registry = this.registry;
+    return true;
+  }
+
+  /** Adopts a newer checkpoint: its files, and a tail that starts at its indexEnd. */
+  #moveTail(checkpoint: Checkpoint): void {
+    const old = this.#tail;
+    if (checkpoint.indexEnd > old.end || checkpoint.indexEnd < old.base)
+      throw new Error('checkpoint out of order');
+    this.#adopt(checkpoint);
+    const tail = new IndexTail(checkpoint.indexEnd, checkpoint.nextPosition);
+    const from = checkpoint.indexEnd - old.base;
+    tail.appendBytes(old.bytes.subarray(from, old.length));
+    const record = emptyIndexRecord();
+    for (let i = 0; i < old.count; i++) {
+      if (old.recordOffset[i]! < from) continue;
+      decodeIndexRecord(old.bytes, old.view, old.recordOffset[i]!, record, old.base);
+      tail.add(record);
+    }
+    this.#tail = tail;
+  }
+
+  /** Opens the files a checkpoint names (runs kept open across checkpoints), closing the rest. */
+  #adopt(checkpoint: Checkpoint): void {
+    const runs = new Map<number, InstanceRun>();
+    try {
+      for (const info of checkpoint.runs) {
+        const file = runFileName(info.runId);
+        runs.set(
+          info.runId,
+          this.#runs.get(info.runId) ??
+            InstanceRun.open(this.#io, joinPath(this.#folder, file), this.#cache, `${this.name}/${file}`),
+        );
+      }
+    } catch (err) {
+      for (const [runId, run] of runs) if (!this.#runs.has(runId)) run.close();
+      throw err;
+    }
+    for (const [runId, run] of this.#runs) if (!runs.has(runId)) run.close();
+    this.#runs = runs;
+    this.#positions?.close();
+    this.#positions =
+      checkpoint.positionEntries > 0
+        ? PositionIndex.open(
+            this.#io,
+            joinPath(this.#folder, POSITIONS_FILE),
+            this.#cache,
+            checkpoint.positionEntries,
+            `${this.name}/${POSITIONS_FILE}`,
+          )
+        : undefined;
+    // Cached index blocks past the old checkpoint may hold bytes written since: start a new source.
+    this.#records?.close();
+    this.#records = undefined;
+    this.#checkpoint = checkpoint;
+  }
+
+  #scanStateAtCheckpoint(): IndexScanState {
+    const state = newIndexScanState(this.registry);
+    const checkpoint = this.#checkpoint;
+    if (checkpoint) {
+      state.nextPosition = checkpoint.nextPosition;
+      state.lastGeneration = checkpoint.lastGeneration;
+      state.lastTimestamp = checkpoint.lastTimestamp;
+      for (const end of checkpoint.dataEnds) {
+        state.dataEnds.set(end.aggregateTypeCode, { segment: end.segment, end: end.end });
+      }
+    }
+    return state;
+  }
+
+  #recordSource(): IndexRecordSource {
+    this.#records ??= new IndexRecordSource(
+      this.#io,
+      this.#io.open(joinPath(this.#folder, INDEX_FILE), 'read'),
+      this.#cache,
+      `${this.name}/${INDEX_FILE}`,
+    );
+    return this.#records;
+  }
+
+  /** The index file's descriptor (the record source's). */
+  #fd(): number {
+    return this.#recordSource().fd;
+  }
+
+  #closeFiles(): void {
+    for (const run of this.#runs.values()) run.close();
+    this.#runs = new Map();
+    this.#positions?.close();
+    this.#positions = undefined;
+    this.#records?.close();
+    this.#records = undefined;
+  }
+}
