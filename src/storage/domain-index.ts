@@ -68,7 +68,11 @@ export class DomainIndex {
   readonly #cache: BlockCache;
   readonly #policy: IndexPolicy;
   #runs: OpenRun[] = [];
-  /** Run files replaced by a merge: removed at the next checkpoint, when no reader can still need them. */
+  /**
+   * Run files replaced by a merge: removed once a checkpoint no longer names them. A reader that
+   * still has them open keeps reading them; one that has not opened them yet finds them gone and
+   * reloads the domain from the newer checkpoint (DomainView).
+   */
   #obsolete: string[] = [];
   #memtable: RunEntry[] = [];
   #byInstance = new Map<number, Map<bigint, RunEntry[]>>();
@@ -217,7 +221,6 @@ export class DomainIndex {
    * syncs them, then replaces the checkpoint. The log up to `point.indexEnd` must be synced.
    */
   checkpoint(point: LogPoint): Checkpoint {
-    for (const file of this.#obsolete.splice(0)) this.#unlink(file);
     this.spill(point.indexEnd);
     if (this.#pendingPositions.length > 0) {
       appendPositionEntries(
@@ -249,6 +252,7 @@ export class DomainIndex {
     };
     writeCheckpoint(this.#io, this.#folder, checkpoint);
     this.#checkpointedEnd = point.indexEnd;
+    for (const file of this.#obsolete.splice(0)) this.#unlink(file);
     return checkpoint;
   }
 

@@ -2,13 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { hasCode, type RingStoreError } from '../../src/errors.js';
 import { EMPTY_BYTES, eventCrc } from '../../src/model/events.js';
 import { validateReadOptions } from '../../src/model/queries.js';
+import { readCheckpoint } from '../../src/storage/checkpoint.js';
 import {
   CRASH_MODES,
   type CrashMode,
   crashChoice,
   FaultInjectingFileIO,
 } from '../../src/storage/fault-io.js';
-import { INDEX_MAGIC, REGISTRY_FILE, REGISTRY_MAGIC } from '../../src/storage/format.js';
+import { INDEX_FILE, INDEX_MAGIC, REGISTRY_FILE, REGISTRY_MAGIC } from '../../src/storage/format.js';
 import { decodeIndexRecord, emptyIndexRecord } from '../../src/storage/index-record.js';
 import { StorageReader } from '../../src/storage/reader.js';
 import type { RecoveryAction } from '../../src/storage/recovery.js';
@@ -48,6 +49,11 @@ const OPTIONS: StorageWriterOptions = {
   segmentBytes: 4096,
   indexExtentBytes: 4096,
   dataExtentBytes: 2048,
+  // Checkpoints, run merges and instance-cache evictions happen all through the workload, so crash
+  // points fall inside them too.
+  checkpointIndexBytes: 1024,
+  runFanIn: 2,
+  instanceCacheSize: 4,
 };
 /** Every how many images the damage check runs. */
 const DAMAGE_EVERY = 7;
@@ -255,8 +261,10 @@ function vouchedRegion(io: FaultInjectingFileIO, domain: string, file: 'index' |
 
 /**
  * Flips one byte inside the vouched region of `region` in a copy of the recovered image and checks
- * that open refuses with CORRUPT_DATA at the damaged record and verify reports it. Returns 1 when
- * the region was non-empty (a damage was injected and detected), else 0.
+ * that open refuses with CORRUPT_DATA at the damaged record — or, for index bytes below the
+ * domain's checkpoint, which open does not read, that reading the domain fails there — and that
+ * verify reports it. Returns 1 when the region was non-empty (a damage was injected and detected),
+ * else 0.
  */
 function checkDamage(
   image: FaultInjectingFileIO,
@@ -272,6 +280,26 @@ function checkDamage(
   bytes[offset] = bytes[offset]! ^ (1 + Math.floor(random() * 255));
   copy.setFileContent(path, bytes);
   const recordStart = region.starts.filter((start) => start <= offset).at(-1)!;
+  const [domain, file] = region.file.split('/') as [string, string];
+  const checkpoint = readCheckpoint(copy, `${DIR}/${domain}`);
+  if (file === INDEX_FILE && typeof checkpoint === 'object' && offset < checkpoint.indexEnd) {
+    open(copy).close();
+    let failed: RingStoreError | undefined;
+    try {
+      domainLog(copy, domain);
+    } catch (err) {
+      failed = err as RingStoreError;
+    }
+    expect(failed?.code, `${label}: a flipped byte at ${region.file}:${offset} fails the read`).toBe(
+      'CORRUPT_DATA',
+    );
+    expect(failed?.details).toMatchObject({ file: region.file, offset: recordStart });
+    const report = verifyStore(DIR, undefined, { io: copy });
+    expect(report.problems, `${label}: verify reports ${region.file}:${offset}`).toContainEqual(
+      expect.objectContaining({ file: region.file, offset: recordStart, severity: 'corrupt' }),
+    );
+    return 1;
+  }
   let refused: RingStoreError | undefined;
   try {
     open(copy).close();
