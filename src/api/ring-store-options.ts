@@ -44,6 +44,22 @@ export interface RingStoreOptions {
    * of a put, and every later put would otherwise wait behind the record until it times out.
    */
   claimTimeoutMs?: number;
+  /**
+   * Bytes of index files (instance runs, position entries, index records) kept in memory, by the
+   * writer thread and by the reader on the opening thread each (default 16 MiB; docs/OPERATIONS.md,
+   * "Memory").
+   */
+  indexCacheBytes?: number;
+  /** Instances whose version and idempotency keys the writer keeps in memory (default 100,000). */
+  instanceCacheSize?: number;
+  /**
+   * A domain's index is checkpointed once this many index bytes follow its last checkpoint, and at
+   * close (default 4 MiB): it bounds the index kept in memory past it and what an open after a
+   * crash reads.
+   */
+  checkpointIndexBytes?: number;
+  /** Instance runs merged at a time (default 4). */
+  runFanIn?: number;
 }
 
 export type ResolvedRingStoreOptions = Readonly<Required<RingStoreOptions>>;
@@ -59,6 +75,10 @@ export const RING_STORE_DEFAULTS = Object.freeze({
   maxBatchesPerCommit: 8_192,
   handoffBytes: 0,
   claimTimeoutMs: 10_000,
+  indexCacheBytes: 16 * 1024 * 1024,
+  instanceCacheSize: 100_000,
+  checkpointIndexBytes: 4 * 1024 * 1024,
+  runFanIn: 4,
 });
 
 /**
@@ -74,6 +94,10 @@ export const RING_STORE_BOUNDS = Object.freeze({
   maxBatchesPerCommit: { min: 1, max: 1_000_000 },
   handoffBytes: { min: 0, max: 1 << 30 },
   claimTimeoutMs: { min: 100, max: 3_600_000 },
+  indexCacheBytes: { min: 0, max: 64 * 1024 * 1024 * 1024 },
+  instanceCacheSize: { min: 1, max: 100_000_000 },
+  checkpointIndexBytes: { min: 256, max: 1 << 30 },
+  runFanIn: { min: 2, max: 64 },
 });
 
 type BoundedOption = keyof typeof RING_STORE_BOUNDS;
@@ -124,5 +148,9 @@ export function resolveRingStoreOptions(options: unknown): ResolvedRingStoreOpti
     maxBatchesPerCommit: integer(o, 'maxBatchesPerCommit'),
     handoffBytes: integer(o, 'handoffBytes'),
     claimTimeoutMs: integer(o, 'claimTimeoutMs'),
+    indexCacheBytes: integer(o, 'indexCacheBytes'),
+    instanceCacheSize: integer(o, 'instanceCacheSize'),
+    checkpointIndexBytes: integer(o, 'checkpointIndexBytes'),
+    runFanIn: integer(o, 'runFanIn'),
   });
 }

@@ -17,7 +17,7 @@ import { waitAsync } from '../pipeline/wait-async.js';
 import { DirectoryLock } from '../storage/directory-lock.js';
 import { StorageReader } from '../storage/reader.js';
 import type { RecoveryAction } from '../storage/recovery.js';
-import type { CommitDelta } from '../storage/types.js';
+import type { CacheStats, CommitDelta } from '../storage/types.js';
 import type {
   DomainReadResult,
   EventInput,
@@ -118,6 +118,7 @@ export class RingStore implements EventStore {
   readonly #producer: Producer;
   readonly #keys = new KeyGenerator();
   readonly #watchers = new CommitWatchers();
+  #writerCaches: CacheStats[] = [];
   readonly #stats: RingStoreStats = {
     commits: 0,
     batches: 0,
@@ -250,6 +251,10 @@ export class RingStore implements EventStore {
       maxBatchesPerCycle: resolved.maxBatchesPerCommit,
       idleWaitMs: WRITER_IDLE_WAIT_MS,
       claimTimeoutMs: resolved.claimTimeoutMs,
+      indexCacheBytes: resolved.indexCacheBytes,
+      instanceCacheSize: resolved.instanceCacheSize,
+      checkpointIndexBytes: resolved.checkpointIndexBytes,
+      runFanIn: resolved.runFanIn,
       faults: hooks.writerFaults,
     };
     const writer = new Worker(compiledWorkerUrl('../workers/writer-worker.js', import.meta.url), {
@@ -279,7 +284,7 @@ export class RingStore implements EventStore {
     });
     let reader: StorageReader;
     try {
-      reader = StorageReader.open(resolved.dir);
+      reader = StorageReader.open(resolved.dir, { indexCacheBytes: resolved.indexCacheBytes });
     } catch (error) {
       await writer.terminate();
       throw error;
@@ -309,6 +314,11 @@ export class RingStore implements EventStore {
 
   stats(): RingStoreStats {
     return { ...this.#stats, backpressureRejections: this.#producer.backpressureRejections };
+  }
+
+  /** The bounded caches of the writer thread (as of its last commit) and of this thread's reader. */
+  cacheStats(): CacheStats[] {
+    return [...this.#writerCaches, this.#reader.cacheStats()];
   }
 
   /** Every fsync/fdatasync of the writer thread since open, by duration. */
@@ -499,6 +509,7 @@ export class RingStore implements EventStore {
         this.#stats.appendedEvents += message.appendedEvents;
         this.#stats.appendedBytes += message.appendedBytes;
         this.#stats.generations += message.generations;
+        if (message.caches) this.#writerCaches = message.caches;
         for (const seconds of message.syncSeconds) {
           this.#fsyncDurations.observe(seconds);
           this.#stats.fsyncSeconds += seconds;

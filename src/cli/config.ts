@@ -16,6 +16,8 @@ export interface ServeConfig {
   crcThreads: number | undefined;
   ringBytes: number | undefined;
   backpressureTimeoutMs: number | undefined;
+  indexCacheBytes: number | undefined;
+  instanceCacheSize: number | undefined;
   tokens: string | undefined;
   insecure: boolean;
   bodyLimit: number;
@@ -56,6 +58,18 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'RINGSTORE_BACKPRESSURE_TIMEOUT_MS',
     type: 'string',
     help: `how long an append waits for ring space before 503 BACKPRESSURE, ${RING_STORE_BOUNDS.backpressureTimeoutMs.min} to ${RING_STORE_BOUNDS.backpressureTimeoutMs.max} (default: the store decides)`,
+  },
+  {
+    flag: 'index-cache-bytes',
+    env: 'RINGSTORE_INDEX_CACHE_BYTES',
+    type: 'string',
+    help: `bytes of index files kept in memory by the writer and by the reader each, ${RING_STORE_BOUNDS.indexCacheBytes.min} to ${RING_STORE_BOUNDS.indexCacheBytes.max} (default 16 MiB)`,
+  },
+  {
+    flag: 'instance-cache-size',
+    env: 'RINGSTORE_INSTANCE_CACHE_SIZE',
+    type: 'string',
+    help: `instances whose version and idempotency keys the writer keeps in memory, ${RING_STORE_BOUNDS.instanceCacheSize.min} to ${RING_STORE_BOUNDS.instanceCacheSize.max} (default 100000)`,
   },
   {
     flag: 'tokens',
@@ -126,6 +140,8 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     ringBytes: ringBounds,
     crcThreads: crcBounds,
     backpressureTimeoutMs: waitBounds,
+    indexCacheBytes: indexCacheBounds,
+    instanceCacheSize: instanceCacheBounds,
   } = RING_STORE_BOUNDS;
   const ringBytes = integer('ring-bytes', pick('ring-bytes'), ringBounds.min, ringBounds.max);
   if (ringBytes !== undefined && (ringBytes & (ringBytes - 1)) !== 0) {
@@ -147,6 +163,18 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       pick('backpressure-timeout-ms'),
       waitBounds.min,
       waitBounds.max,
+    ),
+    indexCacheBytes: integer(
+      'index-cache-bytes',
+      pick('index-cache-bytes'),
+      indexCacheBounds.min,
+      indexCacheBounds.max,
+    ),
+    instanceCacheSize: integer(
+      'instance-cache-size',
+      pick('instance-cache-size'),
+      instanceCacheBounds.min,
+      instanceCacheBounds.max,
     ),
     tokens: pick('tokens'),
     insecure: values.insecure === true || insecureEnv === '1' || insecureEnv === 'true',

@@ -27,6 +27,8 @@ export async function openServeStore(config: Readonly<ServeConfig>): Promise<Ser
     ...(config.backpressureTimeoutMs !== undefined
       ? { backpressureTimeoutMs: config.backpressureTimeoutMs }
       : {}),
+    ...(config.indexCacheBytes !== undefined ? { indexCacheBytes: config.indexCacheBytes } : {}),
+    ...(config.instanceCacheSize !== undefined ? { instanceCacheSize: config.instanceCacheSize } : {}),
   });
   return { store, metrics: () => ringStoreMetrics(store), recovery: store.recovery };
 }
@@ -51,6 +53,7 @@ export function ringStoreMetrics(store: RingStore): StoreMetrics {
     ringBytes: ring.ringBytes,
     ringUsedBytes: Math.min(used, ring.ringBytes),
     crcThreads: pool ? store.options.crcThreads : 0,
+    caches: store.cacheStats(),
     ...(pool ? { crcUtilization: pool.utilization } : {}),
   };
 }

@@ -1,5 +1,5 @@
 import { RingStoreError, type WireError } from '../errors.js';
-import type { AppendBatch, AppendReport, CommitDelta } from '../storage/types.js';
+import type { AppendBatch, AppendReport, CacheStats, CommitDelta } from '../storage/types.js';
 import type { Durability } from '../types.js';
 import { decodeAppendBatch, NameCache } from './batch-codec.js';
 import { errorCodeNumber, writeOutcome } from './record-results.js';
@@ -72,6 +72,8 @@ export interface CommitMessage {
   generations: number;
   /** Undefined when the cycle appended nothing (only rejected batches). */
   delta: CommitDelta | undefined;
+  /** The writer's caches after the cycle (undefined when it made no storage append). */
+  caches: CacheStats[] | undefined;
 }
 
 export interface FailedMessage {
@@ -189,6 +191,7 @@ export class WriterLoop {
       appendedBytes: report?.appendedBytes ?? 0,
       generations: report?.generations ?? 0,
       delta: report?.delta,
+      caches: report?.caches,
     });
     ring.reclaim(cursor);
   }

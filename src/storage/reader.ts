@@ -7,7 +7,7 @@ import { DomainView } from './domain-view.js';
 import { type Span, spansOf } from './event-materializer.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import { domainDir, joinPath } from './format.js';
-import type { CommitDelta } from './types.js';
+import type { CacheStats, CommitDelta } from './types.js';
 
 export const DEFAULT_READER_INDEX_CACHE_BYTES = 16 * 1024 * 1024;
 
@@ -68,8 +68,16 @@ export class StorageReader {
   }
 
   /** Size and hit counts of the index cache (for metrics). */
-  cacheStats(): ReturnType<BlockCache['stats']> {
-    return this.#cache.stats();
+  cacheStats(): CacheStats {
+    const stats = this.#cache.stats();
+    return {
+      cache: 'reader-index',
+      size: stats.bytes,
+      capacity: stats.capacityBytes,
+      unit: 'bytes',
+      hits: stats.hits,
+      misses: stats.misses,
+    };
   }
 
   /** Takes one append call's commit; it is applied to a domain's index on that domain's next read. */

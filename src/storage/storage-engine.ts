@@ -32,6 +32,14 @@ export interface StorageEngineOptions {
   /** Zeros written ahead of the index and of data segments (docs/FORMAT.md, "Preallocation"). */
   indexExtentBytes?: number;
   dataExtentBytes?: number;
+  /** Index bytes cached by the writer and by the reader each (default 8 MiB and 16 MiB). */
+  indexCacheBytes?: number;
+  /** Instance states the writer caches (default 100,000). */
+  instanceCacheSize?: number;
+  /** Index bytes between checkpoints (default 4 MiB). */
+  checkpointIndexBytes?: number;
+  /** Instance runs merged at a time (default 4). */
+  runFanIn?: number;
 }
 
 interface PendingPut {
@@ -86,7 +94,10 @@ export class StorageEngine implements EventStore {
     let writer: StorageWriter | undefined;
     try {
       writer = StorageWriter.open(dir, options);
-      const reader = StorageReader.open(dir, { io: options.io });
+      const reader = StorageReader.open(dir, {
+        ...(options.io ? { io: options.io } : {}),
+        ...(options.indexCacheBytes !== undefined ? { indexCacheBytes: options.indexCacheBytes } : {}),
+      });
       return new StorageEngine(writer, reader, durability, lock);
     } catch (err) {
       writer?.close();

@@ -54,6 +54,21 @@ export interface DomainDelta {
   checkpoint?: Checkpoint;
 }
 
+/**
+ * One bounded cache's size and use since open: the index block caches (bytes) and the writer's
+ * instance cache (entries).
+ */
+export interface CacheStats {
+  /** 'writer-index' | 'reader-index' | 'instances'. */
+  cache: string;
+  /** Bytes held (index caches) or instance states held (instances). */
+  size: number;
+  capacity: number;
+  unit: 'bytes' | 'entries';
+  hits: number;
+  misses: number;
+}
+
 export interface AppendReport {
   outcomes: AppendOutcome[];
   delta: CommitDelta;
@@ -67,4 +82,6 @@ export interface AppendReport {
   appendedEvents: number;
   appendedBytes: number;
   generations: number;
+  /** The writer's caches after this append. */
+  caches: CacheStats[];
 }

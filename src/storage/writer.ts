@@ -34,7 +34,7 @@ import { openLog } from './open-log.js';
 import type { RecoveryAction } from './recovery.js';
 import { encodeRegistryRecord, registryRecordBytes } from './registry-record.js';
 import { encodeSegmentHeader, SEGMENT_HEADER_BYTES } from './segment-header.js';
-import type { AppendBatch, AppendOutcome, AppendReport, CommitDelta } from './types.js';
+import type { AppendBatch, AppendOutcome, AppendReport, CacheStats, CommitDelta } from './types.js';
 
 export interface StorageWriterOptions {
   io?: FileIO;
@@ -219,11 +219,27 @@ export class StorageWriter {
   }
 
   /** Sizes and hit counts of the writer's caches (for metrics). */
-  cacheStats(): {
-    index: ReturnType<BlockCache['stats']>;
-    instances: ReturnType<InstanceCache['stats']>;
-  } {
-    return { index: this.#cache.stats(), instances: this.#instances.stats() };
+  cacheStats(): CacheStats[] {
+    const index = this.#cache.stats();
+    const instances = this.#instances.stats();
+    return [
+      {
+        cache: 'writer-index',
+        size: index.bytes,
+        capacity: index.capacityBytes,
+        unit: 'bytes',
+        hits: index.hits,
+        misses: index.misses,
+      },
+      {
+        cache: 'instances',
+        size: instances.size,
+        capacity: instances.capacity,
+        unit: 'entries',
+        hits: instances.hits,
+        misses: instances.misses,
+      },
+    ];
   }
 
   append(batches: readonly AppendBatch[], durability: Durability): AppendReport {
@@ -376,6 +392,7 @@ export class StorageWriter {
       appendedEvents,
       appendedBytes,
       generations: this.#generation - generationBefore,
+      caches: this.cacheStats(),
     };
   }
 

@@ -13,6 +13,10 @@ export interface WriterWorkerData {
   maxBatchesPerCycle: number;
   idleWaitMs: number;
   claimTimeoutMs: number;
+  indexCacheBytes: number;
+  instanceCacheSize: number;
+  checkpointIndexBytes: number;
+  runFanIn: number;
   faults?: WriterFaultPlan;
 }
 

@@ -20,6 +20,10 @@ async function main(): Promise<void> {
     storage = StorageWriter.open(data.dir, {
       io: withWriterFaults(realFileIO, data.faults),
       generationBytes: data.generationBytes,
+      indexCacheBytes: data.indexCacheBytes,
+      instanceCacheSize: data.instanceCacheSize,
+      checkpointIndexBytes: data.checkpointIndexBytes,
+      runFanIn: data.runFanIn,
     });
   } catch (error) {
     post({ type: 'open-failed', error: toWireError(error) });

@@ -14,6 +14,8 @@ describe('ringstore serve configuration', () => {
       crcThreads: undefined,
       ringBytes: undefined,
       backpressureTimeoutMs: undefined,
+      indexCacheBytes: undefined,
+      instanceCacheSize: undefined,
       tokens: undefined,
       insecure: false,
       bodyLimit: 1024 * 1024,
@@ -27,9 +29,18 @@ describe('ringstore serve configuration', () => {
       RINGSTORE_DURABILITY: 'write',
       RINGSTORE_RING_BYTES: '65536',
       RINGSTORE_CRC_THREADS: '0',
+      RINGSTORE_INDEX_CACHE_BYTES: '0',
+      RINGSTORE_INSTANCE_CACHE_SIZE: '500',
     };
     const fromEnv = parseServeConfig([], env);
-    expect(fromEnv).toMatchObject({ port: 9000, durability: 'write', ringBytes: 65_536, crcThreads: 0 });
+    expect(fromEnv).toMatchObject({
+      port: 9000,
+      durability: 'write',
+      ringBytes: 65_536,
+      crcThreads: 0,
+      indexCacheBytes: 0,
+      instanceCacheSize: 500,
+    });
     const fromFlags = parseServeConfig(
       ['--port', '0', '--durability', 'none', '--dir', '/tmp/x', '--body-limit', '2048'],
       env,
@@ -53,6 +64,8 @@ describe('ringstore serve configuration', () => {
       ['--ring-bytes', '1024'],
       ['--crc-threads', '1.5'],
       ['--body-limit', '10'],
+      ['--index-cache-bytes', '-1'],
+      ['--instance-cache-size', '0'],
       ['--log-level', 'loud'],
       ['--unknown'],
       ['positional'],

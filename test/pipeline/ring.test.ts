@@ -291,6 +291,7 @@ describe('CRC stage and writer loop (in-process)', () => {
             appendedEvents: 3,
             appendedBytes: 30,
             generations: 1,
+            caches: [],
           };
         },
       },

@@ -28,9 +28,20 @@ export interface StoreMetrics {
   /** Share of CRC pool capacity in use, 0…1. */
   crcUtilization?: number;
   backpressureRejections?: number;
+  /** The store's bounded caches (index blocks in bytes, instance states in entries). */
+  caches?: readonly StoreCacheMetric[];
 }
 
-type NumericStoreMetric = Exclude<keyof StoreMetrics, 'fsyncDurations'>;
+export interface StoreCacheMetric {
+  cache: string;
+  size: number;
+  capacity: number;
+  unit: 'bytes' | 'entries';
+  hits: number;
+  misses: number;
+}
+
+type NumericStoreMetric = Exclude<keyof StoreMetrics, 'fsyncDurations' | 'caches'>;
 
 export interface MetricsSource {
   metrics(): StoreMetrics;
@@ -306,12 +317,66 @@ export class HttpMetrics {
       'puts refused with BACKPRESSURE',
       field('backpressureRejections'),
     );
+    this.#cacheMetrics(registers);
     this.#readStore = readStore;
   }
 
   observeRequest(method: string, route: string | undefined, status: number, elapsedMs: number): void {
     // Unmatched URLs share one label value, so scanners cannot grow the label set.
     this.#requestLatency.observe(method, route ?? 'unmatched', status, elapsedMs / 1000);
+  }
+
+  /**
+   * Per cache (label `cache`): what it holds in its unit (`ringstore_cache_bytes` for the index
+   * caches, `ringstore_cache_entries` for the instance cache), its capacity, and hits and misses
+   * since open, from which a dashboard takes the hit rate.
+   */
+  #cacheMetrics(registers: Registry[]): void {
+    const caches = () => this.#snapshot?.caches ?? [];
+    const gauge = (
+      name: string,
+      help: string,
+      unit: 'bytes' | 'entries',
+      value: (c: StoreCacheMetric) => number,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['cache'],
+        registers,
+        collect() {
+          this.reset();
+          for (const c of caches()) if (c.unit === unit) this.set({ cache: c.cache }, value(c));
+        },
+      });
+    gauge('ringstore_cache_bytes', 'bytes held by an index cache', 'bytes', (c) => c.size);
+    gauge('ringstore_cache_capacity_bytes', 'the bound of an index cache', 'bytes', (c) => c.capacity);
+    gauge('ringstore_cache_entries', 'instance states held by the writer', 'entries', (c) => c.size);
+    gauge(
+      'ringstore_cache_capacity_entries',
+      'the bound of the instance cache',
+      'entries',
+      (c) => c.capacity,
+    );
+    for (const [name, help, pick] of [
+      ['ringstore_cache_hits_total', 'lookups a cache answered', (c: StoreCacheMetric) => c.hits],
+      [
+        'ringstore_cache_misses_total',
+        'lookups a cache had to read from disk',
+        (c: StoreCacheMetric) => c.misses,
+      ],
+    ] as const) {
+      new Counter({
+        name,
+        help,
+        labelNames: ['cache'],
+        registers,
+        collect() {
+          this.reset();
+          for (const c of caches()) this.inc({ cache: c.cache }, pick(c));
+        },
+      });
+    }
   }
 
   async metricsText(): Promise<string> {
