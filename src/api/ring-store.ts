@@ -5,8 +5,9 @@ import { validateInstanceAddress } from '../model/address.js';
 import { type CommitListener, CommitWatchers } from '../model/commit-watchers.js';
 import { DurationHistogram, type DurationHistogramSnapshot } from '../model/duration-histogram.js';
 import { KeyGenerator } from '../model/ids.js';
+import { readInstance } from '../model/instance-read.js';
 import { validateDomain } from '../model/names.js';
-import { validateGetOptions, validateReadOptions } from '../model/queries.js';
+import { validateInstanceRead, validateReadOptions } from '../model/queries.js';
 import { CrcDispatcher } from '../pipeline/crc-dispatcher.js';
 import type { CrcTask, CrcTaskResult } from '../pipeline/crc-stage.js';
 import { Handoff } from '../pipeline/handoff.js';
@@ -370,8 +371,9 @@ export class RingStore implements EventStore {
       async () => {
         this.#assertReadable();
         const aggregateId = validateInstanceAddress(domain, aggregateType, id);
+        const read = validateInstanceRead(options);
         this.#applyPending();
-        return this.#reader.get(domain, aggregateType, aggregateId, validateGetOptions(options));
+        return readInstance(read, (range) => this.#reader.get(domain, aggregateType, aggregateId, range));
       },
       (result) => ({ 'ringstore.version': result.version, 'ringstore.events': result.events.length }),
     );

@@ -56,6 +56,11 @@ export interface ModelCheckOptions {
    * HTTP API has no way to say it (`types=` is refused), so checks through it turn this off.
    */
   emptyTypeFilters?: boolean;
+  /**
+   * The store reads instances backward (default true). When false (StorageEngine, whose reader
+   * takes forward ranges only), every backward get must fail with INVALID_QUERY instead.
+   */
+  backwardReads?: boolean;
 }
 
 const DOMAINS = ['d1', 'd2', 'd3'] as const;
@@ -80,6 +85,7 @@ interface RetryOp {
 }
 interface GetOp {
   kind: 'get';
+  direction: 'forward' | 'backward' | undefined;
   domain: string;
   aggregateType: string;
   id: bigint;
@@ -177,6 +183,7 @@ const opArbitrary = (minTypes: number): fc.Arbitrary<Op> =>
       weight: 4,
       arbitrary: fc.record({
         kind: fc.constant('get' as const),
+        direction: fc.constantFrom(undefined, 'forward' as const, 'backward' as const),
         domain: fc.constantFrom(...DOMAINS),
         aggregateType: fc.constantFrom(...AGGREGATE_TYPES),
         id: fc.bigInt({ min: 1n, max: 4n }),
@@ -266,15 +273,17 @@ class Run {
   timestamps: number[] = [];
   readonly #reopen: (store: EventStore) => Promise<EventStore>;
   readonly #clock: ManualClock | undefined;
+  readonly #backwardReads: boolean;
 
   constructor(
     store: EventStore,
     reopen: (store: EventStore) => Promise<EventStore>,
-    clock: ManualClock | undefined,
+    options: ModelCheckOptions,
   ) {
     this.store = store;
     this.#reopen = reopen;
-    this.#clock = clock;
+    this.#clock = options.clock;
+    this.#backwardReads = options.backwardReads ?? true;
   }
 
   async step(op: Op): Promise<void> {
@@ -374,14 +383,42 @@ class Run {
 
   async get(op: GetOp): Promise<void> {
     const options: GetOptions = {};
+    if (op.direction !== undefined) options.direction = op.direction;
     if (op.fromVersion !== undefined) options.fromVersion = op.fromVersion;
     if (op.toVersion !== undefined) options.toVersion = op.toVersion;
     if (op.limit !== undefined) options.limit = op.limit;
     const at = this.atGeneration(op.generationBack);
     if (at !== undefined) options.atGeneration = at;
-    const real = await this.store.get(op.domain, op.aggregateType, op.id, { ...options, verifyCrc: true });
     const expected = await this.model.get(op.domain, op.aggregateType, op.id, options);
+    if (op.direction === 'backward') {
+      expect(comparable(expected)).toEqual(comparable(await this.backwardOracle(op, options)));
+      if (!this.#backwardReads) {
+        const refused = await outcome(this.store.get(op.domain, op.aggregateType, op.id, options));
+        expect(refused.ok ? 'read' : (refused.error as { details?: unknown }).details).toEqual({
+          option: 'direction',
+        });
+        return;
+      }
+    }
+    const real = await this.store.get(op.domain, op.aggregateType, op.id, { ...options, verifyCrc: true });
     expect(comparable(real)).toEqual(comparable(expected));
+  }
+
+  /**
+   * A backward get as the definition says, from the model's forward read of the whole instance:
+   * versions from `fromVersion` (default the version) down to `toVersion` (default 1), at most
+   * `limit` of them, in descending order.
+   */
+  async backwardOracle(op: GetOp, options: GetOptions): Promise<{ version: number; events: StoredEvent[] }> {
+    const at = options.atGeneration === undefined ? {} : { atGeneration: options.atGeneration };
+    const all = await this.model.get(op.domain, op.aggregateType, op.id, at);
+    const top = op.fromVersion ?? Number.POSITIVE_INFINITY;
+    const bottom = op.toVersion ?? 1;
+    const events = all.events
+      .filter((e) => e.version <= top && e.version >= bottom)
+      .reverse()
+      .slice(0, op.limit ?? Number.POSITIVE_INFINITY);
+    return { version: all.version, events };
   }
 
   async read(op: ReadOp): Promise<void> {
@@ -410,9 +447,16 @@ class Run {
       );
       for (const aggregateType of AGGREGATE_TYPES) {
         for (let id = 1n; id <= 4n; id++) {
+          const forward = await this.model.get(domain, aggregateType, id);
           expect(comparable(await this.store.get(domain, aggregateType, id, { verifyCrc: true }))).toEqual(
-            comparable(await this.model.get(domain, aggregateType, id)),
+            comparable(forward),
           );
+          if (this.#backwardReads) {
+            // Backward from the end is the forward read reversed.
+            const reversed = { version: forward.version, events: [...forward.events].reverse() };
+            const backward = await this.store.get(domain, aggregateType, id, { direction: 'backward' });
+            expect(comparable(backward)).toEqual(comparable(reversed));
+          }
         }
       }
     }
@@ -437,7 +481,7 @@ export async function runModelCheck(
       },
     ),
     async (ops) => {
-      const run = new Run(await open(), reopen, options.clock);
+      const run = new Run(await open(), reopen, options);
       try {
         for (const op of ops) await run.step(op);
         await run.compareAll();

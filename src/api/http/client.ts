@@ -39,7 +39,11 @@ function toBase64(value: unknown, index: number, field: 'data' | 'metadata'): st
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
-function setQuery(url: URL, name: string, value: number | boolean | readonly string[] | undefined): void {
+function setQuery(
+  url: URL,
+  name: string,
+  value: number | boolean | string | readonly string[] | undefined,
+): void {
   if (value === undefined || value === Number.POSITIVE_INFINITY) return;
   url.searchParams.set(name, Array.isArray(value) ? value.join(',') : String(value));
 }
@@ -123,7 +127,10 @@ export class HttpEventStore implements EventStore {
     return result;
   }
 
-  /** Pages through the server's read limit, so a get without a limit returns everything, as embedded. */
+  /**
+   * Pages through the server's read limit, so a get without a limit returns everything, as
+   * embedded; a backward get follows nextVersion downwards the same way.
+   */
   async get(
     domain: string,
     aggregateType: string,
@@ -140,6 +147,7 @@ export class HttpEventStore implements EventStore {
     for (;;) {
       const url = new URL(`${this.#instancePath(domain, aggregateType, id)}/events`);
       const page = Math.min(wanted - events.length, LIMITS.maxReadLimit);
+      setQuery(url, 'direction', options.direction);
       setQuery(url, 'fromVersion', fromVersion);
       setQuery(url, 'toVersion', options.toVersion);
       setQuery(url, 'limit', page);
