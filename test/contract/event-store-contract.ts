@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
+import { logEnd } from '../../src/api/log-end.js';
 import { subscribe } from '../../src/api/subscription.js';
 import { crc32 } from '../../src/crc.js';
 import type { GetOptions, StoredEvent } from '../../src/types.js';
@@ -269,6 +270,21 @@ export function eventStoreContract(name: string, subject: ContractSubject): void
         expect((err.details as Record<string, unknown>).option).toBe('direction');
       });
     }
+
+    it("logEnd is the position after a domain's last event, and a subscription from 'end' sees only new events", async () => {
+      expect(await logEnd(store, 'd')).toBe(0);
+      await store.put('d', 'a', 1n, [{ type: 'A' }, { type: 'B' }]);
+      await store.put('d', 'b', 2n, [{ type: 'C' }]);
+      await store.put('other', 'a', 1n, [{ type: 'A' }]);
+      expect(await logEnd(store, 'd')).toBe(3);
+      expect(await logEnd(store, 'other')).toBe(1);
+      const live = subscribe(store, 'd', { fromPosition: 'end', idleCheckMs: 20 });
+      const first = live.next();
+      await store.put('d', 'a', 1n, [{ type: 'D' }]);
+      const { value } = await first;
+      expect([value?.type, value?.position, live.nextPosition]).toEqual(['D', 3, 4]);
+      await live.close();
+    });
 
     it('a domain with no events yet reads as empty, never as an error, and a subscription to it is caught up at once', async () => {
       await store.put('d', 'a', 1n, [{ type: 'A' }]);

@@ -317,7 +317,9 @@ export function mountRoutes(
       authorize(request, domain, 'read');
       const query = request.query;
       assertKnownQuery(query, ['fromPosition', 'types']);
-      let fromPosition = queryInteger(query, 'fromPosition') ?? 0;
+      // `end`: only events committed from now on (the log's end is read when the stream starts).
+      let fromPosition: number | 'end' =
+        query.fromPosition === 'end' ? 'end' : (queryInteger(query, 'fromPosition') ?? 0);
       const lastEventId = request.headers['last-event-id'];
       if (lastEventId !== undefined) {
         // A reconnecting EventSource repeats the original URL; the header is the newer truth.
