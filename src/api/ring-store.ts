@@ -32,6 +32,7 @@ import type { CrcWorkerData } from '../workers/crc-worker-data.js';
 import { compiledWorkerUrl } from '../workers/worker-url.js';
 import type { WriterFaultPlan } from '../workers/writer-faults.js';
 import type { WriterWorkerData, WriterWorkerMessage } from '../workers/writer-protocol.js';
+import { type Consumer, type ConsumerOptions, consumer } from './consumer.js';
 import type { AggregateIdInput, EventStore } from './event-store.js';
 import { Domain } from './facade.js';
 import { Producer, type ProducerHandle } from './producer.js';
@@ -319,6 +320,14 @@ export class RingStore implements EventStore {
 
   domain(name: string): Domain {
     return new Domain(this, name);
+  }
+
+  /**
+   * A durable consumer of `options.domain`: its position is stored in this store and survives a
+   * restart; delivery is at-least-once (src/api/consumer.ts).
+   */
+  consumer(name: string, options: ConsumerOptions): Consumer {
+    return consumer(this, name, options);
   }
 
   newKey(): bigint {

@@ -89,6 +89,53 @@ export const DEFAULT_IDLE_CHECK_MS = 1000;
 
 const DONE: IteratorResult<StoredEvent, undefined> = Object.freeze({ done: true, value: undefined });
 
+/** SubscribeOptions with defaults applied. */
+export interface ValidSubscribeOptions {
+  fromPosition: number | 'end';
+  types: readonly string[] | undefined;
+  pageSize: number;
+  idleCheckMs: number;
+  signal: AbortSignal | undefined;
+  endWhenCaughtUp: boolean;
+  onCaughtUp: (() => void) | undefined;
+}
+
+/** Validates every option of subscribe() (INVALID_QUERY, INVALID_NAME, INVALID_OPTION). */
+export function validateSubscribeOptions(options: SubscribeOptions): ValidSubscribeOptions {
+  const pageSize = validatePageSize(options.pageSize);
+  const { fromPosition } = options;
+  const valid = validateReadOptions({
+    fromPosition: fromPosition === 'end' ? undefined : fromPosition,
+    types: options.types,
+  });
+  const idleCheckMs = options.idleCheckMs ?? DEFAULT_IDLE_CHECK_MS;
+  if (!Number.isSafeInteger(idleCheckMs) || idleCheckMs < 1 || idleCheckMs > 2 ** 31 - 1) {
+    throw new RingStoreError('INVALID_OPTION', 'idleCheckMs must be an integer from 1 to 2^31-1', {
+      option: 'idleCheckMs',
+    });
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new RingStoreError('INVALID_OPTION', 'signal must be an AbortSignal', { option: 'signal' });
+  }
+  if (options.endWhenCaughtUp !== undefined && typeof options.endWhenCaughtUp !== 'boolean') {
+    throw new RingStoreError('INVALID_OPTION', 'endWhenCaughtUp must be a boolean', {
+      option: 'endWhenCaughtUp',
+    });
+  }
+  if (options.onCaughtUp !== undefined && typeof options.onCaughtUp !== 'function') {
+    throw new RingStoreError('INVALID_OPTION', 'onCaughtUp must be a function', { option: 'onCaughtUp' });
+  }
+  return {
+    fromPosition: fromPosition === 'end' ? 'end' : valid.fromPosition,
+    types: options.types,
+    pageSize,
+    idleCheckMs,
+    signal: options.signal,
+    endWhenCaughtUp: options.endWhenCaughtUp ?? false,
+    onCaughtUp: options.onCaughtUp,
+  };
+}
+
 class LiveSubscription implements Subscription {
   readonly #store: EventStore;
   readonly #domain: string;
@@ -122,44 +169,23 @@ class LiveSubscription implements Subscription {
 
   constructor(store: EventStore, domain: string, options: SubscribeOptions) {
     validateDomain(domain);
-    const pageSize = validatePageSize(options.pageSize);
-    const { fromPosition } = options;
-    const fromEnd = fromPosition === 'end';
-    const valid = validateReadOptions({
-      fromPosition: fromEnd ? undefined : fromPosition,
-      types: options.types,
-    });
-    const idleCheckMs = options.idleCheckMs ?? DEFAULT_IDLE_CHECK_MS;
-    if (!Number.isSafeInteger(idleCheckMs) || idleCheckMs < 1 || idleCheckMs > 2 ** 31 - 1) {
-      throw new RingStoreError('INVALID_OPTION', 'idleCheckMs must be an integer from 1 to 2^31-1', {
-        option: 'idleCheckMs',
-      });
-    }
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-      throw new RingStoreError('INVALID_OPTION', 'signal must be an AbortSignal', { option: 'signal' });
-    }
-    if (options.endWhenCaughtUp !== undefined && typeof options.endWhenCaughtUp !== 'boolean') {
-      throw new RingStoreError('INVALID_OPTION', 'endWhenCaughtUp must be a boolean', {
-        option: 'endWhenCaughtUp',
-      });
-    }
-    if (options.onCaughtUp !== undefined && typeof options.onCaughtUp !== 'function') {
-      throw new RingStoreError('INVALID_OPTION', 'onCaughtUp must be a function', { option: 'onCaughtUp' });
-    }
-    this.#endWhenCaughtUp = options.endWhenCaughtUp ?? false;
-    this.#onCaughtUp = options.onCaughtUp;
+    const valid = validateSubscribeOptions(options);
+    // undefined with 'end': the log's end, read below.
+    const start = valid.fromPosition === 'end' ? undefined : valid.fromPosition;
+    this.#endWhenCaughtUp = valid.endWhenCaughtUp;
+    this.#onCaughtUp = valid.onCaughtUp;
     this.#store = store;
     this.#domain = domain;
-    this.#types = options.types;
-    this.#pageSize = pageSize;
-    this.#idleCheckMs = idleCheckMs;
-    this.#cursor = valid.fromPosition;
-    this.#delivered = fromEnd ? -1 : valid.fromPosition;
-    this.#signal = options.signal;
+    this.#types = valid.types;
+    this.#pageSize = valid.pageSize;
+    this.#idleCheckMs = valid.idleCheckMs;
+    this.#cursor = start ?? 0;
+    this.#delivered = start ?? -1;
+    this.#signal = valid.signal;
     // Watch before the first read, so no commit between that read and the first wait is missed.
     this.#unwatch = store.watch((notice) => this.#onNotice(notice));
     // The end is read now, not at the first next(): events committed after subscribe() are live.
-    if (fromEnd) {
+    if (start === undefined) {
       this.#starting = logEnd(store, domain).then(
         (end) => {
           this.#cursor = end;

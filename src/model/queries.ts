@@ -57,6 +57,14 @@ function optionsObject(options: unknown): Record<string, unknown> {
   return options as Record<string, unknown>;
 }
 
+/** A log position given on its own (a consumer's nextPosition): an integer from 0 to 2^53-1. */
+export function validatePosition(option: string, value: unknown): number {
+  if (value === undefined) {
+    throw new RingStoreError('INVALID_QUERY', `${option} is required`, { option });
+  }
+  return integerOption(option, value, 0, LIMITS.maxSafeInteger, 0);
+}
+
 /** The one validator of `direction`: absent is 'forward'. */
 export function validateDirection(value: unknown): ReadDirection {
   if (value === undefined || value === 'forward') return 'forward';

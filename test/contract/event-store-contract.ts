@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { consumerOf } from '../../src/api/consumer.js';
+import { CONSUMER_POSITIONS_DOMAIN } from '../../src/api/consumer-positions.js';
 import type { EventStore } from '../../src/api/event-store.js';
 import { logEnd } from '../../src/api/log-end.js';
 import { subscribe } from '../../src/api/subscription.js';
@@ -284,6 +286,45 @@ export function eventStoreContract(name: string, subject: ContractSubject): void
       const { value } = await first;
       expect([value?.type, value?.position, live.nextPosition]).toEqual(['D', 3, 4]);
       await live.close();
+    });
+
+    it('a durable consumer stores its position, resumes from it, and hands a failed event out again', async () => {
+      for (let i = 1; i <= 5; i++) await store.put('d', 'a', BigInt(i), [{ type: i === 3 ? 'Skip' : 'Do' }]);
+      const seen: number[] = [];
+      const options = { domain: 'd', types: ['Do'], endWhenCaughtUp: true, checkpointEvery: 1 };
+      const failing = consumerOf(store, 'worker', options);
+      await expect(
+        failing.run((event) => {
+          if (event.position === 3) throw new Error('handler failed');
+          seen.push(event.position);
+        }),
+      ).rejects.toThrow('handler failed');
+      // Positions 0 and 1 were handled (2 is of another type): the next run starts at 3 or before.
+      expect(seen).toEqual([0, 1]);
+      const stopped = await failing.position();
+      expect(stopped.nextPosition).toBeGreaterThanOrEqual(2);
+      expect(stopped.nextPosition).toBeLessThanOrEqual(3);
+      const again = consumerOf(store, 'worker', options);
+      const result = await again.run((event) => {
+        seen.push(event.position);
+      });
+      expect(seen).toEqual([0, 1, 3, 4]);
+      expect(result).toMatchObject({ endReason: 'caught-up', nextPosition: 5, handled: 2 });
+      expect(await again.position()).toMatchObject({ nextPosition: 5 });
+      if (subject.reopen) store = await subject.reopen(store);
+      await store.put('d', 'a', 6n, [{ type: 'Do' }]);
+      const resumed: number[] = [];
+      const afterReopen = await consumerOf(store, 'worker', options).run((event) => {
+        resumed.push(event.position);
+      });
+      expect([resumed, afterReopen.nextPosition]).toEqual([[5], 6]);
+      expect(store.domains()).toContain(CONSUMER_POSITIONS_DOMAIN);
+      // A name follows one domain; another consumer moving it meanwhile is a conflict too.
+      await expectCode(
+        consumerOf(store, 'worker', { domain: 'other' }).run(() => {}),
+        'CONSUMER_CONFLICT',
+      );
+      await expectCode((async () => consumerOf(store, 'Bad', { domain: 'd' }))(), 'INVALID_NAME');
     });
 
     it('a domain with no events yet reads as empty, never as an error, and a subscription to it is caught up at once', async () => {

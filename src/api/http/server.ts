@@ -14,6 +14,7 @@ import { validateDirection, validateInstanceRead, validateReadOptions } from '..
 import type { PutResult } from '../../types.js';
 import type { EventStore } from '../event-store.js';
 import { type Principal, type Scope, TokenAuthority } from './auth.js';
+import { mountConsumerRoutes } from './consumer-routes.js';
 import { publicError, toRingStoreError } from './http-errors.js';
 import { ingestResults } from './ingest.js';
 import { HttpMetrics } from './metrics.js';
@@ -339,6 +340,8 @@ export function mountRoutes(
       });
     },
   );
+
+  mountConsumerRoutes(app, store, { authorize, requireJson: requireMediaType('application/json') });
 
   app.post('/v1/ingest', { onRequest: requireMediaType('application/x-ndjson') }, async (request, reply) => {
     const results = ingestResults(request.raw, {
