@@ -40,6 +40,10 @@ export const ERROR_CATALOG = {
   FORBIDDEN: { status: 403, message: 'the token does not grant this scope on this domain' },
   NOT_FOUND: { status: 404, message: 'no such resource' },
   VERSION_CONFLICT: { status: 409, message: 'the instance is not at the expected version' },
+  CONSUMER_CONFLICT: {
+    status: 409,
+    message: 'the consumer name is in use: by another domain, a running consumer or a newer position',
+  },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'the request body is larger than allowed' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'the content type is not supported here' },
   SUBSCRIPTION_OVERFLOW: { status: 409, message: 'a subscriber fell too far behind and was ended' },

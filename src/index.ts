@@ -4,6 +4,19 @@
  *   import { RingStore } from 'ringstore';
  *   const store = await RingStore.open({ dir: './data' });
  */
+
+export {
+  Consumer,
+  type ConsumerHandler,
+  type ConsumerOptions,
+  type ConsumerRunResult,
+  consumer,
+} from './api/consumer.js';
+export {
+  CONSUMER_POSITIONS_DOMAIN,
+  type ConsumerPosition,
+  type ConsumerPositions,
+} from './api/consumer-positions.js';
 export {
   type CommandResult,
   DEFAULT_MAX_RETRIES,

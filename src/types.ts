@@ -67,9 +67,14 @@ export interface StoredEvent {
 }
 
 export interface GetOptions {
-  /** First version to return, inclusive (default 1). */
+  /**
+   * 'forward' (default): ascending versions. 'backward': descending versions, from `fromVersion`
+   * (default: the instance's version) down to `toVersion` (default 1).
+   */
+  direction?: 'forward' | 'backward';
+  /** First version to return, inclusive (forward default 1; backward default the latest). */
   fromVersion?: number;
-  /** Last version to return, inclusive (default: the latest). */
+  /** Last version to return, inclusive (forward default the latest; backward default 1). */
   toVersion?: number;
   limit?: number;
   /** Only events of generations <= atGeneration: a consistent cut across instances and domains. */

@@ -74,6 +74,16 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^account-17: balance 10 at stream version 1$/m,
     /^account-18: Deposited at stream position 1$/m,
   ],
+  'consumer.mjs': [
+    /^mailed: Paid at position 1\nrun 1 ended 'caught-up' at position 2\nrun 2 failed: mail server down$/m,
+    /^after the restart: resume at position 2\nmailed: Paid at position 2$/m,
+    /^live: Paid at position 3\nlive run ended 'closed' at position 4\n$/m,
+  ],
+  'backward.mjs': [
+    /^invoice at version 25, newest first: 25, 24, 23$/m,
+    /^then: 22 Billed, 21 Billed, 20 Paid$/m,
+    /^live: Voided at position 25\n$/m,
+  ],
   'decider.mjs': [
     /^balance 10 after 1 event\(s\), version 1$/m,
     /^appended at position 0 in 1 attempt\(s\)$/m,

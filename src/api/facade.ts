@@ -9,6 +9,7 @@ import type {
   PutResult,
   ReadOptions,
 } from '../types.js';
+import { type Consumer, type ConsumerOptions, consumerOf } from './consumer.js';
 import type { AggregateIdInput, EventStore } from './event-store.js';
 import {
   type DomainStream,
@@ -52,6 +53,11 @@ export class Domain {
   /** The backlog from `fromPosition`, then live events as they commit (see src/api/subscription.ts). */
   subscribe(options?: SubscribeOptions): Subscription {
     return subscribe(this.store, this.name, options);
+  }
+
+  /** A durable consumer of this domain, its position kept in the store (src/api/consumer.ts). */
+  consumer(name: string, options: Omit<ConsumerOptions, 'domain'> = {}): Consumer {
+    return consumerOf(this.store, name, { ...options, domain: this.name });
   }
 }
 

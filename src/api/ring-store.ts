@@ -5,8 +5,9 @@ import { validateInstanceAddress } from '../model/address.js';
 import { type CommitListener, CommitWatchers } from '../model/commit-watchers.js';
 import { DurationHistogram, type DurationHistogramSnapshot } from '../model/duration-histogram.js';
 import { KeyGenerator } from '../model/ids.js';
+import { readInstance } from '../model/instance-read.js';
 import { validateDomain } from '../model/names.js';
-import { validateGetOptions, validateReadOptions } from '../model/queries.js';
+import { validateInstanceRead, validateReadOptions } from '../model/queries.js';
 import { CrcDispatcher } from '../pipeline/crc-dispatcher.js';
 import type { CrcTask, CrcTaskResult } from '../pipeline/crc-stage.js';
 import { Handoff } from '../pipeline/handoff.js';
@@ -31,6 +32,7 @@ import type { CrcWorkerData } from '../workers/crc-worker-data.js';
 import { compiledWorkerUrl } from '../workers/worker-url.js';
 import type { WriterFaultPlan } from '../workers/writer-faults.js';
 import type { WriterWorkerData, WriterWorkerMessage } from '../workers/writer-protocol.js';
+import { type Consumer, type ConsumerOptions, consumer } from './consumer.js';
 import type { AggregateIdInput, EventStore } from './event-store.js';
 import { Domain } from './facade.js';
 import { Producer, type ProducerHandle } from './producer.js';
@@ -330,6 +332,14 @@ export class RingStore implements EventStore {
     return new Domain(this, name);
   }
 
+  /**
+   * A durable consumer of `options.domain`: its position is stored in this store and survives a
+   * restart; delivery is at-least-once (src/api/consumer.ts).
+   */
+  consumer(name: string, options: ConsumerOptions): Consumer {
+    return consumer(this, name, options);
+  }
+
   newKey(): bigint {
     return this.#keys.next();
   }
@@ -380,8 +390,9 @@ export class RingStore implements EventStore {
       async () => {
         this.#assertReadable();
         const aggregateId = validateInstanceAddress(domain, aggregateType, id);
+        const read = validateInstanceRead(options);
         this.#applyPending();
-        return this.#reader.get(domain, aggregateType, aggregateId, validateGetOptions(options));
+        return readInstance(read, (range) => this.#reader.get(domain, aggregateType, aggregateId, range));
       },
       (result) => ({ 'ringstore.version': result.version, 'ringstore.events': result.events.length }),
     );

@@ -3,6 +3,7 @@ import { validateDomain } from '../model/names.js';
 import { validateReadOptions } from '../model/queries.js';
 import type { StoredEvent } from '../types.js';
 import type { CommitNotice, EventStore } from './event-store.js';
+import { logEnd } from './log-end.js';
 import { validatePageSize } from './streams.js';
 
 /**
@@ -29,8 +30,11 @@ import { validatePageSize } from './streams.js';
  */
 
 export interface SubscribeOptions {
-  /** First position to deliver, inclusive (default 0: the whole log, then live). */
-  fromPosition?: number;
+  /**
+   * First position to deliver, inclusive (default 0: the whole log, then live). `'end'`: the end of
+   * the log when subscribe() is called, so only events committed from then on (no backlog).
+   */
+  fromPosition?: number | 'end';
   /** Only events whose type is in this set. */
   types?: readonly string[];
   /** Events per store.read call, and so the most events held in memory (default 1000). */
@@ -63,7 +67,11 @@ export interface Subscription extends AsyncIterableIterator<StoredEvent> {
   /** Ends the subscription: a pending next() resolves done, later ones too. */
   close(): Promise<void>;
   return(): Promise<IteratorResult<StoredEvent, undefined>>;
-  /** The position after the last event handed out: where to resume without gap or duplicate. */
+  /**
+   * The position after the last event handed out: where to resume without gap or duplicate. With
+   * `fromPosition: 'end'` it is -1 until the end of the log has been read (at once for embedded
+   * stores, after one request for a remote one; always by the time next() settles).
+   */
   readonly nextPosition: number;
   /** Events read from the store and not yet handed out: never more than pageSize. */
   readonly bufferedEvents: number;
@@ -81,6 +89,53 @@ export const DEFAULT_IDLE_CHECK_MS = 1000;
 
 const DONE: IteratorResult<StoredEvent, undefined> = Object.freeze({ done: true, value: undefined });
 
+/** SubscribeOptions with defaults applied. */
+export interface ValidSubscribeOptions {
+  fromPosition: number | 'end';
+  types: readonly string[] | undefined;
+  pageSize: number;
+  idleCheckMs: number;
+  signal: AbortSignal | undefined;
+  endWhenCaughtUp: boolean;
+  onCaughtUp: (() => void) | undefined;
+}
+
+/** Validates every option of subscribe() (INVALID_QUERY, INVALID_NAME, INVALID_OPTION). */
+export function validateSubscribeOptions(options: SubscribeOptions): ValidSubscribeOptions {
+  const pageSize = validatePageSize(options.pageSize);
+  const { fromPosition } = options;
+  const valid = validateReadOptions({
+    fromPosition: fromPosition === 'end' ? undefined : fromPosition,
+    types: options.types,
+  });
+  const idleCheckMs = options.idleCheckMs ?? DEFAULT_IDLE_CHECK_MS;
+  if (!Number.isSafeInteger(idleCheckMs) || idleCheckMs < 1 || idleCheckMs > 2 ** 31 - 1) {
+    throw new RingStoreError('INVALID_OPTION', 'idleCheckMs must be an integer from 1 to 2^31-1', {
+      option: 'idleCheckMs',
+    });
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new RingStoreError('INVALID_OPTION', 'signal must be an AbortSignal', { option: 'signal' });
+  }
+  if (options.endWhenCaughtUp !== undefined && typeof options.endWhenCaughtUp !== 'boolean') {
+    throw new RingStoreError('INVALID_OPTION', 'endWhenCaughtUp must be a boolean', {
+      option: 'endWhenCaughtUp',
+    });
+  }
+  if (options.onCaughtUp !== undefined && typeof options.onCaughtUp !== 'function') {
+    throw new RingStoreError('INVALID_OPTION', 'onCaughtUp must be a function', { option: 'onCaughtUp' });
+  }
+  return {
+    fromPosition: fromPosition === 'end' ? 'end' : valid.fromPosition,
+    types: options.types,
+    pageSize,
+    idleCheckMs,
+    signal: options.signal,
+    endWhenCaughtUp: options.endWhenCaughtUp ?? false,
+    onCaughtUp: options.onCaughtUp,
+  };
+}
+
 class LiveSubscription implements Subscription {
   readonly #store: EventStore;
   readonly #domain: string;
@@ -96,6 +151,9 @@ class LiveSubscription implements Subscription {
   #cursor: number;
   /** Where a resumed subscription would start: after the last event handed out. */
   #delivered: number;
+  /** With fromPosition 'end': resolves once the log's end has been read into cursor and delivered. */
+  #starting: Promise<void> | undefined;
+  #startError: unknown;
   /** A commit for this domain happened since the last read began. */
   #dirty = false;
   #storeClosed = false;
@@ -111,37 +169,33 @@ class LiveSubscription implements Subscription {
 
   constructor(store: EventStore, domain: string, options: SubscribeOptions) {
     validateDomain(domain);
-    const pageSize = validatePageSize(options.pageSize);
-    const valid = validateReadOptions({ fromPosition: options.fromPosition, types: options.types });
-    const idleCheckMs = options.idleCheckMs ?? DEFAULT_IDLE_CHECK_MS;
-    if (!Number.isSafeInteger(idleCheckMs) || idleCheckMs < 1 || idleCheckMs > 2 ** 31 - 1) {
-      throw new RingStoreError('INVALID_OPTION', 'idleCheckMs must be an integer from 1 to 2^31-1', {
-        option: 'idleCheckMs',
-      });
-    }
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-      throw new RingStoreError('INVALID_OPTION', 'signal must be an AbortSignal', { option: 'signal' });
-    }
-    if (options.endWhenCaughtUp !== undefined && typeof options.endWhenCaughtUp !== 'boolean') {
-      throw new RingStoreError('INVALID_OPTION', 'endWhenCaughtUp must be a boolean', {
-        option: 'endWhenCaughtUp',
-      });
-    }
-    if (options.onCaughtUp !== undefined && typeof options.onCaughtUp !== 'function') {
-      throw new RingStoreError('INVALID_OPTION', 'onCaughtUp must be a function', { option: 'onCaughtUp' });
-    }
-    this.#endWhenCaughtUp = options.endWhenCaughtUp ?? false;
-    this.#onCaughtUp = options.onCaughtUp;
+    const valid = validateSubscribeOptions(options);
+    // undefined with 'end': the log's end, read below.
+    const start = valid.fromPosition === 'end' ? undefined : valid.fromPosition;
+    this.#endWhenCaughtUp = valid.endWhenCaughtUp;
+    this.#onCaughtUp = valid.onCaughtUp;
     this.#store = store;
     this.#domain = domain;
-    this.#types = options.types;
-    this.#pageSize = pageSize;
-    this.#idleCheckMs = idleCheckMs;
-    this.#cursor = valid.fromPosition;
-    this.#delivered = valid.fromPosition;
-    this.#signal = options.signal;
+    this.#types = valid.types;
+    this.#pageSize = valid.pageSize;
+    this.#idleCheckMs = valid.idleCheckMs;
+    this.#cursor = start ?? 0;
+    this.#delivered = start ?? -1;
+    this.#signal = valid.signal;
     // Watch before the first read, so no commit between that read and the first wait is missed.
     this.#unwatch = store.watch((notice) => this.#onNotice(notice));
+    // The end is read now, not at the first next(): events committed after subscribe() are live.
+    if (start === undefined) {
+      this.#starting = logEnd(store, domain).then(
+        (end) => {
+          this.#cursor = end;
+          this.#delivered = end;
+        },
+        (err: unknown) => {
+          this.#startError = err;
+        },
+      );
+    }
     if (this.#signal?.aborted) this.#end('aborted');
     else this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
@@ -183,6 +237,7 @@ class LiveSubscription implements Subscription {
   }
 
   async #advance(): Promise<IteratorResult<StoredEvent, undefined>> {
+    if (this.#starting && !(await this.#started())) return DONE;
     if (this.#endReason) return DONE;
     this.#announce();
     if (this.#caughtUp && this.#endWhenCaughtUp && this.#index === this.#page.length) {
@@ -202,6 +257,26 @@ class LiveSubscription implements Subscription {
     // At the end of a page, the cursor is past any events of other types that followed it.
     if (this.#index === this.#page.length) this.#delivered = Math.max(this.#delivered, this.#cursor);
     return { done: false, value: event };
+  }
+
+  /** Waits for the log's end (fromPosition 'end'); a failure to read it ends the subscription. */
+  async #started(): Promise<boolean> {
+    await this.#starting;
+    this.#starting = undefined;
+    if (this.#endReason) return false;
+    if (this.#startError === undefined) return true;
+    this.#failed(this.#startError);
+    return false;
+  }
+
+  /** A read failed: the store closed (a quiet end), or anything else (the pending next() rejects). */
+  #failed(err: unknown): void {
+    if (hasCode(err, 'STORE_CLOSED')) {
+      this.#end('store-closed');
+      return;
+    }
+    this.#end('error');
+    throw err;
   }
 
   /**
@@ -264,12 +339,8 @@ class LiveSubscription implements Subscription {
       try {
         result = await this.#read(from);
       } catch (err) {
-        if (hasCode(err, 'STORE_CLOSED')) {
-          this.#end('store-closed');
-          return false;
-        }
-        this.#end('error');
-        throw err;
+        this.#failed(err);
+        return false;
       }
       if (this.#endReason) return false;
       if (result.events.length > 0) {
@@ -332,8 +403,8 @@ class LiveSubscription implements Subscription {
 }
 
 /**
- * Subscribes to a domain's log from `fromPosition` (default 0): the backlog, then live events as
- * they commit, in position order, without gap or duplicate. End it with close() / return() /
+ * Subscribes to a domain's log from `fromPosition` (default 0, or 'end' for live events only): the
+ * backlog, then live events as they commit, in position order, without gap or duplicate. End it with close() / return() /
  * break in a for-await loop, or with `signal`; it also ends (done) when the store closes. A read
  * error other than STORE_CLOSED ends it and rejects the pending next() with that error.
  */

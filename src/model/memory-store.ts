@@ -14,8 +14,9 @@ import { type CommitListener, CommitWatchers } from './commit-watchers.js';
 import type { AggregateIdInput, EventStore } from './event-store.js';
 import { eventCrc, expectedVersionMatches, validateEvents, validatePutOptions } from './events.js';
 import { KeyGenerator } from './ids.js';
+import { readInstance } from './instance-read.js';
 import { validateDomain } from './names.js';
-import { validateGetOptions, validateReadOptions } from './queries.js';
+import { validateInstanceRead, validateReadOptions } from './queries.js';
 
 export interface MemoryEventStoreOptions {
   /** Source of timestamps (ms); the store never lets them decrease. Default Date.now. */
@@ -140,14 +141,16 @@ export class MemoryEventStore implements EventStore {
   ): Promise<InstanceEvents> {
     this.#assertOpen();
     const aggregateId = validateInstanceAddress(domain, aggregateType, id);
-    const o = validateGetOptions(options);
+    const read = validateInstanceRead(options);
     const all = this.#instances.get(instanceKey(domain, aggregateType, aggregateId))?.events ?? [];
-    const visible = all.filter((e) => e.generation <= o.atGeneration);
-    const events = visible
-      .filter((e) => e.version >= o.fromVersion && e.version <= o.toVersion)
-      .slice(0, o.limit)
-      .map(copyEvent);
-    return { version: visible.length, events };
+    return readInstance(read, (o) => {
+      const visible = all.filter((e) => e.generation <= o.atGeneration);
+      const events = visible
+        .filter((e) => e.version >= o.fromVersion && e.version <= o.toVersion)
+        .slice(0, o.limit)
+        .map(copyEvent);
+      return { version: visible.length, events };
+    });
   }
 
   async read(domain: string, options?: ReadOptions): Promise<DomainReadResult> {

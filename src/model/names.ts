@@ -5,7 +5,7 @@ export const STORAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /** Event types are stored as u16 codes, never as paths; they may be a little richer. */
 export const EVENT_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,127}$/;
 
-export type NameKind = 'domain' | 'aggregate type' | 'event type';
+export type NameKind = 'domain' | 'aggregate type' | 'event type' | 'consumer';
 
 function check(kind: NameKind, name: unknown, pattern: RegExp): string {
   if (typeof name !== 'string' || !pattern.test(name)) {
@@ -27,4 +27,9 @@ export function validateAggregateType(name: unknown): string {
 
 export function validateEventType(name: unknown): string {
   return check('event type', name, EVENT_TYPE_PATTERN);
+}
+
+/** A durable consumer's name: it becomes the aggregate type that holds its positions. */
+export function validateConsumerName(name: unknown): string {
+  return check('consumer', name, STORAGE_NAME_PATTERN);
 }

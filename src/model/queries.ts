@@ -3,13 +3,29 @@ import type { GetOptions, ReadOptions } from '../types.js';
 import { LIMITS } from './limits.js';
 import { validateEventType } from './names.js';
 
-/** GetOptions with defaults applied; `toVersion` and `limit` are Infinity when unbounded. */
+/** The order an instance read returns its events in: ascending or descending versions. */
+export type ReadDirection = 'forward' | 'backward';
+
+/**
+ * A forward range of an instance, GetOptions with defaults applied: what a store's reader reads.
+ * `toVersion` and `limit` are Infinity when unbounded.
+ */
 export interface ValidGetOptions {
   fromVersion: number;
   toVersion: number;
   limit: number;
   atGeneration: number;
   verifyCrc: boolean;
+}
+
+/**
+ * GetOptions with defaults applied, in either direction. `fromVersion` is where reading starts and
+ * `toVersion` where it stops, in reading order: forward, from 1 (0 is read as 1) up to the
+ * instance's version (Infinity); backward, from the instance's version (Infinity) down to 1 (0 is
+ * read as 1). `readInstance` (instance-read.ts) turns a backward read into a forward range.
+ */
+export interface ValidInstanceRead extends ValidGetOptions {
+  direction: ReadDirection;
 }
 
 /** ReadOptions with defaults applied; time bounds are ±Infinity when absent. */
@@ -41,16 +57,55 @@ function optionsObject(options: unknown): Record<string, unknown> {
   return options as Record<string, unknown>;
 }
 
-export function validateGetOptions(options?: GetOptions): ValidGetOptions {
+/** A log position given on its own (a consumer's nextPosition): an integer from 0 to 2^53-1. */
+export function validatePosition(option: string, value: unknown): number {
+  if (value === undefined) {
+    throw new RingStoreError('INVALID_QUERY', `${option} is required`, { option });
+  }
+  return integerOption(option, value, 0, LIMITS.maxSafeInteger, 0);
+}
+
+/** The one validator of `direction`: absent is 'forward'. */
+export function validateDirection(value: unknown): ReadDirection {
+  if (value === undefined || value === 'forward') return 'forward';
+  if (value === 'backward') return 'backward';
+  throw new RingStoreError('INVALID_QUERY', "direction must be 'forward' or 'backward'", {
+    option: 'direction',
+  });
+}
+
+export function validateInstanceRead(options?: GetOptions): ValidInstanceRead {
   const o = optionsObject(options);
   const max = LIMITS.maxSafeInteger;
+  const infinity = Number.POSITIVE_INFINITY;
+  const direction = validateDirection(o.direction);
+  const backward = direction === 'backward';
   return {
-    fromVersion: Math.max(1, integerOption('fromVersion', o.fromVersion, 0, max, 1)),
-    toVersion: integerOption('toVersion', o.toVersion, 0, max, Number.POSITIVE_INFINITY),
-    limit: integerOption('limit', o.limit, 0, max, Number.POSITIVE_INFINITY),
-    atGeneration: integerOption('atGeneration', o.atGeneration, 0, max, Number.POSITIVE_INFINITY),
+    direction,
+    fromVersion: backward
+      ? integerOption('fromVersion', o.fromVersion, 0, max, infinity)
+      : Math.max(1, integerOption('fromVersion', o.fromVersion, 0, max, 1)),
+    toVersion: backward
+      ? Math.max(1, integerOption('toVersion', o.toVersion, 0, max, 1))
+      : integerOption('toVersion', o.toVersion, 0, max, infinity),
+    limit: integerOption('limit', o.limit, 0, max, infinity),
+    atGeneration: integerOption('atGeneration', o.atGeneration, 0, max, infinity),
     verifyCrc: o.verifyCrc === true,
   };
+}
+
+/**
+ * GetOptions of a forward read, for code that reads a forward range directly (StorageEngine,
+ * instance streams). A backward read fails with INVALID_QUERY rather than being read forward.
+ */
+export function validateGetOptions(options?: GetOptions): ValidGetOptions {
+  const { direction, ...range } = validateInstanceRead(options);
+  if (direction === 'backward') {
+    throw new RingStoreError('INVALID_QUERY', 'this store reads instances forward only', {
+      option: 'direction',
+    });
+  }
+  return range;
 }
 
 export function validateReadOptions(options?: ReadOptions): ValidReadOptions {

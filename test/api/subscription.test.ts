@@ -282,6 +282,62 @@ for (const subject of storeSubjects) {
       expect(sub.nextPosition).toBe(2);
     });
 
+    it("fromPosition 'end' skips the backlog: only events committed after subscribe(), at any page size (seeded)", async () => {
+      const seed = testSeed(4306);
+      const { store, logs, random } = await prepared(seed);
+      const log = logs.get('billing')!;
+      const pageSize = randomInt(random, 1, 7);
+      const context = `seed ${seed} pageSize ${pageSize}`;
+      const announced: number[] = [];
+      const sub = subscribe(store, 'billing', {
+        fromPosition: 'end',
+        pageSize,
+        onCaughtUp: () => announced.push(sub.nextPosition),
+      });
+      const live = await store.put('billing', 'invoice', 1n, [{ type: 'Paid' }, { type: 'Closed' }]);
+      await store.put('shipping', 'order', 1n, [{ type: 'Opened' }]);
+      const seen = await take(sub, 2);
+      expect(
+        seen.map((e) => [e.type, e.position]),
+        context,
+      ).toEqual([
+        ['Paid', log.length],
+        ['Closed', log.length + 1],
+      ]);
+      expect(live.firstPosition, context).toBe(log.length);
+      expect(sub.nextPosition, context).toBe(log.length + 2);
+      await expectNothingMore(sub);
+      // Events committed before the first read reached the end count as its backlog.
+      expect(announced, context).toEqual([log.length + 2]);
+
+      const stopping = subscribe(store, 'billing', {
+        fromPosition: 'end',
+        endWhenCaughtUp: true,
+        types: ['Paid'],
+      });
+      expect(await stopping.next()).toEqual({ done: true, value: undefined });
+      expect([stopping.endReason, stopping.nextPosition]).toEqual(['caught-up', log.length + 2]);
+      const fresh = subscribe(store, 'nothing-yet', { fromPosition: 'end', endWhenCaughtUp: true });
+      expect(await fresh.next()).toEqual({ done: true, value: undefined });
+      expect(fresh.nextPosition).toBe(0);
+    });
+
+    it("fromPosition 'end': a failure to read the end rejects the first next(); a close before it ends quietly", async () => {
+      store = await subject.open();
+      await store.put('d', 'a', 1n, [{ type: 'A' }]);
+      const failing = new InstrumentedStore(store);
+      failing.read = () => Promise.reject(Object.assign(new Error('bad sector'), { code: 'CORRUPT_DATA' }));
+      const sub = subscribe(failing, 'd', { fromPosition: 'end' });
+      expect(sub.nextPosition).toBe(-1);
+      await expect(sub.next()).rejects.toMatchObject({ code: 'CORRUPT_DATA' });
+      expect(sub.endReason).toBe('error');
+      expect(failing.watchers).toBe(0);
+      const closed = subscribe(failing, 'd', { fromPosition: 'end' });
+      await closed.close();
+      expect(await closed.next()).toEqual({ done: true, value: undefined });
+      expect(closed.endReason).toBe('closed');
+    });
+
     it('resumes from nextPosition without gap or duplicate', async () => {
       const { store, logs } = await prepared(testSeed(4303));
       const log = logs.get('shipping')!;
@@ -429,6 +485,7 @@ for (const subject of storeSubjects) {
       };
       expect(code(() => subscribe(s, 'd', { pageSize: 0 }))).toBe('INVALID_QUERY');
       expect(code(() => subscribe(s, 'd', { fromPosition: -1 }))).toBe('INVALID_QUERY');
+      expect(code(() => subscribe(s, 'd', { fromPosition: 'start' as 'end' }))).toBe('INVALID_QUERY');
       expect(code(() => subscribe(s, 'd', { types: ['1x'] }))).toBe('INVALID_NAME');
       expect(code(() => subscribe(s, 'D'))).toBe('INVALID_NAME');
       expect(code(() => subscribe(s, 'd', { idleCheckMs: 0 }))).toBe('INVALID_OPTION');

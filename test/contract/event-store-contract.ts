@@ -1,8 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { consumerOf } from '../../src/api/consumer.js';
+import { CONSUMER_POSITIONS_DOMAIN } from '../../src/api/consumer-positions.js';
 import type { EventStore } from '../../src/api/event-store.js';
+import { logEnd } from '../../src/api/log-end.js';
 import { subscribe } from '../../src/api/subscription.js';
 import { crc32 } from '../../src/crc.js';
-import type { StoredEvent } from '../../src/types.js';
+import type { GetOptions, StoredEvent } from '../../src/types.js';
 
 /**
  * The contract every store keeps (MemoryEventStore, StorageEngine, RingStore, the HTTP client).
@@ -11,6 +14,11 @@ import type { StoredEvent } from '../../src/types.js';
 export interface ContractSubject {
   open(): Promise<EventStore>;
   reopen?(store: EventStore): Promise<EventStore>;
+  /**
+   * The store reads instances backward (default true). StorageEngine's reader takes forward ranges
+   * only: it must refuse a backward read with INVALID_QUERY, never answer it forward.
+   */
+  readsBackward?: boolean;
 }
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -216,6 +224,107 @@ export function eventStoreContract(name: string, subject: ContractSubject): void
       expect(range).toMatchObject({ version: 3 });
       expect(range.events.map((e) => e.version)).toEqual([2]);
       expect(store.domains()).toEqual(['d', 'other']);
+    });
+
+    if (subject.readsBackward === false) {
+      it('refuses a backward instance read with INVALID_QUERY (option direction)', async () => {
+        await store.put('d', 'a', 1n, [{ type: 'A' }, { type: 'B' }]);
+        const err = await expectCode(store.get('d', 'a', 1n, { direction: 'backward' }), 'INVALID_QUERY');
+        expect((err.details as Record<string, unknown>).option).toBe('direction');
+      });
+    } else {
+      it('reads an instance backward: from the end or a version, down to toVersion, with limits and cuts', async () => {
+        const id = store.newKey();
+        const first = await store.put('d', 'a', id, [{ type: 'A' }, { type: 'B' }, { type: 'C' }]);
+        await store.put('d', 'other', id, [{ type: 'X' }]);
+        await store.put('d', 'a', id, [{ type: 'D' }, { type: 'E' }]);
+        const versions = async (options: GetOptions) => {
+          const { version, events } = await store.get('d', 'a', id, options);
+          return [version, events.map((e) => e.version)];
+        };
+        expect(await versions({ direction: 'backward' })).toEqual([5, [5, 4, 3, 2, 1]]);
+        expect(await versions({ direction: 'backward', limit: 2 })).toEqual([5, [5, 4]]);
+        expect(await versions({ direction: 'backward', fromVersion: 3 })).toEqual([5, [3, 2, 1]]);
+        expect(await versions({ direction: 'backward', fromVersion: 9, limit: 1 })).toEqual([5, [5]]);
+        expect(await versions({ direction: 'backward', fromVersion: 4, toVersion: 3 })).toEqual([5, [4, 3]]);
+        expect(await versions({ direction: 'backward', fromVersion: 0 })).toEqual([5, []]);
+        expect(await versions({ direction: 'backward', toVersion: 6 })).toEqual([5, []]);
+        expect(await versions({ direction: 'backward', limit: 0 })).toEqual([5, []]);
+        expect(await versions({ direction: 'backward', atGeneration: first.generation })).toEqual([
+          3,
+          [3, 2, 1],
+        ]);
+        expect(await versions({ direction: 'forward', fromVersion: 4 })).toEqual([5, [4, 5]]);
+        const { events } = await store.get('d', 'a', id, {
+          direction: 'backward',
+          limit: 1,
+          verifyCrc: true,
+        });
+        expect(events[0]).toMatchObject({ type: 'E', version: 5, position: 5, aggregateType: 'a' });
+        expect(await store.get('fresh', 'a', 1n, { direction: 'backward' })).toEqual({
+          version: 0,
+          events: [],
+        });
+        const err = await expectCode(
+          store.get('d', 'a', id, { direction: 'down' as unknown as 'backward' }),
+          'INVALID_QUERY',
+        );
+        expect((err.details as Record<string, unknown>).option).toBe('direction');
+      });
+    }
+
+    it("logEnd is the position after a domain's last event, and a subscription from 'end' sees only new events", async () => {
+      expect(await logEnd(store, 'd')).toBe(0);
+      await store.put('d', 'a', 1n, [{ type: 'A' }, { type: 'B' }]);
+      await store.put('d', 'b', 2n, [{ type: 'C' }]);
+      await store.put('other', 'a', 1n, [{ type: 'A' }]);
+      expect(await logEnd(store, 'd')).toBe(3);
+      expect(await logEnd(store, 'other')).toBe(1);
+      const live = subscribe(store, 'd', { fromPosition: 'end', idleCheckMs: 20 });
+      const first = live.next();
+      await store.put('d', 'a', 1n, [{ type: 'D' }]);
+      const { value } = await first;
+      expect([value?.type, value?.position, live.nextPosition]).toEqual(['D', 3, 4]);
+      await live.close();
+    });
+
+    it('a durable consumer stores its position, resumes from it, and hands a failed event out again', async () => {
+      for (let i = 1; i <= 5; i++) await store.put('d', 'a', BigInt(i), [{ type: i === 3 ? 'Skip' : 'Do' }]);
+      const seen: number[] = [];
+      const options = { domain: 'd', types: ['Do'], endWhenCaughtUp: true, checkpointEvery: 1 };
+      const failing = consumerOf(store, 'worker', options);
+      await expect(
+        failing.run((event) => {
+          if (event.position === 3) throw new Error('handler failed');
+          seen.push(event.position);
+        }),
+      ).rejects.toThrow('handler failed');
+      // Positions 0 and 1 were handled (2 is of another type): the next run starts at 3 or before.
+      expect(seen).toEqual([0, 1]);
+      const stopped = await failing.position();
+      expect(stopped.nextPosition).toBeGreaterThanOrEqual(2);
+      expect(stopped.nextPosition).toBeLessThanOrEqual(3);
+      const again = consumerOf(store, 'worker', options);
+      const result = await again.run((event) => {
+        seen.push(event.position);
+      });
+      expect(seen).toEqual([0, 1, 3, 4]);
+      expect(result).toMatchObject({ endReason: 'caught-up', nextPosition: 5, handled: 2 });
+      expect(await again.position()).toMatchObject({ nextPosition: 5 });
+      if (subject.reopen) store = await subject.reopen(store);
+      await store.put('d', 'a', 6n, [{ type: 'Do' }]);
+      const resumed: number[] = [];
+      const afterReopen = await consumerOf(store, 'worker', options).run((event) => {
+        resumed.push(event.position);
+      });
+      expect([resumed, afterReopen.nextPosition]).toEqual([[5], 6]);
+      expect(store.domains()).toContain(CONSUMER_POSITIONS_DOMAIN);
+      // A name follows one domain; another consumer moving it meanwhile is a conflict too.
+      await expectCode(
+        consumerOf(store, 'worker', { domain: 'other' }).run(() => {}),
+        'CONSUMER_CONFLICT',
+      );
+      await expectCode((async () => consumerOf(store, 'Bad', { domain: 'd' }))(), 'INVALID_NAME');
     });
 
     it('a domain with no events yet reads as empty, never as an error, and a subscription to it is caught up at once', async () => {

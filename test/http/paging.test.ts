@@ -86,6 +86,63 @@ describe('paged instance reads over HTTP', () => {
   });
 });
 
+describe('paged backward instance reads over HTTP', () => {
+  it('start at the last version, go down, and say where the next page starts (nextVersion = lastVersion − 1)', async () => {
+    const { url } = await server.start({}, await storeWith(2500));
+    const first = await getPage(url, '?direction=backward');
+    expect(first).toMatchObject({ version: 2500, lastVersion: 1501, complete: false, nextVersion: 1500 });
+    expect(first.events.map((e) => e.version).slice(0, 3)).toEqual([2500, 2499, 2498]);
+    const seen = [...first.events.map((e) => e.version)];
+    let page = first;
+    while (!page.complete) {
+      page = await getPage(url, `?direction=backward&fromVersion=${page.nextVersion}`);
+      seen.push(...page.events.map((e) => e.version));
+    }
+    expect(page).toMatchObject({ lastVersion: 1, complete: true });
+    expect(page).not.toHaveProperty('nextVersion');
+    expect(seen).toEqual(Array.from({ length: 2500 }, (_, i) => 2500 - i));
+  });
+
+  it('is complete at toVersion (the lowest version), past the end, and for empty instances', async () => {
+    const { url } = await server.start({}, await storeWith(30));
+    const bounded = await getPage(url, '?direction=backward&fromVersion=20&toVersion=11');
+    expect(bounded).toMatchObject({ version: 30, lastVersion: 11, complete: true });
+    expect(bounded.events.map((e) => e.version)).toEqual([20, 19, 18, 17, 16, 15, 14, 13, 12, 11]);
+    const cut = await getPage(url, '?direction=backward&fromVersion=20&toVersion=11&limit=4');
+    expect(cut).toMatchObject({ lastVersion: 17, complete: false, nextVersion: 16 });
+    const beyond = await getPage(url, '?direction=backward&fromVersion=99&limit=2');
+    expect(beyond.events.map((e) => e.version)).toEqual([30, 29]);
+    expect(await getPage(url, '?direction=backward&fromVersion=0')).toEqual({
+      version: 30,
+      events: [],
+      complete: true,
+    });
+    const none = await fetch(`${url}/v1/domains/shop/aggregates/cart/9/events?direction=backward`);
+    expect(await none.json()).toEqual({ version: 0, events: [], complete: true });
+    const bad = await fetch(`${url}${PATH}?direction=down`);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: unknown }).error).toMatchObject({
+      code: 'INVALID_QUERY',
+      option: 'direction',
+    });
+  });
+
+  it('HttpEventStore reads backward across pages, also when the server returns shorter pages', async () => {
+    const { url } = await server.start({}, await storeWith(2500, new ShortPages()));
+    const client = await HttpEventStore.connect(url);
+    const all = await client.get('shop', 'cart', 7n, { direction: 'backward' });
+    expect(all.version).toBe(2500);
+    expect(all.events.map((e) => e.version)).toEqual(Array.from({ length: 2500 }, (_, i) => 2500 - i));
+    const last = await client.get('shop', 'cart', 7n, {
+      direction: 'backward',
+      limit: 1000,
+      fromVersion: 1200,
+    });
+    expect(last.events.map((e) => e.version)).toEqual(Array.from({ length: 1000 }, (_, i) => 1200 - i));
+    await client.close();
+  });
+});
+
 describe(`instancePage (seed ${SEED})`, () => {
   it('is complete exactly when no event of the range lies past the page', () => {
     const random = mulberry32(SEED);
@@ -102,12 +159,39 @@ describe(`instancePage (seed ${SEED})`, () => {
         version,
         events: versions.map((v) => ({ version: v }) as StoredEvent),
       };
-      const page = instancePage(result, toVersion);
+      const page = instancePage(result, {
+        direction: 'forward',
+        toVersion: toVersion ?? Number.POSITIVE_INFINITY,
+      });
       const context = `seed ${SEED} round ${round}: version ${version}, from ${fromVersion}, to ${toVersion}, limit ${limit}`;
       const remaining = (versions.at(-1) ?? end) < end;
       expect(page.complete, context).toBe(!remaining);
       expect(page.lastVersion, context).toBe(versions.at(-1));
       expect(page.nextVersion, context).toBe(remaining ? (versions.at(-1) as number) + 1 : undefined);
+    }
+  });
+
+  it('backward: complete exactly when the page reached toVersion (default 1)', () => {
+    const random = mulberry32(SEED + 1);
+    const int = (n: number) => Math.floor(random() * n);
+    for (let round = 0; round < 2000; round++) {
+      const version = int(50);
+      const fromVersion = random() < 0.5 ? undefined : int(55);
+      const toVersion = 1 + int(30);
+      const limit = 1 + int(20);
+      const versions: number[] = [];
+      for (let v = Math.min(fromVersion ?? version, version); v >= toVersion && versions.length < limit; v--)
+        versions.push(v);
+      const result: InstanceEvents = {
+        version,
+        events: versions.map((v) => ({ version: v }) as StoredEvent),
+      };
+      const page = instancePage(result, { direction: 'backward', toVersion });
+      const context = `seed ${SEED + 1} round ${round}: version ${version}, from ${fromVersion}, to ${toVersion}, limit ${limit}`;
+      const remaining = versions.length > 0 && (versions.at(-1) as number) > toVersion;
+      expect(page.complete, context).toBe(!remaining);
+      expect(page.lastVersion, context).toBe(versions.at(-1));
+      expect(page.nextVersion, context).toBe(remaining ? (versions.at(-1) as number) - 1 : undefined);
     }
   });
 });

@@ -205,6 +205,35 @@ describe('GET /v1/domains/:domain/subscribe (SSE)', () => {
     reader.close();
   });
 
+  it.each(STORES)(
+    'fromPosition=end sends caught-up at the end of the log, then only new events (%s)',
+    async (_name, open) => {
+      store = await open();
+      server = await startServer(store);
+      await store.put('d', 'a', 1n, [{ type: 'A' }, { type: 'B' }, { type: 'A' }]);
+      const reader = new SseReader(server.port, '/v1/domains/d/subscribe?fromPosition=end&types=A');
+      const [caughtUp] = await reader.take(1);
+      expect(caughtUp).toEqual({ event: 'caught-up', data: '{"nextPosition":3}' });
+      await store.put('d', 'a', 1n, [{ type: 'B' }, { type: 'A' }]);
+      const [live] = await reader.take(1);
+      reader.close();
+      expect(live?.id).toBe('4');
+      expect(JSON.parse(live?.data as string)).toMatchObject({ type: 'A', version: 5 });
+      // A reconnect resumes after the last event seen: Last-Event-ID wins over fromPosition=end.
+      await store.put('d', 'a', 1n, [{ type: 'A' }]);
+      const again = new SseReader(server.port, '/v1/domains/d/subscribe?fromPosition=end&types=A', {
+        'last-event-id': '4',
+      });
+      const [missed] = await again.take(1);
+      again.close();
+      expect(missed?.id).toBe('5');
+      const bad = new SseReader(server.port, '/v1/domains/d/subscribe?fromPosition=last');
+      const response = await bad.ready;
+      expect(response.statusCode).toBe(400);
+      bad.close();
+    },
+  );
+
   it('ends open streams with an error message when the server closes', async () => {
     store = new MemoryEventStore();
     server = await startServer(store);

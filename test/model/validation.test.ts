@@ -9,6 +9,7 @@ import {
 } from '../../src/model/events.js';
 import { KeyGenerator, parseAggregateId } from '../../src/model/ids.js';
 import { validateDomain, validateEventType } from '../../src/model/names.js';
+import { validateDirection, validateGetOptions, validateInstanceRead } from '../../src/model/queries.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -149,5 +150,37 @@ describe('events and options', () => {
     expect(validateIdempotencyKey('k')).toBe('k');
     expect(codeOf(() => validateIdempotencyKey(''))).toBe('INVALID_IDEMPOTENCY_KEY');
     expect(codeOf(() => validateIdempotencyKey('é'.repeat(33)))).toBe('INVALID_IDEMPOTENCY_KEY');
+  });
+});
+
+describe('instance read options', () => {
+  it('read fromVersion and toVersion in reading order, with defaults per direction', () => {
+    const infinity = Number.POSITIVE_INFINITY;
+    expect(validateInstanceRead()).toEqual({
+      direction: 'forward',
+      fromVersion: 1,
+      toVersion: infinity,
+      limit: infinity,
+      atGeneration: infinity,
+      verifyCrc: false,
+    });
+    expect(validateInstanceRead({ direction: 'backward', limit: 3 })).toMatchObject({
+      direction: 'backward',
+      fromVersion: infinity,
+      toVersion: 1,
+      limit: 3,
+    });
+    expect(validateInstanceRead({ direction: 'backward', fromVersion: 0, toVersion: 0 })).toMatchObject({
+      fromVersion: 0,
+      toVersion: 1,
+    });
+    for (const bad of ['up', '', null, 1, ['backward']]) {
+      expect(codeOf(() => validateDirection(bad))).toBe('INVALID_QUERY');
+    }
+  });
+
+  it('validateGetOptions is forward only: a backward read is refused, never read forward', () => {
+    expect(validateGetOptions({ direction: 'forward', fromVersion: 2 })).toMatchObject({ fromVersion: 2 });
+    expect(codeOf(() => validateGetOptions({ direction: 'backward' }))).toBe('INVALID_QUERY');
   });
 });

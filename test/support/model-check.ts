@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
+import { type ConsumerOptions, consumerOf } from '../../src/api/consumer.js';
 import type { EventStore } from '../../src/api/event-store.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
 import type {
@@ -15,7 +16,9 @@ import type {
  * A model-based property test for any EventStore: random interleavings of puts (several domains,
  * aggregate types and instances, every expectedVersion form, idempotency-key retries, payloads of
  * 0…65535 bytes, mostly small, with metadata that is absent, binary bytes or JSON text), reads (instance get with version ranges, limits and atGeneration;
- * domain read with positions, type sets, time ranges and atGeneration), clock steps and close+reopen.
+ * backward gets checked against the forward read reversed; domain read with positions, type sets,
+ * time ranges and atGeneration), durable consumer runs (some handlers failing part-way, whose
+ * positions must survive close+reopen), clock steps and close+reopen.
  * Every result must equal MemoryEventStore's. The model mirrors each put's generation and timestamp
  * from the real result (MemoryEventStore.putSync(…, stamp)), so time and generation queries compare
  * exactly; after a final close and reopen everything is compared again. Bursts submit several puts
@@ -56,12 +59,20 @@ export interface ModelCheckOptions {
    * HTTP API has no way to say it (`types=` is refused), so checks through it turn this off.
    */
   emptyTypeFilters?: boolean;
+  /**
+   * The store reads instances backward (default true). When false (StorageEngine, whose reader
+   * takes forward ranges only), every backward get must fail with INVALID_QUERY instead.
+   */
+  backwardReads?: boolean;
 }
 
 const DOMAINS = ['d1', 'd2', 'd3'] as const;
 const AGGREGATE_TYPES = ['a', 'b'] as const;
 const EVENT_TYPES = ['A', 'B', 'C', 'D'] as const;
 const KEYS = ['k1', 'k2', 'k3'] as const;
+/** Each consumer name follows one domain. */
+const CONSUMERS = { c1: 'd1', c2: 'd2' } as const;
+type ConsumerName = keyof typeof CONSUMERS;
 
 type ExpectedForm = 'any' | 'none' | 'exists' | 'current' | 'stale' | 'ahead' | 'omit';
 
@@ -80,6 +91,7 @@ interface RetryOp {
 }
 interface GetOp {
   kind: 'get';
+  direction: 'forward' | 'backward' | undefined;
   domain: string;
   aggregateType: string;
   id: bigint;
@@ -109,7 +121,19 @@ interface BurstOp {
   kind: 'burst';
   puts: PutOp[];
 }
-type Op = PutOp | RetryOp | GetOp | ReadOp | ClockOp | ReopenOp | BurstOp;
+/**
+ * A durable consumer run to the end of its domain (endWhenCaughtUp), its handler throwing at the
+ * `failAt`-th event it is handed (when there is one), on the store and on the model alike.
+ */
+interface ConsumeOp {
+  kind: 'consume';
+  name: ConsumerName;
+  types: string[] | undefined;
+  failAt: number | undefined;
+  checkpointEvery: number;
+  pageSize: number;
+}
+type Op = PutOp | RetryOp | GetOp | ReadOp | ClockOp | ReopenOp | BurstOp | ConsumeOp;
 
 /** An event's metadata: none, binary bytes, or JSON text (given as a string, stored as UTF-8). */
 type MetadataSpec =
@@ -177,6 +201,7 @@ const opArbitrary = (minTypes: number): fc.Arbitrary<Op> =>
       weight: 4,
       arbitrary: fc.record({
         kind: fc.constant('get' as const),
+        direction: fc.constantFrom(undefined, 'forward' as const, 'backward' as const),
         domain: fc.constantFrom(...DOMAINS),
         aggregateType: fc.constantFrom(...AGGREGATE_TYPES),
         id: fc.bigInt({ min: 1n, max: 4n }),
@@ -206,6 +231,17 @@ const opArbitrary = (minTypes: number): fc.Arbitrary<Op> =>
       arbitrary: fc.record({ kind: fc.constant('clock' as const), ms: fc.integer({ min: 0, max: 4 }) }),
     },
     { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('consume' as const),
+        name: fc.constantFrom<ConsumerName>('c1', 'c2'),
+        types: fc.option(fc.subarray([...EVENT_TYPES, 'Unknown'], { minLength: 1 }), { nil: undefined }),
+        failAt: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
+        checkpointEvery: fc.integer({ min: 1, max: 4 }),
+        pageSize: fc.integer({ min: 1, max: 5 }),
+      }),
+    },
   );
 
 const burstOp: fc.Arbitrary<BurstOp> = fc.record({
@@ -266,15 +302,17 @@ class Run {
   timestamps: number[] = [];
   readonly #reopen: (store: EventStore) => Promise<EventStore>;
   readonly #clock: ManualClock | undefined;
+  readonly #backwardReads: boolean;
 
   constructor(
     store: EventStore,
     reopen: (store: EventStore) => Promise<EventStore>,
-    clock: ManualClock | undefined,
+    options: ModelCheckOptions,
   ) {
     this.store = store;
     this.#reopen = reopen;
-    this.#clock = clock;
+    this.#clock = options.clock;
+    this.#backwardReads = options.backwardReads ?? true;
   }
 
   async step(op: Op): Promise<void> {
@@ -300,7 +338,45 @@ class Run {
       case 'reopen':
         this.store = await this.#reopen(this.store);
         return this.compareAll();
+      case 'consume':
+        return this.consume(op);
     }
+  }
+
+  /**
+   * Runs the consumer on the store and on the model: both must hand out the same events, end the
+   * same way and store the same position. And both must do what a consumer promises, checked
+   * from the model's log: every matching event after the stored position, in order, up to the
+   * failing one; then the position is the log's end, or lies between the last handled event and
+   * the failed one (which the next run hands out first).
+   */
+  async consume(op: ConsumeOp): Promise<void> {
+    const domain = CONSUMERS[op.name];
+    const start = (await consumerOf(this.model, op.name, { domain }).position()).nextPosition;
+    const options: ReadOptions = { fromPosition: start, limit: 100_000 };
+    if (op.types !== undefined) options.types = op.types;
+    const matching = (await this.model.read(domain, options)).events;
+    const failAt = op.failAt !== undefined && op.failAt < matching.length ? op.failAt : undefined;
+    const real = await runConsumer(this.store, domain, op);
+    const expected = await runConsumer(this.model, domain, op);
+    expect(comparable({ events: real.handed })).toEqual(comparable({ events: expected.handed }));
+    expect(real.outcome).toEqual(expected.outcome);
+    const position = await consumerOf(this.store, op.name, { domain }).position();
+    expect(position).toEqual(await consumerOf(this.model, op.name, { domain }).position());
+    const handed = matching.slice(0, failAt === undefined ? undefined : failAt + 1);
+    expect(real.handed.map((e) => e.position)).toEqual(handed.map((e) => e.position));
+    if (failAt === undefined) {
+      const end = (await this.model.read(domain, { limit: 100_000 })).nextPosition;
+      expect(real.outcome).toEqual({ ok: true, endReason: 'caught-up', nextPosition: end });
+      expect(position.nextPosition).toBe(end);
+    } else {
+      const failed = matching[failAt]!;
+      const lowest = failAt === 0 ? start : matching[failAt - 1]!.position + 1;
+      expect(real.outcome).toEqual({ ok: false, message: `handler failed at ${failed.position}` });
+      expect(position.nextPosition).toBeGreaterThanOrEqual(lowest);
+      expect(position.nextPosition).toBeLessThanOrEqual(failed.position);
+    }
+    expect(this.store.generation).toBe(this.model.generation);
   }
 
   /** Options for a put as the model stands now (so a burst's puts all see the same state). */
@@ -374,14 +450,42 @@ class Run {
 
   async get(op: GetOp): Promise<void> {
     const options: GetOptions = {};
+    if (op.direction !== undefined) options.direction = op.direction;
     if (op.fromVersion !== undefined) options.fromVersion = op.fromVersion;
     if (op.toVersion !== undefined) options.toVersion = op.toVersion;
     if (op.limit !== undefined) options.limit = op.limit;
     const at = this.atGeneration(op.generationBack);
     if (at !== undefined) options.atGeneration = at;
-    const real = await this.store.get(op.domain, op.aggregateType, op.id, { ...options, verifyCrc: true });
     const expected = await this.model.get(op.domain, op.aggregateType, op.id, options);
+    if (op.direction === 'backward') {
+      expect(comparable(expected)).toEqual(comparable(await this.backwardOracle(op, options)));
+      if (!this.#backwardReads) {
+        const refused = await outcome(this.store.get(op.domain, op.aggregateType, op.id, options));
+        expect(refused.ok ? 'read' : (refused.error as { details?: unknown }).details).toEqual({
+          option: 'direction',
+        });
+        return;
+      }
+    }
+    const real = await this.store.get(op.domain, op.aggregateType, op.id, { ...options, verifyCrc: true });
     expect(comparable(real)).toEqual(comparable(expected));
+  }
+
+  /**
+   * A backward get as the definition says, from the model's forward read of the whole instance:
+   * versions from `fromVersion` (default the version) down to `toVersion` (default 1), at most
+   * `limit` of them, in descending order.
+   */
+  async backwardOracle(op: GetOp, options: GetOptions): Promise<{ version: number; events: StoredEvent[] }> {
+    const at = options.atGeneration === undefined ? {} : { atGeneration: options.atGeneration };
+    const all = await this.model.get(op.domain, op.aggregateType, op.id, at);
+    const top = op.fromVersion ?? Number.POSITIVE_INFINITY;
+    const bottom = op.toVersion ?? 1;
+    const events = all.events
+      .filter((e) => e.version <= top && e.version >= bottom)
+      .reverse()
+      .slice(0, op.limit ?? Number.POSITIVE_INFINITY);
+    return { version: all.version, events };
   }
 
   async read(op: ReadOp): Promise<void> {
@@ -403,6 +507,11 @@ class Run {
   async compareAll(): Promise<void> {
     expect(this.store.domains()).toEqual(this.model.domains());
     expect(this.store.generation).toBe(this.model.generation);
+    for (const [name, domain] of Object.entries(CONSUMERS)) {
+      expect(await consumerOf(this.store, name, { domain }).position()).toEqual(
+        await consumerOf(this.model, name, { domain }).position(),
+      );
+    }
     for (const domain of DOMAINS) {
       expect(this.store.hasDomain(domain)).toBe(this.model.hasDomain(domain));
       expect(comparable(await this.store.read(domain, { limit: 100_000, verifyCrc: true }))).toEqual(
@@ -410,13 +519,47 @@ class Run {
       );
       for (const aggregateType of AGGREGATE_TYPES) {
         for (let id = 1n; id <= 4n; id++) {
+          const forward = await this.model.get(domain, aggregateType, id);
           expect(comparable(await this.store.get(domain, aggregateType, id, { verifyCrc: true }))).toEqual(
-            comparable(await this.model.get(domain, aggregateType, id)),
+            comparable(forward),
           );
+          if (this.#backwardReads) {
+            // Backward from the end is the forward read reversed.
+            const reversed = { version: forward.version, events: [...forward.events].reverse() };
+            const backward = await this.store.get(domain, aggregateType, id, { direction: 'backward' });
+            expect(comparable(backward)).toEqual(comparable(reversed));
+          }
         }
       }
     }
   }
+}
+
+/** One consumer run (see ConsumeOp): the events handed out and how the run ended. */
+async function runConsumer(
+  store: EventStore,
+  domain: string,
+  op: ConsumeOp,
+): Promise<{ handed: StoredEvent[]; outcome: Record<string, unknown> }> {
+  const options: ConsumerOptions = {
+    domain,
+    endWhenCaughtUp: true,
+    checkpointEvery: op.checkpointEvery,
+    pageSize: op.pageSize,
+  };
+  if (op.types !== undefined) options.types = op.types;
+  const handed: StoredEvent[] = [];
+  const run = consumerOf(store, op.name, options).run((event) => {
+    handed.push(event);
+    if (handed.length - 1 === op.failAt) throw new Error(`handler failed at ${event.position}`);
+  });
+  const result = await outcome(run);
+  return {
+    handed,
+    outcome: result.ok
+      ? { ok: true, endReason: result.value.endReason, nextPosition: result.value.nextPosition }
+      : { ok: false, message: (result.error as Error).message },
+  };
 }
 
 export async function runModelCheck(
@@ -437,7 +580,7 @@ export async function runModelCheck(
       },
     ),
     async (ops) => {
-      const run = new Run(await open(), reopen, options.clock);
+      const run = new Run(await open(), reopen, options);
       try {
         for (const op of ops) await run.step(op);
         await run.compareAll();

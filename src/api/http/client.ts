@@ -13,6 +13,12 @@ import type {
   ReadOptions,
   StoredEvent,
 } from '../../types.js';
+import { type Consumer, type ConsumerOptions, consumer } from '../consumer.js';
+import {
+  CONSUMER_POSITIONS_DOMAIN,
+  type ConsumerPosition,
+  type ConsumerPositions,
+} from '../consumer-positions.js';
 import type { AggregateIdInput, EventStore } from '../event-store.js';
 import type { InstancePage } from './paging.js';
 import type { WirePutResult, WireStoredEvent } from './wire.js';
@@ -39,7 +45,11 @@ function toBase64(value: unknown, index: number, field: 'data' | 'metadata'): st
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
-function setQuery(url: URL, name: string, value: number | boolean | readonly string[] | undefined): void {
+function setQuery(
+  url: URL,
+  name: string,
+  value: number | boolean | string | readonly string[] | undefined,
+): void {
   if (value === undefined || value === Number.POSITIVE_INFINITY) return;
   url.searchParams.set(name, Array.isArray(value) ? value.join(',') : String(value));
 }
@@ -123,7 +133,10 @@ export class HttpEventStore implements EventStore {
     return result;
   }
 
-  /** Pages through the server's read limit, so a get without a limit returns everything, as embedded. */
+  /**
+   * Pages through the server's read limit, so a get without a limit returns everything, as
+   * embedded; a backward get follows nextVersion downwards the same way.
+   */
   async get(
     domain: string,
     aggregateType: string,
@@ -140,6 +153,7 @@ export class HttpEventStore implements EventStore {
     for (;;) {
       const url = new URL(`${this.#instancePath(domain, aggregateType, id)}/events`);
       const page = Math.min(wanted - events.length, LIMITS.maxReadLimit);
+      setQuery(url, 'direction', options.direction);
       setQuery(url, 'fromVersion', fromVersion);
       setQuery(url, 'toVersion', options.toVersion);
       setQuery(url, 'limit', page);
@@ -180,6 +194,49 @@ export class HttpEventStore implements EventStore {
     };
   }
 
+  /** A consumer's stored position (GET …/consumers/:name): where it resumes, and its version. */
+  async consumerPosition(domain: string, name: string): Promise<ConsumerPosition> {
+    this.#assertOpen();
+    const response = await this.#request('GET', new URL(this.#consumerPath(domain, name)));
+    return response.body as ConsumerPosition;
+  }
+
+  /**
+   * Stores a consumer's position (POST …/consumers/:name/ack): it has handled everything before
+   * `nextPosition`. With `expectedVersion`, only if no other position was stored since (else
+   * CONSUMER_CONFLICT).
+   */
+  async ackConsumer(
+    domain: string,
+    name: string,
+    nextPosition: number,
+    options: { expectedVersion?: number } = {},
+  ): Promise<ConsumerPosition> {
+    this.#assertOpen();
+    const url = new URL(`${this.#consumerPath(domain, name)}/ack`);
+    const response = await this.#request('POST', url, {
+      nextPosition,
+      expectedVersion: options.expectedVersion,
+    });
+    const position = response.body as ConsumerPosition;
+    // A stored position is an event appended to the positions domain.
+    if (position.version > 0) this.#domains.add(CONSUMER_POSITIONS_DOMAIN);
+    return position;
+  }
+
+  /**
+   * A durable consumer that follows `options.domain` through this client (subscribe() over reads)
+   * and keeps its position through the consumer routes, so the server stores it.
+   */
+  consumer(name: string, options: ConsumerOptions): Consumer {
+    const positions: ConsumerPositions = {
+      load: (consumerName, domain) => this.consumerPosition(domain, consumerName),
+      store: (consumerName, domain, nextPosition, expectedVersion) =>
+        this.ackConsumer(domain, consumerName, nextPosition, { expectedVersion }),
+    };
+    return consumer(this, name, options, positions);
+  }
+
   hasDomain(domain: string): boolean {
     return this.#domains.has(domain);
   }
@@ -209,6 +266,10 @@ export class HttpEventStore implements EventStore {
 
   #instancePath(domain: string, aggregateType: string, id: AggregateIdInput): string {
     return `${this.#base}/v1/domains/${encodeURIComponent(domain)}/aggregates/${encodeURIComponent(aggregateType)}/${encodeURIComponent(String(id))}`;
+  }
+
+  #consumerPath(domain: string, name: string): string {
+    return `${this.#base}/v1/domains/${encodeURIComponent(domain)}/consumers/${encodeURIComponent(name)}`;
   }
 
   #seeGeneration(generation: number): void {

@@ -1,23 +1,36 @@
+import type { ValidInstanceRead } from '../../model/queries.js';
 import type { InstanceEvents } from '../../types.js';
 
 /** Where a page of an instance read stopped: the last version returned and whether more remain. */
 export interface InstancePage {
-  /** Version of the last event in the page; absent when the page is empty. */
+  /** Version of the last event in the page (backward: the lowest); absent when the page is empty. */
   lastVersion?: number;
-  /** True when the page reaches the end of the requested range (toVersion, or the instance's version). */
+  /**
+   * True when the page reaches the end of the requested range in reading order: forward
+   * `toVersion` (or the instance's version), backward `toVersion` (or version 1).
+   */
   complete: boolean;
-  /** Present when more events remain: the fromVersion of the next page. */
+  /** Present when more events remain: the fromVersion of the next page, in the same direction. */
   nextVersion?: number;
 }
 
 /**
- * The continuation of an instance read. A page is incomplete when its last event is below the end
- * of the range asked for: `limit` (default 1,000) cut it, so `version` alone would hide the rest.
+ * The continuation of an instance read. A page is incomplete when its last event stops short of
+ * the end of the range asked for: `limit` (default 1,000) cut it, so `version` alone would hide the
+ * rest. Forward the next page starts at lastVersion + 1, backward at lastVersion − 1.
  */
-export function instancePage(result: InstanceEvents, toVersion: number | undefined): InstancePage {
+export function instancePage(
+  result: InstanceEvents,
+  read: Pick<ValidInstanceRead, 'direction' | 'toVersion'>,
+): InstancePage {
   const last = result.events.at(-1)?.version;
   if (last === undefined) return { complete: true };
-  const end = toVersion === undefined ? result.version : Math.min(toVersion, result.version);
+  if (read.direction === 'backward') {
+    return last <= read.toVersion
+      ? { lastVersion: last, complete: true }
+      : { lastVersion: last, complete: false, nextVersion: last - 1 };
+  }
+  const end = Math.min(read.toVersion, result.version);
   return last >= end
     ? { lastVersion: last, complete: true }
     : { lastVersion: last, complete: false, nextVersion: last + 1 };

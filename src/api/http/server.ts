@@ -10,10 +10,11 @@ import { RingStoreError } from '../../errors.js';
 import { parseAggregateId } from '../../model/ids.js';
 import { LIMITS } from '../../model/limits.js';
 import { validateAggregateType, validateDomain, validateEventType } from '../../model/names.js';
-import { validateGetOptions, validateReadOptions } from '../../model/queries.js';
+import { validateDirection, validateInstanceRead, validateReadOptions } from '../../model/queries.js';
 import type { PutResult } from '../../types.js';
 import type { EventStore } from '../event-store.js';
 import { type Principal, type Scope, TokenAuthority } from './auth.js';
+import { mountConsumerRoutes } from './consumer-routes.js';
 import { publicError, toRingStoreError } from './http-errors.js';
 import { ingestResults } from './ingest.js';
 import { HttpMetrics } from './metrics.js';
@@ -239,7 +240,14 @@ export function mountRoutes(
       const id = validateInstance(request.params);
       authorize(request, domain, 'read');
       const query = request.query;
-      assertKnownQuery(query, ['fromVersion', 'toVersion', 'limit', 'atGeneration', 'verifyCrc']);
+      assertKnownQuery(query, [
+        'direction',
+        'fromVersion',
+        'toVersion',
+        'limit',
+        'atGeneration',
+        'verifyCrc',
+      ]);
       const limit = queryInteger(query, 'limit') ?? LIMITS.defaultReadLimit;
       if (limit > LIMITS.maxReadLimit) {
         throw new RingStoreError('INVALID_QUERY', `limit must be at most ${LIMITS.maxReadLimit}`, {
@@ -247,20 +255,21 @@ export function mountRoutes(
         });
       }
       const getOptions = {
+        direction: validateDirection(query.direction),
         fromVersion: queryInteger(query, 'fromVersion'),
         toVersion: queryInteger(query, 'toVersion'),
         atGeneration: queryInteger(query, 'atGeneration'),
         verifyCrc: queryFlag(query, 'verifyCrc'),
         limit,
       };
-      validateGetOptions(getOptions);
+      const valid = validateInstanceRead(getOptions);
       // A domain with no events yet reads as empty, as embedded: names are never declared.
       const result = await store.get(domain, type, id, getOptions);
       reply.header(GENERATION_HEADER, String(store.generation));
       return {
         version: result.version,
         events: result.events.map((e) => encodeStoredEvent(e, false)),
-        ...instancePage(result, getOptions.toVersion),
+        ...instancePage(result, valid),
       };
     },
   );
@@ -309,7 +318,9 @@ export function mountRoutes(
       authorize(request, domain, 'read');
       const query = request.query;
       assertKnownQuery(query, ['fromPosition', 'types']);
-      let fromPosition = queryInteger(query, 'fromPosition') ?? 0;
+      // `end`: only events committed from now on (the log's end is read when the stream starts).
+      let fromPosition: number | 'end' =
+        query.fromPosition === 'end' ? 'end' : (queryInteger(query, 'fromPosition') ?? 0);
       const lastEventId = request.headers['last-event-id'];
       if (lastEventId !== undefined) {
         // A reconnecting EventSource repeats the original URL; the header is the newer truth.
@@ -329,6 +340,8 @@ export function mountRoutes(
       });
     },
   );
+
+  mountConsumerRoutes(app, store, { authorize, requireJson: requireMediaType('application/json') });
 
   app.post('/v1/ingest', { onRequest: requireMediaType('application/x-ndjson') }, async (request, reply) => {
     const results = ingestResults(request.raw, {

@@ -30,7 +30,7 @@ export interface SseStream {
 export interface SseOptions {
   store: EventStore;
   domain: string;
-  fromPosition: number;
+  fromPosition: number | 'end';
   types: string[] | undefined;
   heartbeatMs: number;
   active: Set<SseStream>;
