@@ -4,8 +4,9 @@ import { type CommitListener, CommitWatchers } from '../model/commit-watchers.js
 import type { AggregateIdInput, EventStore } from '../model/event-store.js';
 import { eventCrc, validateEvents, validatePutOptions } from '../model/events.js';
 import { KeyGenerator } from '../model/ids.js';
+import { readInstance } from '../model/instance-read.js';
 import { validateDomain } from '../model/names.js';
-import { validateGetOptions, validateReadOptions } from '../model/queries.js';
+import { validateInstanceRead, validateReadOptions } from '../model/queries.js';
 import type {
   DomainReadResult,
   Durability,
@@ -166,7 +167,8 @@ export class StorageEngine implements EventStore {
   ): Promise<InstanceEvents> {
     this.#assertOpen();
     const aggregateId = validateInstanceAddress(domain, aggregateType, id);
-    return this.#reader.get(domain, aggregateType, aggregateId, validateGetOptions(options));
+    const read = validateInstanceRead(options);
+    return readInstance(read, (range) => this.#reader.get(domain, aggregateType, aggregateId, range));
   }
 
   async read(domain: string, options?: ReadOptions): Promise<DomainReadResult> {

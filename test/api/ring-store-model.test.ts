@@ -21,7 +21,14 @@ describe('RingStore equals MemoryEventStore (model-based, seeded, real threads)'
   for (const crc of ['pool', 'inline'] as const) {
     it(`sequential operations, crc ${crc}`, async () => {
       let dir = '';
-      const open = (at: string) => RingStore.open({ dir: at, crc, durability: 'write', ringBytes: 1 << 20 });
+      // Tiny index settings on one of the two runs: checkpoints, run merges, instance-cache
+      // evictions and index-cache misses happen all through it, before and after reopens.
+      const index =
+        crc === 'pool'
+          ? { checkpointIndexBytes: 256, runFanIn: 2, instanceCacheSize: 2, indexCacheBytes: 4096 }
+          : {};
+      const open = (at: string) =>
+        RingStore.open({ dir: at, crc, durability: 'write', ringBytes: 1 << 20, ...index });
       await runModelCheck(
         async () => {
           dir = join(root, `seq-${runs++}`);

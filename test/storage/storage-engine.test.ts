@@ -21,7 +21,6 @@ function openFresh(): EventStore {
 
 eventStoreContract('StorageEngine (real files)', {
   open: async () => openFresh(),
-  readsBackward: false,
   reopen: async (store) => {
     const dir = dirs.get(store)!;
     await store.close();

@@ -59,11 +59,6 @@ export interface ModelCheckOptions {
    * HTTP API has no way to say it (`types=` is refused), so checks through it turn this off.
    */
   emptyTypeFilters?: boolean;
-  /**
-   * The store reads instances backward (default true). When false (StorageEngine, whose reader
-   * takes forward ranges only), every backward get must fail with INVALID_QUERY instead.
-   */
-  backwardReads?: boolean;
 }
 
 const DOMAINS = ['d1', 'd2', 'd3'] as const;
@@ -302,7 +297,6 @@ class Run {
   timestamps: number[] = [];
   readonly #reopen: (store: EventStore) => Promise<EventStore>;
   readonly #clock: ManualClock | undefined;
-  readonly #backwardReads: boolean;
 
   constructor(
     store: EventStore,
@@ -312,7 +306,6 @@ class Run {
     this.store = store;
     this.#reopen = reopen;
     this.#clock = options.clock;
-    this.#backwardReads = options.backwardReads ?? true;
   }
 
   async step(op: Op): Promise<void> {
@@ -459,13 +452,6 @@ class Run {
     const expected = await this.model.get(op.domain, op.aggregateType, op.id, options);
     if (op.direction === 'backward') {
       expect(comparable(expected)).toEqual(comparable(await this.backwardOracle(op, options)));
-      if (!this.#backwardReads) {
-        const refused = await outcome(this.store.get(op.domain, op.aggregateType, op.id, options));
-        expect(refused.ok ? 'read' : (refused.error as { details?: unknown }).details).toEqual({
-          option: 'direction',
-        });
-        return;
-      }
     }
     const real = await this.store.get(op.domain, op.aggregateType, op.id, { ...options, verifyCrc: true });
     expect(comparable(real)).toEqual(comparable(expected));
@@ -523,12 +509,10 @@ class Run {
           expect(comparable(await this.store.get(domain, aggregateType, id, { verifyCrc: true }))).toEqual(
             comparable(forward),
           );
-          if (this.#backwardReads) {
-            // Backward from the end is the forward read reversed.
-            const reversed = { version: forward.version, events: [...forward.events].reverse() };
-            const backward = await this.store.get(domain, aggregateType, id, { direction: 'backward' });
-            expect(comparable(backward)).toEqual(comparable(reversed));
-          }
+          // Backward from the end is the forward read reversed.
+          const reversed = { version: forward.version, events: [...forward.events].reverse() };
+          const backward = await this.store.get(domain, aggregateType, id, { direction: 'backward' });
+          expect(comparable(backward)).toEqual(comparable(reversed));
         }
       }
     }
