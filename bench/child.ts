@@ -19,7 +19,9 @@ const caseModules: Record<string, () => Promise<{ run: CaseRun }>> = {
   lmdb: () => import('./cases/lmdb.js'),
   'storage-engine': () => import('./cases/storage-engine.js'),
   reads: () => import('./cases/reads.js'),
+  readback: () => import('./cases/readback.js'),
   ringstore: () => import('./cases/ringstore.js'),
+  scale: () => import('./cases/scale.js'),
 };
 
 export function caseModuleNames(): string[] {

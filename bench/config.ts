@@ -28,6 +28,14 @@ export interface BenchConfig {
   seed: number;
   /** True for the ~1-minute smoke run (BENCH_QUICK=1). */
   quick: boolean;
+  /** Store sizes of the scale case, ascending (BENCH_SCALE_EVENTS, default 1,000,000 and 10,000,000). */
+  scaleEvents: number[];
+  /** Events per instance in the scale case (BENCH_SCALE_INSTANCE_EVENTS, default 10: one batch each). */
+  scaleInstanceEvents: number;
+  /** Events written by the read-back case (BENCH_READBACK_EVENTS, default 1,000,000). */
+  readbackEvents: number;
+  /** Events per instance in the read-back case (BENCH_READBACK_INSTANCE_EVENTS, default 100). */
+  readbackInstanceEvents: number;
 }
 
 function positiveInt(name: string, fallback: number): number {
@@ -38,6 +46,27 @@ function positiveInt(name: string, fallback: number): number {
     throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
   }
   return value;
+}
+
+function positiveInts(name: string, fallback: readonly number[]): number[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return [...fallback];
+  const values = raw.split(',').map((part) => Number(part.trim().replaceAll('_', '')));
+  if (values.some((value) => !Number.isSafeInteger(value) || value <= 0)) {
+    throw new Error(
+      `${name} must be a comma-separated list of positive integers, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+/** Events must fill whole batches and every instance the same number of whole batches. */
+function checkShape(name: string, events: number, instanceEvents: number, batchEvents: number): void {
+  if (instanceEvents % batchEvents !== 0 || events % instanceEvents !== 0) {
+    throw new Error(
+      `${name}: ${events} events of ${instanceEvents} per instance do not make whole batches of ${batchEvents}`,
+    );
+  }
 }
 
 export function configFromEnv(): BenchConfig {
@@ -57,12 +86,26 @@ export function configFromEnv(): BenchConfig {
     rounds: positiveInt('BENCH_ROUNDS', quick ? 1 : 3),
     seed: positiveInt('BENCH_SEED', 20_261_124),
     quick,
+    scaleEvents: positiveInts('BENCH_SCALE_EVENTS', quick ? [50_000, 500_000] : [1_000_000, 10_000_000]),
+    scaleInstanceEvents: positiveInt('BENCH_SCALE_INSTANCE_EVENTS', 10),
+    readbackEvents: positiveInt('BENCH_READBACK_EVENTS', quick ? 50_000 : 1_000_000),
+    readbackInstanceEvents: positiveInt('BENCH_READBACK_INSTANCE_EVENTS', 100),
   };
   if (config.events % config.batchEvents !== 0) {
     throw new Error(
       `BENCH_EVENTS (${config.events}) must be a multiple of the batch size ${config.batchEvents}`,
     );
   }
+  for (const events of config.scaleEvents) {
+    checkShape('BENCH_SCALE_EVENTS', events, config.scaleInstanceEvents, batchEvents);
+  }
+  checkShape('BENCH_READBACK_EVENTS', config.readbackEvents, config.readbackInstanceEvents, batchEvents);
   if (config.eventBytes > 65_535) throw new Error('BENCH_EVENT_BYTES must be at most 65535');
   return config;
+}
+
+/** `config` resized to `events` events with `instanceEvents` events per instance (scale, read-back). */
+export function sizedConfig(config: BenchConfig, events: number, instanceEvents: number): BenchConfig {
+  const instances = events / instanceEvents;
+  return { ...config, events, instances, readInstances: Math.min(config.readInstances, instances) };
 }

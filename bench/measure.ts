@@ -2,8 +2,11 @@
 export interface CaseResult {
   /** Stable case id, e.g. `ringstore main fsync pool`: the key ratios and filters use. */
   id: string;
-  /** 'write' or 'read': which baselines the ratios are taken against. */
-  kind: 'write' | 'read';
+  /**
+   * 'write' or 'read': which baselines the ratios are taken against; 'open': a store opened in a
+   * fresh process (the scale case), described by `open`.
+   */
+  kind: 'write' | 'read' | 'open';
   /** The system measured: floor, lmdb, engine, ringstore. */
   system: string;
   /** What was done, in a few words. */
@@ -26,6 +29,32 @@ export interface CaseResult {
   /** True when the case hit BENCH_CASE_SECONDS and reports a partial run (the rate is still valid). */
   capped?: boolean;
   notes: string[];
+  /** kind 'open' only: what opening the store cost. */
+  open?: OpenMeasure;
+}
+
+/**
+ * One store opened in a fresh process: how long open took and what the process's resident set
+ * was before open, after it and after one instance read. For an open row `seconds` is the open
+ * time, `events` the events the store holds and `bytes` its size on disk.
+ */
+export interface OpenMeasure {
+  /** The API that opened it: 'ringstore' (RingStore.open) or 'engine' (StorageEngine.open). */
+  api: 'ringstore' | 'engine';
+  /** Events in the store as counted after open (a crashed store keeps what recovery kept). */
+  storeEvents: number;
+  storeMb: number;
+  openSeconds: number;
+  rssBeforeOpenMb: number;
+  rssAfterOpenMb: number;
+  /** One get() of a random instance right after open. */
+  readMs: number;
+  readEvents: number;
+  rssAfterReadMb: number;
+  /** Rate at which the store was written through RingStore.put (durability 'write'). */
+  writeEventsPerSec?: number;
+  /** True for the store reopened after its writer was SIGKILLed mid-append. */
+  afterCrash: boolean;
 }
 
 export const MIB = 1024 * 1024;
@@ -45,6 +74,11 @@ export function nowSeconds(): number {
 export function peakRssMb(): number {
   // resourceUsage().maxRSS is in KiB and covers every thread of the process.
   return Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10;
+}
+
+/** Resident set of this process now (all its threads), MiB. */
+export function rssMb(): number {
+  return Math.round((process.memoryUsage.rss() / MIB) * 10) / 10;
 }
 
 /** The median of a list of numbers (the mean of the two middle ones for an even count). */

@@ -1,5 +1,12 @@
 import type { BenchConfig } from './config.js';
 import type { CaseResult } from './measure.js';
+import {
+  checkReadbackTargets,
+  checkScaleTargets,
+  describeOptInWorkloads,
+  OPEN_HEADER,
+  openTableRow,
+} from './report-scale.js';
 
 /** Ratios of one row to the baselines of the same run (>1 means faster than the baseline). */
 export interface Ratios {
@@ -72,7 +79,7 @@ export function withRatios(results: readonly CaseResult[]): (CaseResult & { rati
       if (result.system === 'ringstore' && durability !== undefined) {
         ratios.vsEngine = ratio(result.eventsPerSec, byId.get(`storage-engine ${durability}`)?.eventsPerSec);
       }
-    } else if (result.system !== 'lmdb') {
+    } else if (result.kind === 'read' && result.system !== 'lmdb') {
       // 'read ringstore warm' is compared with 'read lmdb warm', 'scan engine cold' with 'scan lmdb cold'.
       const peer = byId.get(result.id.replace(result.system, 'lmdb'));
       ratios.vsLmdb = ratio(result.eventsPerSec, peer?.eventsPerSec);
@@ -129,7 +136,13 @@ export function checkTargets(results: readonly (CaseResult & { ratios: Ratios })
     measured: warmRead?.ratios.vsLmdb === undefined ? 'not run' : `${warmRead.ratios.vsLmdb}x`,
     met: warmRead?.ratios.vsLmdb === undefined ? 'unknown' : warmRead.ratios.vsLmdb >= 2,
   });
+  checks.push(...checkOptInTargets(results));
   return checks;
+}
+
+/** The targets of the opt-in scale and read-back cases, for those of their rows that ran. */
+export function checkOptInTargets(results: readonly (CaseResult & { ratios: Ratios })[]): TargetCheck[] {
+  return [...checkScaleTargets(results), ...checkReadbackTargets(results)];
 }
 
 function format(value: number | undefined, digits = 0): string {
@@ -220,8 +233,11 @@ function textTable(header: string[], rows: string[][]): string {
 export function renderText(report: RunReport): string {
   const writes = report.results.filter((result) => result.kind === 'write');
   const reads = report.results.filter((result) => result.kind === 'read');
-  const parts = [textTable(WRITE_HEADER, writes.map(writeRow))];
+  const opens = report.results.filter((result) => result.kind === 'open');
+  const parts: string[] = [];
+  if (writes.length > 0) parts.push(textTable(WRITE_HEADER, writes.map(writeRow)));
   if (reads.length > 0) parts.push(textTable(READ_HEADER, reads.map(readRow)));
+  if (opens.length > 0) parts.push(textTable(OPEN_HEADER, opens.map(openTableRow)));
   for (const failure of report.failures)
     parts.push(`FAILED ${failure.spec}: ${failure.error.split('\n')[0]}`);
   for (const check of report.targets) {
@@ -236,6 +252,7 @@ export function renderMarkdown(report: RunReport): string {
   const { machine, config } = report;
   const writes = report.results.filter((result) => result.kind === 'write');
   const reads = report.results.filter((result) => result.kind === 'read');
+  const opens = report.results.filter((result) => result.kind === 'open');
   const lines = [
     `# Bench results ${report.startedAt}`,
     '',
@@ -250,16 +267,17 @@ export function renderMarkdown(report: RunReport): string {
       `median of ${config.rounds} interleaved round(s); ` +
       `cases capped at ${config.caseSeconds}s${config.quick ? '; QUICK smoke run' : ''}` +
       `${report.filters.length > 0 ? `; filter: ${report.filters.join(' ')}` : ''}.`,
+    ...describeOptInWorkloads(config, report.results).flatMap((line) => ['', line]),
     '',
     'Ratios compare rows of this run only (× floor, × lmdb durable writes, × storage engine alone at ' +
       'the same durability; reads × lmdb in the same cache state). The machine is shared, so absolute ' +
       'numbers are noisy; the ratios are what to compare across runs.',
-    '',
-    '## Writes',
-    '',
-    markdownTable(WRITE_HEADER, writes.map(writeRow)),
   ];
+  if (writes.length > 0) lines.push('', '## Writes', '', markdownTable(WRITE_HEADER, writes.map(writeRow)));
   if (reads.length > 0) lines.push('', '## Reads', '', markdownTable(READ_HEADER, reads.map(readRow)));
+  if (opens.length > 0) {
+    lines.push('', '## Open in a fresh process', '', markdownTable(OPEN_HEADER, opens.map(openTableRow)));
+  }
   lines.push('', '## Targets', '');
   for (const check of report.targets) {
     const mark = check.met === true ? 'met' : check.met === false ? '**missed**' : 'not measured';

@@ -8,6 +8,7 @@ import { type BenchConfig, configFromEnv } from './config.js';
 import { type CaseResult, medianRounds } from './measure.js';
 import {
   type CaseFailure,
+  checkOptInTargets,
   checkTargets,
   type MachineInfo,
   type RunReport,
@@ -42,8 +43,23 @@ function snapshotCompiled(): { childScript: string; remove(): void } {
   };
 }
 
-function machineInfo(): MachineInfo {
-  const disk = statfsSync(tmpdir());
+/** statfs types of file systems that live in RAM. */
+const RAM_FILE_SYSTEMS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */]);
+
+/**
+ * Where case data goes: BENCH_DATA_DIR when set, else os.tmpdir() unless that lives in RAM (a
+ * tmpfs /tmp would make fsync free and hold gigabytes of scale stores in memory), in which case the
+ * project's .tmp/, on the repository's disk.
+ */
+function dataRoot(): string {
+  const chosen = process.env.BENCH_DATA_DIR;
+  if (chosen !== undefined && chosen !== '') return chosen;
+  if (!RAM_FILE_SYSTEMS.has(statfsSync(tmpdir()).type)) return tmpdir();
+  return join(projectRoot, '.tmp');
+}
+
+function machineInfo(root: string): MachineInfo {
+  const disk = statfsSync(root);
   let commit = 'unknown';
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
@@ -59,7 +75,7 @@ function machineInfo(): MachineInfo {
     totalMemMb: Math.round(totalmem() / 1024 / 1024),
     freeMemMb: Math.round(freemem() / 1024 / 1024),
     freeDiskMb: Math.round((disk.bavail * disk.bsize) / 1024 / 1024),
-    tmpdir: tmpdir(),
+    tmpdir: root,
     node: process.version,
     platform: process.platform,
     kernel: release(),
@@ -90,7 +106,7 @@ function runChild(
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(profileDir, spec.id)}`);
   }
   // A case that overruns its cap by this much is hung: kill it rather than stall the whole run.
-  const killAfterMs = (config.caseSeconds * 3 + 180) * 1000;
+  const killAfterMs = (spec.timeoutSeconds?.(config) ?? config.caseSeconds * 3 + 180) * 1000;
   return new Promise((resolve, reject) => {
     const child = fork(childScript, [], {
       env: { ...process.env, BENCH_JOB: JSON.stringify(job) },
@@ -127,12 +143,7 @@ async function runSpec(
   try {
     const rows = await runChild(childScript, spec, config, dir);
     if (spec.inFlight !== undefined) for (const row of rows) row.id = `${row.id} @${spec.inFlight}`;
-    for (const row of rows) {
-      console.log(
-        `  ${row.id.padEnd(34)} ${row.eventsPerSec.toLocaleString('en-US').padStart(12)} events/s` +
-          `${row.capped ? ' (capped)' : ''}`,
-      );
-    }
+    for (const row of rows) console.log(`  ${row.id.padEnd(34)} ${summary(row)}`);
     return rows;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -145,11 +156,44 @@ async function runSpec(
   }
 }
 
+function summary(row: CaseResult): string {
+  if (row.open !== undefined) {
+    return `open ${row.open.openSeconds.toFixed(3)} s, RSS ${row.open.rssAfterOpenMb} MiB after open`;
+  }
+  return `${row.eventsPerSec.toLocaleString('en-US').padStart(12)} events/s${row.capped ? ' (capped)' : ''}`;
+}
+
 function fileStamp(date: Date): string {
   return date
     .toISOString()
     .replace(/\.\d+Z$/, 'Z')
     .replaceAll(':', '-');
+}
+
+/**
+ * The opt-in cases never run in a full run, so latest.* never shows them: each writes its own
+ * <latest>-latest.{json,md} (e.g. scale-latest.md) with its rows, its failures and its targets.
+ */
+function writeGroupLatest(
+  report: RunReport,
+  specs: readonly CaseSpec[],
+  specOfRow: Map<string, CaseSpec>,
+): string[] {
+  const written: string[] = [];
+  for (const group of new Set(specs.flatMap((spec) => spec.latest ?? []))) {
+    const results = report.results.filter((row) => specOfRow.get(row.id)?.latest === group);
+    const groupSpecs = specs.filter((spec) => spec.latest === group);
+    const failures = report.failures.filter((failure) =>
+      groupSpecs.some((spec) => failure.spec.startsWith(spec.id)),
+    );
+    if (results.length === 0 && failures.length === 0) continue;
+    const groupReport: RunReport = { ...report, results, failures, targets: checkOptInTargets(results) };
+    const base = join(resultsDir, `${group}-latest`);
+    writeFileSync(`${base}.json`, `${JSON.stringify(groupReport, null, 2)}\n`);
+    writeFileSync(`${base}.md`, renderMarkdown(groupReport));
+    written.push(`${base}.json`, `${base}.md`);
+  }
+  return written;
 }
 
 async function main(): Promise<void> {
@@ -161,13 +205,15 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const machine = machineInfo();
+  const root = dataRoot();
+  mkdirSync(root, { recursive: true });
+  const machine = machineInfo(root);
   const startedAt = new Date();
   console.log(
     `ringstore bench: ${specs.length} case(s), ${config.events.toLocaleString('en-US')} events of ` +
       `${config.eventBytes} B${config.quick ? ' (quick)' : ''} on ${machine.cpus} CPUs, Node ${machine.node}`,
   );
-  const runDir = mkdtempSync(join(tmpdir(), 'ringstore-bench-'));
+  const runDir = mkdtempSync(join(root, 'ringstore-bench-'));
   mkdirSync(join(projectRoot, '.tmp'), { recursive: true });
   const snapshot = snapshotCompiled();
   const failures: CaseFailure[] = [];
@@ -180,6 +226,7 @@ async function main(): Promise<void> {
     process.exit(130);
   });
   const rounds: CaseResult[][] = [];
+  const specOfRow = new Map<string, CaseSpec>();
   try {
     for (let round = 1; round <= config.rounds; round++) {
       if (config.rounds > 1) console.log(`round ${round} of ${config.rounds}`);
@@ -188,6 +235,7 @@ async function main(): Promise<void> {
       for (const spec of specs) {
         if (spec.once === true && round > 1) continue;
         const caseRows = await runSpec(snapshot.childScript, spec, config, runDir, round, failures);
+        for (const row of caseRows) specOfRow.set(row.id, spec);
         rows.push(...caseRows);
       }
     }
@@ -219,6 +267,9 @@ async function main(): Promise<void> {
     writeFileSync(join(resultsDir, 'latest.md'), renderMarkdown(report));
   }
   console.log(`results: ${datedFile}${partial ? '' : ' (and latest.json, latest.md)'}`);
+  if (!config.quick || process.env.BENCH_WRITE_LATEST === '1') {
+    for (const file of writeGroupLatest(report, specs, specOfRow)) console.log(`results: ${file}`);
+  }
   if (failures.length > 0) process.exitCode = 1;
 }
 

@@ -1,3 +1,5 @@
+import type { BenchConfig } from './config.js';
+
 /**
  * Every case the runner knows, in run order: baselines first, so a partial run still has them.
  * `id` is what the command-line filter matches (any word, as a substring).
@@ -13,8 +15,12 @@ export interface CaseSpec {
    * are compared with the lmdb row of the same depth.
    */
   inFlight?: number;
-  /** Diagnostic: left out of the default run, selected only when a filter word matches its id. */
+  /** Diagnostic or long: left out of the default run, selected only when a filter word matches its id. */
   optIn?: boolean;
+  /** Seconds after which the case's child counts as hung, when its size is not bounded by caseSeconds. */
+  timeoutSeconds?: (config: BenchConfig) => number;
+  /** A run that selects this case also writes bench/results/<latest>-latest.{json,md} for its rows. */
+  latest?: string;
 }
 
 export const CASE_SPECS: readonly CaseSpec[] = [
@@ -55,6 +61,25 @@ export const CASE_SPECS: readonly CaseSpec[] = [
     optIn: true,
   },
   { id: 'reads-ringstore-lmdb', module: 'reads', variant: 'interleaved', once: true },
+  {
+    id: 'scale-open-crash',
+    module: 'scale',
+    variant: 'open',
+    once: true,
+    optIn: true,
+    latest: 'scale',
+    // Generous: writing and opening take a few µs per event; the crash adds 1 % of the largest size.
+    timeoutSeconds: (config) => 300 + config.scaleEvents.reduce((sum, events) => sum + events, 0) / 10_000,
+  },
+  {
+    id: 'readback-ringstore-lmdb',
+    module: 'readback',
+    variant: 'fresh',
+    once: true,
+    optIn: true,
+    latest: 'readback',
+    timeoutSeconds: (config) => 300 + config.readbackEvents / 5_000,
+  },
 ];
 
 /** Specs whose id contains any of the filter words (all of them when there are none). */

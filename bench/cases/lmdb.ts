@@ -18,10 +18,10 @@ import { EVENT_TYPES, type Workload } from '../workload.js';
  * transaction is flushed to disk: `await db.batch(...)` resolves at commit (visible), then
  * `await db.flushed` resolves once that commit is durable (lmdb-js README, "Overlapping Sync").
  */
-type Key = [number, number];
-type Store = RootDatabase<Uint8Array, Key>;
+export type Key = [number, number];
+export type Store = RootDatabase<Uint8Array, Key>;
 
-function openStore(dir: string): Store {
+export function openStore(dir: string): Store {
   return open<Uint8Array, Key>({ path: dir, encoding: 'binary' });
 }
 
@@ -103,16 +103,23 @@ export async function loadLmdb(dir: string, workload: Workload, batchEvents: num
   await db.close();
 }
 
+/** Bytes before the payload in a value: the type code (2), then in the timed layout a timestamp (8). */
+export const PLAIN_HEADER_BYTES = 2;
+export const TIMED_HEADER_BYTES = 10;
+
 /**
  * lmdb's read side of the read cases. `reopen()` closes and reopens the environment: pages a
  * process has mapped survive drop_caches, so a cold pass must start from a fresh mapping.
+ * `headerBytes` says which value layout the store holds (lmdb-timed.ts writes the timed one).
  */
 export class LmdbReader {
   readonly #dir: string;
+  readonly #headerBytes: number;
   #db: Store;
 
-  constructor(dir: string) {
+  constructor(dir: string, headerBytes = PLAIN_HEADER_BYTES) {
     this.#dir = dir;
+    this.#headerBytes = headerBytes;
     this.#db = openStore(dir);
   }
 
@@ -129,7 +136,7 @@ export class LmdbReader {
     for (const id of ids) {
       for (const { value } of this.#db.getRange({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) {
         events++;
-        bytes += value.length - 2;
+        bytes += value.length - this.#headerBytes;
       }
     }
     return { events, bytes, seconds: nowSeconds() - start };
@@ -146,7 +153,25 @@ export class LmdbReader {
       scanned++;
       if ((value[0]! | (value[1]! << 8)) === typeCode) {
         events++;
-        bytes += value.length - 2;
+        bytes += value.length - this.#headerBytes;
+      }
+    }
+    return { events, bytes, seconds: nowSeconds() - start, scanned };
+  }
+
+  /** The whole store in key order, keeping the events stamped fromTime…toTime (no time index either). */
+  scanTime(fromTime: number, toTime: number): ReadPass {
+    if (this.#headerBytes !== TIMED_HEADER_BYTES) throw new Error('scanTime needs the timed value layout');
+    let events = 0;
+    let bytes = 0;
+    let scanned = 0;
+    const start = nowSeconds();
+    for (const { value } of this.#db.getRange({})) {
+      scanned++;
+      const timestamp = readTimestamp(value);
+      if (timestamp >= fromTime && timestamp <= toTime) {
+        events++;
+        bytes += value.length - TIMED_HEADER_BYTES;
       }
     }
     return { events, bytes, seconds: nowSeconds() - start, scanned };
@@ -155,6 +180,21 @@ export class LmdbReader {
   close(): Promise<void> {
     return this.#db.close();
   }
+}
+
+const timestampScratch = new Float64Array(1);
+const timestampBytes = new Uint8Array(timestampScratch.buffer);
+
+/** The timestamp of a timed-layout value (bytes 2–9, in this machine's byte order, as written). */
+export function readTimestamp(value: Uint8Array): number {
+  for (let i = 0; i < 8; i++) timestampBytes[i] = value[PLAIN_HEADER_BYTES + i]!;
+  return timestampScratch[0]!;
+}
+
+/** Writes a timed-layout value's timestamp (the inverse of readTimestamp). */
+export function writeTimestamp(value: Uint8Array, timestamp: number): void {
+  timestampScratch[0] = timestamp;
+  value.set(timestampBytes, PLAIN_HEADER_BYTES);
 }
 
 export async function run(context: CaseContext, variant: string): Promise<CaseResult[]> {

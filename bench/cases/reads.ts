@@ -10,8 +10,9 @@ import {
   throughput,
 } from '../measure.js';
 import { SCANNED_TYPE } from '../workload.js';
+import { readInstances, scanType } from './api-reads.js';
 import { LmdbReader, loadLmdb } from './lmdb.js';
-import { loadRingstore, readInstances, scanType } from './ringstore-reads.js';
+import { loadRingstore } from './ringstore-reads.js';
 
 /**
  * Issue 4's read cases, ringstore and lmdb side by side in one process over the same data (the

@@ -18,6 +18,10 @@ const config: BenchConfig = {
   rounds: 1,
   seed: 7,
   quick: true,
+  scaleEvents: [2_000],
+  scaleInstanceEvents: 10,
+  readbackEvents: 2_000,
+  readbackInstanceEvents: 100,
 };
 
 function row(id: string, system: string, kind: 'write' | 'read', eventsPerSec: number): CaseResult {
