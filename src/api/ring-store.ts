@@ -320,7 +320,7 @@ export class RingStore implements EventStore {
 
   /** The bounded caches of the writer thread (as of its last commit) and of this thread's reader. */
   cacheStats(): CacheStats[] {
-    return [...this.#writerCaches, this.#reader.cacheStats()];
+    return [...this.#writerCaches, ...this.#reader.cacheStats()];
   }
 
   /** Every fsync/fdatasync of the writer thread since open, by duration. */

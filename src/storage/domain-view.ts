@@ -1,15 +1,23 @@
+import { LIMITS } from '../model/limits.js';
 import type { BlockCache } from './block-cache.js';
 import { type Checkpoint, readCheckpoint } from './checkpoint.js';
 import { POSITIONS_FILE } from './domain-index.js';
 import { EventMaterializer } from './event-materializer.js';
 import { type FileIO, readFileFrom, readWholeFile } from './file-io.js';
 import { domainDir, INDEX_FILE, joinPath, REGISTRY_FILE } from './format.js';
-import { decodeIndexRecord, emptyIndexRecord, type IndexRecord } from './index-record.js';
+import {
+  decodeIndexRecord,
+  EVENT_HEADER_BYTES,
+  emptyIndexRecord,
+  INDEX_FIXED_BYTES,
+  type IndexRecord,
+} from './index-record.js';
 import { IndexRecordSource, type LoadedRecord, scanIndexRange } from './index-record-io.js';
 import { IndexTail } from './index-tail.js';
 import { InstanceRun, runFileName } from './instance-run.js';
 import { NameRegistry } from './name-registry.js';
 import { PositionIndex } from './position-index.js';
+import type { RecordCache } from './record-cache.js';
 import { corruptData } from './recovery-plan.js';
 import { decodeRegistryRecord } from './registry-record.js';
 import { classifyFault, type IndexScanState, indexVouchAfter, newIndexScanState, scanIndex } from './scan.js';
@@ -49,11 +57,17 @@ export class DomainView {
   #pending: DomainDelta[] = [];
   readonly materializer: EventMaterializer;
 
-  constructor(io: FileIO, root: string, name: string, cache: BlockCache) {
+  readonly #recordCache: RecordCache;
+  /** The index file's key in the record cache: its records below a checkpoint never change. */
+  readonly #recordFileKey: number;
+
+  constructor(io: FileIO, root: string, name: string, cache: BlockCache, records: RecordCache) {
     this.name = name;
     this.#io = io;
     this.#folder = domainDir(root, name);
     this.#cache = cache;
+    this.#recordCache = records;
+    this.#recordFileKey = records.newFileKey();
     this.materializer = new EventMaterializer(io, this.#folder, name);
   }
 
@@ -166,29 +180,40 @@ export class DomainView {
     return batches;
   }
 
-  /** The record at an index offset: from the tail in memory, or from disk through the cache. */
-  recordAt(offset: number): LoadedRecord {
+  /**
+   * The record at an index offset: from the tail in memory (checked when it arrived), or from disk
+   * through the record cache; `eventCount`, when known, sizes the read.
+   */
+  recordAt(offset: number, eventCount?: number): LoadedRecord {
     const tail = this.#tail;
     if (offset >= tail.base) {
       const record = emptyIndexRecord();
-      const fault = decodeIndexRecord(tail.bytes, tail.view, offset - tail.base, record, tail.base);
+      const fault = decodeIndexRecord(tail.bytes, tail.view, offset - tail.base, record, tail.base, false);
       if (fault !== undefined)
         throw corruptData({ file: `${this.name}/${INDEX_FILE}`, offset, reason: fault });
       return { record, bytes: tail.bytes, view: tail.view };
     }
-    return this.#recordSource().recordAt(offset);
+    return this.#recordSource().recordAt(
+      offset,
+      eventCount === undefined
+        ? undefined
+        : INDEX_FIXED_BYTES + LIMITS.maxIdempotencyKeyBytes + EVENT_HEADER_BYTES * eventCount,
+    );
   }
 
   /**
    * Visits the records from index offset `from` on, in order, until `visit` returns false: those
    * below the checkpoint read from disk in growing windows, then those of the tail.
    */
-  forEachRecord(from: number, visit: (record: IndexRecord, view: DataView) => boolean): void {
+  forEachRecord(
+    from: number,
+    visit: (record: IndexRecord, view: DataView, stable: boolean) => boolean,
+  ): void {
     const tail = this.#tail;
     let going = true;
     if (from < tail.base) {
       scanIndexRange(this.#io, this.#fd(), from, tail.base, `${this.name}/${INDEX_FILE}`, (loaded) => {
-        going = visit(loaded.record, loaded.view);
+        going = visit(loaded.record, loaded.view, false);
         return going;
       });
     }
@@ -199,7 +224,7 @@ export class DomainView {
         ? Math.max(0, tail.lastAtMost(tail.recordOffset, from - tail.base))
         : 0;
     for (; i < tail.count; i++) {
-      const fault = decodeIndexRecord(tail.bytes, tail.view, tail.recordOffset[i]!, record, tail.base);
+      const fault = decodeIndexRecord(tail.bytes, tail.view, tail.recordOffset[i]!, record, tail.base, false);
       if (fault !== undefined) {
         throw corruptData({
           file: `${this.name}/${INDEX_FILE}`,
@@ -208,7 +233,7 @@ export class DomainView {
         });
       }
       if (record.fileOffset < from) continue;
-      if (!visit(record, tail.view)) return;
+      if (!visit(record, tail.view, true)) return;
     }
   }
 
@@ -324,7 +349,7 @@ export class DomainView {
             `${this.name}/${POSITIONS_FILE}`,
           )
         : undefined;
-    // Cached index blocks past the old checkpoint may hold bytes written since: start a new source.
+    // The record source reads below the checkpoint only; cached records never change.
     this.#records?.close();
     this.#records = undefined;
     this.#checkpoint = checkpoint;
@@ -348,7 +373,8 @@ export class DomainView {
     this.#records ??= new IndexRecordSource(
       this.#io,
       this.#io.open(joinPath(this.#folder, INDEX_FILE), 'read'),
-      this.#cache,
+      this.#recordCache,
+      this.#recordFileKey,
       `${this.name}/${INDEX_FILE}`,
     );
     return this.#records;

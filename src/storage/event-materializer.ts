@@ -34,7 +34,9 @@ export interface Span {
 
 /**
  * Spans of the events `first … first + count − 1` (0-based in the batch) of a decoded record whose
- * event headers are in `view`, at most MAX_READ_BYTES each (a bigger one is split).
+ * event headers are in `view`, at most MAX_READ_BYTES each (a bigger one is split). `stable`: the
+ * bytes under `view` never change (cached or in-memory records), so spans point into them;
+ * otherwise (a reused read window) the headers are copied.
  */
 export function spansOf(
   record: IndexRecord,
@@ -42,6 +44,7 @@ export function spansOf(
   first: number,
   count: number,
   out: Span[],
+  stable: boolean,
 ): void {
   let offset = record.dataOffset;
   let header = record.headersOffset;
@@ -56,8 +59,14 @@ export function spansOf(
   const end = first + count;
   const push = (to: number) => {
     const length = (to - spanFirst) * EVENT_HEADER_BYTES;
-    const copy = new Uint8Array(length);
-    copy.set(new Uint8Array(view.buffer, view.byteOffset + spanHeader, length));
+    let headers: DataView;
+    if (stable) {
+      headers = new DataView(view.buffer, view.byteOffset + spanHeader, length);
+    } else {
+      const copy = new Uint8Array(length);
+      copy.set(new Uint8Array(view.buffer, view.byteOffset + spanHeader, length));
+      headers = new DataView(copy.buffer);
+    }
     out.push({
       aggregateTypeCode: record.aggregateTypeCode,
       aggregateId: record.aggregateId,
@@ -68,7 +77,7 @@ export function spansOf(
       version: record.firstVersion + spanFirst,
       generation: record.generation,
       timestamp: record.timestamp,
-      headers: new DataView(copy.buffer),
+      headers,
       count: to - spanFirst,
     });
   };

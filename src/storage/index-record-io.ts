@@ -1,7 +1,13 @@
 import { RingStoreError } from '../errors.js';
-import { type BlockCache, CACHE_BLOCK_BYTES } from './block-cache.js';
 import type { FileIO } from './file-io.js';
-import { decodeIndexRecord, emptyIndexRecord, INDEX_FIXED_BYTES, type IndexRecord } from './index-record.js';
+import {
+  decodeIndexRecord,
+  emptyIndexRecord,
+  INDEX_FIXED_BYTES,
+  type IndexRecord,
+  MAX_INDEX_RECORD_BYTES,
+} from './index-record.js';
+import type { RecordCache } from './record-cache.js';
 
 /** A decoded index record with the bytes it was decoded from (its event headers are read from them). */
 export interface LoadedRecord {
@@ -28,7 +34,7 @@ export function readIndexRecordAt(io: FileIO, fd: number, offset: number, file: 
   const head = new Uint8Array(4);
   if (io.read(fd, head, 0, 4, offset) !== 4) throw damaged(file, offset, 'short');
   const length = new DataView(head.buffer).getUint32(0, true);
-  if (length < INDEX_FIXED_BYTES || length > 16 * 1024 * 1024) throw damaged(file, offset, 'length');
+  if (length < INDEX_FIXED_BYTES || length > MAX_INDEX_RECORD_BYTES) throw damaged(file, offset, 'length');
   const bytes = new Uint8Array(length);
   if (io.read(fd, bytes, 0, length, offset) !== length) throw damaged(file, offset, 'short');
   const record = emptyIndexRecord();
@@ -39,79 +45,63 @@ export function readIndexRecordAt(io: FileIO, fd: number, offset: number, file: 
 
 /**
  * Random access to the records of one index file below a checkpoint (bytes that never change),
- * through a BlockCache: a record within one cache block is decoded from the cached block; one that
- * spans blocks is assembled from them. Every record is CRC-checked as it is decoded.
+ * through a RecordCache: a miss is one positional read (two when the size hint falls short), the
+ * record's CRC is checked once as it enters the cache, and a hit decodes the cached bytes.
  */
 export class IndexRecordSource {
   readonly #io: FileIO;
   readonly fd: number;
-  readonly #cache: BlockCache;
+  readonly #cache: RecordCache;
   readonly #fileKey: number;
   readonly #file: string;
 
-  constructor(io: FileIO, fd: number, cache: BlockCache, file: string) {
+  /** `fileKey`: the index file's key in the cache (RecordCache.newFileKey), the same for every source of one file. */
+  constructor(io: FileIO, fd: number, cache: RecordCache, fileKey: number, file: string) {
     this.#io = io;
     this.fd = fd;
     this.#cache = cache;
-    this.#fileKey = cache.newFileKey();
+    this.#fileKey = fileKey;
     this.#file = file;
   }
 
-  recordAt(offset: number): LoadedRecord {
-    const blockNo = Math.floor(offset / CACHE_BLOCK_BYTES);
-    const within = offset - blockNo * CACHE_BLOCK_BYTES;
-    const first = this.#block(blockNo);
-    let bytes: Uint8Array;
-    let at: number;
-    const length =
-      first.byteLength >= within + 4
-        ? new DataView(first.buffer, first.byteOffset, first.byteLength).getUint32(within, true)
-        : -1;
-    if (length >= INDEX_FIXED_BYTES && within + length <= first.byteLength) {
-      bytes = first;
-      at = within;
-    } else {
-      bytes = this.#assemble(offset, length);
-      at = 0;
+  /**
+   * The record at `offset`; `sizeHint`, when known (from the batch's event count), is read at once:
+   * a record is at most its fixed part, a 64-byte key and 12 bytes per event.
+   */
+  recordAt(offset: number, sizeHint = 4096): LoadedRecord {
+    let bytes = this.#cache.get(this.#fileKey, offset);
+    if (bytes === undefined) {
+      bytes = this.#load(offset, sizeHint);
+      this.#cache.set(this.#fileKey, offset, bytes);
     }
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const record = emptyIndexRecord();
-    const fault = decodeIndexRecord(bytes, view, at, record, offset - at);
+    const fault = decodeIndexRecord(bytes, view, 0, record, offset, false);
     if (fault !== undefined) throw damaged(this.#file, offset, fault);
     return { record, bytes, view };
   }
 
   close(): void {
-    this.#cache.dropFile(this.#fileKey);
     this.#io.close(this.fd);
   }
 
-  #block(blockNo: number): Uint8Array {
-    return this.#cache.block(this.#fileKey, this.#io, this.fd, blockNo);
-  }
-
-  /** The bytes of a record that spans cache blocks (or whose length field is cut by a block end). */
-  #assemble(offset: number, knownLength: number): Uint8Array {
-    let length = knownLength;
-    if (length < 0) {
-      const head = new Uint8Array(4);
-      if (this.#io.read(this.fd, head, 0, 4, offset) !== 4) throw damaged(this.#file, offset, 'short');
-      length = new DataView(head.buffer).getUint32(0, true);
+  /** Reads and checks the record at `offset`; returns its exact bytes. */
+  #load(offset: number, sizeHint: number): Uint8Array {
+    let buffer = new Uint8Array(Math.max(INDEX_FIXED_BYTES, sizeHint));
+    let got = this.#io.read(this.fd, buffer, 0, buffer.byteLength, offset);
+    if (got < 8) throw damaged(this.#file, offset, 'short');
+    const length = new DataView(buffer.buffer).getUint32(0, true);
+    if (length < INDEX_FIXED_BYTES || length > MAX_INDEX_RECORD_BYTES)
+      throw damaged(this.#file, offset, 'length');
+    if (length > got) {
+      buffer = new Uint8Array(length);
+      got = this.#io.read(this.fd, buffer, 0, length, offset);
+      if (got < length) throw damaged(this.#file, offset, 'short');
     }
-    if (length < INDEX_FIXED_BYTES || length > 16 * 1024 * 1024) throw damaged(this.#file, offset, 'length');
-    const bytes = new Uint8Array(length);
-    let filled = 0;
-    while (filled < length) {
-      const at = offset + filled;
-      const blockNo = Math.floor(at / CACHE_BLOCK_BYTES);
-      const block = this.#block(blockNo);
-      const from = at - blockNo * CACHE_BLOCK_BYTES;
-      const take = Math.min(length - filled, block.byteLength - from);
-      if (take <= 0) throw damaged(this.#file, offset, 'short');
-      bytes.set(block.subarray(from, from + take), filled);
-      filled += take;
-    }
-    return bytes;
+    const exact = buffer.byteLength === length ? buffer : buffer.slice(0, length);
+    const fault = decodeIndexRecord(exact, new DataView(exact.buffer), 0, emptyIndexRecord(), offset);
+    if (fault !== undefined) throw damaged(this.#file, offset, fault);
+    return exact;
   }
 }
 
@@ -144,7 +134,7 @@ export function scanIndexRange(
       // Refill the window from this record on, growing it for a record larger than the window.
       let length = 0;
       if (offset + 4 <= windowEnd) length = view.getUint32(offset - windowStart, true);
-      if (length > 16 * 1024 * 1024) throw damaged(file, offset, 'length');
+      if (length > MAX_INDEX_RECORD_BYTES) throw damaged(file, offset, 'length');
       if (length > window.byteLength || nextWindow > window.byteLength) {
         window = new Uint8Array(Math.max(length, Math.min(nextWindow, to - offset)));
         view = new DataView(window.buffer);

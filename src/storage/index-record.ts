@@ -126,6 +126,8 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 /**
  * Decodes the index record at `offset` of `bytes` (which starts at file offset `base`) into `out`.
  * Returns undefined when it is a valid record on its own (CRC and structure), else the fault.
+ * `checkCrc` false skips the CRC, for bytes whose CRC was checked when they were read or received
+ * (a reader's caches); the structure is checked all the same.
  */
 export function decodeIndexRecord(
   bytes: Uint8Array,
@@ -133,6 +135,7 @@ export function decodeIndexRecord(
   offset: number,
   out: IndexRecord,
   base = 0,
+  checkCrc = true,
 ): RecordFault | undefined {
   const available = bytes.byteLength - offset;
   if (available < 8) return 'short';
@@ -141,7 +144,7 @@ export function decodeIndexRecord(
   if (length < INDEX_FIXED_BYTES || length > MAX_INDEX_RECORD_BYTES) return 'length';
   if (available < length) return 'short';
   const stored = view.getUint32(offset + length - 4, true);
-  if (crc32(bytes.subarray(offset, offset + length - 4)) !== stored) return 'crc';
+  if (checkCrc && crc32(bytes.subarray(offset, offset + length - 4)) !== stored) return 'crc';
   const keyLength = bytes[offset + 74]!;
   const eventCount = view.getUint32(offset + 68, true);
   if (

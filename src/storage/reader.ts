@@ -7,6 +7,7 @@ import { DomainView } from './domain-view.js';
 import { type Span, spansOf } from './event-materializer.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import { domainDir, joinPath } from './format.js';
+import { RecordCache } from './record-cache.js';
 import type { CacheStats, CommitDelta } from './types.js';
 
 export const DEFAULT_READER_INDEX_CACHE_BYTES = 16 * 1024 * 1024;
@@ -31,14 +32,17 @@ export class StorageReader {
   readonly #root: string;
   readonly #io: FileIO;
   readonly #cache: BlockCache;
+  readonly #records: RecordCache;
   readonly #domains = new Map<string, DomainView>();
   #generation = 0;
   #closed = false;
 
-  private constructor(root: string, io: FileIO, cache: BlockCache) {
+  private constructor(root: string, io: FileIO, cacheBytes: number) {
     this.#root = root;
     this.#io = io;
-    this.#cache = cache;
+    // Half for the blocks of runs and positions, half for index records (instance reads).
+    this.#cache = new BlockCache(Math.floor(cacheBytes / 2));
+    this.#records = new RecordCache(cacheBytes - Math.floor(cacheBytes / 2));
   }
 
   static open(dir: string, options: StorageReaderOptions = {}): StorageReader {
@@ -48,12 +52,12 @@ export class StorageReader {
         option: 'indexCacheBytes',
       });
     }
-    const reader = new StorageReader(dir, options.io ?? realFileIO, new BlockCache(cacheBytes));
+    const reader = new StorageReader(dir, options.io ?? realFileIO, cacheBytes);
     const io = reader.#io;
     if (io.exists(dir)) {
       for (const name of io.readdir(dir)) {
         if (!STORAGE_NAME_PATTERN.test(name) || !io.isDirectory(joinPath(dir, name))) continue;
-        const domain = new DomainView(io, dir, name, reader.#cache);
+        const domain = new DomainView(io, dir, name, reader.#cache, reader.#records);
         reader.#domains.set(name, domain);
         domain.load(false);
         reader.#generation = Math.max(reader.#generation, domain.lastGeneration);
@@ -67,17 +71,28 @@ export class StorageReader {
     return this.#generation;
   }
 
-  /** Size and hit counts of the index cache (for metrics). */
-  cacheStats(): CacheStats {
-    const stats = this.#cache.stats();
-    return {
-      cache: 'reader-index',
-      size: stats.bytes,
-      capacity: stats.capacityBytes,
-      unit: 'bytes',
-      hits: stats.hits,
-      misses: stats.misses,
-    };
+  /** Sizes and hit counts of the reader's caches (for metrics). */
+  cacheStats(): CacheStats[] {
+    const blocks = this.#cache.stats();
+    const records = this.#records.stats();
+    return [
+      {
+        cache: 'reader-index',
+        size: blocks.bytes,
+        capacity: blocks.capacityBytes,
+        unit: 'bytes',
+        hits: blocks.hits,
+        misses: blocks.misses,
+      },
+      {
+        cache: 'reader-records',
+        size: records.bytes,
+        capacity: records.capacityBytes,
+        unit: 'bytes',
+        hits: records.hits,
+        misses: records.misses,
+      },
+    ];
   }
 
   /** Takes one append call's commit; it is applied to a domain's index on that domain's next read. */
@@ -87,7 +102,7 @@ export class StorageReader {
       let d = this.#domains.get(entry.domain);
       if (!d) {
         domainDir(this.#root, entry.domain);
-        d = new DomainView(this.#io, this.#root, entry.domain, this.#cache);
+        d = new DomainView(this.#io, this.#root, entry.domain, this.#cache, this.#records);
         this.#domains.set(entry.domain, d);
       }
       d.enqueue(entry);
@@ -154,8 +169,8 @@ export class StorageReader {
         const first = Math.max(0, from - batch.firstVersion);
         const count = Math.min(batch.eventCount - first, wanted);
         if (count <= 0) continue;
-        const { record, view } = d.recordAt(batch.indexOffset);
-        spansOf(record, view, first, count, spans);
+        const { record, view } = d.recordAt(batch.indexOffset, batch.eventCount);
+        spansOf(record, view, first, count, spans, true);
         wanted -= count;
       }
     }
@@ -192,7 +207,7 @@ export class StorageReader {
     if (fromPosition < total) {
       let offset = d.offsetForPosition(fromPosition);
       if (!startKnown) offset = Math.max(offset, d.offsetForTime(fromTime));
-      d.forEachRecord(offset, (record, view) => {
+      d.forEachRecord(offset, (record, view, stable) => {
         const first = record.firstPosition;
         const afterLast = first + record.eventCount;
         if (afterLast <= fromPosition) return true;
@@ -218,12 +233,12 @@ export class StorageReader {
             if (spanFirst < 0) spanFirst = p;
             count++;
           } else if (spanFirst >= 0) {
-            spansOf(record, view, spanFirst - first, p - spanFirst, spans);
+            spansOf(record, view, spanFirst - first, p - spanFirst, spans, stable);
             spanFirst = -1;
           }
         }
         const stop = nextPosition >= 0 ? nextPosition : afterLast;
-        if (spanFirst >= 0) spansOf(record, view, spanFirst - first, stop - spanFirst, spans);
+        if (spanFirst >= 0) spansOf(record, view, spanFirst - first, stop - spanFirst, spans, stable);
         return nextPosition < 0;
       });
       if (!startKnown) start = total;
