@@ -205,15 +205,12 @@ export class DomainView {
    * Visits the records from index offset `from` on, in order, until `visit` returns false: those
    * below the checkpoint read from disk in growing windows, then those of the tail.
    */
-  forEachRecord(
-    from: number,
-    visit: (record: IndexRecord, view: DataView, stable: boolean) => boolean,
-  ): void {
+  forEachRecord(from: number, visit: (record: IndexRecord, view: DataView) => boolean): void {
     const tail = this.#tail;
     let going = true;
     if (from < tail.base) {
       scanIndexRange(this.#io, this.#fd(), from, tail.base, `${this.name}/${INDEX_FILE}`, (loaded) => {
-        going = visit(loaded.record, loaded.view, false);
+        going = visit(loaded.record, loaded.view);
         return going;
       });
     }
@@ -233,7 +230,7 @@ export class DomainView {
         });
       }
       if (record.fileOffset < from) continue;
-      if (!visit(record, tail.view, true)) return;
+      if (!visit(record, tail.view)) return;
     }
   }
 

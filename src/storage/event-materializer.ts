@@ -34,9 +34,9 @@ export interface Span {
 
 /**
  * Spans of the events `first … first + count − 1` (0-based in the batch) of a decoded record whose
- * event headers are in `view`, at most MAX_READ_BYTES each (a bigger one is split). `stable`: the
- * bytes under `view` never change (cached or in-memory records), so spans point into them;
- * otherwise (a reused read window) the headers are copied.
+ * event headers are in `view`, at most MAX_READ_BYTES each (a bigger one is split). Spans point
+ * into `view`: the bytes under it must never change (cached records, the in-memory tail, scan
+ * windows are all written once).
  */
 export function spansOf(
   record: IndexRecord,
@@ -44,7 +44,6 @@ export function spansOf(
   first: number,
   count: number,
   out: Span[],
-  stable: boolean,
 ): void {
   let offset = record.dataOffset;
   let header = record.headersOffset;
@@ -59,14 +58,7 @@ export function spansOf(
   const end = first + count;
   const push = (to: number) => {
     const length = (to - spanFirst) * EVENT_HEADER_BYTES;
-    let headers: DataView;
-    if (stable) {
-      headers = new DataView(view.buffer, view.byteOffset + spanHeader, length);
-    } else {
-      const copy = new Uint8Array(length);
-      copy.set(new Uint8Array(view.buffer, view.byteOffset + spanHeader, length));
-      headers = new DataView(copy.buffer);
-    }
+    const headers = new DataView(view.buffer, view.byteOffset + spanHeader, length);
     out.push({
       aggregateTypeCode: record.aggregateTypeCode,
       aggregateId: record.aggregateId,

@@ -108,7 +108,8 @@ export class IndexRecordSource {
 /**
  * Sequential reading of index records from `from` up to `to` (a checkpoint's indexEnd), in windows
  * of `windowBytes`, outside the cache (a scan would evict everything else). `visit` returns false
- * to stop. The LoadedRecord passed is reused: copy what outlives the call.
+ * to stop. The LoadedRecord object passed is reused, but each window is a new buffer that is never
+ * written again: views of a record's bytes stay valid after the call.
  */
 export function scanIndexRange(
   io: FileIO,
@@ -135,11 +136,9 @@ export function scanIndexRange(
       let length = 0;
       if (offset + 4 <= windowEnd) length = view.getUint32(offset - windowStart, true);
       if (length > MAX_INDEX_RECORD_BYTES) throw damaged(file, offset, 'length');
-      if (length > window.byteLength || nextWindow > window.byteLength) {
-        window = new Uint8Array(Math.max(length, Math.min(nextWindow, to - offset)));
-        view = new DataView(window.buffer);
-        nextWindow = Math.min(nextWindow * 2, windowBytes);
-      }
+      window = new Uint8Array(Math.max(length, Math.min(nextWindow, to - offset)));
+      view = new DataView(window.buffer);
+      nextWindow = Math.min(nextWindow * 2, windowBytes);
       const want = Math.min(window.byteLength, to - offset);
       const got = io.read(fd, window, 0, want, offset);
       if (got < Math.min(want, 4)) throw damaged(file, offset, 'short');

@@ -170,7 +170,7 @@ export class StorageReader {
         const count = Math.min(batch.eventCount - first, wanted);
         if (count <= 0) continue;
         const { record, view } = d.recordAt(batch.indexOffset, batch.eventCount);
-        spansOf(record, view, first, count, spans, true);
+        spansOf(record, view, first, count, spans);
         wanted -= count;
       }
     }
@@ -207,7 +207,7 @@ export class StorageReader {
     if (fromPosition < total) {
       let offset = d.offsetForPosition(fromPosition);
       if (!startKnown) offset = Math.max(offset, d.offsetForTime(fromTime));
-      d.forEachRecord(offset, (record, view, stable) => {
+      d.forEachRecord(offset, (record, view) => {
         const first = record.firstPosition;
         const afterLast = first + record.eventCount;
         if (afterLast <= fromPosition) return true;
@@ -233,12 +233,12 @@ export class StorageReader {
             if (spanFirst < 0) spanFirst = p;
             count++;
           } else if (spanFirst >= 0) {
-            spansOf(record, view, spanFirst - first, p - spanFirst, spans, stable);
+            spansOf(record, view, spanFirst - first, p - spanFirst, spans);
             spanFirst = -1;
           }
         }
         const stop = nextPosition >= 0 ? nextPosition : afterLast;
-        if (spanFirst >= 0) spansOf(record, view, spanFirst - first, stop - spanFirst, spans, stable);
+        if (spanFirst >= 0) spansOf(record, view, spanFirst - first, stop - spanFirst, spans);
         return nextPosition < 0;
       });
       if (!startKnown) start = total;
