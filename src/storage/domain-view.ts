@@ -23,6 +23,8 @@ import { decodeRegistryRecord } from './registry-record.js';
 import { classifyFault, type IndexScanState, indexVouchAfter, newIndexScanState, scanIndex } from './scan.js';
 import type { DomainDelta } from './types.js';
 
+const EMPTY = new Uint8Array(0);
+
 /** One batch of an instance, as the runs and the tail know it. */
 export interface BatchRef {
   indexOffset: number;
@@ -55,6 +57,10 @@ export class DomainView {
   #records: IndexRecordSource | undefined;
   #tail = new IndexTail(0, 0);
   #pending: DomainDelta[] = [];
+  /** A checkpoint queued with the last deltas: the records before it are dropped, not applied. */
+  #pendingCheckpoint: Checkpoint | undefined;
+  /** A queued delta did not follow: the next settle reloads from the files. */
+  #stale = false;
   readonly materializer: EventMaterializer;
 
   readonly #recordCache: RecordCache;
@@ -96,12 +102,39 @@ export class DomainView {
       : Number.NEGATIVE_INFINITY;
   }
 
+  /**
+   * Queues a commit's delta. Its registry records are applied now (names are few); its index
+   * records wait for the next read. A delta that carries a checkpoint drops every queued record up
+   * to it (they are on disk now), so the queue never holds more than one checkpoint interval, even
+   * when nothing reads the domain.
+   */
   enqueue(delta: DomainDelta): void {
-    this.#pending.push(delta);
+    if (!this.#applyRegistry(delta.registryBytes)) this.#stale = true;
+    if (delta.checkpoint) {
+      // A checkpoint is written at the end of its commit: none of the delta's records follow it.
+      this.#pending = [];
+      this.#pendingCheckpoint = delta.checkpoint;
+      return;
+    }
+    this.#pending.push({ ...delta, registryBytes: EMPTY });
   }
 
   /** Applies queued deltas. */
   settle(): void {
+    if (this.#stale) {
+      this.load(true);
+      return;
+    }
+    const checkpoint = this.#pendingCheckpoint;
+    if (checkpoint !== undefined) {
+      this.#pendingCheckpoint = undefined;
+      try {
+        this.#jumpTo(checkpoint);
+      } catch {
+        this.load(true);
+        return;
+      }
+    }
     if (this.#pending.length === 0) return;
     const pending = this.#pending;
     this.#pending = [];
@@ -121,6 +154,8 @@ export class DomainView {
   load(strict: boolean): void {
     this.#closeFiles();
     this.#pending = [];
+    this.#pendingCheckpoint = undefined;
+    this.#stale = false;
     const registryBytes = readWholeFile(this.#io, joinPath(this.#folder, REGISTRY_FILE));
     this.registry = new NameRegistry();
     this.#applyRegistry(registryBytes);
@@ -275,13 +310,6 @@ export class DomainView {
       tail.appendBytes(bytes.subarray(0, scan.validEnd - start));
       if (scan.fault) throw corruptData({ file: `${this.name}/${INDEX_FILE}`, ...scan.fault });
     }
-    if (entry.checkpoint) {
-      try {
-        this.#moveTail(entry.checkpoint);
-      } catch {
-        return false;
-      }
-    }
     return true;
   }
 
@@ -299,22 +327,15 @@ export class DomainView {
     return true;
   }
 
-  /** Adopts a newer checkpoint: its files, and a tail that starts at its indexEnd. */
-  #moveTail(checkpoint: Checkpoint): void {
-    const old = this.#tail;
-    if (checkpoint.indexEnd > old.end || checkpoint.indexEnd < old.base)
-      throw new Error('checkpoint out of order');
+  /**
+   * Adopts a newer checkpoint: its files, an empty tail at its indexEnd and the scan state there.
+   * The records between the old tail and it are below it now, read from disk when needed.
+   */
+  #jumpTo(checkpoint: Checkpoint): void {
+    if (checkpoint.indexEnd < this.#tail.end) throw new Error('checkpoint behind the tail');
     this.#adopt(checkpoint);
-    const tail = new IndexTail(checkpoint.indexEnd, checkpoint.nextPosition);
-    const from = checkpoint.indexEnd - old.base;
-    tail.appendBytes(old.bytes.subarray(from, old.length));
-    const record = emptyIndexRecord();
-    for (let i = 0; i < old.count; i++) {
-      if (old.recordOffset[i]! < from) continue;
-      decodeIndexRecord(old.bytes, old.view, old.recordOffset[i]!, record, old.base);
-      tail.add(record);
-    }
-    this.#tail = tail;
+    this.#tail = new IndexTail(checkpoint.indexEnd, checkpoint.nextPosition);
+    this.#scan = this.#scanStateAtCheckpoint();
   }
 
   /** Opens the files a checkpoint names (runs kept open across checkpoints), closing the rest. */
