@@ -52,7 +52,7 @@ interface OpenRun {
  *
  *   memtable   the batches appended since the last checkpoint, by instance (bounded by
  *              checkpointIndexBytes of index records)
- *   runs       immutable sorted files `instances.<id>`, oldest first; each checkpoint writes the
+ *   runs       immutable sorted files `instances-<id>.run`, oldest first; each checkpoint writes the
  *              memtable as a new run, and runs of one size tier are merged, fanIn at a time
  *   positions  one sparse entry per ~4 KiB of index, appended at each checkpoint
  *   checkpoint the manifest: runs, position entries and the scan state at indexEnd, replaced

@@ -168,7 +168,7 @@ export class InstanceRun {
   /**
    * Opens `path` and checks the header (magic, CRC, reserved bytes, counts, and sizes agreeing with
    * the file's size); CORRUPT_DATA otherwise, also when the file is missing. `file` names the run in
-   * messages, e.g. 'orders/instances.7'. Data blocks are checked when read.
+   * messages, e.g. 'orders/instances-7.run'. Data blocks are checked when read.
    */
   static open(io: FileIO, path: string, cache: BlockCache, file: string): InstanceRun {
     if (!io.exists(path)) throw damaged(file, 0, 'the run file is missing');

@@ -59,7 +59,7 @@ export interface DomainDelta {
  * instance cache (entries).
  */
 export interface CacheStats {
-  /** 'writer-index' | 'reader-index' | 'instances'. */
+  /** 'writer-index' | 'reader-index' | 'reader-records' | 'instances'. */
   cache: string;
   /** Bytes held (index caches) or instance states held (instances). */
   size: number;

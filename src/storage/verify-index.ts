@@ -15,7 +15,7 @@ export interface IndexProblem {
 }
 
 /**
- * The log's index records as verify reads them, kept in columns (about 40 bytes per batch) so that
+ * The log's index records as verify reads them, kept in columns (about 55 bytes per batch) so that
  * the index files can be checked against them.
  */
 export class RecordColumns {

@@ -5,7 +5,7 @@ import type { Durability, PutResult } from '../types.js';
 import { admit, invalidName } from './admission.js';
 import { AppendFile } from './append-file.js';
 import { BlockCache } from './block-cache.js';
-import type { Checkpoint } from './checkpoint.js';
+import { CHECKPOINT_FILE, type Checkpoint } from './checkpoint.js';
 import {
   DEFAULT_CHECKPOINT_INDEX_BYTES,
   DEFAULT_RUN_FAN_IN,
@@ -767,17 +767,43 @@ export class StorageWriter {
     id: bigint,
     withKeys: boolean,
   ): InstanceState {
-    const state = this.#instances.get(aggregateType.instances, id, () => {
-      const last = domain.index.lastOf(aggregateType.code, id);
-      return {
-        version: last === undefined ? 0 : last.firstVersion + last.eventCount - 1,
-        keys: undefined,
-        keysLoaded: last === undefined,
-        referenced: false,
-      };
-    });
-    if (withKeys && !state.keysLoaded) this.#loadKeys(domain, aggregateType.code, id, state);
-    return state;
+    try {
+      const state = this.#instances.get(aggregateType.instances, id, () => {
+        const last = domain.index.lastOf(aggregateType.code, id);
+        return {
+          version: last === undefined ? 0 : last.firstVersion + last.eventCount - 1,
+          keys: undefined,
+          keysLoaded: last === undefined,
+          referenced: false,
+        };
+      });
+      if (withKeys && !state.keysLoaded) this.#loadKeys(domain, aggregateType.code, id, state);
+      return state;
+    } catch (err) {
+      return this.#indexFailed(domain, err);
+    }
+  }
+
+  /**
+   * A lookup in a domain's index failed (a damaged index file, or a read error) in the middle of an
+   * append call: the writer fails (its state may be half-updated), and when an index file is
+   * damaged its checkpoint is removed, so that the next open rebuilds the index from the log.
+   */
+  #indexFailed(domain: DomainState, err: unknown): never {
+    if (err instanceof RingStoreError && err.code === 'CORRUPT_DATA') {
+      try {
+        this.#io.unlink(joinPath(domain.folder, CHECKPOINT_FILE));
+        this.#io.fsyncDir(domain.folder);
+      } catch {
+        // The checkpoint stays: the next open reads the damaged file and fails here again.
+      }
+      this.#failure = new RingStoreError(
+        'STORE_FAILED',
+        `the index of domain ${domain.name} is damaged (${err.message}); the log is intact and the next open rebuilds the index from it`,
+      );
+      throw this.#failure;
+    }
+    return this.#fail(err);
   }
 
   /** Reads the keyed results of an instance's earlier batches from their index records. */

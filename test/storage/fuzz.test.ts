@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/crc.js';
-import { RingStoreError } from '../../src/errors.js';
+import { hasCode, RingStoreError } from '../../src/errors.js';
 import { EMPTY_BYTES } from '../../src/model/events.js';
 import { validateGetOptions, validateReadOptions } from '../../src/model/queries.js';
 import { FaultInjectingFileIO } from '../../src/storage/fault-io.js';
@@ -374,10 +374,10 @@ describe(`index files fuzz (seed ${SEED}; set RINGSTORE_SEED to change)`, () => 
           if (!isCorrupt(err)) throw err;
           caught++;
         }
-        // The writer opens (a damaged checkpoint or run header makes it rebuild) and stays right.
-        const writer = StorageWriter.open(DIR, { io: image });
-        expect(writer.recovery, label).toEqual([]);
-        try {
+        // The writer opens (a damaged checkpoint or run header makes it rebuild) and answers right;
+        // a damaged block it meets later fails it with STORE_FAILED and drops the checkpoint, and
+        // the next open rebuilds the index from the log.
+        const versions = (writer: StorageWriter) => {
           for (const key of instances.keys()) {
             const [domain, typeAndId] = key.split(' ') as [string, string];
             const [type, id] = typeAndId.split('/') as [string, string];
@@ -385,9 +385,19 @@ describe(`index files fuzz (seed ${SEED}; set RINGSTORE_SEED to change)`, () => 
               instances.get(key)!.length,
             );
           }
+        };
+        const writer = StorageWriter.open(DIR, { io: image });
+        expect(writer.recovery, label).toEqual([]);
+        try {
+          versions(writer);
         } catch (err) {
-          if (!isCorrupt(err)) throw err;
+          if (!hasCode(err, 'STORE_FAILED')) throw err;
+          expect(String((err as Error).message)).toMatch(/rebuilds the index/);
           caught++;
+          writer.close();
+          const again = StorageWriter.open(DIR, { io: image });
+          versions(again);
+          again.close();
         } finally {
           writer.close();
         }
