@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import { DurationHistogram, type DurationHistogramSnapshot } from '../../model/duration-histogram.js';
+import type { CacheStats } from '../../storage/types.js';
 import type { EventStore } from '../event-store.js';
 import { packageVersion } from '../package-version.js';
 
@@ -32,14 +33,8 @@ export interface StoreMetrics {
   caches?: readonly StoreCacheMetric[];
 }
 
-export interface StoreCacheMetric {
-  cache: string;
-  size: number;
-  capacity: number;
-  unit: 'bytes' | 'entries';
-  hits: number;
-  misses: number;
-}
+/** One bounded cache of the store (the storage layer's own report of it). */
+export type StoreCacheMetric = CacheStats;
 
 type NumericStoreMetric = Exclude<keyof StoreMetrics, 'fsyncDurations' | 'caches'>;
 
