@@ -16,6 +16,7 @@ import { Ring } from '../pipeline/ring.js';
 import { CONTROL, LIFECYCLE_CLOSED, LIFECYCLE_FAILED } from '../pipeline/ring-layout.js';
 import { waitAsync } from '../pipeline/wait-async.js';
 import { DirectoryLock } from '../storage/directory-lock.js';
+import type { IndexRebuild } from '../storage/open-log.js';
 import { StorageReader } from '../storage/reader.js';
 import type { RecoveryAction } from '../storage/recovery.js';
 import type { CacheStats, CommitDelta } from '../storage/types.js';
@@ -162,6 +163,7 @@ export class RingStore implements EventStore {
   /** Held from open to the end of close(), even when the store failed. */
   #lock: DirectoryLock | undefined;
   #recovery: readonly RecoveryAction[] = [];
+  #indexRebuilds: readonly IndexRebuild[] = [];
 
   private constructor(
     options: ResolvedRingStoreOptions,
@@ -263,10 +265,12 @@ export class RingStore implements EventStore {
       workerData,
     });
     let recovery: readonly RecoveryAction[] = [];
+    let indexRebuilds: readonly IndexRebuild[] = [];
     await new Promise<void>((resolve, reject) => {
       const onMessage = (message: WriterWorkerMessage) => {
         if (message.type === 'ready') {
           recovery = Object.freeze(message.recovery.map((action) => Object.freeze(action)));
+          indexRebuilds = Object.freeze(message.indexRebuilds.map((rebuild) => Object.freeze(rebuild)));
           done(undefined);
         } else if (message.type === 'open-failed') done(fromWire(message.error));
       };
@@ -293,6 +297,7 @@ export class RingStore implements EventStore {
     }
     const store = new RingStore(resolved, ring, writer, reader, hooks);
     store.#recovery = recovery;
+    store.#indexRebuilds = indexRebuilds;
     return store;
   }
 
@@ -302,6 +307,14 @@ export class RingStore implements EventStore {
    */
   get recovery(): readonly RecoveryAction[] {
     return this.#recovery;
+  }
+
+  /**
+   * The domains whose index files this open rebuilt from the log, and why (a missing or damaged
+   * checkpoint, or a damaged index file). `ringstore serve` logs each.
+   */
+  get indexRebuilds(): readonly IndexRebuild[] {
+    return this.#indexRebuilds;
   }
 
   get generation(): number {

@@ -2,6 +2,7 @@ import type { EventStore } from '../api/event-store.js';
 import type { StoreMetrics } from '../api/http/metrics.js';
 import { RingStore, ringStoreThreads } from '../api/ring-store.js';
 import { CONTROL } from '../pipeline/ring-layout.js';
+import type { IndexRebuild } from '../storage/open-log.js';
 import type { RecoveryAction } from '../storage/recovery.js';
 import type { ServeConfig } from './config.js';
 
@@ -11,6 +12,8 @@ export interface ServedStore {
   metrics?: () => StoreMetrics;
   /** What recovery cut or removed when the store opened; serve logs each action. */
   recovery?: readonly RecoveryAction[];
+  /** Domains whose index files the open rebuilt from the log; serve logs each. */
+  indexRebuilds?: readonly IndexRebuild[];
 }
 
 /**
@@ -30,7 +33,12 @@ export async function openServeStore(config: Readonly<ServeConfig>): Promise<Ser
     ...(config.indexCacheBytes !== undefined ? { indexCacheBytes: config.indexCacheBytes } : {}),
     ...(config.instanceCacheSize !== undefined ? { instanceCacheSize: config.instanceCacheSize } : {}),
   });
-  return { store, metrics: () => ringStoreMetrics(store), recovery: store.recovery };
+  return {
+    store,
+    metrics: () => ringStoreMetrics(store),
+    recovery: store.recovery,
+    indexRebuilds: store.indexRebuilds,
+  };
 }
 
 /** Reads RingStore's counters, ring cursors and CRC pool for /metrics. */

@@ -28,7 +28,7 @@ export async function startService(
 ): Promise<RunningService> {
   checkStoreDirectory(config.dir, { mayCreate: true });
   const tokens = config.tokens === undefined ? undefined : TokenAuthority.fromFile(config.tokens);
-  const { store, metrics, recovery = [] } = await openStore(config);
+  const { store, metrics, recovery = [], indexRebuilds = [] } = await openStore(config);
   let app: FastifyInstance;
   try {
     app = await createHttpServer(store, {
@@ -41,6 +41,12 @@ export async function startService(
       app.log.warn(
         { recovery: action },
         `recovery at open: ${action.action} ${action.file}, ${action.from} → ${action.to} bytes (${action.reason}); ${action.quarantined} bytes moved aside to ${action.quarantine}`,
+      );
+    }
+    for (const rebuild of indexRebuilds) {
+      app.log.warn(
+        { indexRebuild: rebuild },
+        `index of domain ${rebuild.domain} rebuilt from its log at open (${rebuild.reason}): ${rebuild.batches} batches read`,
       );
     }
     await app.listen({ host: config.host, port: config.port });

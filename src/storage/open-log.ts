@@ -13,9 +13,19 @@ import { scanRegistry } from './scan.js';
 import { SEGMENT_HEADER_BYTES } from './segment-header.js';
 
 /** The writer's view of a store directory after recovery: what StorageWriter.open starts from. */
+/** A domain whose index files open rebuilt from its log (docs/OPERATIONS.md, "Rebuilding index files"). */
+export interface IndexRebuild {
+  domain: string;
+  /** Why the checkpoint could not be used. */
+  reason: string;
+  /** Index records read to rebuild it. */
+  batches: number;
+}
+
 export interface OpenedLog {
   domains: DomainState[];
   actions: RecoveryAction[];
+  rebuilds: IndexRebuild[];
   generation: number;
   lastTimestamp: number;
 }
@@ -31,11 +41,11 @@ const REBUILD_SPILL_BATCHES = 65_536;
  */
 export function openLog(io: FileIO, root: string, cache: BlockCache, policy: IndexPolicy): OpenedLog {
   makeDirectory(io, root);
-  const opened: OpenedLog = { domains: [], actions: [], generation: 0, lastTimestamp: 0 };
+  const opened: OpenedLog = { domains: [], actions: [], rebuilds: [], generation: 0, lastTimestamp: 0 };
   for (const name of io.readdir(root)) {
     if (!STORAGE_NAME_PATTERN.test(name) || !io.isDirectory(joinPath(root, name))) continue;
     const folder = domainDir(root, name);
-    const { index, start } = openIndex(io, folder, name, cache, policy);
+    const { index, start, why } = openIndex(io, folder, name, cache, policy);
     const domain = newDomainState(name, folder, new NameRegistry(), true, index);
     const { plan, actions } = recoverDomain(
       io,
@@ -78,6 +88,9 @@ export function openLog(io: FileIO, root: string, cache: BlockCache, policy: Ind
         dataEnds: plan.state.dataEnds,
       });
     }
+    if (start === undefined && plan.records > 0) {
+      opened.rebuilds.push({ domain: name, reason: why, batches: plan.records });
+    }
     opened.domains.push(domain);
   }
   return opened;
@@ -94,9 +107,13 @@ function openIndex(
   name: string,
   cache: BlockCache,
   policy: IndexPolicy,
-): { index: DomainIndex; start: PlanStart | undefined } {
+): { index: DomainIndex; start: PlanStart | undefined; why: string } {
   const checkpoint = readCheckpoint(io, folder);
-  if (typeof checkpoint === 'object' && fitsTheLog(io, folder, checkpoint)) {
+  let why = 'no checkpoint';
+  if (typeof checkpoint === 'string') why = `checkpoint damaged (${checkpoint})`;
+  else if (checkpoint !== undefined && !fitsTheLog(io, folder, checkpoint))
+    why = 'the log is shorter than the checkpoint says';
+  else if (checkpoint !== undefined) {
     try {
       const index = DomainIndex.fromCheckpoint(io, folder, name, cache, policy, checkpoint);
       const dataEnds = new Map<number, { segment: number; end: number }>();
@@ -105,6 +122,7 @@ function openIndex(
       }
       return {
         index,
+        why: '',
         start: {
           indexOffset: checkpoint.indexEnd,
           nextPosition: checkpoint.nextPosition,
@@ -113,11 +131,11 @@ function openIndex(
           dataEnds,
         },
       };
-    } catch {
-      // A damaged index file: rebuilt below.
+    } catch (err) {
+      why = `an index file is damaged (${(err as Error).message})`;
     }
   }
-  return { index: DomainIndex.empty(io, folder, name, cache, policy), start: undefined };
+  return { index: DomainIndex.empty(io, folder, name, cache, policy), start: undefined, why };
 }
 
 /**

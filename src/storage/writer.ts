@@ -30,7 +30,7 @@ import { readIndexRecordAt } from './index-record-io.js';
 import { InstanceCache, type InstanceState } from './instance-cache.js';
 import { type AggregateTypeState, type DomainState, newDomainState } from './log-state.js';
 import { NameRegistry } from './name-registry.js';
-import { openLog } from './open-log.js';
+import { type IndexRebuild, openLog } from './open-log.js';
 import type { RecoveryAction } from './recovery.js';
 import { encodeRegistryRecord, registryRecordBytes } from './registry-record.js';
 import { encodeSegmentHeader, SEGMENT_HEADER_BYTES } from './segment-header.js';
@@ -121,6 +121,7 @@ export class StorageWriter {
   readonly #instances: InstanceCache;
   readonly #policy: IndexPolicy;
   readonly #recovery: RecoveryAction[] = [];
+  readonly #indexRebuilds: IndexRebuild[] = [];
   #generation = 0;
   #lastTimestamp = 0;
   #failure: RingStoreError | undefined;
@@ -185,6 +186,7 @@ export class StorageWriter {
     const log = openLog(io, dir, writer.#cache, writer.#policy);
     for (const domain of log.domains) writer.#domains.set(domain.name, domain);
     writer.#recovery.push(...log.actions);
+    writer.#indexRebuilds.push(...log.rebuilds);
     writer.#generation = log.generation;
     writer.#lastTimestamp = log.lastTimestamp;
     return writer;
@@ -206,6 +208,11 @@ export class StorageWriter {
   /** What recovery changed on open: bytes cut and moved aside, with sizes and reasons. */
   get recovery(): readonly RecoveryAction[] {
     return this.#recovery;
+  }
+
+  /** The domains whose index files open rebuilt from the log, and why. */
+  get indexRebuilds(): readonly IndexRebuild[] {
+    return this.#indexRebuilds;
   }
 
   /** The current version of an instance (0 when it has no events). */

@@ -1,5 +1,6 @@
 import type { WireError } from '../errors.js';
 import type { CommitMessage, FailedMessage } from '../pipeline/writer-loop.js';
+import type { IndexRebuild } from '../storage/open-log.js';
 import type { RecoveryAction } from '../storage/recovery.js';
 import type { Durability } from '../types.js';
 import type { WriterFaultPlan } from './writer-faults.js';
@@ -22,7 +23,7 @@ export interface WriterWorkerData {
 
 /** Messages from the writer thread to the main thread (one 'commit' per commit cycle). */
 export type WriterWorkerMessage =
-  | { type: 'ready'; generation: number; recovery: RecoveryAction[] }
+  | { type: 'ready'; generation: number; recovery: RecoveryAction[]; indexRebuilds: IndexRebuild[] }
   | { type: 'open-failed'; error: WireError }
   | { type: 'stopped'; generation: number }
   | CommitMessage

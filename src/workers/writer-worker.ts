@@ -29,7 +29,12 @@ async function main(): Promise<void> {
     post({ type: 'open-failed', error: toWireError(error) });
     return;
   }
-  post({ type: 'ready', generation: storage.generation, recovery: [...storage.recovery] });
+  post({
+    type: 'ready',
+    generation: storage.generation,
+    recovery: [...storage.recovery],
+    indexRebuilds: [...storage.indexRebuilds],
+  });
   const loop = new WriterLoop(ring, storage, {
     durability: data.durability,
     maxBatchesPerCycle: data.maxBatchesPerCycle,

@@ -168,6 +168,25 @@ describe('recovery', () => {
     expect(Buffer.from(io.fileContent('/s/d/index')).equals(before)).toBe(true);
   });
 
+  it('says which domains open rebuilt from the log, and why; none after a clean close', () => {
+    const io = store(true);
+    const clean = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    expect(clean.indexRebuilds).toEqual([]);
+    clean.close();
+    const checkpoint = io.fileContent('/s/d/checkpoint');
+    checkpoint[9]! ^= 0xff;
+    io.setFileContent('/s/d/checkpoint', checkpoint);
+    const damaged = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    expect(damaged.indexRebuilds).toEqual([
+      { domain: 'd', reason: expect.stringMatching(/^checkpoint damaged/), batches: 4 },
+    ]);
+    expect(damaged.version('d', 'a', 3n)).toBe(1);
+    damaged.close();
+    const missing = StorageWriter.open('/s', { io: withoutCheckpoint(io), segmentBytes: 100 });
+    expect(missing.indexRebuilds).toEqual([{ domain: 'd', reason: 'no checkpoint', batches: 4 }]);
+    missing.close();
+  });
+
   it('reads below a checkpoint only when asked: damage there fails the read that meets it, not the open', () => {
     const io = store(true);
     const index = io.fileContent('/s/d/index');
