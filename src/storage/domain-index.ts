@@ -2,6 +2,7 @@ import type { BlockCache } from './block-cache.js';
 import { type Checkpoint, type CheckpointRun, writeCheckpoint } from './checkpoint.js';
 import type { FileIO } from './file-io.js';
 import { joinPath } from './format.js';
+import { bloomFileName, InstanceBloom, parseBloomFileName, writeBloom } from './instance-bloom.js';
 import {
   compareRunEntries,
   InstanceRun,
@@ -44,6 +45,8 @@ export interface LogPoint {
 
 interface OpenRun {
   run: InstanceRun;
+  /** Its instances' filter; undefined when the file is missing (the run is then always read). */
+  bloom: InstanceBloom | undefined;
   info: CheckpointRun;
 }
 
@@ -123,7 +126,7 @@ export class DomainIndex {
       for (const info of checkpoint.runs) {
         const file = runFileName(info.runId);
         const run = InstanceRun.open(io, joinPath(folder, file), cache, `${name}/${file}`);
-        index.#runs.push({ run, info });
+        index.#runs.push({ run, bloom: index.#openBloom(info.runId), info });
         if (run.entryCount !== info.entryCount || run.meta.indexTo !== info.indexTo) {
           throw new Error(`${name}/${file} does not match the checkpoint`);
         }
@@ -196,7 +199,9 @@ export class DomainIndex {
     const recent = this.#byInstance.get(aggregateTypeCode)?.get(aggregateId);
     if (recent) return recent[recent.length - 1];
     for (let r = this.#runs.length - 1; r >= 0; r--) {
-      const last = this.#runs[r]!.run.lastOf(aggregateTypeCode, aggregateId);
+      const { run, bloom } = this.#runs[r]!;
+      if (bloom && !bloom.mayContain(aggregateTypeCode, aggregateId)) continue;
+      const last = run.lastOf(aggregateTypeCode, aggregateId);
       if (last) return last;
     }
     return undefined;
@@ -205,7 +210,10 @@ export class DomainIndex {
   /** Every batch of the instance, in version order. */
   entriesOf(aggregateTypeCode: number, aggregateId: bigint): RunEntry[] {
     const all: RunEntry[] = [];
-    for (const { run } of this.#runs) all.push(...run.entriesOf(aggregateTypeCode, aggregateId));
+    for (const { run, bloom } of this.#runs) {
+      if (bloom && !bloom.mayContain(aggregateTypeCode, aggregateId)) continue;
+      all.push(...run.entriesOf(aggregateTypeCode, aggregateId));
+    }
     const recent = this.#byInstance.get(aggregateTypeCode)?.get(aggregateId);
     if (recent) all.push(...recent);
     return all;
@@ -266,6 +274,7 @@ export class DomainIndex {
       const runId = this.#nextRunId++;
       const meta = { runId, indexFrom: this.#memtableFrom, indexTo };
       const entryCount = writeRun(this.#io, this.#runPath(runId), this.#memtable, meta);
+      writeBloom(this.#io, this.#bloomPath(runId), this.#memtable, entryCount);
       this.#pushRun(runId, entryCount, indexTo);
       this.#memtable = [];
       this.#byInstance = new Map();
@@ -275,14 +284,26 @@ export class DomainIndex {
   }
 
   close(): void {
-    for (const { run } of this.#runs) run.close();
+    for (const { run, bloom } of this.#runs) {
+      run.close();
+      bloom?.close();
+    }
     this.#runs = [];
   }
 
   #pushRun(runId: number, entryCount: number, indexTo: number): void {
     const file = runFileName(runId);
     const run = InstanceRun.open(this.#io, this.#runPath(runId), this.#cache, `${this.#name}/${file}`);
-    this.#runs.push({ run, info: { runId, entryCount, indexTo } });
+    this.#runs.push({ run, bloom: this.#openBloom(runId), info: { runId, entryCount, indexTo } });
+  }
+
+  #openBloom(runId: number): InstanceBloom | undefined {
+    const file = bloomFileName(runId);
+    return InstanceBloom.open(this.#io, this.#bloomPath(runId), this.#cache, `${this.#name}/${file}`);
+  }
+
+  #bloomPath(runId: number): string {
+    return joinPath(this.#folder, bloomFileName(runId));
   }
 
   /**
@@ -312,9 +333,16 @@ export class DomainIndex {
         this.#runPath(runId),
         meta,
       );
+      const merged = InstanceRun.open(this.#io, this.#runPath(runId), this.#cache, runFileName(runId));
+      try {
+        writeBloom(this.#io, this.#bloomPath(runId), merged.entries(), entryCount);
+      } finally {
+        merged.close();
+      }
       for (const r of newest) {
         r.run.close();
-        this.#obsolete.push(runFileName(r.info.runId));
+        r.bloom?.close();
+        this.#obsolete.push(runFileName(r.info.runId), bloomFileName(r.info.runId));
       }
       this.#runs.length = n - fanIn;
       this.#pushRun(runId, entryCount, meta.indexTo);
@@ -329,7 +357,7 @@ export class DomainIndex {
   #removeUnlisted(listed: Set<number>): void {
     if (!this.#io.exists(this.#folder)) return;
     for (const name of this.#io.readdir(this.#folder)) {
-      const runId = parseRunFileName(name);
+      const runId = parseRunFileName(name) ?? parseBloomFileName(name);
       if (runId !== undefined && !listed.has(runId)) this.#unlink(name);
     }
   }

@@ -14,6 +14,7 @@ import {
 } from './index-record.js';
 import { IndexRecordSource, type LoadedRecord, scanIndexRange } from './index-record-io.js';
 import { IndexTail } from './index-tail.js';
+import { bloomFileName, InstanceBloom } from './instance-bloom.js';
 import { InstanceRun, runFileName } from './instance-run.js';
 import { NameRegistry } from './name-registry.js';
 import { PositionIndex } from './position-index.js';
@@ -24,6 +25,17 @@ import { classifyFault, type IndexScanState, indexVouchAfter, newIndexScanState,
 import type { DomainDelta } from './types.js';
 
 const EMPTY = new Uint8Array(0);
+
+/** An open run and its filter. */
+interface ViewRun {
+  run: InstanceRun;
+  bloom: InstanceBloom | undefined;
+}
+
+function closeRun(viewRun: ViewRun): void {
+  viewRun.run.close();
+  viewRun.bloom?.close();
+}
 
 /** One batch of an instance, as the runs and the tail know it. */
 export interface BatchRef {
@@ -52,7 +64,7 @@ export class DomainView {
   registry = new NameRegistry();
   #scan: IndexScanState = newIndexScanState(this.registry);
   #checkpoint: Checkpoint | undefined;
-  #runs = new Map<number, InstanceRun>();
+  #runs = new Map<number, ViewRun>();
   #positions: PositionIndex | undefined;
   #records: IndexRecordSource | undefined;
   #tail = new IndexTail(0, 0);
@@ -197,7 +209,8 @@ export class DomainView {
   batchesOf(aggregateTypeCode: number, aggregateId: bigint): BatchRef[] {
     this.settle();
     const batches: BatchRef[] = [];
-    for (const run of this.#runs.values()) {
+    for (const { run, bloom } of this.#runs.values()) {
+      if (bloom && !bloom.mayContain(aggregateTypeCode, aggregateId)) continue;
       for (const entry of run.entriesOf(aggregateTypeCode, aggregateId)) batches.push(entry);
     }
     const tail = this.#tail;
@@ -340,21 +353,16 @@ export class DomainView {
 
   /** Opens the files a checkpoint names (runs kept open across checkpoints), closing the rest. */
   #adopt(checkpoint: Checkpoint): void {
-    const runs = new Map<number, InstanceRun>();
+    const runs = new Map<number, ViewRun>();
     try {
       for (const info of checkpoint.runs) {
-        const file = runFileName(info.runId);
-        runs.set(
-          info.runId,
-          this.#runs.get(info.runId) ??
-            InstanceRun.open(this.#io, joinPath(this.#folder, file), this.#cache, `${this.name}/${file}`),
-        );
+        runs.set(info.runId, this.#runs.get(info.runId) ?? this.#openRun(info.runId));
       }
     } catch (err) {
-      for (const [runId, run] of runs) if (!this.#runs.has(runId)) run.close();
+      for (const [runId, run] of runs) if (!this.#runs.has(runId)) closeRun(run);
       throw err;
     }
-    for (const [runId, run] of this.#runs) if (!runs.has(runId)) run.close();
+    for (const [runId, run] of this.#runs) if (!runs.has(runId)) closeRun(run);
     this.#runs = runs;
     this.#positions?.close();
     this.#positions =
@@ -371,6 +379,19 @@ export class DomainView {
     this.#records?.close();
     this.#records = undefined;
     this.#checkpoint = checkpoint;
+  }
+
+  #openRun(runId: number): ViewRun {
+    const file = runFileName(runId);
+    const run = InstanceRun.open(this.#io, joinPath(this.#folder, file), this.#cache, `${this.name}/${file}`);
+    const bloomFile = bloomFileName(runId);
+    const bloom = InstanceBloom.open(
+      this.#io,
+      joinPath(this.#folder, bloomFile),
+      this.#cache,
+      `${this.name}/${bloomFile}`,
+    );
+    return { run, bloom };
   }
 
   #scanStateAtCheckpoint(): IndexScanState {
@@ -404,7 +425,7 @@ export class DomainView {
   }
 
   #closeFiles(): void {
-    for (const run of this.#runs.values()) run.close();
+    for (const run of this.#runs.values()) closeRun(run);
     this.#runs = new Map();
     this.#positions?.close();
     this.#positions = undefined;

@@ -4,6 +4,7 @@ import { POSITIONS_FILE } from './domain-index.js';
 import type { FileIO } from './file-io.js';
 import { joinPath } from './format.js';
 import type { IndexRecord } from './index-record.js';
+import { bloomFileName, InstanceBloom } from './instance-bloom.js';
 import { InstanceRun, runFileName } from './instance-run.js';
 import { PositionIndex } from './position-index.js';
 
@@ -142,6 +143,7 @@ export function verifyIndexFiles(
       }
       if (n !== info.entryCount)
         problems.push({ file, offset: 0, reason: 'entry count differs from the checkpoint' });
+      problems.push(...checkBloom(io, folder, domain, info.runId, run, cache));
     } catch (err) {
       problems.push({ file, offset: 0, reason: (err as Error).message });
     } finally {
@@ -187,4 +189,32 @@ export function verifyIndexFiles(
     }
   }
   return problems;
+}
+
+/** The run's filter exists, passes its CRCs and admits every instance of the run. */
+function checkBloom(
+  io: FileIO,
+  folder: string,
+  domain: string,
+  runId: number,
+  run: InstanceRun,
+  cache: BlockCache,
+): IndexProblem[] {
+  const file = `${domain}/${bloomFileName(runId)}`;
+  const bloom = InstanceBloom.open(io, joinPath(folder, bloomFileName(runId)), cache, file);
+  if (!bloom) return [{ file, offset: 0, reason: 'the filter of the run is missing or not whole blocks' }];
+  try {
+    const damaged = bloom.firstDamagedBlock();
+    if (damaged >= 0) return [{ file, offset: damaged, reason: 'filter block fails its CRC' }];
+    for (const entry of run.entries()) {
+      if (!bloom.mayContain(entry.aggregateTypeCode, entry.aggregateId)) {
+        return [
+          { file, offset: 0, reason: `the filter leaves out instance ${entry.aggregateId} of its run` },
+        ];
+      }
+    }
+    return [];
+  } finally {
+    bloom.close();
+  }
 }

@@ -26,7 +26,7 @@ const DIR = '/store';
 const ALL = validateReadOptions({ limit: 100_000, verifyCrc: true });
 
 /** The derived index files of a domain folder (docs/FORMAT.md, "Index files"). */
-const INDEX_FILES = /\/(checkpoint|positions|instances-\d+\.run)$/;
+const INDEX_FILES = /\/(checkpoint|positions|instances-\d+\.(run|bloom))$/;
 
 /**
  * A closed store. Without `withIndexFiles`, only its log: the derived index files are removed, so
