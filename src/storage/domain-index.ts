@@ -2,12 +2,19 @@ import type { BlockCache } from './block-cache.js';
 import { type Checkpoint, type CheckpointRun, writeCheckpoint } from './checkpoint.js';
 import type { FileIO } from './file-io.js';
 import { joinPath } from './format.js';
-import { bloomFileName, InstanceBloom, parseBloomFileName, writeBloom } from './instance-bloom.js';
+import {
+  BloomBuilder,
+  bloomFileName,
+  InstanceBloom,
+  parseBloomFileName,
+  writeBloom,
+} from './instance-bloom.js';
 import {
   compareRunEntries,
   InstanceRun,
   parseRunFileName,
   type RunEntry,
+  type RunWriteJob,
   runFileName,
   writeRun,
 } from './instance-run.js';
@@ -17,7 +24,7 @@ import {
   type PositionEntry,
   PositionIndex,
 } from './position-index.js';
-import { mergeRuns } from './run-merge.js';
+import { startMerge } from './run-merge.js';
 import type { DataEnd } from './scan.js';
 
 export const POSITIONS_FILE = 'positions';
@@ -41,6 +48,15 @@ export interface LogPoint {
   lastGeneration: number;
   lastTimestamp: number;
   dataEnds: Map<number, DataEnd>;
+}
+
+/** A merge carried out in steps: its job, the runs it replaces, and the filter built as it goes. */
+interface MergeInProgress {
+  job: RunWriteJob;
+  sources: OpenRun[];
+  runId: number;
+  indexTo: number;
+  bloom: BloomBuilder;
 }
 
 interface OpenRun {
@@ -78,6 +94,10 @@ export class DomainIndex {
    */
   #obsolete: string[] = [];
   #memtable: RunEntry[] = [];
+  /** The merge in progress, carried out by advanceMerge. */
+  #merge: MergeInProgress | undefined;
+  /** Runs were merged since the last checkpoint. */
+  #runsChanged = false;
   #byInstance = new Map<number, Map<bigint, RunEntry[]>>();
   #pendingPositions: PositionEntry[] = [];
   #positionCount = 0;
@@ -260,6 +280,7 @@ export class DomainIndex {
     };
     writeCheckpoint(this.#io, this.#folder, checkpoint);
     this.#checkpointedEnd = point.indexEnd;
+    this.#runsChanged = false;
     for (const file of this.#obsolete.splice(0)) this.#unlink(file);
     return checkpoint;
   }
@@ -284,6 +305,8 @@ export class DomainIndex {
   }
 
   close(): void {
+    this.#merge?.job.abort();
+    this.#merge = undefined;
     for (const { run, bloom } of this.#runs) {
       run.close();
       bloom?.close();
@@ -307,46 +330,75 @@ export class DomainIndex {
   }
 
   /**
+   * Advances the merge in progress by about `entries` entries (RunWriteJob steps): merges are spread
+   * over the append calls that follow the checkpoint that started them, so no commit waits for a
+   * whole merge. A finished merge takes its sources' place at once (it holds the same batches); the
+   * next checkpoint names it, and its sources are removed after that.
+   */
+  advanceMerge(entries: number): void {
+    const merge = this.#merge;
+    if (!merge?.job.step(entries)) return;
+    this.#merge = undefined;
+    const { runId, sources } = merge;
+    merge.bloom.write(this.#io, this.#bloomPath(runId));
+    const file = runFileName(runId);
+    const run = InstanceRun.open(this.#io, this.#runPath(runId), this.#cache, `${this.#name}/${file}`);
+    const merged: OpenRun = {
+      run,
+      bloom: this.#openBloom(runId),
+      info: { runId, entryCount: merge.job.entryCount, indexTo: merge.indexTo },
+    };
+    this.#runs.splice(this.#runs.indexOf(sources[0]!), sources.length, merged);
+    for (const r of sources) {
+      r.run.close();
+      r.bloom?.close();
+      this.#obsolete.push(runFileName(r.info.runId), bloomFileName(r.info.runId));
+    }
+    this.#runsChanged = true;
+    this.#mergeTiers();
+  }
+
+  /** Finishes the merge in progress, and any it leads to (before a final checkpoint). */
+  finishMerges(): void {
+    while (this.#merge) this.advanceMerge(Number.POSITIVE_INFINITY);
+  }
+
+  /** Whether a checkpoint would change anything: index past the last one, or runs merged since. */
+  hasNews(indexEnd: number): boolean {
+    return indexEnd > this.#checkpointedEnd || this.#runsChanged;
+  }
+
+  /**
    * Size-tiered merging: a run's tier is how many times fanIn its size is over the smallest run's;
-   * while the newest fanIn runs share a tier they become one run. A lookup reads every run, so
-   * their number stays about (fanIn − 1) × log_fanIn(batches).
+   * when the newest fanIn runs share a tier, a merge of them starts (one at a time; advanceMerge
+   * carries it out). A lookup reads every run, so their number stays about
+   * (fanIn − 1) × log_fanIn(batches).
    */
   #mergeTiers(): void {
+    if (this.#merge) return;
     const fanIn = this.#policy.runFanIn;
+    const n = this.#runs.length;
+    if (n < fanIn) return;
     const base = Math.max(1, Math.min(...this.#runs.map((r) => r.info.entryCount)));
     const tier = (r: OpenRun) => Math.floor(Math.log(r.info.entryCount / base) / Math.log(fanIn) + 1e-9);
-    for (;;) {
-      const n = this.#runs.length;
-      if (n < fanIn) return;
-      const newest = this.#runs.slice(n - fanIn);
-      const t = tier(newest[newest.length - 1]!);
-      if (!newest.every((r) => tier(r) <= t)) return;
-      const runId = this.#nextRunId++;
-      const meta = {
-        runId,
-        indexFrom: newest[0]!.run.meta.indexFrom,
-        indexTo: newest[fanIn - 1]!.info.indexTo,
-      };
-      const entryCount = mergeRuns(
-        this.#io,
-        newest.map((r) => r.run),
-        this.#runPath(runId),
-        meta,
-      );
-      const merged = InstanceRun.open(this.#io, this.#runPath(runId), this.#cache, runFileName(runId));
-      try {
-        writeBloom(this.#io, this.#bloomPath(runId), merged.entries(), entryCount);
-      } finally {
-        merged.close();
-      }
-      for (const r of newest) {
-        r.run.close();
-        r.bloom?.close();
-        this.#obsolete.push(runFileName(r.info.runId), bloomFileName(r.info.runId));
-      }
-      this.#runs.length = n - fanIn;
-      this.#pushRun(runId, entryCount, meta.indexTo);
-    }
+    const newest = this.#runs.slice(n - fanIn);
+    const t = tier(newest[newest.length - 1]!);
+    if (!newest.every((r) => tier(r) <= t)) return;
+    const runId = this.#nextRunId++;
+    const meta = {
+      runId,
+      indexFrom: newest[0]!.run.meta.indexFrom,
+      indexTo: newest[fanIn - 1]!.info.indexTo,
+    };
+    const bloom = new BloomBuilder(newest.reduce((sum, r) => sum + r.info.entryCount, 0));
+    const job = startMerge(
+      this.#io,
+      newest.map((r) => r.run),
+      this.#runPath(runId),
+      meta,
+      (entry) => bloom.add(entry.aggregateTypeCode, entry.aggregateId),
+    );
+    this.#merge = { job, sources: newest, runId, indexTo: meta.indexTo, bloom };
   }
 
   #runPath(runId: number): string {

@@ -72,6 +72,44 @@ function blockCount(keys: number): number {
   return Math.max(1, Math.ceil((keys * BLOOM_BITS_PER_KEY) / BLOCK_BITS));
 }
 
+/** The filter of a run being written: instances added one by one, then written whole. */
+export class BloomBuilder {
+  readonly #blocks: number;
+  readonly #bytes: Uint8Array;
+
+  /** `count`: how many instances will be added at most (it sizes the filter). */
+  constructor(count: number) {
+    this.#blocks = blockCount(count);
+    this.#bytes = new Uint8Array(this.#blocks * CACHE_BLOCK_BYTES);
+  }
+
+  add(aggregateTypeCode: number, aggregateId: bigint): void {
+    const bytes = this.#bytes;
+    forEachBit(this.#blocks, aggregateTypeCode, aggregateId, (block, byte, mask) => {
+      bytes[block * CACHE_BLOCK_BYTES + byte]! |= mask;
+      return true;
+    });
+  }
+
+  /** Seals every block with its CRC, writes the filter to `path` (replacing any file) and fdatasyncs it. */
+  write(io: FileIO, path: string): void {
+    const bytes = this.#bytes;
+    const view = new DataView(bytes.buffer);
+    for (let b = 0; b < this.#blocks; b++) {
+      const start = b * CACHE_BLOCK_BYTES;
+      view.setUint32(start + DATA_BYTES, crc32(bytes.subarray(start, start + DATA_BYTES)), true);
+    }
+    const fd = io.open(path, 'create');
+    try {
+      io.truncate(fd, 0);
+      io.write(fd, bytes, 0);
+      io.fdatasync(fd);
+    } finally {
+      io.close(fd);
+    }
+  }
+}
+
 /**
  * Writes the filter of a run's instances to a new file and fdatasyncs it. `keys` may repeat an
  * instance (one per batch); `count` is how many it yields at most (it sizes the filter).
@@ -82,27 +120,9 @@ export function writeBloom(
   keys: Iterable<{ aggregateTypeCode: number; aggregateId: bigint }>,
   count: number,
 ): void {
-  const blocks = blockCount(count);
-  const bytes = new Uint8Array(blocks * CACHE_BLOCK_BYTES);
-  for (const key of keys) {
-    forEachBit(blocks, key.aggregateTypeCode, key.aggregateId, (block, byte, mask) => {
-      bytes[block * CACHE_BLOCK_BYTES + byte]! |= mask;
-      return true;
-    });
-  }
-  const view = new DataView(bytes.buffer);
-  for (let b = 0; b < blocks; b++) {
-    const start = b * CACHE_BLOCK_BYTES;
-    view.setUint32(start + DATA_BYTES, crc32(bytes.subarray(start, start + DATA_BYTES)), true);
-  }
-  const fd = io.open(path, 'create');
-  try {
-    io.truncate(fd, 0);
-    io.write(fd, bytes, 0);
-    io.fdatasync(fd);
-  } finally {
-    io.close(fd);
-  }
+  const builder = new BloomBuilder(count);
+  for (const key of keys) builder.add(key.aggregateTypeCode, key.aggregateId);
+  builder.write(io, path);
 }
 
 /** A run's filter, read block by block through the BlockCache. */

@@ -95,20 +95,76 @@ export function compareRunEntries(a: RunEntry, b: RunEntry): number {
  * failure the partial file is removed. Returns the entry count.
  */
 export function writeRun(io: FileIO, path: string, entries: Iterable<RunEntry>, meta: RunMeta): number {
-  checkRunMeta(meta);
-  if (io.exists(path)) throw new Error(`${path} exists: a run is only ever written to a new file`);
-  const fd = io.open(path, 'create');
-  let entryCount: number;
-  try {
-    entryCount = writeDataBlocks(io, fd, entries);
-    io.write(fd, encodeRunHeader(meta, entryCount), 0);
-    io.fdatasync(fd);
-  } catch (err) {
-    discardPartialRun(io, fd, path);
-    throw err;
+  const job = new RunWriteJob(io, path, entries, meta);
+  job.step(Number.POSITIVE_INFINITY);
+  return job.entryCount;
+}
+
+/** Entries a RunWriteJob encodes between two chances to stop. */
+const STEP_ENTRIES = 1024;
+
+/**
+ * writeRun in steps: each `step(n)` writes about `n` more entries (whole steps of 1,024), so that
+ * a long write — a merge of large runs — can be spread over many calls of its caller. The file is
+ * a partial run (no header) until the step that finishes it; `abort` removes it.
+ */
+export class RunWriteJob {
+  readonly #io: FileIO;
+  readonly #path: string;
+  readonly #meta: RunMeta;
+  readonly #fd: number;
+  readonly #steps: Generator<number, number>;
+  #entryCount = 0;
+  #done = false;
+
+  constructor(io: FileIO, path: string, entries: Iterable<RunEntry>, meta: RunMeta) {
+    checkRunMeta(meta);
+    if (io.exists(path)) throw new Error(`${path} exists: a run is only ever written to a new file`);
+    this.#io = io;
+    this.#path = path;
+    this.#meta = meta;
+    this.#fd = io.open(path, 'create');
+    this.#steps = writeDataBlocks(io, this.#fd, entries, STEP_ENTRIES);
   }
-  io.close(fd);
-  return entryCount;
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Entries written so far (all of them once done). */
+  get entryCount(): number {
+    return this.#entryCount;
+  }
+
+  /** Writes about `entries` more entries; returns true once the run is complete and synced. */
+  step(entries: number): boolean {
+    if (this.#done) return true;
+    try {
+      for (let written = 0; written < entries; written += STEP_ENTRIES) {
+        const next = this.#steps.next();
+        this.#entryCount = next.value;
+        if (!next.done) continue;
+        this.#io.write(this.#fd, encodeRunHeader(this.#meta, this.#entryCount), 0);
+        this.#io.fdatasync(this.#fd);
+        this.#io.close(this.#fd);
+        this.#done = true;
+        return true;
+      }
+    } catch (err) {
+      this.#done = true;
+      discardPartialRun(this.#io, this.#fd, this.#path);
+      throw err;
+    }
+    return false;
+  }
+
+  /** Stops an unfinished write and removes its file. */
+  abort(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#steps.return(this.#entryCount);
+    discardPartialRun(this.#io, this.#fd, this.#path);
+  }
 }
 
 /** Closes and removes a run file whose writing failed; the write's own failure is the one reported. */
@@ -411,7 +467,13 @@ function describeEntry(entry: RunEntry): string {
 }
 
 /** Writes the data blocks from block 1 on and returns the entry count. */
-function writeDataBlocks(io: FileIO, fd: number, entries: Iterable<RunEntry>): number {
+/** Writes the data blocks, yielding the entry count every `stepEntries` entries; returns the count. */
+function* writeDataBlocks(
+  io: FileIO,
+  fd: number,
+  entries: Iterable<RunEntry>,
+  stepEntries: number,
+): Generator<number, number> {
   const buffer = new Uint8Array(WRITE_BLOCKS * BLOCK_BYTES);
   const view = new DataView(buffer.buffer);
   let position = BLOCK_BYTES;
@@ -436,6 +498,7 @@ function writeDataBlocks(io: FileIO, fd: number, entries: Iterable<RunEntry>): n
     previousVersion = firstVersion;
     encodeRunEntry(view, fullBlocks * BLOCK_BYTES + ENTRIES_AT + inBlock * RUN_ENTRY_BYTES, entry);
     count++;
+    if (count % stepEntries === 0) yield count;
     if (++inBlock < RUN_ENTRIES_PER_BLOCK) continue;
     sealDataBlock(buffer, view, fullBlocks * BLOCK_BYTES, inBlock);
     inBlock = 0;

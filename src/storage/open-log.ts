@@ -52,8 +52,10 @@ export function openLog(io: FileIO, root: string, cache: BlockCache, policy: Ind
       root,
       name,
       (record) => {
-        if (start === undefined && index.memtableBatches >= REBUILD_SPILL_BATCHES)
+        if (start === undefined && index.memtableBatches >= REBUILD_SPILL_BATCHES) {
           index.spill(record.fileOffset);
+          index.advanceMerge(4 * REBUILD_SPILL_BATCHES);
+        }
         addRecord(domain, record);
       },
       start,

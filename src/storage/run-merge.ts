@@ -4,7 +4,7 @@ import {
   type InstanceRun,
   type RunEntry,
   type RunMeta,
-  writeRun,
+  RunWriteJob,
 } from './instance-run.js';
 
 /**
@@ -26,8 +26,32 @@ interface RunCursor {
  * (RangeError otherwise); an entry present in two runs is refused by writeRun (RangeError).
  */
 export function mergeRuns(io: FileIO, runs: InstanceRun[], path: string, meta: RunMeta): number {
+  const job = startMerge(io, runs, path, meta);
+  job.step(Number.POSITIVE_INFINITY);
+  return job.entryCount;
+}
+
+/**
+ * mergeRuns in steps (RunWriteJob.step), for a merge spread over many calls; `onEntry` sees every
+ * merged entry as it is written (to build the run's filter alongside). The runs must stay open
+ * until the job is done or aborted.
+ */
+export function startMerge(
+  io: FileIO,
+  runs: InstanceRun[],
+  path: string,
+  meta: RunMeta,
+  onEntry?: (entry: RunEntry) => void,
+): RunWriteJob {
   checkRanges(runs, meta);
-  return writeRun(io, path, mergedEntries(runs), meta);
+  return new RunWriteJob(io, path, onEntry ? tap(mergedEntries(runs), onEntry) : mergedEntries(runs), meta);
+}
+
+function* tap(entries: Iterable<RunEntry>, onEntry: (entry: RunEntry) => void): Generator<RunEntry> {
+  for (const entry of entries) {
+    onEntry(entry);
+    yield entry;
+  }
 }
 
 function checkRanges(runs: readonly InstanceRun[], meta: RunMeta): void {

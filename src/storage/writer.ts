@@ -58,6 +58,12 @@ export interface StorageWriterOptions {
 }
 
 export const DEFAULT_WRITER_INDEX_CACHE_BYTES = 8 * 1024 * 1024;
+/**
+ * Merge work per batch appended: a batch's entry is merged about log_fanIn(batches / checkpoint
+ * size) times in its life (fewer than 8 below a billion batches at the defaults).
+ */
+const MERGE_ENTRIES_PER_BATCH = 8;
+const MERGE_MIN_ENTRIES = 1024;
 export const DEFAULT_INSTANCE_CACHE_SIZE = 100_000;
 
 /** The bytes one append call adds to one data segment file. */
@@ -366,6 +372,7 @@ export class StorageWriter {
         const entry = delta.domains.find((d) => d.domain === domain.name);
         if (entry) entry.checkpoint = made.checkpoint;
       }
+      for (const domain of touched) this.#advanceMerge(domain, accepted.length);
     } catch (err) {
       this.#fail(err);
     } finally {
@@ -501,7 +508,8 @@ export class StorageWriter {
       for (const domain of this.#domains.values()) {
         domain.registrySynced = domain.registryEnd;
         domain.indexSynced = domain.indexEnd;
-        if (domain.indexEnd > domain.index.checkpointedEnd && firstError === undefined) {
+        attempt(() => domain.index.finishMerges());
+        if (domain.index.hasNews(domain.indexEnd) && firstError === undefined) {
           attempt(() => this.#checkpoint(domain));
         }
       }
@@ -839,6 +847,19 @@ export class StorageWriter {
       }
     }
     state.keysLoaded = true;
+  }
+
+  /**
+   * Gives the domain's merge in progress its share of this append call: MERGE_ENTRIES_PER_BATCH
+   * merged entries per batch appended (at least one step), so merges keep up with the runs that
+   * checkpoints add while no call does a whole merge.
+   */
+  #advanceMerge(domain: DomainState, batches: number): void {
+    try {
+      domain.index.advanceMerge(MERGE_ENTRIES_PER_BATCH * batches + MERGE_MIN_ENTRIES);
+    } catch (err) {
+      this.#indexFailed(domain, err);
+    }
   }
 
   /** Adds a written batch to its domain's index. */
