@@ -1,5 +1,5 @@
 import { crc32 } from '../crc.js';
-import { type FileIO, readWholeFile } from './file-io.js';
+import { type FileIO, readWholeFile, writeWholeFile } from './file-io.js';
 import { joinPath, readU53, writeU53 } from './format.js';
 
 /**
@@ -215,14 +215,7 @@ export function readCheckpoint(io: FileIO, folder: string): Checkpoint | string 
 export function writeCheckpoint(io: FileIO, folder: string, c: Checkpoint): void {
   const bytes = encodeCheckpoint(c);
   const aside = joinPath(folder, CHECKPOINT_TMP_FILE);
-  const fd = io.open(aside, 'create');
-  try {
-    io.truncate(fd, 0);
-    io.write(fd, bytes, 0);
-    io.fdatasync(fd);
-  } finally {
-    io.close(fd);
-  }
+  writeWholeFile(io, aside, bytes);
   io.rename(aside, joinPath(folder, CHECKPOINT_FILE));
   io.fsyncDir(folder);
 }

@@ -115,6 +115,18 @@ export const realFileIO: FileIO = Object.freeze({
   },
 });
 
+/** Replaces a file's content with `bytes` (creating it when missing) and fdatasyncs it. */
+export function writeWholeFile(io: FileIO, path: string, bytes: Uint8Array): void {
+  const fd = io.open(path, 'create');
+  try {
+    io.truncate(fd, 0);
+    io.write(fd, bytes, 0);
+    io.fdatasync(fd);
+  } finally {
+    io.close(fd);
+  }
+}
+
 /** The bytes of a file from `from` to its end (empty when it does not exist or is shorter). */
 export function readFileFrom(io: FileIO, path: string, from: number): Uint8Array {
   if (from === 0) return readWholeFile(io, path);

@@ -1,7 +1,7 @@
 import { crc32 } from '../crc.js';
 import { RingStoreError } from '../errors.js';
 import { type BlockCache, CACHE_BLOCK_BYTES } from './block-cache.js';
-import type { FileIO } from './file-io.js';
+import { type FileIO, writeWholeFile } from './file-io.js';
 
 /**
  * A blocked Bloom filter of the instances of one run (`instances-<id>.bloom`, beside the run): it
@@ -99,14 +99,7 @@ export class BloomBuilder {
       const start = b * CACHE_BLOCK_BYTES;
       view.setUint32(start + DATA_BYTES, crc32(bytes.subarray(start, start + DATA_BYTES)), true);
     }
-    const fd = io.open(path, 'create');
-    try {
-      io.truncate(fd, 0);
-      io.write(fd, bytes, 0);
-      io.fdatasync(fd);
-    } finally {
-      io.close(fd);
-    }
+    writeWholeFile(io, path, bytes);
   }
 }
 
