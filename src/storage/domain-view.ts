@@ -1,3 +1,4 @@
+import { RingStoreError } from '../errors.js';
 import { LIMITS } from '../model/limits.js';
 import type { BlockCache } from './block-cache.js';
 import { type Checkpoint, readCheckpoint } from './checkpoint.js';
@@ -17,7 +18,7 @@ import { IndexTail } from './index-tail.js';
 import { bloomFileName, InstanceBloom } from './instance-bloom.js';
 import { InstanceRun, runFileName } from './instance-run.js';
 import { NameRegistry } from './name-registry.js';
-import { PositionIndex } from './position-index.js';
+import { type PositionEntry, PositionIndex } from './position-index.js';
 import type { RecordCache } from './record-cache.js';
 import { corruptData } from './recovery-plan.js';
 import { decodeRegistryRecord } from './registry-record.js';
@@ -25,6 +26,10 @@ import { classifyFault, type IndexScanState, indexVouchAfter, newIndexScanState,
 import type { DomainDelta } from './types.js';
 
 const EMPTY = new Uint8Array(0);
+
+function isCorrupt(err: unknown): boolean {
+  return err instanceof RingStoreError && err.code === 'CORRUPT_DATA';
+}
 
 /** An open run and its filter. */
 interface ViewRun {
@@ -211,7 +216,15 @@ export class DomainView {
     const batches: BatchRef[] = [];
     for (const { run, bloom } of this.#runs.values()) {
       if (bloom && !bloom.mayContain(aggregateTypeCode, aggregateId)) continue;
-      for (const entry of run.entriesOf(aggregateTypeCode, aggregateId)) batches.push(entry);
+      let entries: readonly BatchRef[];
+      try {
+        entries = run.entriesOf(aggregateTypeCode, aggregateId);
+      } catch (err) {
+        if (!isCorrupt(err)) throw err;
+        // A damaged run is never trusted: its batches of the instance come from the log instead.
+        entries = this.#batchesInLog(run.meta.indexFrom, run.meta.indexTo, aggregateTypeCode, aggregateId);
+      }
+      for (const entry of entries) batches.push(entry);
     }
     const tail = this.#tail;
     const recent = tail.instances.get(aggregateTypeCode)?.get(aggregateId);
@@ -289,7 +302,7 @@ export class DomainView {
       const i = tail.lastAtMost(tail.firstPosition, position);
       return i < 0 ? tail.base : tail.base + tail.recordOffset[i]!;
     }
-    return this.#positions?.atPosition(position)?.indexOffset ?? 0;
+    return this.#fromPositions((positions) => positions.atPosition(position));
   }
 
   /** An index offset at or before the first record with timestamp >= time. */
@@ -299,7 +312,40 @@ export class DomainView {
       const i = tail.lastBelow(tail.timestamp, time);
       return i < 0 ? tail.base : tail.base + tail.recordOffset[i]!;
     }
-    return this.#positions?.beforeTime(time)?.indexOffset ?? 0;
+    return this.#fromPositions((positions) => positions.beforeTime(time));
+  }
+
+  /**
+   * The index offset a positions lookup gives, or 0 when it has no entry; also 0 — the log read from
+   * its start: slower, never wrong — when a positions block it reads is damaged.
+   */
+  #fromPositions(lookup: (positions: PositionIndex) => PositionEntry | undefined): number {
+    const positions = this.#positions;
+    if (!positions) return 0;
+    try {
+      return lookup(positions)?.indexOffset ?? 0;
+    } catch (err) {
+      if (!isCorrupt(err)) throw err;
+      return 0;
+    }
+  }
+
+  /** The batches of an instance in index range [from, to), found by reading those index records. */
+  #batchesInLog(from: number, to: number, aggregateTypeCode: number, aggregateId: bigint): BatchRef[] {
+    const found: BatchRef[] = [];
+    this.forEachRecord(from, (record) => {
+      if (record.fileOffset >= to) return false;
+      if (record.aggregateTypeCode === aggregateTypeCode && record.aggregateId === aggregateId) {
+        found.push({
+          indexOffset: record.fileOffset,
+          firstVersion: record.firstVersion,
+          eventCount: record.eventCount,
+          generation: record.generation,
+        });
+      }
+      return true;
+    });
+    return found;
   }
 
   close(): void {

@@ -365,15 +365,11 @@ describe(`index files fuzz (seed ${SEED}; set RINGSTORE_SEED to change)`, () => 
           report.problems.every((p) => p.severity === 'index'),
           `${label}: ${JSON.stringify(report.problems)}`,
         ).toBe(true);
-        // The reader alone: every answer right, or CORRUPT_DATA.
-        try {
-          const got = readInstances(image, reference);
-          expect(got, label).toEqual(instances);
-          for (const [domain, full] of reference) expect(readLog(image, domain), label).toEqual(full);
-        } catch (err) {
-          if (!isCorrupt(err)) throw err;
-          caught++;
-        }
+        // The reader alone answers every read right: it never trusts a damaged index file (a
+        // damaged run is replaced by the log for the instance read, damaged positions by a read
+        // from the log's start, a damaged checkpoint or run header by the whole log).
+        expect(readInstances(image, reference), label).toEqual(instances);
+        for (const [domain, full] of reference) expect(readLog(image, domain), label).toEqual(full);
         // The writer opens (a damaged checkpoint or run header makes it rebuild) and answers right;
         // a damaged block it meets later fails it with STORE_FAILED and drops the checkpoint, and
         // the next open rebuilds the index from the log.
@@ -406,7 +402,7 @@ describe(`index files fuzz (seed ${SEED}; set RINGSTORE_SEED to change)`, () => 
       }
     }
     console.log(
-      `index files fuzz: ${files.length} files, ${caught} reads refused with CORRUPT_DATA, ${rebuilt} damaged files rewritten by open`,
+      `index files fuzz: ${files.length} files, ${caught} writer failures with STORE_FAILED, ${rebuilt} damaged files rewritten by open`,
     );
   });
 });
