@@ -3,6 +3,7 @@ import { closeSync, fdatasyncSync, openSync, rmSync, writeFileSync, writeSync } 
 import { join } from 'node:path';
 import type { BenchConfig } from './config.js';
 import type { CaseResult } from './measure.js';
+import type { ThreadRoles } from './thread-roles.js';
 import type { Workload } from './workload.js';
 
 /** What a case child gets: the run's config, the shared workload, and a private, empty directory. */
@@ -13,6 +14,8 @@ export interface CaseContext {
   dir: string;
   /** nowSeconds() value after which a write case stops issuing puts (BENCH_CASE_SECONDS). */
   deadline: number;
+  /** Names the case's worker threads for the per-thread CPU times (see bench/cpu-meter.ts). */
+  threads: ThreadRoles;
 }
 
 /** A case module exports `run`; `variant` selects e.g. durability or producer count. */

@@ -1,6 +1,7 @@
 import { type CaseRun, probeFsyncMs } from './case.js';
 import type { BenchConfig } from './config.js';
 import { nowSeconds } from './measure.js';
+import { ThreadRoles } from './thread-roles.js';
 import { Workload } from './workload.js';
 
 /**
@@ -32,11 +33,13 @@ async function main(): Promise<void> {
   const job = JSON.parse(process.env.BENCH_JOB ?? '') as CaseJob;
   const load = caseModules[job.module];
   if (load === undefined) throw new Error(`unknown case module ${job.module}`);
+  // Listening before the case starts any worker, so that every worker's announcement arrives.
+  const threads = new ThreadRoles();
   const { run } = await load();
   const workload = new Workload(job.config);
   const fsyncProbeMs = probeFsyncMs(job.dir);
   const results = await run(
-    { config: job.config, workload, dir: job.dir, deadline: nowSeconds() + job.config.caseSeconds },
+    { config: job.config, workload, dir: job.dir, deadline: nowSeconds() + job.config.caseSeconds, threads },
     job.variant,
   );
   for (const result of results) result.fsyncProbeMs ??= fsyncProbeMs;

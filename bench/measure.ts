@@ -1,3 +1,5 @@
+import type { ThreadCpu } from './cpu-meter.js';
+
 /** What every case reports: one row of the results table. Plain JSON (it crosses a process boundary). */
 export interface CaseResult {
   /** Stable case id, e.g. `ringstore main fsync pool`: the key ratios and filters use. */
@@ -24,6 +26,11 @@ export interface CaseResult {
   fsyncProbeMs?: number;
   /** Peak resident set of the case's process (all its threads), MiB. */
   peakRssMb?: number;
+  /**
+   * Write cases: CPU time of each of the process's threads during the measured interval, from
+   * /proc/self/task/<tid>/schedstat, per event and by role, and the busy cores.
+   */
+  cpu?: ThreadCpu;
   /** events/s of every round, in run order, when the run had more than one round. */
   rounds?: number[];
   /** True when the case hit BENCH_CASE_SECONDS and reports a partial run (the rate is still valid). */

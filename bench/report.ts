@@ -1,4 +1,5 @@
 import type { BenchConfig } from './config.js';
+import type { ThreadCpu } from './cpu-meter.js';
 import type { CaseResult } from './measure.js';
 import {
   checkReadbackTargets,
@@ -157,6 +158,9 @@ function times(value: number | undefined): string {
 const WRITE_HEADER = [
   'case',
   'events/s',
+  'CPU µs/event (main/writer/crc/other)',
+  'CPU µs/event total',
+  'busy cores',
   'MB/s',
   'p50 ms',
   'p99 ms',
@@ -170,6 +174,18 @@ const WRITE_HEADER = [
 ];
 const READ_HEADER = ['case', 'what', 'events', 'events/s', 'MB/s', 'peak RSS MiB', '× lmdb', 'notes'];
 
+/**
+ * µs of CPU per event of the main thread, the writer, the CRC pool and the other threads ('–' for a
+ * role without a thread), plus the producer threads when the case has some.
+ */
+export function cpuByRole(cpu: ThreadCpu | undefined): string {
+  if (cpu === undefined) return '';
+  const cell = (role: keyof ThreadCpu['roles']) =>
+    cpu.roles[role].threads === 0 ? '–' : cpu.roles[role].microsPerEvent.toFixed(2);
+  const roles = (['main', 'writer', 'crc', 'other'] as const).map(cell).join('/');
+  return cpu.roles.producer.threads === 0 ? roles : `${roles} (producers ${cell('producer')})`;
+}
+
 function writeRow(result: CaseResult & { ratios: Ratios }): string[] {
   const notes = [...result.notes];
   if (result.rounds !== undefined)
@@ -178,6 +194,9 @@ function writeRow(result: CaseResult & { ratios: Ratios }): string[] {
   return [
     result.id,
     format(result.eventsPerSec),
+    cpuByRole(result.cpu),
+    format(result.cpu?.microsPerEvent, 2),
+    format(result.cpu?.busyCores, 2),
     format(result.mbPerSec, 1),
     format(result.latencyP50Ms, 2),
     format(result.latencyP99Ms, 2),

@@ -1,8 +1,8 @@
 import { execFileSync, fork } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CaseJob } from './child.js';
 import { type BenchConfig, configFromEnv } from './config.js';
 import { type CaseResult, medianRounds } from './measure.js';
@@ -100,7 +100,9 @@ function runChild(
     dir,
     config: { ...config, inFlight: spec.inFlight ?? config.inFlight },
   };
-  const execArgv: string[] = [];
+  // Every worker thread of the child announces its tid (bench/thread-roles.ts): workers inherit execArgv.
+  const preload = pathToFileURL(join(dirname(childScript), 'thread-tag-preload.js')).href;
+  const execArgv: string[] = ['--import', preload];
   const profileDir = process.env.BENCH_CPU_PROF;
   if (profileDir !== undefined && profileDir !== '') {
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(profileDir, spec.id)}`);
@@ -160,7 +162,11 @@ function summary(row: CaseResult): string {
   if (row.open !== undefined) {
     return `open ${row.open.openSeconds.toFixed(3)} s, RSS ${row.open.rssAfterOpenMb} MiB after open`;
   }
-  return `${row.eventsPerSec.toLocaleString('en-US').padStart(12)} events/s${row.capped ? ' (capped)' : ''}`;
+  const cpu =
+    row.cpu === undefined
+      ? ''
+      : `, CPU ${row.cpu.microsPerEvent.toFixed(2)} µs/event, ${row.cpu.busyCores.toFixed(2)} busy cores`;
+  return `${row.eventsPerSec.toLocaleString('en-US').padStart(12)} events/s${row.capped ? ' (capped)' : ''}${cpu}`;
 }
 
 function fileStamp(date: Date): string {

@@ -1,6 +1,7 @@
 import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CaseContext } from '../case.js';
+import { CpuMeter } from '../cpu-meter.js';
 import { type CaseResult, MIB, nowSeconds, peakRssMb, round, throughput } from '../measure.js';
 
 /**
@@ -17,6 +18,8 @@ export async function run(context: CaseContext): Promise<CaseResult[]> {
   let fsyncs = 0;
   let batches = 0;
   let capped = false;
+  const meter = new CpuMeter(context.threads);
+  meter.start();
   const start = nowSeconds();
   try {
     for (let k = 0; k < workload.batchCount; k++) {
@@ -44,6 +47,7 @@ export async function run(context: CaseContext): Promise<CaseResult[]> {
   }
   const seconds = nowSeconds() - start;
   const events = batches * config.batchEvents;
+  const cpu = meter.stop(events);
   return [
     {
       id: 'floor',
@@ -54,6 +58,7 @@ export async function run(context: CaseContext): Promise<CaseResult[]> {
       fsyncs,
       eventsPerFsync: round(events / Math.max(1, fsyncs), 1),
       peakRssMb: peakRssMb(),
+      cpu,
       capped,
       notes: [],
     },

@@ -1,5 +1,6 @@
 import { open, type RootDatabase } from 'lmdb';
 import type { CaseContext } from '../case.js';
+import { CpuMeter } from '../cpu-meter.js';
 import {
   type CaseResult,
   LatencyRecorder,
@@ -58,6 +59,8 @@ async function durableWrites(context: CaseContext): Promise<CaseResult[]> {
   const values = valuePool(workload, 1024);
   const db = openStore(context.dir);
   const latencies = new LatencyRecorder(workload.batchCount);
+  const meter = new CpuMeter(context.threads);
+  meter.start();
   const outcome = await runInFlight(
     workload.batchCount,
     config.inFlight,
@@ -70,8 +73,9 @@ async function durableWrites(context: CaseContext): Promise<CaseResult[]> {
     },
     latencies,
   );
-  await db.close();
   const events = outcome.completed * config.batchEvents;
+  const cpu = meter.stop(events);
+  await db.close();
   return [
     {
       id: 'lmdb write',
@@ -82,8 +86,12 @@ async function durableWrites(context: CaseContext): Promise<CaseResult[]> {
       latencyP50Ms: latencies.percentile(50),
       latencyP99Ms: latencies.percentile(99),
       peakRssMb: peakRssMb(),
+      cpu,
       capped: outcome.capped,
-      notes: ['lmdb-js does not expose its fsync count'],
+      notes: [
+        'lmdb-js does not expose its fsync count',
+        "its native write thread is one of the 'other' threads in the CPU column",
+      ],
     },
   ];
 }

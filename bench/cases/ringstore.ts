@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
-import { RingStore } from '../../src/api/ring-store.js';
+import { RingStore, ringStoreThreads } from '../../src/api/ring-store.js';
 import type { Durability } from '../../src/types.js';
 import type { CaseContext } from '../case.js';
+import { CpuMeter, type ThreadCpu } from '../cpu-meter.js';
 import {
   type CaseResult,
   type InFlightRun,
@@ -54,13 +55,31 @@ function caseId(variant: Variant): string {
   return `ringstore ${from} ${variant.durability} ${variant.crc}${handoff}`;
 }
 
+interface MeasuredRun extends InFlightRun {
+  cpu: ThreadCpu;
+}
+
+/** Names the store's writer and CRC pool threads (a pool thread that died has a replacement). */
+function nameStoreThreads(context: CaseContext, store: RingStore): void {
+  const { writer, pool } = ringStoreThreads(store);
+  context.threads.assign(writer.threadId, 'writer');
+  for (const thread of pool?.threads ?? []) context.threads.assign(thread.threadId, 'crc');
+}
+
+function stopMeter(context: CaseContext, store: RingStore, meter: CpuMeter, run: InFlightRun): MeasuredRun {
+  nameStoreThreads(context, store);
+  return { ...run, cpu: meter.stop(run.completed * context.config.batchEvents) };
+}
+
 async function fromMainThread(
   context: CaseContext,
   store: RingStore,
   latencies: LatencyRecorder,
-): Promise<InFlightRun> {
+): Promise<MeasuredRun> {
   const { workload, config } = context;
-  return runInFlight(
+  const meter = new CpuMeter(context.threads);
+  meter.start();
+  const run = await runInFlight(
     workload.batchCount,
     config.inFlight,
     context.deadline,
@@ -73,6 +92,7 @@ async function fromMainThread(
       ),
     latencies,
   );
+  return stopMeter(context, store, meter, run);
 }
 
 async function fromProducerThreads(
@@ -80,7 +100,7 @@ async function fromProducerThreads(
   store: RingStore,
   producers: number,
   latencies: LatencyRecorder,
-): Promise<InFlightRun> {
+): Promise<MeasuredRun> {
   const { config } = context;
   const workers: Worker[] = [];
   const ready: Promise<void>[] = [];
@@ -95,6 +115,7 @@ async function fromProducerThreads(
       deadline: context.deadline,
     };
     const worker = new Worker(new URL('./producer-thread.js', import.meta.url), { workerData });
+    context.threads.assign(worker.threadId, 'producer');
     workers.push(worker);
     let readyResolve: () => void = () => {};
     ready.push(new Promise((resolve) => (readyResolve = resolve)));
@@ -112,6 +133,8 @@ async function fromProducerThreads(
     );
   }
   await Promise.all(ready);
+  const meter = new CpuMeter(context.threads);
+  meter.start();
   const start = nowSeconds();
   for (const worker of workers) worker.postMessage('go');
   try {
@@ -124,7 +147,8 @@ async function fromProducerThreads(
       capped ||= report.capped;
       latencies.recordAll(report.latencies);
     }
-    return { completed, seconds, capped };
+    // Measured before the producer threads end, which would take their CPU time with them.
+    return stopMeter(context, store, meter, { completed, seconds, capped });
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
@@ -142,7 +166,7 @@ export async function run(context: CaseContext, variantText: string): Promise<Ca
   });
   const openSeconds = nowSeconds() - opening;
   const latencies = new LatencyRecorder(workload.batchCount);
-  let outcome: InFlightRun;
+  let outcome: MeasuredRun;
   let closeSeconds = 0;
   try {
     outcome =
@@ -176,6 +200,7 @@ export async function run(context: CaseContext, variantText: string): Promise<Ca
       fsyncs: stats.fsyncs,
       eventsPerFsync: stats.fsyncs === 0 ? undefined : round(events / stats.fsyncs, 1),
       peakRssMb: peakRssMb(),
+      cpu: outcome.cpu,
       capped: outcome.capped,
       notes,
     },

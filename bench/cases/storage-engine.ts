@@ -2,6 +2,7 @@ import type { AppendBatch, AppendReport } from '../../src/storage/types.js';
 import { StorageWriter } from '../../src/storage/writer.js';
 import type { Durability } from '../../src/types.js';
 import type { CaseContext } from '../case.js';
+import { CpuMeter, type ThreadCpu } from '../cpu-meter.js';
 import { type CaseResult, LatencyRecorder, nowSeconds, peakRssMb, round, throughput } from '../measure.js';
 import type { Workload } from '../workload.js';
 
@@ -43,8 +44,11 @@ export async function run(context: CaseContext, variant: string): Promise<CaseRe
     fsyncs += report.fsyncs;
     for (const outcome of report.outcomes) if (!outcome.ok) rejected++;
   };
+  const meter = new CpuMeter(context.threads);
+  meter.start();
   const start = nowSeconds();
   let seconds = 0;
+  let cpu: ThreadCpu | undefined;
   try {
     for (let first = 0; first < workload.batchCount; first += config.batchesPerCall) {
       if (nowSeconds() > context.deadline) {
@@ -65,6 +69,7 @@ export async function run(context: CaseContext, variant: string): Promise<CaseRe
     for (const commit of inFlight) count(await commit);
     await writer.drain();
     seconds = nowSeconds() - start;
+    cpu = meter.stop(batches * config.batchEvents);
   } finally {
     const closing = nowSeconds();
     writer.close();
@@ -83,6 +88,7 @@ export async function run(context: CaseContext, variant: string): Promise<CaseRe
       fsyncs,
       eventsPerFsync: fsyncs === 0 ? undefined : round(events / fsyncs, 1),
       peakRssMb: peakRssMb(),
+      cpu,
       capped,
       notes: [
         ...(durability === 'fsync' ? [`${COMMITS_IN_FLIGHT} commits in flight (BENCH_ENGINE_COMMITS)`] : []),

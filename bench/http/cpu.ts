@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { median } from '../measure.js';
+import { processMicros, threadMicros } from '../thread-cpu.js';
 import { type Counters, SCENARIOS } from './scenarios.js';
 
 /**
@@ -36,24 +37,6 @@ interface Variant {
   /** Share of the round's wall time the main thread ran. */
   mainBusy: number[];
   processMicros: number[];
-}
-
-/** CPU time in µs of one thread, from its schedstat (ns run time). */
-function threadMicros(pid: number, tid: number): number {
-  const text = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8');
-  return Number(text.split(' ')[0]) / 1000;
-}
-
-function processMicros(pid: number): number {
-  let total = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += threadMicros(pid, Number(tid));
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return total;
 }
 
 function start(

@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import type { createHttpServer as CreateHttpServer } from '../../src/api/http/server.js';
 import { median } from '../measure.js';
+import { threadMicros } from '../thread-cpu.js';
 import { NullStore } from './null-store.js';
 import { SCENARIOS } from './scenarios.js';
 
@@ -22,12 +22,6 @@ interface Variant {
   name: string;
   app: FastifyInstance;
   micros: number[];
-}
-
-function mainThreadMicros(): number {
-  return (
-    Number(readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000
-  );
 }
 
 interface Request {
@@ -98,9 +92,9 @@ async function main(): Promise<void> {
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? variants : [...variants].reverse();
     for (const v of order) {
-      const before = mainThreadMicros();
+      const before = threadMicros('self', process.pid);
       await drive(v.app, requests, concurrency);
-      v.micros.push((mainThreadMicros() - before) / amount);
+      v.micros.push((threadMicros('self', process.pid) - before) / amount);
     }
   }
   for (const v of variants) await v.app.close();

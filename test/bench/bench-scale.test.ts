@@ -9,6 +9,7 @@ import type { BenchConfig } from '../../bench/config.js';
 import type { CaseResult } from '../../bench/measure.js';
 import { checkTargets, type RunReport, renderMarkdown, renderText, withRatios } from '../../bench/report.js';
 import { selectSpecs } from '../../bench/specs.js';
+import { ThreadRoles } from '../../bench/thread-roles.js';
 import { Workload } from '../../bench/workload.js';
 
 /**
@@ -43,6 +44,7 @@ function context(name: string): CaseContext {
     workload: new Workload(config),
     dir: mkdtempSync(join(dir, name)),
     deadline: Number.POSITIVE_INFINITY,
+    threads: new ThreadRoles(),
   };
 }
 
