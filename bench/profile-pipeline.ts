@@ -3,20 +3,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RingStore } from '../src/api/ring-store.js';
 import type { Durability } from '../src/types.js';
+import { nameStoreThreads } from './cases/ringstore.js';
 import { configFromEnv } from './config.js';
+import { CpuMeter } from './cpu-meter.js';
 import { LatencyRecorder, runInFlight } from './measure.js';
+import { cpuByRole } from './report.js';
+import { ThreadRoles } from './thread-roles.js';
 import { BENCH_AGGREGATE_TYPE, BENCH_DOMAIN, Workload } from './workload.js';
 
 /**
  * A small standalone driver for profiling the write pipeline from the main thread, without the
  * bench harness around it (one process, no child, no baselines):
  *
- *   node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/profile-pipeline.js [fsync|none] [pool|inline] [runs]
+ *   node --import ./dist/bench/thread-tag-preload.js dist/bench/profile-pipeline.js [fsync|none] [pool|inline] [runs]
  *
  * It uses the bench workload (BENCH_EVENTS, BENCH_IN_FLIGHT, … as in docs/BENCHMARKS.md) and prints
- * one line per run: events/s, commits, batches per commit, ms per commit and the CPU time of all
- * threads per event (less sensitive to a loaded machine than the rate). Several runs in one
- * process show the warm-up; compare builds by running two copies of dist/ alternately.
+ * one line per run: events/s, commits, batches per commit, ms per commit and the CPU time per event
+ * of all threads and of the main/writer/CRC/other threads, from schedstat (less sensitive to a
+ * loaded machine than the rate; without the --import the writer and CRC threads count as 'other').
+ * Several runs in one process show the warm-up; compare builds by running two copies of dist/
+ * alternately. Add `--cpu-prof --cpu-prof-dir=/tmp/prof` for profiles (wall-time samples).
  */
 async function main(): Promise<void> {
   const durability = (process.argv[2] ?? 'fsync') as Durability;
@@ -24,6 +30,7 @@ async function main(): Promise<void> {
   const runs = Number(process.argv[4] ?? 1);
   const config = configFromEnv();
   const workload = new Workload(config);
+  const threads = new ThreadRoles();
   for (let run = 0; run < runs; run++) {
     const dir = mkdtempSync(join(tmpdir(), 'ringstore-profile-'));
     try {
@@ -35,7 +42,8 @@ async function main(): Promise<void> {
         ...(maxBatches ? { maxBatchesPerCommit: Number(maxBatches) } : {}),
       });
       const latencies = new LatencyRecorder(workload.batchCount);
-      const cpuBefore = process.cpuUsage();
+      const meter = new CpuMeter(threads);
+      meter.start();
       const outcome = await runInFlight(
         workload.batchCount,
         config.inFlight,
@@ -49,16 +57,18 @@ async function main(): Promise<void> {
           ),
         latencies,
       );
-      const cpu = process.cpuUsage(cpuBefore);
+      const events = outcome.completed * config.batchEvents;
+      nameStoreThreads(threads, store);
+      const cpu = meter.stop(events);
       await store.close();
       const stats = store.stats();
-      const events = outcome.completed * config.batchEvents;
       const perCommitMs = (outcome.seconds * 1000) / Math.max(1, stats.commits);
       console.log(
         `${durability} ${crc} run ${run}: ${Math.round(events / outcome.seconds)} events/s, ` +
           `${stats.commits} commits, ${(stats.batches / Math.max(1, stats.commits)).toFixed(1)} batches/commit, ` +
           `${perCommitMs.toFixed(3)} ms/commit, ${stats.fsyncs} fsyncs, ${stats.crcTasks} crc tasks, ` +
-          `CPU (all threads) ${(((cpu.user + cpu.system) / events) * 1000).toFixed(0)} ns/event`,
+          `CPU ${cpu.microsPerEvent.toFixed(2)} µs/event (main/writer/crc/other ${cpuByRole(cpu)}), ` +
+          `${cpu.busyCores.toFixed(2)} busy cores`,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -13,6 +13,7 @@ import {
   runInFlight,
   throughput,
 } from '../measure.js';
+import type { ThreadRoles } from '../thread-roles.js';
 import { BENCH_AGGREGATE_TYPE, BENCH_DOMAIN } from '../workload.js';
 import type { ProducerThreadData, ProducerThreadReport } from './producer-thread.js';
 
@@ -60,14 +61,14 @@ interface MeasuredRun extends InFlightRun {
 }
 
 /** Names the store's writer and CRC pool threads (a pool thread that died has a replacement). */
-function nameStoreThreads(context: CaseContext, store: RingStore): void {
+export function nameStoreThreads(threads: ThreadRoles, store: RingStore): void {
   const { writer, pool } = ringStoreThreads(store);
-  context.threads.assign(writer.threadId, 'writer');
-  for (const thread of pool?.threads ?? []) context.threads.assign(thread.threadId, 'crc');
+  threads.assign(writer.threadId, 'writer');
+  for (const thread of pool?.threads ?? []) threads.assign(thread.threadId, 'crc');
 }
 
 function stopMeter(context: CaseContext, store: RingStore, meter: CpuMeter, run: InFlightRun): MeasuredRun {
-  nameStoreThreads(context, store);
+  nameStoreThreads(context.threads, store);
   return { ...run, cpu: meter.stop(run.completed * context.config.batchEvents) };
 }
 
