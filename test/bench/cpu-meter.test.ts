@@ -38,8 +38,9 @@ describe('per-thread CPU from schedstat', () => {
       expect(cpu.roles.crc.threads).toBe(0);
       expect(cpu.microsPerEvent).toBeGreaterThanOrEqual(cpu.roles.writer.microsPerEvent);
       expect(cpu.cpuSeconds).toBeGreaterThanOrEqual(BUSY_MS / 1000);
-      // The worker spun for all of the interval but the hand-offs: about one core, at most all of them.
-      expect(cpu.busyCores).toBeGreaterThan(0.3);
+      // The worker spun for all of the interval but the hand-offs: about one core on an idle machine
+      // (less when other processes take turns on its core), at most all of them.
+      expect(cpu.busyCores).toBeGreaterThan(0.1);
       expect(cpu.busyCores).toBeLessThanOrEqual(cpus().length + 0.05);
       expect(cpu.busyCores).toBeCloseTo(cpu.cpuSeconds / cpu.wallSeconds, 1);
       expect(cpu.endedThreads).toBe(0);
