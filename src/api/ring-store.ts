@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { fromWire, RingStoreError } from '../errors.js';
@@ -36,6 +37,7 @@ import type { WriterWorkerData, WriterWorkerMessage } from '../workers/writer-pr
 import { type Consumer, type ConsumerOptions, consumer } from './consumer.js';
 import type { AggregateIdInput, EventStore } from './event-store.js';
 import { Domain } from './facade.js';
+import type { MetricsSource, StoreMetrics } from './http/metrics.js';
 import { Producer, type ProducerHandle } from './producer.js';
 import {
   type ResolvedRingStoreOptions,
@@ -111,7 +113,7 @@ const threadsOf = new WeakMap<RingStore, RingStoreThreads>();
  *   const { version, events } = await person.instance(id).get();
  *   await store.close();
  */
-export class RingStore implements EventStore {
+export class RingStore implements EventStore, MetricsSource {
   readonly options: ResolvedRingStoreOptions;
   readonly #ring: Ring;
   readonly #writer: Worker;
@@ -264,27 +266,7 @@ export class RingStore implements EventStore {
     const writer = new Worker(compiledWorkerUrl('../workers/writer-worker.js', import.meta.url), {
       workerData,
     });
-    let recovery: readonly RecoveryAction[] = [];
-    let indexRebuilds: readonly IndexRebuild[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const onMessage = (message: WriterWorkerMessage) => {
-        if (message.type === 'ready') {
-          recovery = Object.freeze(message.recovery.map((action) => Object.freeze(action)));
-          indexRebuilds = Object.freeze(message.indexRebuilds.map((rebuild) => Object.freeze(rebuild)));
-          done(undefined);
-        } else if (message.type === 'open-failed') done(fromWire(message.error));
-      };
-      const onError = (error: Error) =>
-        done(new RingStoreError('STORE_FAILED', `writer thread: ${error.message}`));
-      const onExit = (code: number) =>
-        done(new RingStoreError('STORE_FAILED', `writer thread exited (${code})`));
-      const done = (error: RingStoreError | undefined) => {
-        writer.off('message', onMessage).off('error', onError).off('exit', onExit);
-        if (error) reject(error);
-        else resolve();
-      };
-      writer.on('message', onMessage).on('error', onError).on('exit', onExit);
-    }).catch(async (error: unknown) => {
+    const { recovery, indexRebuilds } = await awaitWriterReady(writer).catch(async (error: unknown) => {
       await writer.terminate();
       throw error;
     });
@@ -339,6 +321,32 @@ export class RingStore implements EventStore {
   /** Every fsync/fdatasync of the writer thread since open, by duration. */
   fsyncDurations(): DurationHistogramSnapshot {
     return this.#fsyncDurations.snapshot();
+  }
+
+  /** The pipeline's counters, ring occupancy and CRC pool for /metrics (see StoreMetrics). */
+  metrics(): StoreMetrics {
+    const stats = this.stats();
+    const ring = this.#ring;
+    const pool = this.#pool;
+    // Bytes between the reclaim point and the claim point are in use (cursors wrap: >>> 0).
+    const used = (ring.load(CONTROL.claimCursor) - ring.load(CONTROL.releasedCursor)) >>> 0;
+    return {
+      appendedBatches: stats.batches,
+      appendedEvents: stats.appendedEvents,
+      appendedBytes: stats.appendedBytes,
+      generations: stats.generations,
+      commits: stats.commits,
+      fsyncs: stats.fsyncs,
+      fsyncSecondsTotal: stats.fsyncSeconds,
+      fsyncSecondsLast: stats.lastFsyncSeconds,
+      fsyncDurations: this.fsyncDurations(),
+      backpressureRejections: stats.backpressureRejections,
+      ringBytes: ring.ringBytes,
+      ringUsedBytes: Math.min(used, ring.ringBytes),
+      crcThreads: pool ? this.options.crcThreads : 0,
+      caches: this.cacheStats(),
+      ...(pool ? { crcUtilization: pool.utilization } : {}),
+    };
   }
 
   domain(name: string): Domain {
@@ -525,6 +533,10 @@ export class RingStore implements EventStore {
   }
 
   #onWriterMessage(message: WriterWorkerMessage): void {
+    if (typeof message !== 'object' || message === null) {
+      this.#fail(unexpectedWriterMessage(message, 'after start-up'));
+      return;
+    }
     switch (message.type) {
       case 'commit': {
         this.#stats.commits++;
@@ -561,7 +573,13 @@ export class RingStore implements EventStore {
       case 'failed':
         this.#fail(fromWire(message.error).message);
         return;
+      case 'stopped':
+        // The answer to close()'s stop request, which close() awaits itself.
+        return;
       default:
+        // 'ready' and 'open-failed' come only before the store opens; anything else is not in the
+        // protocol. Either way the two threads no longer agree on what happened: fail at once.
+        this.#fail(unexpectedWriterMessage(message, 'after start-up'));
         return;
     }
   }
@@ -595,6 +613,49 @@ export class RingStore implements EventStore {
 /** RingStore.open with test hooks (fault plans, cursor start); tests import it from here. */
 export function openRingStore(options: RingStoreOptions, hooks: RingStoreTestHooks): Promise<RingStore> {
   return RingStore.create(options, hooks);
+}
+
+/** What the writer thread reported in its 'ready' message. */
+export interface WriterReady {
+  recovery: readonly RecoveryAction[];
+  indexRebuilds: readonly IndexRebuild[];
+}
+
+/**
+ * Waits for the writer thread's start-up answer: 'ready' (storage open, recovery done) or
+ * 'open-failed'. Any other message, an error or an exit rejects with STORE_FAILED.
+ */
+export function awaitWriterReady(writer: Pick<EventEmitter, 'on' | 'off'>): Promise<WriterReady> {
+  return new Promise<WriterReady>((resolve, reject) => {
+    const onMessage = (message: WriterWorkerMessage) => {
+      if (message?.type === 'ready') {
+        done(undefined, {
+          recovery: Object.freeze(message.recovery.map((action) => Object.freeze(action))),
+          indexRebuilds: Object.freeze(message.indexRebuilds.map((rebuild) => Object.freeze(rebuild))),
+        });
+      } else if (message?.type === 'open-failed') done(fromWire(message.error));
+      else done(new RingStoreError('STORE_FAILED', unexpectedWriterMessage(message, "before 'ready'")));
+    };
+    const onError = (error: Error) =>
+      done(new RingStoreError('STORE_FAILED', `writer thread: ${error.message}`));
+    const onExit = (code: number) =>
+      done(new RingStoreError('STORE_FAILED', `writer thread exited (${code})`));
+    const done = (error: RingStoreError | undefined, ready?: WriterReady) => {
+      writer.off('message', onMessage).off('error', onError).off('exit', onExit);
+      if (error) reject(error);
+      else resolve(ready!);
+    };
+    writer.on('message', onMessage).on('error', onError).on('exit', onExit);
+  });
+}
+
+/** Describes a message the writer protocol does not allow at this point (its type only). */
+function unexpectedWriterMessage(message: unknown, when: string): string {
+  const type =
+    typeof message === 'object' && message !== null && 'type' in message
+      ? JSON.stringify(String((message as { type: unknown }).type))
+      : `a ${message === null ? 'null' : typeof message} without a type`;
+  return `the writer thread sent an unexpected message ${when} (type ${type})`;
 }
 
 /** The threads of an open store, for failure tests. */

@@ -1,15 +1,12 @@
 import type { EventStore } from '../api/event-store.js';
-import type { StoreMetrics } from '../api/http/metrics.js';
-import { RingStore, ringStoreThreads } from '../api/ring-store.js';
-import { CONTROL } from '../pipeline/ring-layout.js';
+import { RingStore } from '../api/ring-store.js';
 import type { IndexRebuild } from '../storage/open-log.js';
 import type { RecoveryAction } from '../storage/recovery.js';
 import type { ServeConfig } from './config.js';
 
 export interface ServedStore {
+  /** /metrics reports the store's internals through its `metrics()` method, when it has one. */
   store: EventStore;
-  /** What /metrics reports about the store's internals. */
-  metrics?: () => StoreMetrics;
   /** What recovery cut or removed when the store opened; serve logs each action. */
   recovery?: readonly RecoveryAction[];
   /** Domains whose index files the open rebuilt from the log; serve logs each. */
@@ -35,33 +32,7 @@ export async function openServeStore(config: Readonly<ServeConfig>): Promise<Ser
   });
   return {
     store,
-    metrics: () => ringStoreMetrics(store),
     recovery: store.recovery,
     indexRebuilds: store.indexRebuilds,
-  };
-}
-
-/** Reads RingStore's counters, ring cursors and CRC pool for /metrics. */
-export function ringStoreMetrics(store: RingStore): StoreMetrics {
-  const stats = store.stats();
-  const { ring, pool } = ringStoreThreads(store);
-  // Bytes between the reclaim point and the claim point are in use (cursors wrap: >>> 0).
-  const used = (ring.load(CONTROL.claimCursor) - ring.load(CONTROL.releasedCursor)) >>> 0;
-  return {
-    appendedBatches: stats.batches,
-    appendedEvents: stats.appendedEvents,
-    appendedBytes: stats.appendedBytes,
-    generations: stats.generations,
-    commits: stats.commits,
-    fsyncs: stats.fsyncs,
-    fsyncSecondsTotal: stats.fsyncSeconds,
-    fsyncSecondsLast: stats.lastFsyncSeconds,
-    fsyncDurations: store.fsyncDurations(),
-    backpressureRejections: stats.backpressureRejections,
-    ringBytes: ring.ringBytes,
-    ringUsedBytes: Math.min(used, ring.ringBytes),
-    crcThreads: pool ? store.options.crcThreads : 0,
-    caches: store.cacheStats(),
-    ...(pool ? { crcUtilization: pool.utilization } : {}),
   };
 }

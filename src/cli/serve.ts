@@ -28,14 +28,13 @@ export async function startService(
 ): Promise<RunningService> {
   checkStoreDirectory(config.dir, { mayCreate: true });
   const tokens = config.tokens === undefined ? undefined : TokenAuthority.fromFile(config.tokens);
-  const { store, metrics, recovery = [], indexRebuilds = [] } = await openStore(config);
+  const { store, recovery = [], indexRebuilds = [] } = await openStore(config);
   let app: FastifyInstance;
   try {
     app = await createHttpServer(store, {
       bodyLimit: config.bodyLimit,
       tokens,
       logger: { level: config.logLevel },
-      ...(metrics ? { storeMetrics: metrics } : {}),
     });
     for (const action of recovery) {
       app.log.warn(

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openRingStore, RingStore, ringStoreThreads } from '../../src/api/ring-store.js';
+import { awaitWriterReady, openRingStore, RingStore, ringStoreThreads } from '../../src/api/ring-store.js';
 import type { PutResult } from '../../src/types.js';
 import { compiledWorkerUrl } from '../../src/workers/worker-url.js';
 import type { PutOutcome } from '../fixtures/ring-store-plan.js';
@@ -188,6 +189,48 @@ describe('RingStore failure handling', () => {
     expect(
       seen.every((s) => /^(open:STORE_FAILED|put:(ok|STORE_FAILED) close:(ok|STORE_FAILED))$/.test(s)),
     ).toBe(true);
+  });
+});
+
+describe('RingStore and the writer thread protocol', () => {
+  it('fails the store with STORE_FAILED on a message from the writer thread that is not in the protocol', async () => {
+    const store = await RingStore.open({ dir: fresh('unknown-message'), durability: 'none' });
+    await store.put('d', 'a', 1, [{ type: 'Before' }]);
+    expect(store.failed).toBe(false);
+    // The message arrives exactly as one posted by the writer thread would (a 'message' event).
+    ringStoreThreads(store).writer.emit('message', { type: 'compact', generation: 3 });
+    expect(store.failed).toBe(true);
+    await expect(store.put('d', 'a', 1, [{ type: 'After' }])).rejects.toMatchObject({
+      code: 'STORE_FAILED',
+      message: expect.stringContaining('unexpected message after start-up (type "compact")'),
+    });
+    await store.close();
+  });
+
+  it("fails on a start-up message other than 'ready' or 'open-failed', and on one without a type", async () => {
+    for (const [message, type] of [
+      [{ type: 'commit', committedCursor: 0 }, '"commit"'],
+      [{ type: 'hello' }, '"hello"'],
+      [42, 'a number without a type'],
+      [null, 'a null without a type'],
+    ] as const) {
+      const writer = new EventEmitter();
+      const ready = awaitWriterReady(writer);
+      writer.emit('message', message);
+      await expect(ready).rejects.toMatchObject({
+        code: 'STORE_FAILED',
+        message: `the writer thread sent an unexpected message before 'ready' (type ${type})`,
+      });
+      expect(writer.listenerCount('message')).toBe(0);
+    }
+    const writer = new EventEmitter();
+    const ready = awaitWriterReady(writer);
+    writer.emit('message', { type: 'ready', generation: 0, recovery: [], indexRebuilds: [] });
+    await expect(ready).resolves.toEqual({ recovery: [], indexRebuilds: [] });
+    const failed = new EventEmitter();
+    const opening = awaitWriterReady(failed);
+    failed.emit('message', { type: 'open-failed', error: { code: 'STORE_LOCKED', message: 'x' } });
+    await expect(opening).rejects.toMatchObject({ code: 'STORE_LOCKED', message: 'x' });
   });
 });
 

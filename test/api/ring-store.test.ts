@@ -169,6 +169,19 @@ describe('RingStore pipeline details', () => {
       );
       const { ring } = ringStoreThreads(store);
       expect(ring.load(CONTROL.committedCursor)).toBeGreaterThan(0); // wrapped from negative
+      // metrics(): what /metrics reports, read through the store itself.
+      const metrics = store.metrics();
+      expect(metrics).toMatchObject({
+        appendedBatches: 400,
+        appendedEvents: 400,
+        appendedBytes: 400 * 300,
+        commits: store.stats().commits,
+        ringBytes: 64 * 1024,
+        crcThreads: store.options.crc === 'pool' ? store.options.crcThreads : 0,
+      });
+      expect(metrics.ringUsedBytes).toBeGreaterThanOrEqual(0);
+      expect(metrics.ringUsedBytes).toBeLessThanOrEqual(64 * 1024);
+      expect(metrics.caches).toEqual(store.cacheStats());
       expect(new Set(results.map((r) => r.generation)).size).toBeGreaterThan(store.stats().commits);
       for (let id = 1; id <= 8; id++) {
         const { events } = await store.get('d', 'a', id, { verifyCrc: true });
