@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { parseJsonSafely } from '../../src/api/http/safe-json.js';
+import { parseEventsBody } from '../../src/api/http/events-body.js';
 import { decodePutBody, putResultJson } from '../../src/api/http/wire.js';
 import { parseAggregateId } from '../../src/model/ids.js';
 import { validateAggregateType, validateDomain } from '../../src/model/names.js';
@@ -31,7 +31,7 @@ const server = createServer((request, response) => {
       const id = parseAggregateId(match[3] as string);
       const text =
         chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
-      const { events, options } = decodePutBody(parseJsonSafely(text));
+      const { events, options } = decodePutBody(parseEventsBody(text));
       store.put(domain, type, id, events, options).then((result) => {
         const body = putResultJson(result);
         response

@@ -1,8 +1,8 @@
 import { RingStoreError } from '../../errors.js';
 import type { PutResult } from '../../types.js';
 import type { EventStore } from '../event-store.js';
+import { parseEventsBody } from './events-body.js';
 import { publicError, toRingStoreError } from './http-errors.js';
-import { parseJsonSafely } from './safe-json.js';
 import { decodeEvents, isPlainObject, putOptions, putResultJson } from './wire.js';
 
 /**
@@ -121,7 +121,7 @@ async function putLine(line: Line, options: IngestOptions): Promise<string> {
         `an NDJSON line is ${line.tooLarge} bytes or more, the limit is ${options.maxLineBytes}`,
       );
     }
-    const record = parseJsonSafely(line.text);
+    const record = parseEventsBody(line.text);
     if (!isPlainObject(record)) throw new RingStoreError('INVALID_BATCH', 'each line must be a JSON object');
     for (const key in record) {
       if (!LINE_KEYS.has(key)) {

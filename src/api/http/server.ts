@@ -15,6 +15,7 @@ import type { PutResult } from '../../types.js';
 import type { EventStore } from '../event-store.js';
 import { type Principal, type Scope, TokenAuthority } from './auth.js';
 import { mountConsumerRoutes } from './consumer-routes.js';
+import { parseEventsBody } from './events-body.js';
 import { publicError, toRingStoreError } from './http-errors.js';
 import { ingestResults } from './ingest.js';
 import { HttpMetrics } from './metrics.js';
@@ -53,6 +54,8 @@ interface DomainParams {
 }
 
 type Query = Record<string, unknown>;
+
+const APPEND_ROUTE = '/v1/domains/:domain/aggregates/:type/:id/events';
 
 /** Seconds to announce in Retry-After for the 503 codes. */
 const RETRY_AFTER: Partial<Record<string, number>> = { STORE_FAILED: 30, STORE_CLOSED: 5 };
@@ -119,12 +122,16 @@ export function mountRoutes(
   // Health turns 503 for good once the store reported STORE_FAILED or STORE_CLOSED to any request.
   let unhealthy: RingStoreError | undefined;
   const healthUrl = `${app.prefix}/health`;
+  const appendUrl = `${app.prefix}${APPEND_ROUTE}`;
   app.decorateRequest('principal', undefined);
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  // The append body is scanned once and its events' data kept as text (parseEventsBody); the other
+  // JSON bodies are small and parsed whole.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     try {
-      done(null, parseJsonSafely(body as string));
+      const text = body as string;
+      done(null, request.routeOptions.url === appendUrl ? parseEventsBody(text) : parseJsonSafely(text));
     } catch (err) {
       done(err as Error, undefined);
     }
@@ -214,7 +221,7 @@ export function mountRoutes(
   }
 
   app.post<{ Params: InstanceParams }>(
-    '/v1/domains/:domain/aggregates/:type/:id/events',
+    APPEND_ROUTE,
     { onRequest: requireMediaType('application/json'), bodyLimit: o.bodyLimit },
     async (request, reply) => {
       const { domain, type } = request.params;

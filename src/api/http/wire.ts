@@ -2,6 +2,7 @@ import { RingStoreError } from '../../errors.js';
 import { EMPTY_BYTES } from '../../model/events.js';
 import { LIMITS } from '../../model/limits.js';
 import type { EventInput, PutOptions, PutResult, StoredEvent } from '../../types.js';
+import { JsonText } from './events-body.js';
 import { assertSafeJsonValue } from './safe-json.js';
 
 /**
@@ -75,10 +76,12 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 /**
  * Turns the `events` array of a request into EventInputs; the store validates names and sizes.
  *
- * Each `data` and `metadata` value becomes its JSON text, and all of a batch's texts are encoded to
- * UTF-8 in one Buffer.from; every event gets views of its slices. One encode call per batch instead
- * of one per field and event (the store copies the bytes into its ring, so the views need not own
- * their memory).
+ * Each `data` and `metadata` value becomes its compact JSON text, and all of a batch's texts are
+ * encoded to UTF-8 in one Buffer.from; every event gets views of its slices. One encode call per
+ * batch instead of one per field and event (the store copies the bytes into its ring, so the views
+ * need not own their memory). A value that parseEventsBody left as a JsonText is its source text
+ * when that is already compact (the usual case: no parse, no stringify); any other value is
+ * `JSON.stringify(value)`.
  */
 export function decodeEvents(value: unknown): EventInput[] {
   if (!Array.isArray(value) || value.length === 0) {
@@ -100,14 +103,13 @@ export function decodeEvents(value: unknown): EventInput[] {
     const event = decodeEvent(value[index], index);
     events[index] = event;
     const wire = value[index] as Record<string, unknown>;
-    // JSON.stringify cannot throw here: the values came from JSON.parse and passed the depth check.
     if (event.data === undefined) {
-      const text = JSON.stringify(wire.data);
+      const text = compactJson(wire.data);
       texts[2 * index] = text;
       joined += text;
     }
     if (event.metadata === undefined) {
-      const text = JSON.stringify(wire.metadata);
+      const text = compactJson(wire.metadata);
       texts[2 * index + 1] = text;
       joined += text;
     }
@@ -128,6 +130,14 @@ export function decodeEvents(value: unknown): EventInput[] {
     }
   }
   return events;
+}
+
+/**
+ * The stored text of a `data` or `metadata` value. JSON.stringify cannot throw here: the values came
+ * from JSON.parse or the scan of parseEventsBody and passed the depth check.
+ */
+function compactJson(value: unknown): string {
+  return value instanceof JsonText ? value.compact() : (JSON.stringify(value) as string);
 }
 
 /**
