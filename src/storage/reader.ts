@@ -8,6 +8,7 @@ import { type Span, spansOf } from './event-materializer.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import { domainDir, joinPath } from './format.js';
 import { RecordCache } from './record-cache.js';
+import { integerOption } from './storage-options.js';
 import type { CacheStats, CommitDelta } from './types.js';
 
 export const DEFAULT_READER_INDEX_CACHE_BYTES = 16 * 1024 * 1024;
@@ -46,12 +47,11 @@ export class StorageReader {
   }
 
   static open(dir: string, options: StorageReaderOptions = {}): StorageReader {
-    const cacheBytes = options.indexCacheBytes ?? DEFAULT_READER_INDEX_CACHE_BYTES;
-    if (!(Number.isSafeInteger(cacheBytes) && cacheBytes >= 0)) {
-      throw new RingStoreError('INVALID_OPTION', 'indexCacheBytes must be an integer of at least 0', {
-        option: 'indexCacheBytes',
-      });
-    }
+    const cacheBytes = integerOption(
+      'indexCacheBytes',
+      options.indexCacheBytes ?? DEFAULT_READER_INDEX_CACHE_BYTES,
+      0,
+    );
     const reader = new StorageReader(dir, options.io ?? realFileIO, cacheBytes);
     const io = reader.#io;
     if (io.exists(dir)) {

@@ -34,6 +34,7 @@ import { type IndexRebuild, openLog } from './open-log.js';
 import type { RecoveryAction } from './recovery.js';
 import { encodeRegistryRecord, registryRecordBytes } from './registry-record.js';
 import { encodeSegmentHeader, SEGMENT_HEADER_BYTES } from './segment-header.js';
+import { integerOption } from './storage-options.js';
 import type { AppendBatch, AppendOutcome, AppendReport, CacheStats, CommitDelta } from './types.js';
 
 export interface StorageWriterOptions {
@@ -154,35 +155,41 @@ export class StorageWriter {
     this.#root = root;
     this.#io = io;
     this.#clock = options.clock ?? Date.now;
-    this.#generationBytes = positive('generationBytes', options.generationBytes ?? DEFAULT_GENERATION_BYTES);
-    this.#segmentBytes = positive(
+    this.#generationBytes = integerOption(
+      'generationBytes',
+      options.generationBytes ?? DEFAULT_GENERATION_BYTES,
+      1,
+    );
+    this.#segmentBytes = integerOption(
       'segmentBytes',
       options.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+      1,
       MAX_SEGMENT_BYTES,
     );
-    this.#indexExtentBytes = positive(
+    this.#indexExtentBytes = integerOption(
       'indexExtentBytes',
       options.indexExtentBytes ?? DEFAULT_INDEX_EXTENT_BYTES,
+      1,
     );
-    this.#dataExtentBytes = positive('dataExtentBytes', options.dataExtentBytes ?? DEFAULT_DATA_EXTENT_BYTES);
+    this.#dataExtentBytes = integerOption(
+      'dataExtentBytes',
+      options.dataExtentBytes ?? DEFAULT_DATA_EXTENT_BYTES,
+      1,
+    );
     this.#cache = new BlockCache(
-      nonNegative('indexCacheBytes', options.indexCacheBytes ?? DEFAULT_WRITER_INDEX_CACHE_BYTES),
+      integerOption('indexCacheBytes', options.indexCacheBytes ?? DEFAULT_WRITER_INDEX_CACHE_BYTES, 0),
     );
     this.#instances = new InstanceCache(
-      positive('instanceCacheSize', options.instanceCacheSize ?? DEFAULT_INSTANCE_CACHE_SIZE),
+      integerOption('instanceCacheSize', options.instanceCacheSize ?? DEFAULT_INSTANCE_CACHE_SIZE, 1),
     );
     this.#policy = {
-      checkpointIndexBytes: positive(
+      checkpointIndexBytes: integerOption(
         'checkpointIndexBytes',
         options.checkpointIndexBytes ?? DEFAULT_CHECKPOINT_INDEX_BYTES,
+        1,
       ),
-      runFanIn: positive('runFanIn', options.runFanIn ?? DEFAULT_RUN_FAN_IN, 64),
+      runFanIn: integerOption('runFanIn', options.runFanIn ?? DEFAULT_RUN_FAN_IN, 2, 64),
     };
-    if (this.#policy.runFanIn < 2) {
-      throw new RingStoreError('INVALID_OPTION', 'runFanIn must be an integer from 2 to 64', {
-        option: 'runFanIn',
-      });
-    }
   }
 
   /** Opens (creating if needed) a store directory and runs recovery on every domain in it. */
@@ -910,18 +917,4 @@ export class StorageWriter {
     );
     throw this.#failure;
   }
-}
-
-function nonNegative(option: string, value: number): number {
-  if (!(Number.isSafeInteger(value) && value >= 0)) {
-    throw new RingStoreError('INVALID_OPTION', `${option} must be an integer of at least 0`, { option });
-  }
-  return value;
-}
-
-function positive(option: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!(Number.isSafeInteger(value) && value > 0 && value <= max)) {
-    throw new RingStoreError('INVALID_OPTION', `${option} must be an integer from 1 to ${max}`, { option });
-  }
-  return value;
 }

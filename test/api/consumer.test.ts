@@ -6,7 +6,8 @@ import { type Consumer, type ConsumerOptions, consumer } from '../../src/api/con
 import { CONSUMER_POSITIONS_DOMAIN } from '../../src/api/consumer-positions.js';
 import type { EventStore } from '../../src/api/event-store.js';
 import { RingStore } from '../../src/api/ring-store.js';
-import type { DomainReadResult, ReadOptions, StoredEvent } from '../../src/types.js';
+import type { StoredEvent } from '../../src/types.js';
+import { InstrumentedStore } from '../support/instrumented-store.js';
 import { storeSubjects, turn } from './store-subjects.js';
 
 async function codeOf(run: () => unknown): Promise<string | undefined> {
@@ -25,51 +26,6 @@ async function putMany(store: EventStore, domain: string, count: number, type = 
 /** Positions stored under a name so far: the version of its positions instance. */
 async function storedCount(store: EventStore, name: string): Promise<number> {
   return (await store.get(CONSUMER_POSITIONS_DOMAIN, name, 1n, { limit: 0 })).version;
-}
-
-/** A store that forwards to another and counts the events its reads returned. */
-class CountingStore implements EventStore {
-  eventsRead = 0;
-
-  constructor(readonly inner: EventStore) {}
-
-  get generation(): number {
-    return this.inner.generation;
-  }
-
-  put(...args: Parameters<EventStore['put']>) {
-    return this.inner.put(...args);
-  }
-
-  get(...args: Parameters<EventStore['get']>) {
-    return this.inner.get(...args);
-  }
-
-  async read(domain: string, options?: ReadOptions): Promise<DomainReadResult> {
-    const result = await this.inner.read(domain, options);
-    this.eventsRead += result.events.length;
-    return result;
-  }
-
-  hasDomain(domain: string): boolean {
-    return this.inner.hasDomain(domain);
-  }
-
-  domains(): string[] {
-    return this.inner.domains();
-  }
-
-  newKey(): bigint {
-    return this.inner.newKey();
-  }
-
-  watch(...args: Parameters<EventStore['watch']>) {
-    return this.inner.watch(...args);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }
 
 for (const subject of storeSubjects) {
@@ -128,7 +84,7 @@ for (const subject of storeSubjects) {
     it('holds at most one page however long the log', async () => {
       store = await subject.open();
       await putMany(store, 'd', 120);
-      const reads = new CountingStore(store);
+      const reads = new InstrumentedStore(store);
       let handled = 0;
       let mostHeld = 0;
       await consumer(reads, 'slow', { domain: 'd', pageSize: 7, endWhenCaughtUp: true }).run(async () => {
