@@ -1,6 +1,7 @@
 import { RingStoreError } from '../errors.js';
 import { DEFAULT_GENERATION_BYTES } from '../model/limits.js';
 import { DEFAULT_RING_BYTES, isPowerOfTwo } from '../pipeline/ring-layout.js';
+import type { WaitStrategyName } from '../pipeline/wait-strategy.js';
 import type { Durability } from '../types.js';
 
 /** Options of RingStore.open. Every option but `dir` has a default; README.md explains each. */
@@ -60,7 +61,16 @@ export interface RingStoreOptions {
   checkpointIndexBytes?: number;
   /** Instance runs merged at a time (default 4). */
   runFanIn?: number;
+  /**
+   * How the writer thread waits when the ring has no work for it (src/pipeline/wait-strategy.ts):
+   * 'blocking' (default) sleeps in the kernel until a producer wakes it; 'spin-then-block' first
+   * re-reads the ring for a few microseconds, which saves wake-ups when a core is to spare.
+   */
+  writerWait?: WriterWaitStrategy;
 }
+
+/** The wait strategies a worker thread may use while idle ('async' is for threads with I/O to await). */
+export type WriterWaitStrategy = Exclude<WaitStrategyName, 'async'>;
 
 export type ResolvedRingStoreOptions = Readonly<Required<RingStoreOptions>>;
 
@@ -79,6 +89,7 @@ export const RING_STORE_DEFAULTS = Object.freeze({
   instanceCacheSize: 100_000,
   checkpointIndexBytes: 4 * 1024 * 1024,
   runFanIn: 4,
+  writerWait: 'blocking' as WriterWaitStrategy,
 });
 
 /**
@@ -152,5 +163,6 @@ export function resolveRingStoreOptions(options: unknown): ResolvedRingStoreOpti
     instanceCacheSize: integer(o, 'instanceCacheSize'),
     checkpointIndexBytes: integer(o, 'checkpointIndexBytes'),
     runFanIn: integer(o, 'runFanIn'),
+    writerWait: oneOf(o, 'writerWait', ['blocking', 'spin-then-block'] as const),
   });
 }

@@ -2,6 +2,12 @@ import { RingStoreError, versionConflict } from '../errors.js';
 import { expectedVersionMatches } from '../model/events.js';
 import { LIMITS } from '../model/limits.js';
 import { EVENT_TYPE_PATTERN, STORAGE_NAME_PATTERN } from '../model/names.js';
+import {
+  checkBatchBytes,
+  checkEventBytes,
+  checkEventCount,
+  checkIdempotencyKey,
+} from '../model/put-validator.js';
 import type { PutResult } from '../types.js';
 import { KIND_AGGREGATE_TYPE, KIND_EVENT_TYPE } from './format.js';
 import { storedEventBytes } from './index-record.js';
@@ -62,34 +68,31 @@ export function admit(
   return { kind: 'admitted', version, storedBytes: shape };
 }
 
-/** Returns the batch's stored bytes (data and metadata), or the error that refuses it. */
+/**
+ * Returns the batch's stored bytes (data and metadata), or the error that refuses it: the storage
+ * layer's own guard of the format's limits, with the same checks as the boundary (put-validator.ts),
+ * since a StorageWriter may be handed batches that no PutValidator has seen.
+ */
 function checkShape(batch: AppendBatch): number | RingStoreError {
   const events = batch.events;
-  if (events.length === 0 || events.length > LIMITS.maxEventsPerBatch) {
-    return new RingStoreError('INVALID_BATCH', `a batch holds 1 to ${LIMITS.maxEventsPerBatch} events`);
-  }
-  if (batch.aggregateId < 1n || batch.aggregateId > LIMITS.maxAggregateId)
-    return new RingStoreError('INVALID_ID');
-  if (
-    batch.idempotencyKey !== undefined &&
-    (batch.idempotencyKey.length === 0 ||
-      Buffer.byteLength(batch.idempotencyKey) > LIMITS.maxIdempotencyKeyBytes)
-  ) {
-    return new RingStoreError('INVALID_IDEMPOTENCY_KEY');
-  }
-  let stored = 0;
-  for (let e = 0; e < events.length; e++) {
-    const event = events[e]!;
-    if (
-      event.data.byteLength > LIMITS.maxEventDataBytes ||
-      event.metadata.byteLength > LIMITS.maxEventMetadataBytes
-    ) {
-      return new RingStoreError('EVENT_TOO_LARGE', undefined, { index: e });
+  try {
+    checkEventCount(events.length);
+    if (batch.aggregateId < 1n || batch.aggregateId > LIMITS.maxAggregateId)
+      return new RingStoreError('INVALID_ID');
+    if (batch.idempotencyKey !== undefined) checkIdempotencyKey(batch.idempotencyKey);
+    let stored = 0;
+    for (let e = 0; e < events.length; e++) {
+      const event = events[e]!;
+      checkEventBytes(event.data.byteLength, e, 'data');
+      checkEventBytes(event.metadata.byteLength, e, 'metadata');
+      stored += storedEventBytes(event);
     }
-    stored += storedEventBytes(event);
+    checkBatchBytes(stored);
+    return stored;
+  } catch (error) {
+    if (error instanceof RingStoreError) return error;
+    throw error;
   }
-  if (stored > LIMITS.maxBatchDataBytes) return new RingStoreError('BATCH_TOO_LARGE');
-  return stored;
 }
 
 /** The storage layer's own guard before a name nears a path. */

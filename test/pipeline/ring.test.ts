@@ -30,6 +30,7 @@ import {
   STATE_REJECTED,
   STATE_VALID,
 } from '../../src/pipeline/ring-layout.js';
+import { blockingWait } from '../../src/pipeline/wait-strategy.js';
 import { ClaimWatch, WriterLoop } from '../../src/pipeline/writer-loop.js';
 import type { AppendBatch, AppendReport } from '../../src/storage/types.js';
 import { reportOf } from '../fixtures/append-report.js';
@@ -298,6 +299,7 @@ describe('CRC stage and writer loop (in-process)', () => {
       {
         durability: 'fsync',
         maxBatchesPerCycle: 100,
+        idleWait: blockingWait,
         idleWaitMs: 1,
         claimTimeoutMs: 10_000,
         publish: (m) => messages.push(m),
@@ -347,6 +349,7 @@ describe('CRC stage and writer loop (in-process)', () => {
       {
         durability: 'none',
         maxBatchesPerCycle: 10,
+        idleWait: blockingWait,
         idleWaitMs: 1,
         claimTimeoutMs: 10_000,
         publish: () => {},

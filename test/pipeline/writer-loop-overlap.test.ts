@@ -11,6 +11,7 @@ import {
   STATE_PUBLISHED,
   STATE_VALID,
 } from '../../src/pipeline/ring-layout.js';
+import { blockingWait } from '../../src/pipeline/wait-strategy.js';
 import {
   type AppendTarget,
   type CommitMessage,
@@ -149,6 +150,7 @@ function setup() {
   const loop = new WriterLoop(ring, target, {
     durability: 'fsync',
     maxBatchesPerCycle: 100,
+    idleWait: blockingWait,
     idleWaitMs: 5,
     claimTimeoutMs: 60_000,
     publish: (message) => messages.push(message),
