@@ -45,7 +45,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     flag: 'crc-threads',
     env: 'RINGSTORE_CRC_THREADS',
     type: 'string',
-    help: `CRC pool threads, 0 to ${RING_STORE_BOUNDS.crcThreads.max}; 0 = CRC on the producer (default: the store decides)`,
+    help: `CRC pool threads, 0 to ${RING_STORE_BOUNDS.crcThreads.max}; 0 = CRC on the producer (default: the store decides by the core count)`,
   },
   {
     flag: 'ring-bytes',

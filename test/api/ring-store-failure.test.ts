@@ -110,7 +110,7 @@ describe('RingStore failure handling', () => {
   it('fails only the batches of a crashed CRC worker; the pool replaces it', async () => {
     const store = await withEnv(CRASH_ON_DOMAIN_ENV, 'poison', () =>
       openRingStore(
-        { dir: fresh('crc-crash'), crcThreads: 1 },
+        { dir: fresh('crc-crash'), crc: 'pool', crcThreads: 1 },
         { crcScript: compiledWorkerUrl('../fixtures/crashing-crc-worker.js', import.meta.url) },
       ),
     );

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
 import { openRingStore, RingStore, ringStoreThreads } from '../../src/api/ring-store.js';
+import { chooseCrcMode } from '../../src/api/ring-store-options.js';
 import { eventStoreContract } from '../contract/event-store-contract.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ringstore-api-'));
@@ -65,7 +66,7 @@ describe('RingStore options', () => {
     try {
       expect(store.options).toMatchObject({
         durability: 'fsync',
-        crc: 'pool',
+        crc: chooseCrcMode(availableParallelism()),
         crcThreads: 1,
         ringBytes: 16 * 1024 * 1024,
         generationBytes: 4096,
