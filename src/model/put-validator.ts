@@ -24,6 +24,22 @@ export interface ValidPut {
   idempotencyKey: string | undefined;
 }
 
+/**
+ * An event checked in place: every limit holds, `data` and `metadata` are bytes or absent (empty),
+ * and `crc` is absent or unsigned. It may be the caller's own object (see PutValidator.putInPlace).
+ */
+export interface CheckedEvent {
+  readonly type: string;
+  readonly data?: Uint8Array;
+  readonly metadata?: Uint8Array;
+  readonly crc?: number;
+}
+
+/** A put checked in place, for a caller that encodes it at once (the ring's producer). */
+export interface CheckedPut extends Omit<ValidPut, 'events'> {
+  events: readonly CheckedEvent[];
+}
+
 export interface ValidPutOptions {
   expectedVersion: ExpectedVersion;
   idempotencyKey: string | undefined;
@@ -56,6 +72,34 @@ export class PutValidator {
       aggregateType: validType,
       aggregateId,
       events: validEvents,
+      expectedVersion,
+      idempotencyKey,
+    };
+  }
+
+  /**
+   * The same checks as put(), without copying events that are already in their checked form (bytes
+   * or absent data and metadata, an unsigned or absent crc): the caller's array is returned when all
+   * of them are. For a caller that encodes the put before it returns and holds no reference after
+   * (RingStore's producer); one that keeps the events must use put(), which always copies.
+   */
+  putInPlace(
+    domain: unknown,
+    aggregateType: unknown,
+    id: AggregateIdInput,
+    events: unknown,
+    options: unknown,
+  ): CheckedPut {
+    const validDomain = this.domain(domain);
+    const validType = this.aggregateType(aggregateType);
+    const aggregateId = parseAggregateId(id);
+    const checkedEvents = this.#eventsInPlace(events);
+    const { expectedVersion, idempotencyKey } = validatePutOptions(options);
+    return {
+      domain: validDomain,
+      aggregateType: validType,
+      aggregateId,
+      events: checkedEvents,
       expectedVersion,
       idempotencyKey,
     };
@@ -96,6 +140,35 @@ export class PutValidator {
     }
     checkBatchBytes(total);
     return events;
+  }
+
+  #eventsInPlace(inputs: unknown): readonly CheckedEvent[] {
+    if (!Array.isArray(inputs)) throw new RingStoreError('INVALID_BATCH', 'a put needs at least one event');
+    checkEventCount(inputs.length);
+    const count = inputs.length;
+    let copied: CheckedEvent[] | undefined;
+    let total = 0;
+    for (let index = 0; index < count; index++) {
+      const input: unknown = inputs[index];
+      let event: CheckedEvent;
+      if (isCheckedForm(input)) {
+        this.eventType(input.type);
+        const dataBytes = input.data?.byteLength ?? 0;
+        const metadataBytes = input.metadata?.byteLength ?? 0;
+        checkEventBytes(dataBytes, index, 'data');
+        checkEventBytes(metadataBytes, index, 'metadata');
+        total += dataBytes + metadataBytes;
+        event = input;
+      } else {
+        const valid = this.#event(input, index);
+        total += valid.data.byteLength + valid.metadata.byteLength;
+        event = valid;
+      }
+      if (event !== input) copied ??= (inputs as CheckedEvent[]).slice(0, index);
+      copied?.push(event);
+    }
+    checkBatchBytes(total);
+    return copied ?? (inputs as CheckedEvent[]);
   }
 
   #event(input: unknown, index: number): ValidEvent {
@@ -185,6 +258,17 @@ function eventBytes(value: unknown, index: number, field: 'data' | 'metadata'): 
   else throw invalidEvent(index, `${field} must be a Uint8Array or a string`);
   checkEventBytes(bytes.byteLength, index, field);
   return bytes;
+}
+
+/** An object whose data and metadata are bytes or absent and whose crc is absent or unsigned. */
+function isCheckedForm(input: unknown): input is CheckedEvent {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return false;
+  const { data, metadata, crc } = input as EventInput;
+  return (
+    (data === undefined || data instanceof Uint8Array) &&
+    (metadata === undefined || metadata instanceof Uint8Array) &&
+    (crc === undefined || (Number.isInteger(crc) && crc >= 0 && crc <= 0xffffffff))
+  );
 }
 
 function invalidEvent(index: number, why: string): RingStoreError {

@@ -1,7 +1,8 @@
 import { crcMismatch } from '../errors.js';
 import { EMPTY_BYTES } from '../model/events.js';
+import type { CheckedEvent } from '../model/put-validator.js';
 import type { AppendBatch, AppendEvent } from '../storage/types.js';
-import type { ExpectedVersion, ValidEvent } from '../types.js';
+import type { ExpectedVersion } from '../types.js';
 import { crc32Fast, crc32Range } from './crc-range.js';
 import { alignRecord, RECORD_HEADER_BYTES } from './ring-layout.js';
 
@@ -97,10 +98,12 @@ export class BatchEncoder {
         namesBytes += 1 + event.type.length;
       }
       this.#typeIndexes[i] = index;
-      payloadBytes += event.data.byteLength + event.metadata.byteLength;
+      const data = event.data ?? EMPTY_BYTES;
+      const metadata = event.metadata ?? EMPTY_BYTES;
+      payloadBytes += data.byteLength + metadata.byteLength;
       if (computeCrcs) {
-        const dataCrc = crc32Fast(event.data);
-        const crc = event.metadata.byteLength === 0 ? dataCrc : crc32Fast(event.metadata, dataCrc);
+        const dataCrc = crc32Fast(data);
+        const crc = metadata.byteLength === 0 ? dataCrc : crc32Fast(metadata, dataCrc);
         if (event.crc !== undefined && event.crc !== crc) {
           throw crcMismatch(i);
         }
@@ -166,8 +169,10 @@ export class BatchEncoder {
     let payload = tableStart + count * EVENT_HEADER_BYTES;
     for (let i = 0; i < count; i++) {
       const event = events[i]!;
-      const length = event.data.byteLength;
-      const metadataLength = event.metadata.byteLength;
+      const data = event.data ?? EMPTY_BYTES;
+      const metadata = event.metadata ?? EMPTY_BYTES;
+      const length = data.byteLength;
+      const metadataLength = metadata.byteLength;
       const supplied = !crcsComputed && event.crc !== undefined ? CRC_SUPPLIED_BIT : 0;
       view.setUint16(table + EVENT_HEADER.dataLength, length, true);
       view.setUint16(table + EVENT_HEADER.typeIndex, this.#typeIndexes[i]! | supplied, true);
@@ -175,24 +180,24 @@ export class BatchEncoder {
       view.setUint16(table + EVENT_HEADER.metadataLength, metadataLength, true);
       view.setUint16(table + EVENT_HEADER.reserved, 0, true);
       table += EVENT_HEADER_BYTES;
-      bytes.set(event.data, payload);
+      bytes.set(data, payload);
       payload += length;
       if (metadataLength > 0) {
-        bytes.set(event.metadata, payload);
+        bytes.set(metadata, payload);
         payload += metadataLength;
       }
     }
   }
 }
 
-/** What the encoder takes: a batch already validated at the boundary. */
+/** What the encoder takes: a batch already validated at the boundary (PutValidator). */
 export interface EncodableBatch {
   domain: string;
   aggregateType: string;
   aggregateId: bigint;
   expectedVersion: ExpectedVersion;
   idempotencyKey: string | undefined;
-  events: readonly ValidEvent[];
+  events: readonly CheckedEvent[];
 }
 
 /** Names are validated ASCII (see src/model/names.ts), so one byte per character. */

@@ -135,7 +135,8 @@ export class Producer {
     try {
       const refusal = this.#refusal();
       if (refusal) throw refusal;
-      const batch: EncodableBatch = this.#validator.put(domain, aggregateType, id, events, options);
+      // Checked in place: encoded into the ring before put returns, or copied when it must wait.
+      const batch: EncodableBatch = this.#validator.putInPlace(domain, aggregateType, id, events, options);
       const size = this.#encoder.measure(batch, this.#inline);
       if (size > this.#ring.maxRecordBytes) {
         throw new RingStoreError(
@@ -159,7 +160,7 @@ export class Producer {
           return;
         }
         const deadline = Date.now() + this.#handle.backpressureTimeoutMs;
-        this.#waiting.push({ batch, deadline, resolve, reject });
+        this.#waiting.push({ batch: ownEvents(batch), deadline, resolve, reject });
         this.#holdAlive();
         void this.#pumpWaiting();
       });
@@ -342,4 +343,15 @@ export class Producer {
     const lifecycle = this.#ring.lifecycle();
     if (lifecycle === LIFECYCLE_FAILED || lifecycle === LIFECYCLE_CLOSED) this.completeReady();
   }
+}
+
+/**
+ * A batch whose events belong to the producer: a put that waits for ring space is encoded later,
+ * after the caller may have changed its own event objects or array.
+ */
+function ownEvents(batch: EncodableBatch): EncodableBatch {
+  const events = batch.events.map(({ type, data, metadata, crc }) =>
+    crc === undefined ? { type, data, metadata } : { type, data, metadata, crc },
+  );
+  return { ...batch, events };
 }

@@ -161,6 +161,28 @@ describe('RingStore on the main thread', () => {
 });
 
 describe('RingStore pipeline details', () => {
+  it('stores what was put even when the caller reuses its event objects while the put waits for room', async () => {
+    // A 64 KiB ring holds ~200 of these puts: the rest wait in the producer's queue, whose events
+    // the producer owns (checked in place otherwise: encoded before put returns).
+    const store = await RingStore.open({ dir: join(root, `reuse-${dirs++}`), ringBytes: 64 * 1024 });
+    try {
+      const event = { type: 'E', data: new Uint8Array(300) };
+      const events = [event];
+      const puts: Promise<unknown>[] = [];
+      for (let i = 0; i < 600; i++) {
+        event.data = new Uint8Array(300).fill(i & 255);
+        event.type = `E${i}`;
+        puts.push(store.put('d', 'a', 1, events));
+      }
+      await Promise.all(puts);
+      const { events: stored } = await store.get('d', 'a', 1);
+      expect(stored.map((e) => e.type)).toEqual(Array.from({ length: 600 }, (_, i) => `E${i}`));
+      expect(stored.every((e, i) => e.data.every((b) => b === (i & 255)))).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('runs the whole pipeline across the 2^32 cursor wrap and packs small generations', async () => {
     const store = await openRingStore(
       { dir: join(root, `wrap-${dirs++}`), ringBytes: 64 * 1024, generationBytes: 256, durability: 'none' },

@@ -86,6 +86,43 @@ describe('PutValidator', () => {
     expect(validator.events(inputs.slice(0, 32))).toHaveLength(32);
   });
 
+  it('checks in place exactly what it checks with copies: the same events or the same error', () => {
+    const normalized = (inputs: unknown) =>
+      new PutValidator().putInPlace('d', 't', 1, inputs, undefined).events.map((e) => ({
+        type: e.type,
+        data: e.data ?? new Uint8Array(0),
+        metadata: e.metadata ?? new Uint8Array(0),
+        ...(e.crc === undefined ? {} : { crc: e.crc }),
+      }));
+    fc.assert(
+      fc.property(events, (inputs) => {
+        expect(outcome(() => normalized(inputs))).toEqual(outcome(() => validateEvents(inputs)));
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+
+  it('in place: keeps the caller array when every event is in checked form, copies only when not', () => {
+    const validator = new PutValidator();
+    const data = new Uint8Array([1]);
+    const checked = [{ type: 'Moved', data }, { type: 'Moved' }, { type: 'Moved', data, crc: 7 }];
+    expect(validator.putInPlace('d', 't', 1, checked, undefined).events).toBe(checked);
+    const mixed = [
+      { type: 'Moved', data },
+      { type: 'Moved', data: 'text' },
+      { type: 'Moved', crc: -1 },
+    ];
+    const events = validator.putInPlace('d', 't', 1, mixed, undefined).events;
+    expect(events).not.toBe(mixed);
+    expect(events[0]).toBe(mixed[0]);
+    expect(events[1]).toEqual({
+      type: 'Moved',
+      data: new TextEncoder().encode('text'),
+      metadata: new Uint8Array(0),
+    });
+    expect(events[2]).toMatchObject({ crc: 0xffffffff });
+  });
+
   it('returns copies: the validated list is not the caller array', () => {
     const validator = new PutValidator();
     const inputs = [{ type: 'Moved', data: new Uint8Array([1]) }];

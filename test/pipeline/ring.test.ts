@@ -33,6 +33,7 @@ import {
 import { blockingWait } from '../../src/pipeline/wait-strategy.js';
 import { ClaimWatch, WriterLoop } from '../../src/pipeline/writer-loop.js';
 import type { AppendBatch, AppendReport } from '../../src/storage/types.js';
+import type { ValidEvent } from '../../src/types.js';
 import { reportOf } from '../fixtures/append-report.js';
 import { mulberry32 } from '../support/prng.js';
 
@@ -110,7 +111,10 @@ function encodeInto(ring: Ring, batch: Parameters<BatchEncoder['measure']>[0], i
   return record;
 }
 
-const sampleBatch = (crc?: number): EncodableBatch => ({
+/** A batch whose events are all in full form (bytes for data and metadata), as tests read them. */
+type FullBatch = Omit<EncodableBatch, 'events'> & { events: ValidEvent[] };
+
+const sampleBatch = (crc?: number): FullBatch => ({
   domain: 'billing',
   aggregateType: 'invoice',
   aggregateId: (1n << 64n) - 1n,
@@ -192,14 +196,14 @@ describe('batch codec', () => {
       for (let round = 0; round < 200; round++) {
         const inline = random() < 0.5;
         const events = Array.from({ length: 1 + Math.floor(random() * 8) }, (_, i) => {
-          const event: EncodableBatch['events'][number] = {
+          const event: ValidEvent = {
             type: `T${i % 3}`,
             data: randomBytes(random),
             metadata: randomBytes(random),
           };
           return random() < 0.3 ? { ...event, crc: eventCrc(event) } : event;
         });
-        const batch: EncodableBatch = { ...sampleBatch(), events };
+        const batch: FullBatch = { ...sampleBatch(), events };
         const ring = Ring.create(1 << 16);
         const record = encodeInto(ring, batch, inline);
         if (!inline) expect(checkRecordCrcs(ring.bytes, ring.view, record)).toBe(-1);
