@@ -10,10 +10,9 @@ import {
 } from '../model/put-validator.js';
 import type { PutResult } from '../types.js';
 import { KIND_AGGREGATE_TYPE, KIND_EVENT_TYPE } from './format.js';
-import { storedEventBytes } from './index-record.js';
 import type { InstanceState } from './instance-cache.js';
 import { type DomainState, newAggregateTypeState } from './log-state.js';
-import type { AppendBatch } from './types.js';
+import type { AppendBatch, EventList } from './types.js';
 
 /**
  * Admission: the writer's decision on one batch, in order within an append call, so that later
@@ -47,11 +46,12 @@ export type InstanceLookup = (aggregateTypeCode: number, withKeys: boolean) => I
 export function admit(
   domain: DomainState,
   batch: AppendBatch,
+  events: EventList,
   codes: Uint16Array,
   codesStart: number,
   lookup: InstanceLookup,
 ): Admission {
-  const shape = checkShape(batch);
+  const shape = checkShape(batch, events);
   if (typeof shape !== 'number') return { kind: 'refused', error: shape };
   const existingCode = domain.registry.aggregateCode(batch.aggregateType);
   const instance = existingCode >= 0 ? lookup(existingCode, batch.idempotencyKey !== undefined) : undefined;
@@ -63,7 +63,7 @@ export function admit(
   if (!expectedVersionMatches(batch.expectedVersion, version)) {
     return { kind: 'refused', error: versionConflict(version, batch.expectedVersion) };
   }
-  const refused = registerNames(domain, batch, codes, codesStart);
+  const refused = registerNames(domain, batch, events, codes, codesStart);
   if (refused) return { kind: 'refused', error: refused };
   return { kind: 'admitted', version, storedBytes: shape };
 }
@@ -73,8 +73,7 @@ export function admit(
  * layer's own guard of the format's limits, with the same checks as the boundary (put-validator.ts),
  * since a StorageWriter may be handed batches that no PutValidator has seen.
  */
-function checkShape(batch: AppendBatch): number | RingStoreError {
-  const events = batch.events;
+function checkShape(batch: AppendBatch, events: EventList): number | RingStoreError {
   try {
     checkEventCount(events.length);
     if (batch.aggregateId < 1n || batch.aggregateId > LIMITS.maxAggregateId)
@@ -82,10 +81,11 @@ function checkShape(batch: AppendBatch): number | RingStoreError {
     if (batch.idempotencyKey !== undefined) checkIdempotencyKey(batch.idempotencyKey);
     let stored = 0;
     for (let e = 0; e < events.length; e++) {
-      const event = events[e]!;
-      checkEventBytes(event.data.byteLength, e, 'data');
-      checkEventBytes(event.metadata.byteLength, e, 'metadata');
-      stored += storedEventBytes(event);
+      const dataBytes = events.dataBytes(e);
+      const metadataBytes = events.metadataBytes(e);
+      checkEventBytes(dataBytes, e, 'data');
+      checkEventBytes(metadataBytes, e, 'metadata');
+      stored += dataBytes + metadataBytes;
     }
     checkBatchBytes(stored);
     return stored;
@@ -110,14 +110,14 @@ export function invalidName(kind: string, name: string): RingStoreError {
 function registerNames(
   domain: DomainState,
   batch: AppendBatch,
+  events: EventList,
   codes: Uint16Array,
   codesStart: number,
 ): RingStoreError | undefined {
   const registry = domain.registry;
-  const events = batch.events;
   let newEventTypes: string[] | undefined;
   for (let e = 0; e < events.length; e++) {
-    const type = events[e]!.type;
+    const type = events.type(e);
     // Known types get their code now; only a batch with new types needs the second pass below.
     const code = registry.eventCode(type);
     codes[codesStart + e] = code;
@@ -149,7 +149,7 @@ function registerNames(
       const code = registry.add(KIND_EVENT_TYPE, name);
       domain.pendingNames.push({ kind: KIND_EVENT_TYPE, code, name });
     }
-    for (let e = 0; e < events.length; e++) codes[codesStart + e] = registry.eventCode(events[e]!.type);
+    for (let e = 0; e < events.length; e++) codes[codesStart + e] = registry.eventCode(events.type(e));
   }
   return undefined;
 }
