@@ -167,11 +167,11 @@ export class RingStore implements EventStore, MetricsSource {
   ): Promise<PutResult> {
     return traced(
       'put',
-      {
+      () => ({
         'ringstore.domain': domain,
         'ringstore.aggregate_type': aggregateType,
         'ringstore.events': events.length,
-      },
+      }),
       () => this.#engine.put(domain, aggregateType, id, events, options),
       (result) => ({
         'ringstore.first_version': result.firstVersion,
@@ -190,7 +190,7 @@ export class RingStore implements EventStore, MetricsSource {
   ): Promise<InstanceEvents> {
     return traced(
       'get',
-      { 'ringstore.domain': domain, 'ringstore.aggregate_type': aggregateType },
+      () => ({ 'ringstore.domain': domain, 'ringstore.aggregate_type': aggregateType }),
       async () => {
         this.#engine.assertReadable();
         const aggregateId = validateInstanceAddress(domain, aggregateType, id);
@@ -204,7 +204,7 @@ export class RingStore implements EventStore, MetricsSource {
   async read(domain: string, options?: ReadOptions): Promise<DomainReadResult> {
     return traced(
       'read',
-      { 'ringstore.domain': domain },
+      () => ({ 'ringstore.domain': domain }),
       async () => {
         this.#engine.assertReadable();
         validateDomain(domain);
