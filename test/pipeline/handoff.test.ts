@@ -23,7 +23,13 @@ describe('Handoff', () => {
     // Five callbacks of one iteration, each with its own microtask checkpoint, as a server's requests.
     const callbacks = Array.from(
       { length: 5 },
-      () => new Promise<void>((resolve) => setImmediate(() => (handoff.published(100), resolve()))),
+      () =>
+        new Promise<void>((resolve) =>
+          setImmediate(() => {
+            handoff.published(100);
+            resolve();
+          }),
+        ),
     );
     await Promise.all(callbacks);
     expect(flushes).toBe(0);
