@@ -17,6 +17,7 @@ import { Ring } from '../pipeline/ring.js';
 import { CONTROL, LIFECYCLE_CLOSED, LIFECYCLE_FAILED } from '../pipeline/ring-layout.js';
 import { waitAsync } from '../pipeline/wait-async.js';
 import { DirectoryLock } from '../storage/directory-lock.js';
+import { domainDiskBytes } from '../storage/disk-usage.js';
 import type { IndexRebuild } from '../storage/open-log.js';
 import { StorageReader } from '../storage/reader.js';
 import type { RecoveryAction } from '../storage/recovery.js';
@@ -435,6 +436,12 @@ export class RingStore implements EventStore, MetricsSource {
         'ringstore.next_position': result.nextPosition,
       }),
     );
+  }
+
+  /** Bytes the domain's folder occupies on disk (segments count with their preallocated tails). */
+  diskBytes(domain: string): Promise<number> {
+    validateDomain(domain);
+    return domainDiskBytes(this.options.dir, domain);
   }
 
   hasDomain(domain: string): boolean {
