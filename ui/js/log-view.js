@@ -95,7 +95,7 @@ export function initLogView() {
   });
   byId('log-newest').addEventListener('click', () => newest());
   onOpenDomain(({ domain }) => {
-    byId('log-domain').value = domain;
+    for (const id of ['log-domain', 'instance-domain', 'tail-domain']) byId(id).value = domain;
     state.starts = [];
     readPage(0);
     byId('log').scrollIntoView();

@@ -3,7 +3,8 @@ import { getText } from './api.js';
 import { byId, el } from './dom.js';
 import { formatCount } from './format.js';
 import { MetricsSampler } from './metrics-sampler.js';
-import { guarded } from './status.js';
+import { showError } from './status.js';
+import { currentToken } from './token.js';
 
 const INTERVAL_MS = 2000;
 /** Five minutes of points. */
@@ -82,10 +83,14 @@ export function initMetricsView() {
     toggle.setAttribute('aria-pressed', String(!paused));
   });
 
+  // After a 401 or 403, scraping waits for another token instead of failing every 2 s.
+  let refusedToken = null;
+
   async function scrape() {
-    if (paused) return;
-    await guarded(async () => {
+    if (paused || (refusedToken !== null && refusedToken === (currentToken() ?? ''))) return;
+    try {
       const point = sampler.add(await getText('metrics'), Date.now());
+      refusedToken = null;
       if (!point) return;
       points.push(point);
       if (points.length > KEPT) points.shift();
@@ -97,7 +102,10 @@ export function initMetricsView() {
           ...chart.series.map(([key]) => points.map((p) => p[key] ?? null)),
         ]);
       }
-    });
+    } catch (err) {
+      if (err.status === 401 || err.status === 403) refusedToken = currentToken() ?? '';
+      showError(err);
+    }
   }
   scrape();
   setInterval(scrape, INTERVAL_MS);
