@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sha256Hex, TokenAuthority } from '../../src/api/http/auth.js';
 import { CONSOLE_CSP } from '../../src/api/http/console-routes.js';
 import { ringstore } from '../../src/api/http/fastify-plugin.js';
@@ -13,6 +13,17 @@ import { rawRequest, serverPerTest } from './helpers.js';
 /** The web console's static files and the domain summary it lists (the browser test is test/ui). */
 
 const server = serverPerTest();
+
+interface Answer {
+  domain?: string;
+  events?: number;
+  diskBytes?: number;
+  error?: { code: string; option?: string };
+}
+
+async function getAnswer(url: string): Promise<Answer> {
+  return (await (await fetch(url)).json()) as Answer;
+}
 const TOKENS = () =>
   new TokenAuthority([
     { name: 'billing', sha256: sha256Hex('billing-secret'), scopes: { billing: ['read'] } },
@@ -41,7 +52,7 @@ describe('GET /ui', () => {
     );
     const missing = await fetch(`${url}/ui/js/nope.js`);
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error.code).toBe('NOT_FOUND');
+    expect(((await missing.json()) as Answer).error?.code).toBe('NOT_FOUND');
     // Only the listed files: no path leads out of the console's folder.
     for (const path of ['/ui/../package.json', '/ui/%2e%2e/package.json', '/ui/js/..%2f..%2fpackage.json']) {
       expect((await rawRequest(port, 'GET', path)).status, path).toBe(404);
@@ -94,8 +105,8 @@ describe('GET /v1/domains/:domain', () => {
       lastGeneration: last.generation,
     });
     expect(await (await fetch(`${url}/v1/domains/empty`)).json()).toEqual({ domain: 'empty', events: 0 });
-    expect((await (await fetch(`${url}/v1/domains/Bad!`)).json()).error.code).toBe('INVALID_NAME');
-    const unknown = await (await fetch(`${url}/v1/domains/billing?limit=1`)).json();
+    expect((await getAnswer(`${url}/v1/domains/Bad!`)).error?.code).toBe('INVALID_NAME');
+    const unknown = await getAnswer(`${url}/v1/domains/billing?limit=1`);
     expect(unknown.error).toMatchObject({ code: 'INVALID_QUERY', option: 'limit' });
   });
 
@@ -112,7 +123,7 @@ describe('GET /v1/domains/:domain', () => {
       expect(summary.events).toBe(1);
       expect(summary.diskBytes).toBe(await store.diskBytes('billing'));
       expect(summary.diskBytes).toBeGreaterThan(1000);
-      expect((await (await fetch(`${url}/v1/domains/empty`)).json()).diskBytes).toBe(0);
+      expect((await getAnswer(`${url}/v1/domains/empty`)).diskBytes).toBe(0);
     } finally {
       await server.start();
       rmSync(dir, { recursive: true, force: true });
