@@ -84,6 +84,16 @@ describe('web console', () => {
     await expect.poll(() => row.locator('[data-field="events"]').textContent()).toBe('4');
     expect(await row.locator('[data-field="disk"]').textContent()).toMatch(/^[\d.]+ (KiB|MiB)$/);
     await page.waitForSelector('#metrics-charts canvas');
+    // Every control is labelled; every button says what it does.
+    const unlabelled = await page.evaluate(
+      `[...document.querySelectorAll('input, select')].filter((c) => c.labels.length === 0).map((c) => c.id)`,
+    );
+    expect(unlabelled).toEqual([]);
+    expect(
+      await page.evaluate(
+        `[...document.querySelectorAll('button')].filter((b) => !b.textContent.trim()).length`,
+      ),
+    ).toBe(0);
     await shoot(page, 'domains', 'domains.png');
     expect(problems.list).toEqual([]);
     // The policy holds and the watch sees it: an inline script added now is refused and reported.
@@ -224,6 +234,87 @@ describe('web console', () => {
   });
 });
 
+describe("the console's parsers, run in the page", () => {
+  let store: RingStore;
+  let server: RunningServer;
+  beforeAll(async () => {
+    store = await openStore();
+    server = await startServer(store);
+  });
+  afterAll(async () => {
+    await server?.close();
+    await store?.close();
+  });
+
+  it('reads SSE messages split anywhere, and fsync percentiles from two histogram scrapes', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/ui/`);
+    const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
+    const stream = [
+      ': subscribed',
+      '',
+      'id: 0',
+      'data: {"type":"A","position":0}',
+      '',
+      'event: caught-up',
+      'data: {"nextPosition":1}',
+      '',
+      ': ping',
+      '',
+      'id: 1',
+      'data: {"type":"B",',
+      'data: "position":1}',
+      '',
+      '',
+    ].join('\n');
+    const result = (await page.evaluate(`(async () => {
+      const { readEventStream } = await import('./js/sse-reader.js');
+      const { quantileBetween, parsePrometheus, bucketsOf } = await import('./js/prometheus.js');
+      // A seeded split of the stream into chunks (mulberry32), cutting lines and characters anywhere.
+      let state = ${seed};
+      const random = () => {
+        state = (state + 0x6d2b79f5) | 0;
+        let t = Math.imul(state ^ (state >>> 15), 1 | state);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+      const bytes = new TextEncoder().encode(${JSON.stringify(stream)});
+      const chunks = [];
+      for (let at = 0; at < bytes.length; ) {
+        const size = 1 + Math.floor(random() * 12);
+        chunks.push(bytes.slice(at, at + size));
+        at += size;
+      }
+      const body = new ReadableStream({ start(c) { for (const chunk of chunks) c.enqueue(chunk); c.close(); } });
+      const messages = [];
+      await readEventStream(body, (m) => messages.push(m));
+      const scrape = (counts) => bucketsOf(parsePrometheus(
+        ['0.001', '0.002', '0.004', '+Inf'].map((le, i) =>
+          'ringstore_store_fsync_duration_seconds_bucket{le="' + le + '"} ' + counts[i]).join('\\n')),
+        'ringstore_store_fsync_duration_seconds');
+      // 10 fsyncs between the scrapes: 4 up to 1 ms, 4 in (1, 2] ms, 2 in (2, 4] ms.
+      const before = scrape([5, 5, 5, 5]);
+      const after = scrape([9, 13, 15, 15]);
+      return {
+        messages,
+        p50: quantileBetween(before, after, 0.5),
+        p90: quantileBetween(before, after, 0.9),
+        none: quantileBetween(after, after, 0.5) ?? null,
+      };
+    })()`)) as { messages: unknown[]; p50: number; p90: number; none: null };
+    expect(result.messages, `seed ${seed}`).toEqual([
+      { event: 'message', id: '0', data: '{"type":"A","position":0}' },
+      { event: 'caught-up', id: undefined, data: '{"nextPosition":1}' },
+      { event: 'message', id: '1', data: '{"type":"B",\n"position":1}' },
+    ]);
+    // Interpolated inside the bucket, as Prometheus' histogram_quantile: rank 5 of 10 → 1.25 ms.
+    expect(result.p50).toBeCloseTo(0.00125, 9);
+    expect(result.p90).toBeCloseTo(0.003, 9);
+    expect(result.none).toBeNull();
+    await page.close();
+  });
+});
+
 describe('web console with auth on', () => {
   const SPECS = [
     { name: 'reader', sha256: sha256Hex('reader-secret'), scopes: { '*': ['read'] } },
@@ -252,7 +343,7 @@ describe('web console with auth on', () => {
     await expect.poll(() => status.textContent()).toMatch(/^401 Unauthorized: this server needs a token/);
     expect(await page.locator('#token-form').isVisible()).toBe(true);
     expect(await page.evaluate('document.activeElement?.id')).toBe('token-input');
-    await shoot(page, 'token-form', 'token-asked.png');
+    await page.screenshot({ path: join(SCREENSHOTS, 'token-asked.png') });
 
     await page.keyboard.type('wrong-secret');
     await page.keyboard.press('Enter');
@@ -266,7 +357,7 @@ describe('web console with auth on', () => {
     await expect
       .poll(() => status.textContent())
       .toMatch(/^403 Forbidden: the token may not do this \(FORBIDDEN/);
-    await shoot(page, 'log', 'forbidden.png');
+    await page.screenshot({ path: join(SCREENSHOTS, 'forbidden.png') });
 
     await page.fill('#token-input', 'reader-secret');
     await page.press('#token-input', 'Enter');
