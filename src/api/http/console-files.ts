@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RingStoreError } from '../../errors.js';
 
 /** One static file of the web console, held in memory (the whole console is about 200 KB). */
 export interface ConsoleFile {
@@ -22,7 +23,10 @@ function consoleFolder(): string {
     const folder = fileURLToPath(new URL(relative, import.meta.url));
     if (existsSync(join(folder, 'index.html'))) return folder;
   }
-  throw new Error('the web console files (ui/) are missing from the ringstore package');
+  throw new RingStoreError(
+    'INVALID_OPTION',
+    'console: the web console files (ui/) are missing from the ringstore package; reinstall it, or turn the console off (console: false, --no-console)',
+  );
 }
 
 function addFolder(files: Map<string, ConsoleFile>, folder: string, prefix: string): void {
