@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 
@@ -19,6 +19,11 @@ export interface LaunchedBrowser {
  * (--user-data-dir in a temporary folder of its own, removed on close).
  */
 export async function launchChromium(): Promise<LaunchedBrowser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: the browser tests need Debian's (apt-get install chromium), or RINGSTORE_CHROMIUM=<path>`,
+    );
+  }
   mkdirSync(SCREENSHOTS, { recursive: true });
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
