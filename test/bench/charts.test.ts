@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
@@ -6,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpCharts } from '../../bench/charts/http-charts.js';
 import { runCharts } from '../../bench/charts/run-charts.js';
 import { niceTicks } from '../../bench/charts/svg.js';
+import { writeCharts } from '../../bench/charts/write-charts.js';
 import type { RunReport } from '../../bench/report.js';
 import { type LaunchedBrowser, launchChromium, SCREENSHOTS } from '../support/browser.js';
 
@@ -82,6 +84,23 @@ describe('bench chart geometry', () => {
     expect(svg).toContain('>raw floor 2M</text>');
     expect(svg).toContain('>ringstore &lt;main&gt; &amp; &quot;fsync&quot;</text>');
     expect(svg).toContain('<title>ringstore &lt;main&gt; &amp; &quot;fsync&quot;, ringstore: 300k');
+  });
+});
+
+describe('writing the charts', () => {
+  it("replaces a base's charts and removes those this run did not draw, leaving other files", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ringstore-charts-'));
+    try {
+      for (const name of ['latest-writes.svg', 'latest-reads.svg', 'http-latest-latency.svg', 'latest.md']) {
+        writeFileSync(join(dir, name), 'old');
+      }
+      const written = writeCharts(dir, 'latest', new Map([['writes', '<svg/>']]));
+      expect(written).toEqual([join(dir, 'latest-writes.svg')]);
+      expect(readdirSync(dir).sort()).toEqual(['http-latest-latency.svg', 'latest-writes.svg', 'latest.md']);
+      expect(readFileSync(join(dir, 'latest-writes.svg'), 'utf8')).toBe('<svg/>');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
