@@ -125,6 +125,18 @@ describe('web console', () => {
     await page.click('#log-previous');
     await expect.poll(() => types.allTextContents()).toEqual(['Opened', 'Opened']);
     await shoot(page, 'log', 'domain-log.png');
+    // The time range: from a time after every event there is nothing; from long before, all of them.
+    await page.fill('#log-types', '');
+    await page.fill('#log-limit', '10');
+    await page.fill('#log-from-position', '0');
+    await page.fill('#log-from-time', '2099-01-01T00:00:00');
+    await page.press('#log-from-time', 'Enter');
+    await expect.poll(() => page.locator('#log-summary').textContent()).toMatch(/^0 events from position 0/);
+    expect(await types.count()).toBe(0);
+    await page.fill('#log-from-time', '2001-01-01T00:00:00');
+    await page.fill('#log-to-time', '2099-01-01T00:00:00');
+    await page.press('#log-from-time', 'Enter');
+    await expect.poll(() => types.allTextContents()).toEqual(['Opened', 'Scanned', 'Opened', 'Paid']);
     expect(problems.list).toEqual([]);
     await page.close();
   });
