@@ -6,6 +6,7 @@ import { validateDomain } from '../model/names.js';
 import { validateInstanceRead, validateReadOptions } from '../model/queries.js';
 import type { ProducerHandle } from '../pipeline/producer.js';
 import { DirectoryLock } from '../storage/directory-lock.js';
+import { domainDiskBytes } from '../storage/disk-usage.js';
 import type { IndexRebuild } from '../storage/open-log.js';
 import type { RecoveryAction } from '../storage/recovery.js';
 import type { CacheStats } from '../storage/types.js';
@@ -215,6 +216,12 @@ export class RingStore implements EventStore, MetricsSource {
         'ringstore.next_position': result.nextPosition,
       }),
     );
+  }
+
+  /** Bytes the domain's folder occupies on disk (segments count with their preallocated tails). */
+  diskBytes(domain: string): Promise<number> {
+    validateDomain(domain);
+    return domainDiskBytes(this.options.dir, domain);
   }
 
   hasDomain(domain: string): boolean {
