@@ -62,19 +62,7 @@ export class PutValidator {
     events: unknown,
     options: unknown,
   ): ValidPut {
-    const validDomain = this.domain(domain);
-    const validType = this.aggregateType(aggregateType);
-    const aggregateId = parseAggregateId(id);
-    const validEvents = this.events(events);
-    const { expectedVersion, idempotencyKey } = validatePutOptions(options);
-    return {
-      domain: validDomain,
-      aggregateType: validType,
-      aggregateId,
-      events: validEvents,
-      expectedVersion,
-      idempotencyKey,
-    };
+    return this.#put(domain, aggregateType, id, options, () => this.events(events));
   }
 
   /**
@@ -90,16 +78,27 @@ export class PutValidator {
     events: unknown,
     options: unknown,
   ): CheckedPut {
+    return this.#put(domain, aggregateType, id, options, () => this.#eventsInPlace(events));
+  }
+
+  /** The checks of a put in their order: domain, aggregate type, id, events, options. */
+  #put<E>(
+    domain: unknown,
+    aggregateType: unknown,
+    id: AggregateIdInput,
+    options: unknown,
+    checkEvents: () => E,
+  ): Omit<ValidPut, 'events'> & { events: E } {
     const validDomain = this.domain(domain);
     const validType = this.aggregateType(aggregateType);
     const aggregateId = parseAggregateId(id);
-    const checkedEvents = this.#eventsInPlace(events);
+    const events = checkEvents();
     const { expectedVersion, idempotencyKey } = validatePutOptions(options);
     return {
       domain: validDomain,
       aggregateType: validType,
       aggregateId,
-      events: checkedEvents,
+      events,
       expectedVersion,
       idempotencyKey,
     };
