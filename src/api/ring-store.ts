@@ -16,7 +16,15 @@ import { errorCodeNumber } from '../pipeline/record-results.js';
 import { Ring } from '../pipeline/ring.js';
 import { CONTROL, LIFECYCLE_CLOSED, LIFECYCLE_FAILED } from '../pipeline/ring-layout.js';
 import { waitAsync } from '../pipeline/wait-async.js';
+import {
+  type BackupOptions,
+  type BackupReport,
+  refuseExistingTarget,
+  refuseNestedTarget,
+  writeBackup,
+} from '../storage/backup.js';
 import { DirectoryLock } from '../storage/directory-lock.js';
+import type { LogCut } from '../storage/log-cut.js';
 import type { IndexRebuild } from '../storage/open-log.js';
 import { StorageReader } from '../storage/reader.js';
 import type { RecoveryAction } from '../storage/recovery.js';
@@ -159,6 +167,8 @@ export class RingStore implements EventStore, MetricsSource {
     deltas.length = 0;
   };
   readonly #syncWaiters: { target: number; resolve(): void }[] = [];
+  /** Backups waiting for the writer thread's cut (CONTROL.cutRequests), oldest first. */
+  readonly #cutWaiters: { request: number; resolve(cut: LogCut): void; reject(error: unknown): void }[] = [];
   #writerStopped = false;
   #closing: Promise<void> | undefined;
   #closed = false;
@@ -399,6 +409,48 @@ export class RingStore implements EventStore, MetricsSource {
     );
   }
 
+  /**
+   * Online backup into the new directory `to` (docs/OPERATIONS.md, "Backup and restore"): the
+   * writer thread takes a cut between two commits (generation G, the last commit written when it
+   * saw the request) and answers once the commits up to it are synced; this thread then copies the
+   * log up to the cut (sealed segments hard-linked) while puts go on. The backup holds every batch
+   * of generations ≤ G and nothing after; its first open rebuilds its index files.
+   */
+  async backup(to: string, options: BackupOptions = {}): Promise<BackupReport> {
+    if (this.#closing || this.#closed) throw new RingStoreError('STORE_CLOSED');
+    if (this.#failure) throw this.#failure;
+    refuseNestedTarget(this.options.dir, to);
+    await refuseExistingTarget(to);
+    const cut = await this.#requestCut();
+    return writeBackup(this.options.dir, cut, to, options);
+  }
+
+  /** Asks the writer thread for a log cut (WriterLoop: 'cut' message). */
+  #requestCut(): Promise<LogCut> {
+    const words = this.#ring.words;
+    const request = (Atomics.add(words, CONTROL.cutRequests, 1) + 1) | 0;
+    const waiting = new Promise<LogCut>((resolve, reject) => {
+      this.#cutWaiters.push({ request, resolve, reject });
+    });
+    // The answer is a message: keep the process alive for it, as an outstanding put does.
+    this.#writer.ref();
+    this.#ring.wakeWriter();
+    const settled = () => {
+      if (this.#cutWaiters.length === 0 && !this.#closing) this.#writer.unref();
+    };
+    waiting.then(settled, settled);
+    return waiting;
+  }
+
+  #answerCuts(request: number, answer: { cut?: LogCut; error?: unknown }): void {
+    const waiters = this.#cutWaiters;
+    while (waiters.length > 0 && ((request - waiters[0]!.request) | 0) >= 0) {
+      const waiter = waiters.shift()!;
+      if (answer.cut) waiter.resolve(answer.cut);
+      else waiter.reject(answer.error);
+    }
+  }
+
   async get(
     domain: string,
     aggregateType: string,
@@ -502,6 +554,9 @@ export class RingStore implements EventStore, MetricsSource {
     this.#producer.failOutstanding(this.#failure ?? new RingStoreError('STORE_CLOSED'));
     this.#closed = true;
     this.#releaseSyncWaiters(true);
+    this.#answerCuts(Atomics.load(ring.words, CONTROL.cutRequests), {
+      error: this.#failure ?? new RingStoreError('STORE_CLOSED'),
+    });
     this.#watchers.close(this.#reader.generation);
     // A store that failed before close() closes quietly; a failure while closing (the last fsync)
     // is reported, since the data written since the last acknowledged put may not be durable.
@@ -570,6 +625,12 @@ export class RingStore implements EventStore, MetricsSource {
         }
         return;
       }
+      case 'cut':
+        this.#answerCuts(message.request, {
+          cut: message.cut,
+          error: message.error ? fromWire(message.error) : undefined,
+        });
+        return;
       case 'failed':
         this.#fail(fromWire(message.error).message);
         return;
@@ -603,6 +664,7 @@ export class RingStore implements EventStore, MetricsSource {
     this.#dispatcher?.stop();
     this.#producer.failOutstanding(this.#failure);
     this.#releaseSyncWaiters(true);
+    this.#answerCuts(Atomics.load(this.#ring.words, CONTROL.cutRequests), { error: this.#failure });
   }
 
   #assertReadable(): void {

@@ -1,4 +1,5 @@
 import { STORAGE_NAME_PATTERN } from '../model/names.js';
+import { refuseIncomplete } from './build-marker.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import { joinPath, segmentFileName } from './format.js';
 import type { IndexRecord } from './index-record.js';
@@ -67,6 +68,7 @@ export function verifyStore(
   options: VerifyOptions = {},
 ): VerifyReport {
   const io = options.io ?? realFileIO;
+  refuseIncomplete(io, dir);
   const every = options.progressEvery ?? 10_000;
   const report: VerifyReport = {
     ok: true,

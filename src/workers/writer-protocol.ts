@@ -1,5 +1,5 @@
 import type { WireError } from '../errors.js';
-import type { CommitMessage, FailedMessage } from '../pipeline/writer-loop.js';
+import type { CommitMessage, CutMessage, FailedMessage } from '../pipeline/writer-loop.js';
 import type { IndexRebuild } from '../storage/open-log.js';
 import type { RecoveryAction } from '../storage/recovery.js';
 import type { Durability } from '../types.js';
@@ -27,4 +27,5 @@ export type WriterWorkerMessage =
   | { type: 'open-failed'; error: WireError }
   | { type: 'stopped'; generation: number }
   | CommitMessage
+  | CutMessage
   | FailedMessage;
