@@ -420,7 +420,7 @@ export class RingStore implements EventStore, MetricsSource {
     if (this.#closing || this.#closed) throw new RingStoreError('STORE_CLOSED');
     if (this.#failure) throw this.#failure;
     refuseNestedTarget(this.options.dir, to);
-    await refuseExistingTarget(to);
+    refuseExistingTarget(to);
     const cut = await this.#requestCut();
     return writeBackup(this.options.dir, cut, to, options);
   }

@@ -1,4 +1,4 @@
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, lstatSync, mkdirSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { RingStoreError } from '../errors.js';
@@ -79,9 +79,9 @@ export function refuseNestedTarget(from: string, to: string): void {
 }
 
 /** Refuses a target that exists (TARGET_EXISTS): a backup or repartition never writes over anything. */
-export async function refuseExistingTarget(to: string): Promise<void> {
+export function refuseExistingTarget(to: string): void {
   try {
-    await fs.lstat(to);
+    lstatSync(to);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
@@ -95,13 +95,13 @@ export async function refuseExistingTarget(to: string): Promise<void> {
  * Creates the target directory (its parents too), which must not exist, with its INCOMPLETE
  * marker, and makes both durable.
  */
-export async function createTarget(to: string, note: string): Promise<void> {
-  await refuseExistingTarget(to);
-  await fs.mkdir(dirname(to), { recursive: true });
+export function createTarget(to: string, note: string): void {
+  refuseExistingTarget(to);
+  mkdirSync(dirname(to), { recursive: true });
   try {
-    await fs.mkdir(to);
+    mkdirSync(to);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') await refuseExistingTarget(to);
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') refuseExistingTarget(to);
     throw err;
   }
   realFileIO.fsyncDir(dirname(to));
@@ -127,7 +127,7 @@ export async function writeBackup(
     copiedFiles: 0,
     copiedBytes: 0,
   };
-  await createTarget(to, `ringstore backup of ${from} at generation ${cut.generation}`);
+  createTarget(to, `ringstore backup of ${from} at generation ${cut.generation}`);
   const files = await planFiles(from, cut);
   const progress: BackupProgress = {
     bytesDone: 0,

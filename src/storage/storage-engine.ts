@@ -177,7 +177,7 @@ export class StorageEngine implements EventStore {
   async backup(to: string, options: BackupOptions = {}): Promise<BackupReport> {
     this.#assertOpen();
     refuseNestedTarget(this.#dir, to);
-    await refuseExistingTarget(to);
+    refuseExistingTarget(to);
     this.#flush();
     const cut = this.#writer.cut();
     await this.#writer.whenSynced();
