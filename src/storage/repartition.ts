@@ -179,8 +179,8 @@ function scanSources(
     const typeCounts = new Map<number, { batches: number; events: number }>();
     const droppedCounts = new Map<string, { batches: number; events: number }>();
     const domainPlan = planDomain(io, from, name, (record, _view, registry) => {
-      let counts = typeCounts.get(record.aggregateTypeCode);
-      if (!counts) typeCounts.set(record.aggregateTypeCode, (counts = { batches: 0, events: 0 }));
+      const counts = typeCounts.get(record.aggregateTypeCode) ?? { batches: 0, events: 0 };
+      typeCounts.set(record.aggregateTypeCode, counts);
       counts.batches++;
       counts.events += record.eventCount;
       if (wanted.size > 0) {

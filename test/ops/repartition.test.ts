@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -11,7 +10,7 @@ import { parseRepartitionPlan } from '../../src/model/repartition-plan.js';
 import { repartitionStore } from '../../src/storage/repartition.js';
 import { StorageEngine } from '../../src/storage/storage-engine.js';
 import { ManualClock } from '../support/model-check.js';
-import { expectSameContent } from '../support/store-content.js';
+import { digestTree, expectSameContent } from '../support/store-content.js';
 
 const SEED = Number(process.env.RINGSTORE_SEED ?? 20_261_203);
 const root = mkdtempSync(join(tmpdir(), 'ringstore-repartition-'));
@@ -19,21 +18,6 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const DOMAINS = ['a', 'b', 'c', 'd'];
 const TYPES = ['x', 'y', 'z'];
-
-/** Digest of every file of a store directory but its LOCK (path → sha256). */
-export function digestTree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (at: string, prefix: string) => {
-    for (const name of readdirSync(at).sort()) {
-      const path = join(at, name);
-      if (statSync(path).isDirectory()) walk(path, `${prefix}${name}/`);
-      else if (`${prefix}${name}` !== 'LOCK')
-        out[`${prefix}${name}`] = createHash('sha256').update(readFileSync(path)).digest('hex');
-    }
-  };
-  walk(dir, '');
-  return out;
-}
 
 const putArb = fc.record({
   domain: fc.constantFrom(...DOMAINS),

@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
 import type { StoredEvent } from '../../src/types.js';
@@ -43,4 +46,19 @@ export async function expectSameContent(
     expect(got.length, `${context}: events of ${domain}`).toBe(want.length);
     expect(got, `${context}: domain ${domain}`).toEqual(want);
   }
+}
+
+/** Digest of every file of a store directory but its LOCK (path → sha256). */
+export function digestTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (at: string, prefix: string) => {
+    for (const name of readdirSync(at).sort()) {
+      const path = join(at, name);
+      if (statSync(path).isDirectory()) walk(path, `${prefix}${name}/`);
+      else if (`${prefix}${name}` !== 'LOCK')
+        out[`${prefix}${name}`] = createHash('sha256').update(readFileSync(path)).digest('hex');
+    }
+  };
+  walk(dir, '');
+  return out;
 }
