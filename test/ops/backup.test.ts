@@ -1,12 +1,15 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RingStore } from '../../src/api/ring-store.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
 import { StorageEngine } from '../../src/storage/storage-engine.js';
 import { verifyStore } from '../../src/storage/verify.js';
 import type { EventInput, PutResult } from '../../src/types.js';
+import { compiledWorkerUrl } from '../../src/workers/worker-url.js';
+import type { PlannedPut, PutOutcome } from '../fixtures/ring-store-plan.js';
 import { mulberry32 } from '../support/prng.js';
 import { expectSameContent } from '../support/store-content.js';
 
@@ -50,7 +53,7 @@ function modelAt(puts: readonly DonePut[], generation: number): MemoryEventStore
 }
 
 describe('online backup', () => {
-  it('under concurrent appends (several producers, fsync) equals the model replayed to its generation', async () => {
+  it('under concurrent appends (main-thread and worker-thread producers, fsync) equals the model replayed to its generation', async () => {
     const seed = SEED;
     const dir = join(root, 'live');
     const store = await RingStore.open({ dir, durability: 'fsync', ringBytes: 1 << 20 });
@@ -68,6 +71,41 @@ describe('online backup', () => {
       }
     };
     const producers = [0, 1, 2, 3].map(producer);
+    // Two producer threads (store.producer()) put beside the main thread's producers.
+    const threadPlans = [4, 5].map((n) => {
+      const random = mulberry32(seed * 7 + n);
+      return Array.from({ length: 300 }, (_, i): PlannedPut => {
+        const domain = ['billing', 'shop', 'crm'][Math.floor(random() * 3)]!;
+        return {
+          domain,
+          aggregateType: random() < 0.5 ? 'invoice' : 'order',
+          id: BigInt(1 + Math.floor(random() * 30)),
+          events: randomEvents(random, n * 100_000 + i),
+          options: undefined,
+        };
+      });
+    });
+    const threads = threadPlans.map(
+      (plan) =>
+        new Promise<void>((resolve, reject) => {
+          const worker = new Worker(
+            compiledWorkerUrl('../fixtures/ring-store-producer.js', import.meta.url),
+            {
+              workerData: { handle: store.producer(), puts: plan, inFlight: 8 },
+            },
+          );
+          worker.on('message', (message: { type: string; outcomes?: PutOutcome[]; message?: string }) => {
+            if (message.type !== 'done') return reject(new Error(message.message));
+            for (const [i, outcome] of message.outcomes!.entries()) {
+              if (!outcome.ok) return reject(new Error(`thread put failed: ${outcome.code}`));
+              puts.push({ ...plan[i]!, result: outcome.result });
+            }
+            resolve();
+          });
+          worker.on('error', reject);
+        }),
+    );
+    producers.push(...threads);
     try {
       while (puts.length < 300) await new Promise((resolve) => setTimeout(resolve, 5));
       const backups = [join(root, 'backup-1'), join(root, 'nested', 'backup-2')];
@@ -109,7 +147,6 @@ describe('online backup', () => {
     const dir = join(root, 'segments');
     const engine = StorageEngine.open(dir, { segmentBytes: 4096, dataExtentBytes: 4096 });
     try {
-      const random = mulberry32(SEED + 1);
       for (let i = 0; i < 60; i++) {
         await engine.put('docs', 'page', BigInt(1 + (i % 7)), [
           { type: 'Written', data: new Uint8Array(700).fill(i) },
@@ -125,7 +162,6 @@ describe('online backup', () => {
       for (const to of ['segments-linked', 'segments-copied']) {
         expect(verifyStore(join(root, to)).problems).toEqual([]);
       }
-      void random;
       await expect(engine.backup(join(root, 'segments-linked'))).rejects.toMatchObject({
         code: 'TARGET_EXISTS',
       });

@@ -9,6 +9,7 @@ import { MemoryEventStore } from '../../src/model/memory-store.js';
 import { parseRepartitionPlan } from '../../src/model/repartition-plan.js';
 import { repartitionStore } from '../../src/storage/repartition.js';
 import { StorageEngine } from '../../src/storage/storage-engine.js';
+import { type RecordedBatch, StorageWriter } from '../../src/storage/writer.js';
 import { ManualClock } from '../support/model-check.js';
 import { digestTree, expectSameContent } from '../support/store-content.js';
 
@@ -239,6 +240,47 @@ describe('offline repartition', () => {
       ]);
     } finally {
       await target.close();
+    }
+  });
+
+  it('StorageWriter.appendRecorded keeps the given generations and refuses one that goes back in a domain', () => {
+    const dir = join(root, 'recorded');
+    const writer = StorageWriter.open(dir);
+    const batch = (domain: string, generation: number, timestamp: number): RecordedBatch => ({
+      domain,
+      aggregateType: 't',
+      aggregateId: 1n,
+      expectedVersion: 'any',
+      idempotencyKey: undefined,
+      events: [{ type: 'E', data: new Uint8Array(0), metadata: new Uint8Array(0), crc: 0 }],
+      generation,
+      timestamp,
+    });
+    try {
+      const report = writer.appendRecorded(
+        [batch('a', 5, 100), batch('b', 2, 50), batch('a', 9, 100)],
+        'write',
+      );
+      expect(report.outcomes.map((o) => o.ok && [o.result.generation, o.result.timestamp])).toEqual([
+        [5, 100],
+        [2, 50],
+        [9, 100],
+      ]);
+      expect(writer.generation).toBe(9);
+      expect(() => writer.appendRecorded([batch('a', 8, 100)], 'write')).toThrow(
+        expect.objectContaining({ code: 'INTERNAL' }),
+      );
+      expect(() => writer.appendRecorded([batch('b', 3, 49)], 'write')).toThrow(
+        expect.objectContaining({ code: 'INTERNAL' }),
+      );
+      // Nothing of a refused call was written: the next batch of b follows its last one.
+      const next = writer.appendRecorded([batch('b', 3, 50)], 'write');
+      expect(next.outcomes[0]).toMatchObject({
+        ok: true,
+        result: { firstVersion: 2, firstPosition: 1, generation: 3 },
+      });
+    } finally {
+      writer.close();
     }
   });
 
