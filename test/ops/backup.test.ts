@@ -53,95 +53,103 @@ function modelAt(puts: readonly DonePut[], generation: number): MemoryEventStore
 }
 
 describe('online backup', () => {
-  it('under concurrent appends (main-thread and worker-thread producers, fsync) equals the model replayed to its generation', async () => {
-    const seed = SEED;
-    const dir = join(root, 'live');
-    const store = await RingStore.open({ dir, durability: 'fsync', ringBytes: 1 << 20 });
-    const puts: DonePut[] = [];
-    let stop = false;
-    const producer = async (n: number) => {
-      const random = mulberry32(seed * 7 + n);
-      for (let i = 0; !stop; i++) {
-        const domain = ['billing', 'shop', 'crm'][Math.floor(random() * 3)]!;
-        const aggregateType = random() < 0.5 ? 'invoice' : 'order';
-        const id = BigInt(1 + Math.floor(random() * 30));
-        const events = randomEvents(random, n * 100_000 + i);
-        const result = await store.put(domain, aggregateType, id, events);
-        puts.push({ domain, aggregateType, id, events, result });
-      }
-    };
-    const producers = [0, 1, 2, 3].map(producer);
-    // Two producer threads (store.producer()) put beside the main thread's producers.
-    const threadPlans = [4, 5].map((n) => {
-      const random = mulberry32(seed * 7 + n);
-      return Array.from({ length: 300 }, (_, i): PlannedPut => {
-        const domain = ['billing', 'shop', 'crm'][Math.floor(random() * 3)]!;
-        return {
-          domain,
-          aggregateType: random() < 0.5 ? 'invoice' : 'order',
-          id: BigInt(1 + Math.floor(random() * 30)),
-          events: randomEvents(random, n * 100_000 + i),
-          options: undefined,
-        };
-      });
-    });
-    const threads = threadPlans.map(
-      (plan) =>
-        new Promise<void>((resolve, reject) => {
-          const worker = new Worker(
-            compiledWorkerUrl('../fixtures/ring-store-producer.js', import.meta.url),
-            {
-              workerData: { handle: store.producer(), puts: plan, inFlight: 8 },
-            },
-          );
-          worker.on('message', (message: { type: string; outcomes?: PutOutcome[]; message?: string }) => {
-            if (message.type !== 'done') return reject(new Error(message.message));
-            for (const [i, outcome] of message.outcomes!.entries()) {
-              if (!outcome.ok) return reject(new Error(`thread put failed: ${outcome.code}`));
-              puts.push({ ...plan[i]!, result: outcome.result });
-            }
-            resolve();
-          });
-          worker.on('error', reject);
-        }),
-    );
-    producers.push(...threads);
-    try {
-      while (puts.length < 300) await new Promise((resolve) => setTimeout(resolve, 5));
-      const backups = [join(root, 'backup-1'), join(root, 'nested', 'backup-2')];
-      const reports = [];
-      for (const to of backups) {
-        reports.push(await store.backup(to));
-        const before = puts.length;
-        while (puts.length < before + 100) await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-      stop = true;
-      await Promise.all(producers);
-      const finalGeneration = store.generation;
-      for (const [i, to] of backups.entries()) {
-        const report = reports[i]!;
-        expect(existsSync(join(to, 'INCOMPLETE')), `seed ${seed}`).toBe(false);
-        expect(report.generation, `seed ${seed}`).toBeLessThan(finalGeneration);
-        const verified = verifyStore(to);
-        expect(verified.problems, `seed ${seed}`).toEqual([]);
-        const model = modelAt(puts, report.generation);
-        const backup = StorageEngine.open(to);
-        try {
-          expect(backup.generation, `seed ${seed}`).toBe(report.generation);
-          await expectSameContent(backup, model, `seed ${seed}, backup ${i}`);
-          // The restored store takes puts where the backup ends.
-          const next = await backup.put('billing', 'invoice', 1n, [{ type: 'After' }]);
-          expect(next.generation).toBe(report.generation + 1);
-        } finally {
-          await backup.close();
+  // 'fsync': commits overlap and a cut waits for the ones staged before it; 'none': one at a time.
+  it.each(['fsync', 'none'] as const)(
+    'under concurrent appends (main-thread and worker-thread producers, durability %s) equals the model replayed to its generation',
+    async (durability) => {
+      const seed = SEED + (durability === 'fsync' ? 0 : 1);
+      const dir = join(root, `live-${durability}`);
+      const store = await RingStore.open({ dir, durability, ringBytes: 1 << 20 });
+      const puts: DonePut[] = [];
+      let stop = false;
+      const producer = async (n: number) => {
+        const random = mulberry32(seed * 7 + n);
+        for (let i = 0; !stop; i++) {
+          const domain = ['billing', 'shop', 'crm'][Math.floor(random() * 3)]!;
+          const aggregateType = random() < 0.5 ? 'invoice' : 'order';
+          const id = BigInt(1 + Math.floor(random() * 30));
+          const events = randomEvents(random, n * 100_000 + i);
+          const result = await store.put(domain, aggregateType, id, events);
+          puts.push({ domain, aggregateType, id, events, result });
         }
+      };
+      const producers = [0, 1, 2, 3].map(producer);
+      // Two producer threads (store.producer()) put beside the main thread's producers.
+      const threadPlans = [4, 5].map((n) => {
+        const random = mulberry32(seed * 7 + n);
+        return Array.from({ length: 300 }, (_, i): PlannedPut => {
+          const domain = ['billing', 'shop', 'crm'][Math.floor(random() * 3)]!;
+          return {
+            domain,
+            aggregateType: random() < 0.5 ? 'invoice' : 'order',
+            id: BigInt(1 + Math.floor(random() * 30)),
+            events: randomEvents(random, n * 100_000 + i),
+            options: undefined,
+          };
+        });
+      });
+      const threads = threadPlans.map(
+        (plan) =>
+          new Promise<void>((resolve, reject) => {
+            const worker = new Worker(
+              compiledWorkerUrl('../fixtures/ring-store-producer.js', import.meta.url),
+              {
+                workerData: { handle: store.producer(), puts: plan, inFlight: 8 },
+              },
+            );
+            worker.on('message', (message: { type: string; outcomes?: PutOutcome[]; message?: string }) => {
+              if (message.type !== 'done') return reject(new Error(message.message));
+              for (const [i, outcome] of message.outcomes!.entries()) {
+                if (!outcome.ok) return reject(new Error(`thread put failed: ${outcome.code}`));
+                puts.push({ ...plan[i]!, result: outcome.result });
+              }
+              resolve();
+            });
+            worker.on('error', reject);
+          }),
+      );
+      producers.push(...threads);
+      try {
+        while (puts.length < 300) await new Promise((resolve) => setTimeout(resolve, 5));
+        const backups = [
+          join(root, `backup-${durability}-1`),
+          join(root, 'nested', `backup-${durability}-2`),
+        ];
+        const reports = [];
+        for (const to of backups) {
+          reports.push(await store.backup(to));
+          const before = puts.length;
+          while (puts.length < before + 100) await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        stop = true;
+        await Promise.all(producers);
+        const finalGeneration = store.generation;
+        for (const [i, to] of backups.entries()) {
+          const report = reports[i]!;
+          expect(existsSync(join(to, 'INCOMPLETE')), `seed ${seed}`).toBe(false);
+          expect(report.generation, `seed ${seed}`).toBeLessThan(finalGeneration);
+          const verified = verifyStore(to);
+          expect(verified.problems, `seed ${seed}`).toEqual([]);
+          const model = modelAt(puts, report.generation);
+          const backup = StorageEngine.open(to);
+          try {
+            expect(backup.generation, `seed ${seed}`).toBe(report.generation);
+            await expectSameContent(backup, model, `seed ${seed}, backup ${i}`);
+            // The restored store takes puts where the backup ends.
+            const next = await backup.put('billing', 'invoice', 1n, [{ type: 'After' }]);
+            expect(next.generation).toBe(report.generation + 1);
+          } finally {
+            await backup.close();
+          }
+        }
+      } finally {
+        stop = true;
+        await Promise.all(producers).catch(() => undefined);
+        await store.close();
       }
-    } finally {
-      stop = true;
-      await Promise.all(producers).catch(() => undefined);
-      await store.close();
-    }
-  }, 30_000);
+    },
+    30_000,
+  );
 
   it('hard-links sealed segments (or copies them with link: false) and refuses a bad target', async () => {
     const dir = join(root, 'segments');

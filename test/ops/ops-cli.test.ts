@@ -128,6 +128,17 @@ describe('ringstore backup and repartition (CLI)', () => {
     const backup = cli(['backup', '--dir', dir, '--to', join(root, 'offline-backup'), '--json']);
     expect(backup.status, backup.stderr).toBe(0);
     expect(JSON.parse(backup.stdout)).toMatchObject({ takenBy: 'this command', events: 300, domains: 2 });
+    // Held by a process without an admin socket (an embedding application): refused, with the way out.
+    const holder = StorageEngine.open(dir);
+    try {
+      const held = cli(['backup', '--dir', dir, '--to', join(root, 'held-backup')]);
+      expect(held.status).toBe(1);
+      expect(held.stderr).toContain('STORE_LOCKED');
+      expect(held.stderr).toContain('store.backup(to)');
+      expect(existsSync(join(root, 'held-backup'))).toBe(false);
+    } finally {
+      await holder.close();
+    }
 
     const plan = join(root, 'plan.json');
     writeFileSync(
