@@ -7,12 +7,13 @@ import { parseServeConfig, serveUsage } from './config.js';
 const USAGE = `usage: ringstore <command> [options]
 
 commands:
-  serve     run the HTTP API over a data directory
-  verify    check every record and CRC of a data directory: ringstore verify --dir DIR
-  inspect   list domains, aggregate types, event types, counts and sizes: ringstore inspect --dir DIR
-  backup    online backup at one generation: ringstore backup --dir DIR --to NEWDIR
-  repartition  a new store with domains renamed, split or dropped: ringstore repartition --from DIR --to NEWDIR --plan PLAN.json
-  bench     run the benchmark suite (--http: the HTTP load test)
+  serve        run the HTTP API over a data directory
+  verify       check every record and CRC of a data directory: ringstore verify --dir DIR
+  inspect      list domains, aggregate types, event types, counts and sizes: ringstore inspect --dir DIR
+  backup       online backup, consistent at one generation: ringstore backup --dir DIR --to NEWDIR
+  repartition  write a new store with domains renamed, split, merged or dropped (offline):
+               ringstore repartition --from DIR --to NEWDIR --plan PLAN.json [--dry-run]
+  bench        run the benchmark suite (--http: the HTTP load test)
 
 options:
   -h, --help      show this help (ringstore <command> --help: the command's options)
