@@ -106,6 +106,7 @@ interface SourceDomain {
 const DEFAULT_BATCHES_PER_COMMIT = 2048;
 const COMMIT_DATA_BYTES = 8 * 1024 * 1024;
 const INDEX_WINDOW_BYTES = 1024 * 1024;
+const DATA_WINDOW_BYTES = 1024 * 1024;
 
 export function repartitionStore(
   from: string,
@@ -361,7 +362,7 @@ class SourceCursor {
   readonly #plan: ResolvedPlan;
   readonly #target: string;
   readonly #fd: number;
-  readonly #segments = new Map<string, number>();
+  readonly #segments = new Map<string, { fd: number; start: number; length: number; bytes: Uint8Array }>();
   readonly #record: IndexRecord = emptyIndexRecord();
   #window = new Uint8Array(0);
   #view = new DataView(this.#window.buffer);
@@ -392,7 +393,7 @@ class SourceCursor {
 
   close(): void {
     this.#io.close(this.#fd);
-    for (const fd of this.#segments.values()) this.#io.close(fd);
+    for (const window of this.#segments.values()) this.#io.close(window.fd);
   }
 
   #advance(): void {
@@ -460,25 +461,34 @@ class SourceCursor {
     return this.#record;
   }
 
-  /** The batch's stored bytes (data and metadata of its events), a new buffer. */
+  /**
+   * The batch's stored bytes (data and metadata of its events), a new buffer. Read through a window
+   * per segment file: batches come in index order, so each aggregate type's data is read forward.
+   */
   #payload(record: IndexRecord, aggregateType: string): Uint8Array {
-    const bytes = new Uint8Array(record.dataLength);
-    if (record.dataLength === 0) return bytes;
+    if (record.dataLength === 0) return new Uint8Array(0);
     const name = segmentFileName(aggregateType, record.dataSegment);
-    let fd = this.#segments.get(name);
-    if (fd === undefined) {
-      fd = this.#io.open(joinPath(this.#folder, name), 'read');
-      this.#segments.set(name, fd);
+    let window = this.#segments.get(name);
+    if (window === undefined) {
+      const fd = this.#io.open(joinPath(this.#folder, name), 'read');
+      window = { fd, start: 0, length: 0, bytes: new Uint8Array(DATA_WINDOW_BYTES) };
+      this.#segments.set(name, window);
     }
-    const got = this.#io.read(fd, bytes, 0, record.dataLength, record.dataOffset);
-    if (got < record.dataLength) {
-      throw corruptData({
-        file: `${this.#source.name}/${name}`,
-        offset: record.dataOffset + got,
-        reason: 'event data missing',
-      });
+    const from = record.dataOffset;
+    const to = from + record.dataLength;
+    if (from < window.start || to > window.start + window.length) {
+      if (window.bytes.byteLength < record.dataLength) window.bytes = new Uint8Array(record.dataLength);
+      window.start = from;
+      window.length = this.#io.read(window.fd, window.bytes, 0, window.bytes.byteLength, from);
+      if (window.length < record.dataLength) {
+        throw corruptData({
+          file: `${this.#source.name}/${name}`,
+          offset: from + window.length,
+          reason: 'event data missing',
+        });
+      }
     }
-    return bytes;
+    return window.bytes.slice(from - window.start, to - window.start);
   }
 }
 
