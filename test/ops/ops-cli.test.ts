@@ -179,6 +179,40 @@ describe('ringstore backup and repartition (CLI)', () => {
     }
   }, 60_000);
 
+  it('SIGKILL in the middle of a backup leaves a target that every open refuses', async () => {
+    const dir = join(root, 'kill-backup-src');
+    const engine = StorageEngine.open(dir, { durability: 'write' });
+    try {
+      const puts = [];
+      for (let i = 0; i < 1_200; i++) {
+        puts.push(
+          engine.put('media', 'blob', BigInt(1 + i), [
+            { type: 'Stored', data: new Uint8Array(60_000).fill(i & 255) },
+          ]),
+        );
+      }
+      await Promise.all(puts);
+    } finally {
+      await engine.close();
+    }
+    const to = join(root, 'kill-backup-dst');
+    const child = spawn(process.execPath, [CLI_SCRIPT, 'backup', '--dir', dir, '--to', to, '--no-link'], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let running = true;
+    void exited.then(() => {
+      running = false;
+    });
+    const copying = () => existsSync(join(to, 'INCOMPLETE')) && existsSync(join(to, 'media', 'blob.0'));
+    while (running && !copying()) await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(running, 'the backup finished before it could be killed: make the store larger').toBe(true);
+    child.kill('SIGKILL');
+    expect(await exited).toBe(null);
+    expect(() => StorageEngine.open(to)).toThrow(expect.objectContaining({ code: 'STORE_INCOMPLETE' }));
+    expect(() => verifyStore(to)).toThrow(expect.objectContaining({ code: 'STORE_INCOMPLETE' }));
+  }, 60_000);
+
   it('SIGKILL in the middle of a repartition leaves the source byte-identical and the target refused', async () => {
     const from = join(root, 'kill-src');
     await fillStore(from, 12_000);
