@@ -35,6 +35,7 @@ export async function startService(
     app = await createHttpServer(store, {
       bodyLimit: config.bodyLimit,
       tokens,
+      console: config.console,
       logger: { level: config.logLevel },
     });
     for (const action of recovery) {

@@ -10,6 +10,7 @@ import {
 import { createTarget, refuseExistingTarget, refuseNestedTarget } from './backup.js';
 import { refuseIncomplete, removeIncompleteMarker } from './build-marker.js';
 import { DirectoryLock } from './directory-lock.js';
+import { eventListOf } from './event-list.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import { INDEX_FILE, joinPath, parentDir, segmentFileName } from './format.js';
 import {
@@ -318,7 +319,8 @@ function writeTarget(
           const batch = next.take();
           report.lastGeneration = Math.max(report.lastGeneration, batch.generation);
           chunk.push(batch);
-          for (const event of batch.events) chunkBytes += event.data.byteLength + event.metadata.byteLength;
+          const events = eventListOf(batch.events);
+          for (let i = 0; i < events.length; i++) chunkBytes += events.dataBytes(i) + events.metadataBytes(i);
           if (chunk.length >= perCommit || chunkBytes >= COMMIT_DATA_BYTES) flush();
         }
         flush();

@@ -13,6 +13,7 @@ import {
   DomainIndex,
   type IndexPolicy,
 } from './domain-index.js';
+import { eventListOf } from './event-list.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import {
   DEFAULT_DATA_EXTENT_BYTES,
@@ -37,7 +38,14 @@ import type { RecoveryAction } from './recovery.js';
 import { encodeRegistryRecord, registryRecordBytes } from './registry-record.js';
 import { encodeSegmentHeader, SEGMENT_HEADER_BYTES } from './segment-header.js';
 import { integerOption } from './storage-options.js';
-import type { AppendBatch, AppendOutcome, AppendReport, CacheStats, CommitDelta } from './types.js';
+import type {
+  AppendBatch,
+  AppendOutcome,
+  AppendReport,
+  CacheStats,
+  CommitDelta,
+  EventList,
+} from './types.js';
 
 export interface StorageWriterOptions {
   io?: FileIO;
@@ -94,6 +102,8 @@ interface AcceptedBatch {
   /** Position of the batch in the append call. */
   index: number;
   batch: AppendBatch;
+  /** The batch's events, read by index. */
+  events: EventList;
   domain: DomainState;
   aggregateType: AggregateTypeState;
   target: DataTarget;
@@ -354,13 +364,13 @@ export class StorageWriter {
         outcomes[i] = { ok: false, error: invalidName('domain', batch.domain).toWire() };
         continue;
       }
-      const events = batch.events;
+      const events = eventListOf(batch.events);
       if (codesUsed + events.length > this.#codes.length) {
         const grown = new Uint16Array(Math.max(this.#codes.length * 2, codesUsed + events.length));
         grown.set(this.#codes.subarray(0, codesUsed));
         this.#codes = grown;
       }
-      const admission = admit(domain, batch, this.#codes, codesUsed, (code, withKeys) =>
+      const admission = admit(domain, batch, events, this.#codes, codesUsed, (code, withKeys) =>
         this.#stateOf(domain, domain.aggregateTypes[code]!, batch.aggregateId, withKeys),
       );
       if (admission.kind === 'refused') {
@@ -409,6 +419,7 @@ export class StorageWriter {
       accepted.push({
         index: i,
         batch,
+        events,
         domain,
         aggregateType,
         target,
@@ -693,7 +704,7 @@ export class StorageWriter {
     }
     const arena = this.#arena;
     for (const item of accepted) {
-      const { batch, domain, target, result } = item;
+      const { batch, events, domain, target, result } = item;
       const buffer = buffers.get(domain)!;
       item.indexOffset = domain.indexEnd + buffer.cursor;
       buffer.cursor = encodeIndexRecord(
@@ -712,19 +723,11 @@ export class StorageWriter {
           aggregateTypeCode: item.aggregateType.code,
           key: item.key,
         },
-        batch.events,
+        events,
         this.#codes,
         item.codesStart,
       );
-      let at = target.arenaOffset + (item.dataOffset - target.fileStart);
-      for (const event of batch.events) {
-        arena.set(event.data, at);
-        at += event.data.byteLength;
-        if (event.metadata.byteLength > 0) {
-          arena.set(event.metadata, at);
-          at += event.metadata.byteLength;
-        }
-      }
+      events.copyPayloads(arena, target.arenaOffset + (item.dataOffset - target.fileStart));
     }
     const out = new Map<DomainState, Uint8Array>();
     for (const [domain, buffer] of buffers) out.set(domain, buffer.bytes);
