@@ -6,9 +6,10 @@ export interface CaseResult {
   id: string;
   /**
    * 'write' or 'read': which baselines the ratios are taken against; 'open': a store opened in a
-   * fresh process (the scale case), described by `open`.
+   * fresh process (the scale case), described by `open`; 'ops': a backup or repartition (the ops
+   * case), described by `ops`.
    */
-  kind: 'write' | 'read' | 'open';
+  kind: 'write' | 'read' | 'open' | 'ops';
   /** The system measured: floor, lmdb, engine, ringstore. */
   system: string;
   /** What was done, in a few words. */
@@ -38,6 +39,8 @@ export interface CaseResult {
   notes: string[];
   /** kind 'open' only: what opening the store cost. */
   open?: OpenMeasure;
+  /** kind 'ops' only: `cp -R` of the same bytes, and this row's bytes/s over cp's. */
+  ops?: { cpSeconds: number; timesCp: number };
 }
 
 /**

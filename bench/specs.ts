@@ -80,6 +80,16 @@ export const CASE_SPECS: readonly CaseSpec[] = [
     latest: 'readback',
     timeoutSeconds: (config) => 300 + config.readbackEvents / 5_000,
   },
+  {
+    id: 'ops-backup-repartition',
+    module: 'ops',
+    variant: 'largest',
+    once: true,
+    optIn: true,
+    latest: 'ops',
+    // Writing, two backups, cp and a repartition with its verify: a few passes over the store.
+    timeoutSeconds: (config) => 300 + Math.max(...config.scaleEvents) / 5_000,
+  },
 ];
 
 /** Specs whose id contains any of the filter words (all of them when there are none). */

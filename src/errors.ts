@@ -57,6 +57,12 @@ export const ERROR_CATALOG = {
   STORE_FAILED: { status: 503, message: 'the store has failed and accepts no more writes' },
   STORE_CLOSED: { status: 503, message: 'the store is closed' },
   STORE_LOCKED: { status: 409, message: 'the data directory is held by another open store' },
+  STORE_INCOMPLETE: {
+    status: 409,
+    message: 'the data directory is a backup or repartition target that its tool has not finished',
+  },
+  TARGET_EXISTS: { status: 409, message: 'the target directory of a backup or repartition already exists' },
+  INVALID_PLAN: { status: 400, message: 'a repartition plan is malformed or does not fit the store' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

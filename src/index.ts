@@ -59,6 +59,7 @@ export {
 export { LIMITS } from './model/limits.js';
 export { MemoryEventStore, type MemoryEventStoreOptions } from './model/memory-store.js';
 export { Producer, type ProducerHandle } from './pipeline/producer.js';
+export type { BackupOptions, BackupProgress, BackupReport } from './storage/backup.js';
 export type { RecoveryAction } from './storage/recovery.js';
 export { StorageEngine } from './storage/storage-engine.js';
 export { verifyStore } from './storage/verify.js';

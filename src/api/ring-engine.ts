@@ -15,6 +15,14 @@ import { errorCodeNumber } from '../pipeline/record-results.js';
 import { Ring } from '../pipeline/ring.js';
 import { LIFECYCLE_CLOSED, LIFECYCLE_FAILED } from '../pipeline/ring-layout.js';
 import { asyncWait } from '../pipeline/wait-strategy.js';
+import {
+  type BackupOptions,
+  type BackupReport,
+  refuseExistingTarget,
+  refuseNestedTarget,
+  writeBackup,
+} from '../storage/backup.js';
+import type { LogCut } from '../storage/log-cut.js';
 import type { IndexRebuild } from '../storage/open-log.js';
 import { StorageReader } from '../storage/reader.js';
 import type { RecoveryAction } from '../storage/recovery.js';
@@ -134,6 +142,8 @@ export class RingEngine {
     deltas.length = 0;
   };
   readonly #syncWaiters: { target: number; resolve(): void }[] = [];
+  /** Backups waiting for the writer thread's cut (Ring.requestCut), oldest first. */
+  readonly #cutWaiters: { request: number; resolve(cut: LogCut): void; reject(error: unknown): void }[] = [];
   #writerStopped = false;
   #closing: Promise<void> | undefined;
   #closed = false;
@@ -370,6 +380,44 @@ export class RingEngine {
     return this.#watchers.add(listener);
   }
 
+  /**
+   * See RingStore.backup: the writer thread takes a cut between two commits (generation G, the last
+   * commit written when it saw the request) and answers once the commits up to it are synced; this
+   * thread then copies the log up to the cut while puts go on.
+   */
+  async backup(to: string, options: BackupOptions): Promise<BackupReport> {
+    if (this.#closing || this.#closed) throw new RingStoreError('STORE_CLOSED');
+    if (this.#failure) throw this.#failure;
+    refuseNestedTarget(this.options.dir, to);
+    refuseExistingTarget(to);
+    const cut = await this.#requestCut();
+    return writeBackup(this.options.dir, cut, to, options);
+  }
+
+  /** Asks the writer thread for a log cut; its 'cut' message answers. */
+  #requestCut(): Promise<LogCut> {
+    const waiting = new Promise<LogCut>((resolve, reject) => {
+      this.#cutWaiters.push({ request: this.#ring.requestCut(), resolve, reject });
+    });
+    // The answer is a message: keep the process alive for it, as an outstanding put does.
+    this.#writer.ref();
+    const settled = () => {
+      if (this.#cutWaiters.length === 0 && !this.#closing) this.#writer.unref();
+    };
+    waiting.then(settled, settled);
+    return waiting;
+  }
+
+  /** Settles every cut request up to `request` (wrap-safe) with the cut or the error. */
+  #answerCuts(request: number, answer: { cut?: LogCut; error?: unknown }): void {
+    const waiters = this.#cutWaiters;
+    while (waiters.length > 0 && ((request - waiters[0]!.request) | 0) >= 0) {
+      const waiter = waiters.shift()!;
+      if (answer.cut) waiter.resolve(answer.cut);
+      else waiter.reject(answer.error);
+    }
+  }
+
   /** See RingStore.close: idempotent; the facade releases the directory lock after it. */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -404,6 +452,7 @@ export class RingEngine {
     this.#producer.failOutstanding(this.#failure ?? new RingStoreError('STORE_CLOSED'));
     this.#closed = true;
     this.#releaseSyncWaiters(true);
+    this.#answerCuts(ring.cutRequests(), { error: this.#failure ?? new RingStoreError('STORE_CLOSED') });
     this.#watchers.close(this.#reader.generation);
     // A store that failed before close() closes quietly; a failure while closing (the last fsync)
     // is reported, since the data written since the last acknowledged put may not be durable.
@@ -472,6 +521,12 @@ export class RingEngine {
         }
         return;
       }
+      case 'cut':
+        this.#answerCuts(message.request, {
+          cut: message.cut,
+          error: message.error ? fromWire(message.error) : undefined,
+        });
+        return;
       case 'failed':
         this.#fail(fromWire(message.error).message);
         return;
@@ -505,6 +560,7 @@ export class RingEngine {
     this.#dispatcher?.stop();
     this.#producer.failOutstanding(this.#failure);
     this.#releaseSyncWaiters(true);
+    this.#answerCuts(this.#ring.cutRequests(), { error: this.#failure });
   }
 
   assertReadable(): void {

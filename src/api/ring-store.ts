@@ -5,6 +5,7 @@ import { KeyGenerator } from '../model/ids.js';
 import { validateDomain } from '../model/names.js';
 import { validateInstanceRead, validateReadOptions } from '../model/queries.js';
 import type { ProducerHandle } from '../pipeline/producer.js';
+import type { BackupOptions, BackupReport } from '../storage/backup.js';
 import { DirectoryLock } from '../storage/directory-lock.js';
 import { domainDiskBytes } from '../storage/disk-usage.js';
 import type { IndexRebuild } from '../storage/open-log.js';
@@ -133,6 +134,17 @@ export class RingStore implements EventStore, MetricsSource {
   /** The pipeline's counters, ring occupancy and CRC pool for /metrics (see StoreMetrics). */
   metrics(): StoreMetrics {
     return this.#engine.metrics();
+  }
+
+  /**
+   * Online backup into the new directory `to` (docs/OPERATIONS.md, "Backup and restore"): the
+   * writer thread takes a cut between two commits (generation G, the last commit written when it
+   * saw the request) and answers once the commits up to it are synced; this thread then copies the
+   * log up to the cut (sealed segments hard-linked) while puts go on. The backup holds every batch
+   * of generations ≤ G and nothing after; its first open rebuilds its index files.
+   */
+  backup(to: string, options: BackupOptions = {}): Promise<BackupReport> {
+    return this.#engine.backup(to, options);
   }
 
   domain(name: string): Domain {

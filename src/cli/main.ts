@@ -7,10 +7,13 @@ import { parseServeConfig, serveUsage } from './config.js';
 const USAGE = `usage: ringstore <command> [options]
 
 commands:
-  serve     run the HTTP API over a data directory
-  verify    check every record and CRC of a data directory: ringstore verify --dir DIR
-  inspect   list domains, aggregate types, event types, counts and sizes: ringstore inspect --dir DIR
-  bench     run the benchmark suite (--http: the HTTP load test)
+  serve        run the HTTP API over a data directory
+  verify       check every record and CRC of a data directory: ringstore verify --dir DIR
+  inspect      list domains, aggregate types, event types, counts and sizes: ringstore inspect --dir DIR
+  backup       online backup, consistent at one generation: ringstore backup --dir DIR --to NEWDIR
+  repartition  write a new store with domains renamed, split, merged or dropped (offline):
+               ringstore repartition --from DIR --to NEWDIR --plan PLAN.json [--dry-run]
+  bench        run the benchmark suite (--http: the HTTP load test)
 
 options:
   -h, --help      show this help (ringstore <command> --help: the command's options)
@@ -37,6 +40,10 @@ async function commandUsage(command: string): Promise<string | undefined> {
       return (await import('./verify.js')).VERIFY_USAGE;
     case 'inspect':
       return (await import('./inspect.js')).INSPECT_USAGE;
+    case 'backup':
+      return (await import('./backup.js')).BACKUP_USAGE;
+    case 'repartition':
+      return (await import('./repartition.js')).REPARTITION_USAGE;
     case 'bench':
       return BENCH_USAGE;
     default:
@@ -93,13 +100,19 @@ export async function runCli(
         return await (await import('./verify.js')).runVerify(rest);
       case 'inspect':
         return await (await import('./inspect.js')).runInspect(rest);
+      case 'backup':
+        return await (await import('./backup.js')).runBackup(rest);
+      case 'repartition':
+        return await (await import('./repartition.js')).runRepartition(rest);
       default:
         return await (await import('./bench.js')).runBench(rest);
     }
   } catch (err) {
     const prefix = command === undefined || command.startsWith('-') ? 'ringstore' : `ringstore ${command}`;
     process.stderr.write(`${prefix}: ${oneLine(err)}\n`);
-    return err instanceof RingStoreError && err.code === 'INVALID_OPTION' ? 2 : 1;
+    return err instanceof RingStoreError && (err.code === 'INVALID_OPTION' || err.code === 'INVALID_PLAN')
+      ? 2
+      : 1;
   }
 }
 

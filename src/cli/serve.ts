@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { EventStore } from '../api/event-store.js';
 import { TokenAuthority } from '../api/http/auth.js';
 import { createHttpServer } from '../api/http/server.js';
+import { startAdminSocket } from './admin-socket.js';
 import type { ServeConfig } from './config.js';
 import type { ServedStore } from './open-store.js';
 import { checkStoreDirectory } from './store-dir.js';
@@ -54,6 +55,10 @@ export async function startService(
     await store.close();
     throw err;
   }
+  const admin = await startAdminSocket(config.dir, store, app.log).catch((err: unknown) => {
+    app.log.warn({ err }, 'no admin socket: it could not be opened; back up through POST /v1/admin/backup');
+    return undefined;
+  });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -66,6 +71,7 @@ export async function startService(
   const shutdown = (reason: string): Promise<void> => {
     closing ??= (async () => {
       app.log.info({ reason }, 'ringstore shutting down: draining requests');
+      admin?.close();
       // Requests get DRAIN_TIMEOUT_MS to finish; then their connections are cut so the store can
       // still be closed (and synced) even if a client never reads its answer.
       const cut = setTimeout(() => {

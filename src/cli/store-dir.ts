@@ -2,11 +2,16 @@ import { type Dirent, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RingStoreError } from '../errors.js';
 import { STORAGE_NAME_PATTERN } from '../model/names.js';
+import { INCOMPLETE_FILE } from '../storage/build-marker.js';
 import { INDEX_FILE, REGISTRY_FILE } from '../storage/format.js';
 
-/** Entries a store directory may hold besides domain folders: the lock, a filesystem's lost+found, dot files. */
+/**
+ * Entries a store directory may hold besides domain folders: the lock, the marker of a store a tool
+ * has not finished (the open refuses that one with STORE_INCOMPLETE), a filesystem's lost+found,
+ * dot files (the admin socket of a server among them).
+ */
 function ignorable(name: string): boolean {
-  return name === 'LOCK' || name === 'lost+found' || name.startsWith('.');
+  return name === 'LOCK' || name === INCOMPLETE_FILE || name === 'lost+found' || name.startsWith('.');
 }
 
 function invalidDir(dir: string, why: string): RingStoreError {

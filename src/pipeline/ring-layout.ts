@@ -46,6 +46,8 @@ const LINES = [
   'writerStop',
   /** producers in other threads (add/sub): how many wait on committedCursor for their results */
   'completionWaiters',
+  /** main thread (add): log cuts asked of the writer thread (RingStore.backup); each gets a 'cut' message */
+  'cutRequests',
 ] as const;
 
 export type ControlWord = (typeof LINES)[number];

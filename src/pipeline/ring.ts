@@ -287,6 +287,16 @@ export class Ring {
     Atomics.store(this.words, CONTROL.dispatchWaiting, 0);
   }
 
+  /**
+   * Asks the writer thread for a log cut (a backup's) and wakes it; returns the request's number,
+   * which the writer's 'cut' message answers (with every request up to it).
+   */
+  requestCut(): number {
+    const request = (Atomics.add(this.words, CONTROL.cutRequests, 1) + 1) | 0;
+    this.wakeWriter();
+    return request;
+  }
+
   // ── writer thread ─────────────────────────────────────────────────────────────────────────────
 
   /**
@@ -302,6 +312,11 @@ export class Ring {
   /** True while a producer waits for ring space (the writer should reclaim what was released). */
   spaceWanted(): boolean {
     return Atomics.load(this.words, CONTROL.spaceWaiters) > 0;
+  }
+
+  /** Log cuts asked of the writer so far (RingStore.backup); the writer answers each with a message. */
+  cutRequests(): number {
+    return Atomics.load(this.words, CONTROL.cutRequests);
   }
 
   /** The main thread asked the writer to finish once everything claimed is committed. */

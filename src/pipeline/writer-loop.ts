@@ -1,4 +1,5 @@
 import { RingStoreError, type WireError } from '../errors.js';
+import type { LogCut } from '../storage/log-cut.js';
 import type { AppendBatch, AppendReport, CacheStats, CommitDelta } from '../storage/types.js';
 import type { Durability } from '../types.js';
 import { decodeAppendBatch, NameCache } from './batch-codec.js';
@@ -39,6 +40,8 @@ export interface AppendTarget {
   append(batches: readonly AppendBatch[], durability: Durability): AppendReport;
   /** A commit whose sync runs off this thread (StorageWriter.appendOverlapped); settles in order. */
   appendOverlapped?(batches: readonly AppendBatch[]): Promise<AppendReport>;
+  /** The log's ends after the last commit written (StorageWriter.cut), for a backup. */
+  cut?(): LogCut;
 }
 
 /** Commits that may sync at once while the loop stages the next one. */
@@ -76,6 +79,19 @@ export interface CommitMessage {
   caches: CacheStats[] | undefined;
 }
 
+/**
+ * The answer to a cut request (CONTROL.cutRequests): the log's ends after the last commit written
+ * when the writer saw the request, sent once every commit up to it has its final state (synced
+ * with 'fsync'), or why none could be taken.
+ */
+export interface CutMessage {
+  type: 'cut';
+  /** The value of cutRequests it answers: every request up to it. */
+  request: number;
+  cut?: LogCut;
+  error?: WireError;
+}
+
 export interface FailedMessage {
   type: 'failed';
   error: WireError;
@@ -94,7 +110,7 @@ export interface WriterLoopOptions {
    * fails (a producer thread died between claim and publish): see ClaimWatch.
    */
   claimTimeoutMs: number;
-  publish(message: CommitMessage | FailedMessage): void;
+  publish(message: CommitMessage | FailedMessage | CutMessage): void;
 }
 
 export type WriterLoopEnd = 'stopped' | 'failed';
@@ -114,6 +130,10 @@ export class WriterLoop {
   /** Every record before it has its final state (the ring's committedCursor). */
   #committed: number;
   readonly #staged: StagedCommit[] = [];
+  /** cutRequests answered (or being answered) so far. */
+  #cutsSeen = 0;
+  /** A cut taken and waiting for the commits staged before it to finish. */
+  #pendingCut: { message: CutMessage; after: StagedCommit | undefined } | undefined;
 
   constructor(ring: Ring, storage: AppendTarget, options: WriterLoopOptions) {
     this.#ring = ring;
@@ -121,6 +141,7 @@ export class WriterLoop {
     this.#options = options;
     this.#cursor = ring.committedCursor();
     this.#committed = this.#cursor;
+    this.#cutsSeen = ring.cutRequests();
     this.#claimWatch = new ClaimWatch(options.claimTimeoutMs);
   }
 
@@ -254,10 +275,13 @@ export class WriterLoop {
       if (ring.lifecycle() === LIFECYCLE_FAILED) return 'failed';
       let passed: number;
       try {
+        this.#takeCut();
         if (overlap) {
           this.#settleStaged();
+          this.#answerCut();
           passed = this.#staged.length < COMMITS_IN_FLIGHT ? this.#stage() : 0;
         } else {
+          this.#answerCut();
           passed = this.cycle();
         }
       } catch (error) {
@@ -312,6 +336,35 @@ export class WriterLoop {
     ring.endWriterWait();
   }
 
+  /**
+   * Takes the cut a new request asks for (between two commits: nothing is half written), to be
+   * answered once the commits staged so far have finished (#answerCut). Requests that arrive while
+   * one is pending are answered by the next cut.
+   */
+  #takeCut(): void {
+    if (this.#pendingCut !== undefined) return;
+    const asked = this.#ring.cutRequests();
+    if (asked === this.#cutsSeen) return;
+    this.#cutsSeen = asked;
+    const message: CutMessage = { type: 'cut', request: asked };
+    try {
+      if (!this.#storage.cut) throw new RingStoreError('INTERNAL', 'this storage cannot take a cut');
+      message.cut = this.#storage.cut();
+    } catch (error) {
+      message.error = toWireError(error);
+    }
+    this.#pendingCut = { message, after: this.#staged[this.#staged.length - 1] };
+  }
+
+  /** Sends the pending cut once every commit staged before it has been finished. */
+  #answerCut(): void {
+    const pending = this.#pendingCut;
+    if (pending === undefined) return;
+    if (pending.after !== undefined && this.#staged.includes(pending.after)) return;
+    this.#pendingCut = undefined;
+    this.#options.publish(pending.message);
+  }
+
   /** The re-check after announcing a wait: anything that a waker might have missed telling us. */
   #hasWork(): boolean {
     const ring = this.#ring;
@@ -319,6 +372,7 @@ export class WriterLoop {
     const state = ((claim - this.#cursor) | 0) > 0 ? ring.state(ring.recordAt(this.#cursor)) : STATE_FREE;
     if (state === STATE_VALID || state === STATE_REJECTED || state === STATE_PADDING) return true;
     if (ring.stopRequested()) return true;
+    if (ring.cutRequests() !== this.#cutsSeen) return true;
     if (ring.lifecycle() === LIFECYCLE_FAILED) return true;
     return ring.spaceWanted() && ring.reclaim(this.#committed);
   }

@@ -3,6 +3,7 @@ import { STORAGE_NAME_PATTERN } from '../model/names.js';
 import type { ValidGetOptions, ValidReadOptions } from '../model/queries.js';
 import type { DomainReadResult, InstanceEvents } from '../types.js';
 import { BlockCache } from './block-cache.js';
+import { refuseIncomplete } from './build-marker.js';
 import { DomainView } from './domain-view.js';
 import { type Span, spansOf } from './event-materializer.js';
 import { type FileIO, realFileIO } from './file-io.js';
@@ -54,6 +55,7 @@ export class StorageReader {
     );
     const reader = new StorageReader(dir, options.io ?? realFileIO, cacheBytes);
     const io = reader.#io;
+    refuseIncomplete(io, dir);
     if (io.exists(dir)) {
       for (const name of io.readdir(dir)) {
         if (!STORAGE_NAME_PATTERN.test(name) || !io.isDirectory(joinPath(dir, name))) continue;

@@ -18,6 +18,13 @@ import type {
   PutResult,
   ReadOptions,
 } from '../types.js';
+import {
+  type BackupOptions,
+  type BackupReport,
+  refuseExistingTarget,
+  refuseNestedTarget,
+  writeBackup,
+} from './backup.js';
 import { DirectoryLock } from './directory-lock.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import { StorageReader } from './reader.js';
@@ -60,6 +67,7 @@ const DURABILITIES: readonly Durability[] = ['fsync', 'write', 'none'];
  * simplest embedded store.
  */
 export class StorageEngine implements EventStore {
+  readonly #dir: string;
   readonly #writer: StorageWriter;
   readonly #reader: StorageReader;
   readonly #durability: Durability;
@@ -72,11 +80,13 @@ export class StorageEngine implements EventStore {
   #closed = false;
 
   private constructor(
+    dir: string,
     writer: StorageWriter,
     reader: StorageReader,
     durability: Durability,
     lock: DirectoryLock | undefined,
   ) {
+    this.#dir = dir;
     this.#writer = writer;
     this.#reader = reader;
     this.#durability = durability;
@@ -101,7 +111,7 @@ export class StorageEngine implements EventStore {
         ...(options.io ? { io: options.io } : {}),
         ...(options.indexCacheBytes !== undefined ? { indexCacheBytes: options.indexCacheBytes } : {}),
       });
-      return new StorageEngine(writer, reader, durability, lock);
+      return new StorageEngine(dir, writer, reader, durability, lock);
     } catch (err) {
       writer?.close();
       lock?.release();
@@ -162,6 +172,21 @@ export class StorageEngine implements EventStore {
     this.#assertOpen();
     this.#flush();
     return this.#append(batches, durability);
+  }
+
+  /**
+   * Online backup into the new directory `to` (src/storage/backup.ts): consistent at the generation
+   * of the last commit before the call, while puts go on. Only the log is copied; the backup's
+   * first open rebuilds its index files.
+   */
+  async backup(to: string, options: BackupOptions = {}): Promise<BackupReport> {
+    this.#assertOpen();
+    refuseNestedTarget(this.#dir, to);
+    refuseExistingTarget(to);
+    this.#flush();
+    const cut = this.#writer.cut();
+    await this.#writer.whenSynced();
+    return writeBackup(this.#dir, cut, to, options);
   }
 
   async get(

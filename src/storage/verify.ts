@@ -1,4 +1,5 @@
 import { STORAGE_NAME_PATTERN } from '../model/names.js';
+import { refuseIncomplete } from './build-marker.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import { joinPath, segmentFileName } from './format.js';
 import type { IndexRecord } from './index-record.js';
@@ -59,6 +60,8 @@ export interface VerifyOptions {
   io?: FileIO;
   /** Records between two progress calls (default 10,000). */
   progressEvery?: number;
+  /** Check a store that its tool is still building (the tool's own last check; build-marker.ts). */
+  building?: boolean;
 }
 
 export function verifyStore(
@@ -67,6 +70,7 @@ export function verifyStore(
   options: VerifyOptions = {},
 ): VerifyReport {
   const io = options.io ?? realFileIO;
+  if (options.building !== true) refuseIncomplete(io, dir);
   const every = options.progressEvery ?? 10_000;
   const report: VerifyReport = {
     ok: true,

@@ -5,6 +5,7 @@ import type { Durability, PutResult } from '../types.js';
 import { admit, invalidName } from './admission.js';
 import { AppendFile } from './append-file.js';
 import { BlockCache } from './block-cache.js';
+import { refuseIncomplete } from './build-marker.js';
 import { CHECKPOINT_FILE, type Checkpoint } from './checkpoint.js';
 import {
   DEFAULT_CHECKPOINT_INDEX_BYTES,
@@ -29,6 +30,7 @@ import { packGenerations } from './generation-packing.js';
 import { encodeIndexRecord, indexRecordBytes } from './index-record.js';
 import { readIndexRecordAt } from './index-record-io.js';
 import { InstanceCache, type InstanceState } from './instance-cache.js';
+import type { LogCut } from './log-cut.js';
 import { type AggregateTypeState, type DomainState, newDomainState } from './log-state.js';
 import { NameRegistry } from './name-registry.js';
 import { type IndexRebuild, openLog } from './open-log.js';
@@ -64,6 +66,17 @@ export interface StorageWriterOptions {
   checkpointIndexBytes?: number;
   /** Runs merged at a time (default 4). */
   runFanIn?: number;
+  /**
+   * Open a store that a tool is still building (its INCOMPLETE marker is there): only the tool
+   * that wrote the marker passes this (build-marker.ts); every other open refuses such a store.
+   */
+  building?: boolean;
+}
+
+/** A batch with the generation and timestamp it had in the store it comes from (repartition). */
+export interface RecordedBatch extends AppendBatch {
+  generation: number;
+  timestamp: number;
 }
 
 export const DEFAULT_WRITER_INDEX_CACHE_BYTES = 8 * 1024 * 1024;
@@ -205,6 +218,7 @@ export class StorageWriter {
   /** Opens (creating if needed) a store directory and runs recovery on every domain in it. */
   static open(dir: string, options: StorageWriterOptions = {}): StorageWriter {
     const io = options.io ?? realFileIO;
+    if (options.building !== true) refuseIncomplete(io, dir);
     const writer = new StorageWriter(dir, io, options);
     const log = openLog(io, dir, writer.#cache, writer.#policy);
     for (const domain of log.domains) writer.#domains.set(domain.name, domain);
@@ -273,6 +287,65 @@ export class StorageWriter {
   }
 
   append(batches: readonly AppendBatch[], durability: Durability): AppendReport {
+    return this.#append(batches, durability, undefined);
+  }
+
+  /**
+   * Appends batches with the generation and timestamp each already has, instead of packing them
+   * into new generations: the write path of the repartition tool (src/storage/repartition.ts),
+   * which copies batches into a new store and keeps their generations and timestamps. Within a
+   * domain they must not decrease (the format's rule); across domains they may. Never reachable
+   * from the application API: RingStore and StorageEngine only append through append().
+   */
+  appendRecorded(batches: readonly RecordedBatch[], durability: Durability): AppendReport {
+    this.#checkRecorded(batches);
+    return this.#append(batches, durability, batches);
+  }
+
+  /**
+   * The cut a backup copies (src/storage/backup.ts): every domain's registry and index ends and
+   * each aggregate type's data end after the last commit written so far, with its generation G.
+   * The log below those ends holds exactly the batches of generations ≤ G, and is never written
+   * again (files only grow past them). Overlapped commits up to the cut may still be syncing:
+   * whenSynced() (or, on the writer thread, the settling of the commits staged so far) tells when
+   * the cut holds acknowledged commits only.
+   */
+  cut(): LogCut {
+    if (this.#closed) throw new RingStoreError('STORE_CLOSED');
+    if (this.#failure) throw this.#failure;
+    const cut: LogCut = { generation: this.#generation, lastTimestamp: this.#lastTimestamp, domains: [] };
+    for (const domain of this.#domains.values()) {
+      if (!domain.folderExists) continue;
+      cut.domains.push({
+        domain: domain.name,
+        registryEnd: domain.registryEnd,
+        indexEnd: domain.indexEnd,
+        nextPosition: domain.nextPosition,
+        dataEnds: domain.aggregateTypes.map((t) => ({
+          aggregateType: t.name,
+          segment: t.segment,
+          end: t.end,
+        })),
+      });
+    }
+    return cut;
+  }
+
+  /** Resolves once every overlapped commit so far has synced; rejects with the failure when one failed. */
+  whenSynced(): Promise<void> {
+    return this.#inFlight.then(
+      () => undefined,
+      () => {
+        throw this.#failure ?? new RingStoreError('STORE_FAILED');
+      },
+    );
+  }
+
+  #append(
+    batches: readonly AppendBatch[],
+    durability: Durability,
+    recorded: readonly RecordedBatch[] | undefined,
+  ): AppendReport {
     if (this.#closed) throw new RingStoreError('STORE_CLOSED');
     if (this.#failure) throw this.#failure;
     if (this.#overlapping === 0) for (const file of this.#retired.splice(0)) file.close();
@@ -373,7 +446,8 @@ export class StorageWriter {
 
     const generationBefore = this.#generation;
     this.#syncSeconds = [];
-    this.#stampGenerations(accepted);
+    if (recorded) this.#stampRecorded(accepted, recorded);
+    else this.#stampGenerations(accepted);
     const reached: Durability = durability === 'fsync' ? 'fsync' : 'write';
     let fsyncs = 0;
     const delta: CommitDelta = { generation: this.#generation, domains: [] };
@@ -570,6 +644,42 @@ export class StorageWriter {
         accepted[i]!.result.timestamp = timestamp;
       }
       start = end;
+    }
+  }
+
+  /** Gives accepted batches the generation and timestamp they were recorded with (appendRecorded). */
+  #stampRecorded(accepted: AcceptedBatch[], recorded: readonly RecordedBatch[]): void {
+    for (const item of accepted) {
+      const { generation, timestamp } = recorded[item.index]!;
+      item.result.generation = generation;
+      item.result.timestamp = timestamp;
+      this.#generation = Math.max(this.#generation, generation);
+      this.#lastTimestamp = Math.max(this.#lastTimestamp, timestamp);
+    }
+  }
+
+  /** Refuses recorded batches whose generation or timestamp would go back within a domain. */
+  #checkRecorded(batches: readonly RecordedBatch[]): void {
+    const last = new Map<string, { generation: number; timestamp: number }>();
+    for (let i = 0; i < batches.length; i++) {
+      const { domain, generation, timestamp } = batches[i]!;
+      const state = this.#domains.get(domain);
+      const before = last.get(domain) ?? {
+        generation: state?.lastGeneration ?? 0,
+        timestamp: state?.lastTimestamp ?? 0,
+      };
+      if (
+        !Number.isSafeInteger(generation) ||
+        !Number.isSafeInteger(timestamp) ||
+        generation < Math.max(1, before.generation) ||
+        timestamp < Math.max(0, before.timestamp)
+      ) {
+        throw new RingStoreError(
+          'INTERNAL',
+          `recorded batch ${i} of domain ${domain} goes back in generation or time`,
+        );
+      }
+      last.set(domain, { generation, timestamp });
     }
   }
 

@@ -1,6 +1,6 @@
 import type { WireError } from '../errors.js';
 import type { WaitStrategyName } from '../pipeline/wait-strategy.js';
-import type { CommitMessage, FailedMessage } from '../pipeline/writer-loop.js';
+import type { CommitMessage, CutMessage, FailedMessage } from '../pipeline/writer-loop.js';
 import type { IndexRebuild } from '../storage/open-log.js';
 import type { RecoveryAction } from '../storage/recovery.js';
 import type { Durability } from '../types.js';
@@ -28,4 +28,5 @@ export type WriterWorkerMessage =
   | { type: 'open-failed'; error: WireError }
   | { type: 'stopped'; generation: number }
   | CommitMessage
+  | CutMessage
   | FailedMessage;

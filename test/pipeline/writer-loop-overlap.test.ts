@@ -15,9 +15,11 @@ import { blockingWait } from '../../src/pipeline/wait-strategy.js';
 import {
   type AppendTarget,
   type CommitMessage,
+  type CutMessage,
   type FailedMessage,
   WriterLoop,
 } from '../../src/pipeline/writer-loop.js';
+import type { LogCut } from '../../src/storage/log-cut.js';
 import type { AppendBatch, AppendReport } from '../../src/storage/types.js';
 import { reportOf } from '../fixtures/append-report.js';
 import { appendEventsOf } from '../fixtures/event-lists.js';
@@ -47,6 +49,12 @@ class InstrumentedTarget implements AppendTarget {
 
   append(): AppendReport {
     throw new Error('the overlapped loop must not call append()');
+  }
+
+  /** A cut after the commits handed over so far: its generation is their number. */
+  cut(): LogCut {
+    this.events.push('cut');
+    return { generation: this.syncs.length, lastTimestamp: 0, domains: [] };
   }
 
   appendOverlapped(batches: readonly AppendBatch[]): Promise<AppendReport> {
@@ -147,7 +155,7 @@ async function turns(count = 20): Promise<void> {
 function setup() {
   const ring = Ring.create(1 << 16);
   const target = new InstrumentedTarget();
-  const messages: (CommitMessage | FailedMessage)[] = [];
+  const messages: (CommitMessage | FailedMessage | CutMessage)[] = [];
   const loop = new WriterLoop(ring, target, {
     durability: 'fsync',
     maxBatchesPerCycle: 100,
@@ -202,6 +210,30 @@ describe('WriterLoop overlap (instrumented storage target, no timing)', () => {
     ]);
     expect(committed()).toBe(secondEnd);
     expect([...first, ...second].map((r) => ring.state(r))).toEqual(Array(5).fill(STATE_COMMITTED));
+  });
+
+  it('takes a cut between commits and answers it only once the commits staged before it are acknowledged', async () => {
+    const { ring, target, messages, loop } = setup();
+    publishAndCheck(ring, [1]);
+    const running = loop.run();
+    expect(target.events).toEqual(['append 1']);
+    Atomics.add(ring.words, CONTROL.cutRequests, 1);
+    ring.wakeWriter();
+    await until(() => target.events.includes('cut'), 'the cut taken');
+    // Commit 2 arrives after the cut: it is not in it, and the cut does not wait for it.
+    publishAndCheck(ring, [2]);
+    await until(() => target.syncs.length === 2, 'commit 2 handed to storage');
+    expect(target.events).toEqual(['append 1', 'cut', 'append 2']);
+    await turns();
+    expect(messages).toEqual([]);
+    target.syncs[0]!.resolve(okReport(target.syncs[0]!.batches, 1));
+    await until(() => messages.length === 2, 'commit 1 and the cut answered');
+    expect(messages.map((m) => m.type)).toEqual(['commit', 'cut']);
+    expect((messages[1] as CutMessage).request).toBe(1);
+    expect((messages[1] as CutMessage).cut?.generation).toBe(1);
+    Atomics.store(ring.words, CONTROL.writerStop, 1);
+    target.syncs[1]!.resolve(okReport(target.syncs[1]!.batches, 2));
+    await expect(running).resolves.toBe('stopped');
   });
 
   it('a failed sync of commit N fails N and the commit staged after it, and the store', async () => {

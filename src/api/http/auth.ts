@@ -4,12 +4,13 @@ import { RingStoreError } from '../../errors.js';
 import { STORAGE_NAME_PATTERN } from '../../model/names.js';
 import { isPlainObject } from './wire.js';
 
-export type Scope = 'read' | 'append';
+export type Scope = 'read' | 'append' | 'admin';
 
 /**
  * One entry of the tokens file. Tokens are stored only as SHA-256 hex digests, so the file is no
  * secret worth stealing. `scopes` maps a domain name, or `*` for every domain, to the scopes granted
- * there; anything not granted is denied.
+ * there; anything not granted is denied. `admin` (store-wide operations: backup) counts only when
+ * granted on `*`.
  *
  *   [{ "name": "ingest", "sha256": "9f86…", "scopes": { "billing": ["append"], "*": ["read"] } }]
  */
@@ -29,7 +30,7 @@ interface TokenEntry extends Principal {
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-const SCOPES: readonly Scope[] = ['read', 'append'];
+const SCOPES: readonly Scope[] = ['read', 'append', 'admin'];
 
 function invalid(message: string): RingStoreError {
   return new RingStoreError('INVALID_OPTION', `tokens: ${message}`);
@@ -107,7 +108,7 @@ function parseSpec(spec: unknown, index: number): TokenEntry {
       throw invalid(`entry ${name}: ${JSON.stringify(domain)} is neither a domain name nor *`);
     }
     if (!Array.isArray(list) || !list.every((s) => SCOPES.includes(s as Scope))) {
-      throw invalid(`entry ${name}: scopes of ${domain} must be a list of "read" and "append"`);
+      throw invalid(`entry ${name}: scopes of ${domain} must be a list of "read", "append" and "admin"`);
     }
     granted.set(domain, new Set(list as Scope[]));
   }

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -13,6 +13,7 @@ import { validateAggregateType, validateDomain, validateEventType } from '../../
 import { validateDirection, validateInstanceRead, validateReadOptions } from '../../model/queries.js';
 import type { PutResult } from '../../types.js';
 import type { EventStore } from '../event-store.js';
+import { canBackup, parseBackupRequest, streamBackup } from './admin-backup.js';
 import { type Principal, type Scope, TokenAuthority } from './auth.js';
 import { CONSOLE_ROUTES, mountConsoleRoutes } from './console-routes.js';
 import { mountConsumerRoutes } from './consumer-routes.js';
@@ -381,6 +382,24 @@ export function mountRoutes(
     reply.type('application/x-ndjson; charset=utf-8');
     return reply.send(Readable.from(results, { objectMode: false }));
   });
+
+  app.post(
+    '/v1/admin/backup',
+    { onRequest: requireMediaType('application/json') },
+    async (request, reply) => {
+      if (tokens && !(request.principal && TokenAuthority.allows(request.principal, '*', 'admin'))) {
+        throw new RingStoreError('FORBIDDEN', 'this token may not run admin operations (scope admin on *)', {
+          scope: 'admin',
+        });
+      }
+      if (!canBackup(store)) throw new RingStoreError('NOT_FOUND', 'this store cannot take backups');
+      const backup = parseBackupRequest(request.body);
+      const lines = new PassThrough();
+      void streamBackup(store, backup, (line) => lines.write(line)).finally(() => lines.end());
+      reply.type('application/x-ndjson; charset=utf-8');
+      return reply.send(lines);
+    },
+  );
 
   app.post('/v1/keys', async (_request, reply) => {
     reply.header(GENERATION_HEADER, String(store.generation));
