@@ -57,6 +57,26 @@ export const ERROR_CATALOG = {
   STORE_FAILED: { status: 503, message: 'the store has failed and accepts no more writes' },
   STORE_CLOSED: { status: 503, message: 'the store is closed' },
   STORE_LOCKED: { status: 409, message: 'the data directory is held by another open store' },
+  CLUSTER_UNAVAILABLE: {
+    status: 503,
+    message: 'the NATS JetStream cluster cannot be reached or has no quorum; retry later',
+  },
+  NOT_OWNER: {
+    status: 503,
+    message: "no node can take this domain's writes now (its owner is unreachable); retry later",
+  },
+  REPLICA_DIVERGED: {
+    status: 500,
+    message: "a replicated generation does not apply to this node's store as it did on its owner",
+  },
+  MESSAGE_TOO_LARGE: {
+    status: 413,
+    message: "a batch is larger than the NATS server's max_payload allows in one message",
+  },
+  APPLY_TIMEOUT: {
+    status: 504,
+    message: 'this node did not apply the requested position within the wait',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

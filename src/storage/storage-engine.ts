@@ -20,7 +20,7 @@ import type {
 import { DirectoryLock } from './directory-lock.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import { StorageReader } from './reader.js';
-import type { AppendBatch, AppendEvent, AppendReport } from './types.js';
+import type { AppendBatch, AppendEvent, AppendReport, DomainTip, GenerationStamp } from './types.js';
 import { StorageWriter } from './writer.js';
 
 export interface StorageEngineOptions {
@@ -157,6 +157,39 @@ export class StorageEngine implements EventStore {
     this.#assertOpen();
     this.#flush();
     return this.#append(batches, durability);
+  }
+
+  /**
+   * Applies one generation decided elsewhere (a replica of a cluster, src/api/cluster): the batches
+   * are admitted here as on every other replica and get the stamp's generation and timestamp. Calls
+   * are committed in call order, after every put already queued.
+   */
+  applyGeneration(batches: readonly AppendBatch[], stamp: GenerationStamp): Promise<AppendReport> {
+    this.#assertOpen();
+    this.#flush();
+    if (this.#durability === 'fsync') {
+      return this.#writer.appendOverlapped(batches, stamp).then((report) => this.#published(report));
+    }
+    try {
+      return Promise.resolve(this.#published(this.#writer.append(batches, this.#durability, stamp)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Where a domain's log ends, as the writer has it (including commits still syncing). */
+  tip(domain: string): DomainTip {
+    return this.#writer.tip(domain);
+  }
+
+  /** An instance's current version, as the writer has it (0 when it has no events). */
+  version(domain: string, aggregateType: string, id: bigint): number {
+    return this.#writer.version(domain, aggregateType, id);
+  }
+
+  /** The result of an instance's earlier put with this idempotency key, when there was one. */
+  keyedResult(domain: string, aggregateType: string, id: bigint, key: string): PutResult | undefined {
+    return this.#writer.keyedResult(domain, aggregateType, id, key);
   }
 
   async get(

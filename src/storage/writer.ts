@@ -35,7 +35,15 @@ import type { RecoveryAction } from './recovery.js';
 import { encodeRegistryRecord, registryRecordBytes } from './registry-record.js';
 import { encodeSegmentHeader, SEGMENT_HEADER_BYTES } from './segment-header.js';
 import { integerOption } from './storage-options.js';
-import type { AppendBatch, AppendOutcome, AppendReport, CacheStats, CommitDelta } from './types.js';
+import type {
+  AppendBatch,
+  AppendOutcome,
+  AppendReport,
+  CacheStats,
+  CommitDelta,
+  DomainTip,
+  GenerationStamp,
+} from './types.js';
 
 export interface StorageWriterOptions {
   io?: FileIO;
@@ -262,9 +270,16 @@ export class StorageWriter {
     ];
   }
 
-  append(batches: readonly AppendBatch[], durability: Durability): AppendReport {
+  /**
+   * One commit. With `stamp` (a replica applying a generation decided elsewhere: src/api/cluster)
+   * every accepted batch gets exactly the stamp's generation and timestamp, however many bytes they
+   * hold, so that every replica numbers and times them alike; the stamp may not go back in any
+   * domain of the call.
+   */
+  append(batches: readonly AppendBatch[], durability: Durability, stamp?: GenerationStamp): AppendReport {
     if (this.#closed) throw new RingStoreError('STORE_CLOSED');
     if (this.#failure) throw this.#failure;
+    if (stamp) this.#checkStamp(batches, stamp);
     if (this.#overlapping === 0) for (const file of this.#retired.splice(0)) file.close();
     const outcomes: AppendOutcome[] = new Array(batches.length);
     const replays: { index: number; original: PutResult }[] = [];
@@ -362,7 +377,8 @@ export class StorageWriter {
 
     const generationBefore = this.#generation;
     this.#syncSeconds = [];
-    this.#stampGenerations(accepted);
+    if (stamp) this.#applyStamp(accepted, stamp);
+    else this.#stampGenerations(accepted);
     const reached: Durability = durability === 'fsync' ? 'fsync' : 'write';
     let fsyncs = 0;
     const delta: CommitDelta = { generation: this.#generation, domains: [] };
@@ -428,10 +444,10 @@ export class StorageWriter {
    *   commit N    write ─ sync ··········· ack N
    *   commit N+1          write ─ sync ··········· ack N+1 (after ack N)
    */
-  appendOverlapped(batches: readonly AppendBatch[]): Promise<AppendReport> {
+  appendOverlapped(batches: readonly AppendBatch[], stamp?: GenerationStamp): Promise<AppendReport> {
     let report: AppendReport;
     try {
-      report = this.append(batches, 'write');
+      report = this.append(batches, 'write', stamp);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -541,6 +557,70 @@ export class StorageWriter {
     const domain = newDomainState(name, folder, new NameRegistry(), false, index);
     this.#domains.set(name, domain);
     return domain;
+  }
+
+  /** Refuses, before anything changes, a stamp older than a domain's last generation. */
+  #checkStamp(batches: readonly AppendBatch[], stamp: GenerationStamp): void {
+    if (
+      !(
+        Number.isSafeInteger(stamp.generation) &&
+        stamp.generation >= 1 &&
+        Number.isSafeInteger(stamp.timestamp)
+      )
+    ) {
+      throw new RingStoreError(
+        'INVALID_OPTION',
+        'a generation stamp needs a generation >= 1 and a timestamp',
+        {
+          option: 'stamp',
+        },
+      );
+    }
+    for (const batch of batches) {
+      const last = this.#domains.get(batch.domain)?.lastGeneration ?? 0;
+      if (last > stamp.generation) {
+        throw new RingStoreError(
+          'REPLICA_DIVERGED',
+          `domain ${batch.domain} is at generation ${last}, past the stamped generation ${stamp.generation}`,
+          { domain: batch.domain, lastGeneration: last, generation: stamp.generation },
+        );
+      }
+    }
+  }
+
+  /**
+   * Gives every accepted batch the stamp's generation and timestamp (never below a domain's last
+   * timestamp: the same rule on every replica, since they all hold the same domain state).
+   */
+  #applyStamp(accepted: AcceptedBatch[], stamp: GenerationStamp): void {
+    let timestamp = Math.max(0, Math.min(stamp.timestamp, Number.MAX_SAFE_INTEGER));
+    for (const item of accepted) timestamp = Math.max(timestamp, item.domain.lastTimestamp);
+    for (const item of accepted) {
+      item.result.generation = stamp.generation;
+      item.result.timestamp = timestamp;
+    }
+    if (accepted.length > 0) {
+      this.#generation = Math.max(this.#generation, stamp.generation);
+      this.#lastTimestamp = Math.max(this.#lastTimestamp, timestamp);
+    }
+  }
+
+  /** Where a domain's log ends: its next position, last generation and timestamp. */
+  tip(domain: string): DomainTip {
+    const d = this.#domains.get(domain);
+    if (!d) return { nextPosition: 0, lastGeneration: 0, lastTimestamp: 0 };
+    return { nextPosition: d.nextPosition, lastGeneration: d.lastGeneration, lastTimestamp: d.lastTimestamp };
+  }
+
+  /** The result of an instance's earlier put with `key`, when there was one. */
+  keyedResult(domain: string, aggregateType: string, id: bigint, key: string): PutResult | undefined {
+    const d = this.#domains.get(domain);
+    const code = d?.registry.aggregateCode(aggregateType) ?? -1;
+    if (!d || code < 0) return undefined;
+    const state = this.#stateOf(d, d.aggregateTypes[code]!, id, true);
+    const result = state.keys?.get(key);
+    this.#instances.trim();
+    return result === undefined ? undefined : { ...result };
   }
 
   /** Cuts accepted batches into generations and stamps each with its number and timestamp. */
