@@ -298,7 +298,6 @@ export class ClusterStore implements EventStore {
           this.#engine,
           replica,
           this.#js,
-          this.#jsm,
           this.#leases,
           this.#names,
           {
@@ -405,7 +404,7 @@ export class ClusterStore implements EventStore {
   #follow(domain: string): DomainReplica {
     let replica = this.#replicas.get(domain);
     if (!replica) {
-      replica = new DomainReplica(domain, this.#engine, this.#js, this.#names);
+      replica = new DomainReplica(domain, this.#engine, this.#js, this.#jsm, this.#names);
       this.#replicas.set(domain, replica);
       if (!this.#closed) replica.start();
     }
@@ -418,6 +417,7 @@ export class ClusterStore implements EventStore {
       const domain = this.#names.domainOfStream(name);
       if (domain !== undefined && this.#isDomain(domain)) this.#follow(domain);
     }
+    await Promise.all([...this.#replicas.values()].map((r) => r.watch().catch(() => undefined)));
   }
 
   async #heartbeat(): Promise<void> {

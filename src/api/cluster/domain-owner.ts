@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import { fromWire, RingStoreError, versionConflict } from '../../errors.js';
 import { expectedVersionMatches } from '../../model/events.js';
 import type { StorageEngine } from '../../storage/storage-engine.js';
@@ -55,7 +55,6 @@ export class DomainOwner {
   readonly #engine: StorageEngine;
   readonly #replica: DomainReplica;
   readonly #js: JetStreamClient;
-  readonly #jsm: JetStreamManager;
   readonly #leases: LeaseBook;
   readonly #names: NatsNames;
   readonly #options: OwnerOptions;
@@ -72,7 +71,6 @@ export class DomainOwner {
     engine: StorageEngine,
     replica: DomainReplica,
     js: JetStreamClient,
-    jsm: JetStreamManager,
     leases: LeaseBook,
     names: NatsNames,
     options: OwnerOptions,
@@ -82,7 +80,6 @@ export class DomainOwner {
     this.#engine = engine;
     this.#replica = replica;
     this.#js = js;
-    this.#jsm = jsm;
     this.#leases = leases;
     this.#options = options;
   }
@@ -93,15 +90,12 @@ export class DomainOwner {
     engine: StorageEngine,
     replica: DomainReplica,
     js: JetStreamClient,
-    jsm: JetStreamManager,
     leases: LeaseBook,
     names: NatsNames,
     options: OwnerOptions,
   ): Promise<DomainOwner> {
-    const owner = new DomainOwner(domain, engine, replica, js, jsm, leases, names, options);
-    const info = await jsm.streams.info(names.stream(domain));
-    owner.#last = info.state.last_seq;
-    await replica.waitFor(owner.#last, options.publishTimeoutMs);
+    const owner = new DomainOwner(domain, engine, replica, js, leases, names, options);
+    owner.#last = await replica.catchUp(options.publishTimeoutMs);
     return owner;
   }
 
@@ -252,11 +246,8 @@ export class DomainOwner {
     const deadline = performance.now() + this.#options.publishTimeoutMs;
     for (;;) {
       try {
-        const info = await this.#jsm.streams.info(this.#names.stream(this.domain));
-        const last = info.state.last_seq;
-        if (last < seq) return false;
-        await this.#replica.waitFor(last, this.#options.publishTimeoutMs);
-        return true;
+        const last = await this.#replica.catchUp(this.#options.publishTimeoutMs);
+        return last >= seq;
       } catch (err) {
         if (performance.now() > deadline) throw err;
         await new Promise((r) => setTimeout(r, 250));

@@ -1,4 +1,4 @@
-import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { RingStoreError } from '../../errors.js';
 import type { StorageEngine } from '../../storage/storage-engine.js';
 import type { AppendReport } from '../../storage/types.js';
@@ -34,7 +34,12 @@ export class DomainReplica {
   readonly domain: string;
   readonly #engine: StorageEngine;
   readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
   readonly #names: NatsNames;
+  /** The stream's last sequence as last seen (by the watchdog or a catch-up). */
+  #streamLast = 0;
+  /** `applied` when the watchdog last looked. */
+  #watched = -1;
   /** The last stream sequence applied (a message whose batches were all refused counts too). */
   #applied: number;
   /** Messages between the last delivered one and the stream's end (the consumer's count). */
@@ -48,8 +53,15 @@ export class DomainReplica {
   /** Messages applied since open (metrics). */
   appliedMessages = 0;
 
-  constructor(domain: string, engine: StorageEngine, js: JetStreamClient, names: NatsNames) {
+  constructor(
+    domain: string,
+    engine: StorageEngine,
+    js: JetStreamClient,
+    jsm: JetStreamManager,
+    names: NatsNames,
+  ) {
     this.domain = domain;
+    this.#jsm = jsm;
     this.#names = names;
     this.#engine = engine;
     this.#js = js;
@@ -61,9 +73,46 @@ export class DomainReplica {
     return this.#applied;
   }
 
-  /** Messages of the stream this node has not applied yet, as its consumer last saw them. */
+  /** Messages of the stream this node has not applied yet, as it last saw the stream. */
   get lag(): number {
-    return this.#pending;
+    return Math.max(this.#pending, this.#streamLast - this.#applied, 0);
+  }
+
+  /**
+   * Applies every message up to the stream's last sequence now, reading them directly (not through
+   * the consumer): what a new owner does before it decides anything. Returns that last sequence.
+   */
+  async catchUp(timeoutMs: number): Promise<number> {
+    const last = (await this.#jsm.streams.info(this.#names.stream(this.domain))).state.last_seq;
+    this.#streamLast = Math.max(this.#streamLast, last);
+    const deadline = performance.now() + timeoutMs;
+    while (this.#applied < last) {
+      if (this.#failure !== undefined) throw this.#failure;
+      if (performance.now() > deadline) {
+        throw new RingStoreError(
+          'APPLY_TIMEOUT',
+          `domain ${this.domain}: caught up to ${this.#applied} of ${last} within ${timeoutMs} ms`,
+          { domain: this.domain, generation: last },
+        );
+      }
+      const seq = this.#applied + 1;
+      const message = await this.#jsm.streams.getMessage(this.#names.stream(this.domain), { seq });
+      if (!message)
+        throw new RingStoreError('REPLICA_DIVERGED', `domain ${this.domain}: message ${seq} is missing`);
+      await this.apply(seq, message.data);
+    }
+    return last;
+  }
+
+  /**
+   * Called now and then: when the stream has moved on but this replica has not applied anything
+   * since the last call, its consumer is restarted (a consumer can stall when its server dies).
+   */
+  async watch(): Promise<void> {
+    const last = (await this.#jsm.streams.info(this.#names.stream(this.domain))).state.last_seq;
+    this.#streamLast = Math.max(this.#streamLast, last);
+    if (last > this.#applied && this.#applied === this.#watched) this.#stop?.();
+    this.#watched = this.#applied;
   }
 
   get failure(): unknown {
