@@ -94,11 +94,17 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     routePorts.push(await freePort());
   }
   const servers: NatsServer[] = [];
+  let spawnError: Error | undefined;
   for (let i = 0; i < size; i++) {
     const name = `n${i + 1}`;
     const file = join(dir, `${name}.conf`);
     writeFileSync(file, config(name, clientPorts[i]!, routePorts[i]!, routePorts, dir));
     const child = spawn(NATS_SERVER, ['-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.on('error', (err) => {
+      spawnError ??= new Error(
+        `cannot start ${NATS_SERVER} (install the Debian package nats-server): ${err.message}`,
+      );
+    });
     let log = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       log = (log + chunk.toString()).slice(-4000);
@@ -145,7 +151,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     await waitForMetaLeader(urls);
   } catch (err) {
     await cluster.stop();
-    throw err;
+    throw spawnError ?? err;
   }
   return cluster;
 }
