@@ -11,6 +11,7 @@ commands:
   verify    check every record and CRC of a data directory: ringstore verify --dir DIR
   inspect   list domains, aggregate types, event types, counts and sizes: ringstore inspect --dir DIR
   bench     run the benchmark suite (--http: the HTTP load test)
+  cluster   a NATS cluster's domains, leases and nodes: ringstore cluster status --nats URLS
 
 options:
   -h, --help      show this help (ringstore <command> --help: the command's options)
@@ -39,6 +40,8 @@ async function commandUsage(command: string): Promise<string | undefined> {
       return (await import('./inspect.js')).INSPECT_USAGE;
     case 'bench':
       return BENCH_USAGE;
+    case 'cluster':
+      return (await import('./cluster.js')).CLUSTER_USAGE;
     default:
       return undefined;
   }
@@ -93,6 +96,8 @@ export async function runCli(
         return await (await import('./verify.js')).runVerify(rest);
       case 'inspect':
         return await (await import('./inspect.js')).runInspect(rest);
+      case 'cluster':
+        return await (await import('./cluster.js')).runCluster(rest, env);
       default:
         return await (await import('./bench.js')).runBench(rest);
     }

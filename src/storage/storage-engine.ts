@@ -20,7 +20,14 @@ import type {
 import { DirectoryLock } from './directory-lock.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import { StorageReader } from './reader.js';
-import type { AppendBatch, AppendEvent, AppendReport, DomainTip, GenerationStamp } from './types.js';
+import type {
+  AppendBatch,
+  AppendEvent,
+  AppendReport,
+  CacheStats,
+  DomainTip,
+  GenerationStamp,
+} from './types.js';
 import { StorageWriter } from './writer.js';
 
 export interface StorageEngineOptions {
@@ -175,6 +182,11 @@ export class StorageEngine implements EventStore {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** The writer's caches (for metrics). */
+  cacheStats(): CacheStats[] {
+    return this.#writer.cacheStats();
   }
 
   /** Where a domain's log ends, as the writer has it (including commits still syncing). */

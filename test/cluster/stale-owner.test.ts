@@ -94,9 +94,11 @@ describe('stale owner', () => {
       expect(late).toMatchObject({ firstVersion: 5, lastVersion: 5 });
       const list = await authors('stop', 'orders');
       expect(list).toEqual(['a', 'a', 'b', 'b', 'b']);
-      const status = await a.request<{ domains: { owner: boolean }[]; leasesLost: number; forwardedPuts: number }>(
-        'status',
-      );
+      const status = await a.request<{
+        domains: { owner: boolean }[];
+        leasesLost: number;
+        forwardedPuts: number;
+      }>('status');
       expect(status.domains).toMatchObject([{ owner: false }]);
       expect(status.leasesLost).toBeGreaterThanOrEqual(1);
       expect(status.forwardedPuts).toBe(1);
@@ -136,7 +138,9 @@ describe('stale owner', () => {
       await b.put('orders', 'order', 1, [{ type: 'Changed', data: 'b1' }], { expectedVersion: 1 });
       expect(b.status().domains).toMatchObject([{ domain: 'orders', owner: true }]);
       expect(a.status().domains).toMatchObject([{ domain: 'orders', owner: true }]);
-      const result = await a.put('orders', 'order', 1, [{ type: 'Changed', data: 'a2' }], { idempotencyKey: 'a2' });
+      const result = await a.put('orders', 'order', 1, [{ type: 'Changed', data: 'a2' }], {
+        idempotencyKey: 'a2',
+      });
       expect(result).toMatchObject({ firstVersion: 3, replayed: false });
       expect(a.status()).toMatchObject({ fencedPublishes: 1, forwardedPuts: 1 });
       expect(a.status().domains).toMatchObject([{ domain: 'orders', owner: false }]);

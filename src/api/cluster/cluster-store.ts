@@ -27,6 +27,7 @@ import type {
   PutResult,
   ReadOptions,
 } from '../../types.js';
+import type { StoreMetrics } from '../http/metrics.js';
 import { DomainOwner } from './domain-owner.js';
 import { DomainReplica } from './domain-replica.js';
 import { decodeGenerationMessage, encodeGenerationMessage } from './generation-message.js';
@@ -447,6 +448,21 @@ export class ClusterStore implements EventStore {
       leasesLost: this.#leases.lost,
       fencedPublishes: this.#fenced,
       forwardedPuts: this.#forwarded,
+    };
+  }
+
+  /** For /metrics (src/api/http/metrics.ts): the cluster view and the local store's caches. */
+  metrics(): StoreMetrics {
+    const status = this.status();
+    return {
+      caches: this.#engine.cacheStats(),
+      cluster: {
+        leasesTaken: status.leasesTaken,
+        leasesLost: status.leasesLost,
+        fencedPublishes: status.fencedPublishes,
+        forwardedPuts: status.forwardedPuts,
+        domains: status.domains,
+      },
     };
   }
 
