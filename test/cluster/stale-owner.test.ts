@@ -51,12 +51,6 @@ async function authors(namespace: string, domain: string): Promise<string[]> {
   }
 }
 
-/** True when no message of `stale` follows a message of `next`. */
-function noneAfter(list: string[], next: string, stale: string): boolean {
-  const first = list.indexOf(next);
-  return first >= 0 && !list.slice(first).includes(stale);
-}
-
 const put = (node: ClusterNodeProcess, key: string, expectedVersion: number) =>
   node.request<{ firstVersion: number; lastVersion: number }>('put', {
     domain: 'orders',
