@@ -1,4 +1,3 @@
-import { ClusterStore } from '../api/cluster/cluster-store.js';
 import type { EventStore } from '../api/event-store.js';
 import { RingStore } from '../api/ring-store.js';
 import type { IndexRebuild } from '../storage/open-log.js';
@@ -47,6 +46,8 @@ async function openClusterStore(
   config: Readonly<ServeConfig>,
   cluster: ServeClusterConfig,
 ): Promise<ServedStore> {
+  // Loaded only in cluster mode: a single node never loads the NATS client.
+  const { ClusterStore } = await import('../api/cluster/cluster-store.js');
   const store = await ClusterStore.open(config.dir, {
     durability: config.durability,
     ...(config.indexCacheBytes !== undefined ? { indexCacheBytes: config.indexCacheBytes } : {}),
