@@ -104,10 +104,13 @@ export class ClusterStore implements EventStore {
   readonly #owners = new Map<string, DomainOwner>();
   readonly #serving = new Map<string, Subscription>();
   readonly #becoming = new Map<string, Promise<DomainOwner | undefined>>();
+  /** Per domain, the last put on the slow path (lease or forward): the next waits for it to be handed on. */
+  readonly #routing = new Map<string, Promise<void>>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #streamReplicas: number;
   readonly #maxPayload: number;
   readonly #putTimeoutMs: number;
+  readonly #clock: () => number;
   #closed = false;
   #fenced = 0;
   #forwarded = 0;
@@ -123,7 +126,9 @@ export class ClusterStore implements EventStore {
     leaseTtlMs: number,
     options: ClusterOptions,
     names: NatsNames,
+    clock: () => number,
   ) {
+    this.#clock = clock;
     this.node = node;
     this.#names = names;
     this.#engine = engine;
@@ -183,6 +188,7 @@ export class ClusterStore implements EventStore {
         leaseTtlMs,
         cluster,
         names,
+        options.clock ?? Date.now,
       );
       await store.#start();
       return store;
@@ -240,14 +246,43 @@ export class ClusterStore implements EventStore {
     }
   }
 
-  /** One attempt: the local owner, else the owner over NATS, else take the lease. */
+  /**
+   * One attempt: the local owner, else take the lease, else the owner over NATS. Puts of a domain
+   * reach their owner in the order they were made: while one waits for the lease or is being
+   * forwarded, the ones after it queue behind it (#routing) until it has been handed on.
+   */
   async #route(batch: AppendBatch): Promise<PutResult> {
     const domain = batch.domain;
     const local = this.#owners.get(domain);
-    if (local?.active) return this.#submit(local, batch);
-    const owner = await this.#becomeOwner(domain);
-    if (owner) return this.#submit(owner, batch);
-    return this.#forward(batch);
+    if (local?.active && !this.#routing.has(domain)) return this.#submit(local, batch);
+    const before = this.#routing.get(domain);
+    let handedOn!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      handedOn = resolve;
+    });
+    const chain = (before ?? Promise.resolve()).then(() => mine);
+    this.#routing.set(domain, chain);
+    const done = () => {
+      handedOn();
+      if (this.#routing.get(domain) === chain) this.#routing.delete(domain);
+    };
+    try {
+      await before;
+      const owner = this.#owners.get(domain)?.active
+        ? this.#owners.get(domain)!
+        : await this.#becomeOwner(domain);
+      if (owner) {
+        const result = this.#submit(owner, batch);
+        done();
+        return await result;
+      }
+      const forwarded = this.#forward(batch);
+      // The request is on the wire (NATS keeps a connection's order): the next put may go.
+      done();
+      return await forwarded;
+    } finally {
+      done();
+    }
   }
 
   #submit(owner: DomainOwner, batch: AppendBatch): Promise<PutResult> {
@@ -307,6 +342,7 @@ export class ClusterStore implements EventStore {
             publishTimeoutMs: this.#putTimeoutMs,
             onStepDown: (d, reason) => this.#stepDown(d, reason),
             onFenced: () => void this.#fenced++,
+            clock: this.#clock,
           },
         );
         this.#owners.set(domain, owner);

@@ -27,6 +27,8 @@ export interface OwnerOptions {
   onStepDown: (domain: string, reason: string) => void;
   /** Counts a publish that JetStream refused on the expected last sequence. */
   onFenced: () => void;
+  /** The owner's clock: each message's timestamp (ms). */
+  clock: () => number;
 }
 
 const HEADER_ALLOWANCE = 1024;
@@ -146,7 +148,11 @@ export class DomainOwner {
     }
     const taken = this.#decide();
     if (taken.length === 0) return;
-    const timestamp = Math.max(Date.now(), this.#engine.tip(this.domain).lastTimestamp);
+    const now = Math.floor(this.#options.clock());
+    const timestamp = Math.max(
+      Number.isSafeInteger(now) ? now : 0,
+      this.#engine.tip(this.domain).lastTimestamp,
+    );
     const message: GenerationMessage = {
       domain: this.domain,
       node: this.#options.node,
