@@ -23,6 +23,7 @@ const caseModules: Record<string, () => Promise<{ run: CaseRun }>> = {
   readback: () => import('./cases/readback.js'),
   ringstore: () => import('./cases/ringstore.js'),
   scale: () => import('./cases/scale.js'),
+  cluster: () => import('./cases/cluster.js'),
 };
 
 export function caseModuleNames(): string[] {

@@ -73,6 +73,8 @@ export interface ClusterNodeStatus {
   leasesLost: number;
   fencedPublishes: number;
   forwardedPuts: number;
+  /** JetStream messages (generations) this node published since open. */
+  publishedMessages: number;
 }
 
 const DEFAULT_LEASE_TTL_MS = 10_000;
@@ -114,6 +116,8 @@ export class ClusterStore implements EventStore {
   #closed = false;
   #fenced = 0;
   #forwarded = 0;
+  /** Messages published by owners this node has stepped down from. */
+  #published = 0;
 
   private constructor(
     node: string,
@@ -391,6 +395,7 @@ export class ClusterStore implements EventStore {
   }
 
   #stepDown(domain: string, reason: string): void {
+    this.#published += this.#owners.get(domain)?.published ?? 0;
     this.#serving.get(domain)?.unsubscribe();
     this.#serving.delete(domain);
     this.#owners.delete(domain);
@@ -484,6 +489,8 @@ export class ClusterStore implements EventStore {
       leasesLost: this.#leases.lost,
       fencedPublishes: this.#fenced,
       forwardedPuts: this.#forwarded,
+      publishedMessages:
+        this.#published + [...this.#owners.values()].reduce((sum, o) => sum + o.published, 0),
     };
   }
 
