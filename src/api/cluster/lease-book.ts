@@ -77,17 +77,6 @@ export class LeaseBook {
     return true;
   }
 
-  /** The node that holds the lease on `domain` according to the bucket, if any. */
-  async owner(domain: string): Promise<string | undefined> {
-    const entry = await this.#kv.get(domain);
-    if (entry?.operation !== 'PUT') return undefined;
-    try {
-      return entry.json<LeaseRecord>().node;
-    } catch {
-      return undefined;
-    }
-  }
-
   /** Renews now; false (and the lease is dropped) when the bucket no longer says it is ours. */
   async renew(domain: string): Promise<boolean> {
     const held = this.#held.get(domain);
@@ -119,12 +108,6 @@ export class LeaseBook {
     } catch {
       // Someone else wrote it since, or the bucket is unreachable: it expires on its own.
     }
-  }
-
-  /** Forgets a lease without touching the bucket (after a fence showed it is someone else's). */
-  forget(domain: string, reason: string): void {
-    const held = this.#held.get(domain);
-    if (held) this.#drop(domain, held, reason);
   }
 
   async close(): Promise<void> {
