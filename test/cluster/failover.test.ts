@@ -1,18 +1,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NatsNames } from '../../src/api/cluster/nats-names.js';
 import { ClusterNodeProcess, type NodeEvent, type NodeSpec } from '../support/cluster-node-process.js';
 import { type NatsCluster, startNatsCluster } from '../support/nats-cluster.js';
 import { mulberry32 } from '../support/prng.js';
 
 /**
  * The failover test of docs/CLUSTER.md: three nats-servers (streams R3), two ringstore nodes in
- * child processes, clients appending with expected versions and idempotency keys. One nats-server
- * is killed with SIGKILL, then the ringstore node that owns the busiest domain; clients retry on the
- * survivor with the same key and expected version. Afterwards every acknowledged batch must be on
- * the surviving node (and on the killed node once restarted from its own directory) exactly once,
- * versions per instance gapless, nothing stored that no client put.
+ * child processes, clients appending with expected versions and idempotency keys. The nats-server
+ * leading the busiest domain's stream is killed with SIGKILL, then the ringstore node that owns
+ * the busiest domain; clients retry on the survivor with the same key and expected version.
+ * Afterwards every acknowledged batch must be on the surviving node (and on the killed node once
+ * restarted from its own directory) exactly once, versions per instance gapless, nothing stored
+ * that no client put.
  */
 const LEASE_TTL_MS = 2000;
 const PUT_TIMEOUT_MS = 8000;
@@ -63,6 +67,18 @@ async function startNode(nodeId: string, dir: string): Promise<ClusterNodeProces
   const node = await ClusterNodeProcess.start(spec(nodeId, dir));
   nodes.push(node);
   return node;
+}
+
+/** The server name of the stream leader of a domain. */
+async function streamLeader(domain: string): Promise<string> {
+  const nc = await connect({ servers: cluster.urls });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(new NatsNames('failover').stream(domain));
+    return info.cluster?.leader ?? 'n1';
+  } finally {
+    await nc.close();
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -161,7 +177,9 @@ describe('failover', () => {
 
     const running = clients.map((c, i) => runClient(c, i));
     await sleep(1500);
-    await cluster.kill(0);
+    // The nats-server that leads the busiest domain's stream: its Raft group must elect anew.
+    const leader = await streamLeader('busy');
+    await cluster.kill(cluster.servers.findIndex((s) => s.name === leader));
     await sleep(1500);
     const before = acked.length;
     await a.kill('SIGKILL');
