@@ -85,7 +85,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('failover', () => {
   it('loses and duplicates nothing acknowledged when a nats-server and then the busiest owner are killed', async () => {
-    const seed = Number(process.env.SEED ?? Date.now() % 1_000_000);
+    const seed = Number(process.env.RINGSTORE_SEED ?? Date.now() % 1_000_000);
     const random = mulberry32(seed);
     const dirA = mkdtempSync(join(tmpdir(), 'ringstore-fo-a-'));
     const dirB = mkdtempSync(join(tmpdir(), 'ringstore-fo-b-'));

@@ -58,6 +58,15 @@ describe('ringstore serve --nats', () => {
       const second = await two!.put('billing', 'invoice', 42, [{ type: 'Paid' }], { expectedVersion: 1 });
       expect(second).toMatchObject({ firstVersion: 2, firstPosition: 1, generation: 2 });
 
+      // Read-your-writes through the other node: wait until it has applied position 1.
+      const read = await fetch(`${services[1]!.url}/v1/domains/billing/events?waitForPosition=1`);
+      expect(read.status).toBe(200);
+      expect(((await read.json()) as { events: unknown[] }).events).toHaveLength(2);
+      const instance = await fetch(
+        `${services[1]!.url}/v1/domains/billing/aggregates/invoice/42/events?waitForPosition=1`,
+      );
+      expect(((await instance.json()) as { version: number }).version).toBe(2);
+
       const metrics = await (await fetch(`${services[0]!.url}/metrics`)).text();
       expect(metrics).toMatch(/ringstore_cluster_owner\{domain="billing"\} 1/);
       expect(metrics).toMatch(/ringstore_cluster_leases_taken_total 1/);
@@ -66,9 +75,14 @@ describe('ringstore serve --nats', () => {
       expect(metricsTwo).toMatch(/ringstore_cluster_owner\{domain="billing"\} 0/);
       expect(metricsTwo).toMatch(/ringstore_cluster_forwarded_puts_total 1/);
 
-      // Heartbeats are written every second.
-      await new Promise((r) => setTimeout(r, 1500));
-      const status = await readClusterStatus(cluster.urls, 'serve');
+      // Heartbeats are written every second: wait (on a busy machine, a little longer) for both.
+      let status = await readClusterStatus(cluster.urls, 'serve');
+      for (let i = 0; i < 50; i++) {
+        const caughtUp = status.nodes.filter((n) => n.domains.some((d) => d.applied === 2));
+        if (caughtUp.length === 2) break;
+        await new Promise((r) => setTimeout(r, 200));
+        status = await readClusterStatus(cluster.urls, 'serve');
+      }
       expect(status.streams).toMatchObject([{ domain: 'billing', lastSequence: 2, replicas: 3 }]);
       expect(status.leases).toMatchObject([{ domain: 'billing', node: 'n1' }]);
       expect(status.nodes.map((n) => n.node)).toEqual(['n1', 'n2']);
