@@ -11,7 +11,7 @@ commands:
   verify    check every record and CRC of a data directory: ringstore verify --dir DIR
   inspect   list domains, aggregate types, event types, counts and sizes: ringstore inspect --dir DIR
   bench     run the benchmark suite (--http: the HTTP load test)
-  cluster   a NATS cluster's domains, leases and nodes: ringstore cluster status --nats URLS
+  cluster   a NATS cluster: ringstore cluster status|import --nats URLS (docs/CLUSTER.md)
 
 options:
   -h, --help      show this help (ringstore <command> --help: the command's options)

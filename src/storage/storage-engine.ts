@@ -24,6 +24,7 @@ import type {
   AppendBatch,
   AppendEvent,
   AppendReport,
+  BatchHead,
   CacheStats,
   DomainTip,
   GenerationStamp,
@@ -182,6 +183,12 @@ export class StorageEngine implements EventStore {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** A domain's batches from `fromPosition` on (StorageReader.batches): for copying a store. */
+  batches(domain: string, fromPosition: number, limit: number): BatchHead[] {
+    this.#assertOpen();
+    return this.#reader.batches(domain, fromPosition, limit);
   }
 
   /** The writer's caches (for metrics). */

@@ -34,6 +34,18 @@ export interface GenerationStamp {
   timestamp: number;
 }
 
+/** One stored batch as its index record describes it (StorageReader.batches). */
+export interface BatchHead {
+  firstPosition: number;
+  eventCount: number;
+  aggregateType: string;
+  aggregateId: bigint;
+  firstVersion: number;
+  generation: number;
+  timestamp: number;
+  idempotencyKey: string | undefined;
+}
+
 /** Where a domain's log ends. */
 export interface DomainTip {
   /** The position the next event gets (the number of events in the domain). */

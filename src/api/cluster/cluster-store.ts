@@ -1,13 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  DiscardPolicy,
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-  RetentionPolicy,
-  StorageType,
-} from '@nats-io/jetstream';
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { crcMismatch, fromWire, RingStoreError, type WireError } from '../../errors.js';
@@ -30,9 +22,10 @@ import type {
 import type { StoreMetrics } from '../http/metrics.js';
 import { DomainOwner } from './domain-owner.js';
 import { DomainReplica } from './domain-replica.js';
+import { defaultReplicas, ensureDomainStream, openBucket } from './domain-stream.js';
 import { decodeGenerationMessage, encodeGenerationMessage } from './generation-message.js';
 import { LeaseBook } from './lease-book.js';
-import { describe, isNoResponders, isStreamNotFound } from './nats-errors.js';
+import { describe, isNoResponders } from './nats-errors.js';
 import { NAMESPACE_PATTERN, NatsNames, NODE_ID_PATTERN } from './nats-names.js';
 
 export interface ClusterOptions {
@@ -81,7 +74,6 @@ const DEFAULT_LEASE_TTL_MS = 10_000;
 const DEFAULT_PUT_TIMEOUT_MS = 30_000;
 const HEARTBEAT_MS = 1000;
 const DISCOVERY_MS = 2000;
-const DUPLICATE_WINDOW_NS = 120 * 1_000_000_000;
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
@@ -144,7 +136,7 @@ export class ClusterStore implements EventStore {
       this.#leaseLost(domain, reason),
     );
     const servers = Math.max(1, nc.info?.connect_urls?.length ?? 1);
-    this.#streamReplicas = options.replicas ?? (servers >= 3 ? 3 : 1);
+    this.#streamReplicas = options.replicas ?? defaultReplicas(servers);
     this.#maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     this.#putTimeoutMs = options.putTimeoutMs ?? DEFAULT_PUT_TIMEOUT_MS;
   }
@@ -169,7 +161,7 @@ export class ClusterStore implements EventStore {
       const jsm = await jetstreamManager(nc, { timeout: 5000 });
       const js = jetstream(nc, { timeout: 5000 });
       const servers = Math.max(1, nc.info?.connect_urls?.length ?? 1);
-      const bucketReplicas = Math.min(cluster.replicas ?? 3, servers >= 3 ? 3 : 1);
+      const bucketReplicas = Math.min(cluster.replicas ?? 3, defaultReplicas(servers));
       const names = new NatsNames(cluster.namespace);
       const kvm = new Kvm(js);
       const ttl = cluster.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
@@ -408,28 +400,7 @@ export class ClusterStore implements EventStore {
   }
 
   async #ensureStream(domain: string): Promise<void> {
-    try {
-      await this.#jsm.streams.info(this.#names.stream(domain));
-      return;
-    } catch (err) {
-      if (!isStreamNotFound(err)) throw err;
-    }
-    try {
-      await this.#jsm.streams.add({
-        name: this.#names.stream(domain),
-        subjects: [this.#names.events(domain)],
-        storage: StorageType.File,
-        retention: RetentionPolicy.Limits,
-        discard: DiscardPolicy.New,
-        num_replicas: this.#streamReplicas,
-        duplicate_window: DUPLICATE_WINDOW_NS,
-      });
-    } catch (err) {
-      // Another node may have created it at the same moment.
-      await this.#jsm.streams.info(this.#names.stream(domain)).catch(() => {
-        throw err;
-      });
-    }
+    await ensureDomainStream(this.#jsm, this.#names, domain, this.#streamReplicas);
     this.#nc.publish(this.#names.domains, utf8.encode(domain));
   }
 
@@ -516,30 +487,44 @@ export class ClusterStore implements EventStore {
   async waitForPosition(domain: string, position: number, timeoutMs = 10_000): Promise<void> {
     this.#assertOpen();
     validateDomain(domain);
-    if (this.#engine.tip(domain).nextPosition > position) return;
+    if (await this.#holds(domain, position)) return;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      let settled = false;
+      const settle = (err?: RingStoreError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
         stop();
-        reject(
-          new RingStoreError(
-            'APPLY_TIMEOUT',
-            `domain ${domain}: position ${position} not applied within ${timeoutMs} ms`,
-            { domain, position },
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(
+        () =>
+          settle(
+            new RingStoreError(
+              'APPLY_TIMEOUT',
+              `domain ${domain}: position ${position} not applied within ${timeoutMs} ms`,
+              { domain, position },
+            ),
           ),
-        );
-      }, timeoutMs);
+        timeoutMs,
+      );
       const stop = this.#engine.watch((notice) => {
-        if (notice.closed) {
-          clearTimeout(timer);
-          stop();
-          reject(new RingStoreError('STORE_CLOSED'));
-        } else if (this.#engine.tip(domain).nextPosition > position) {
-          clearTimeout(timer);
-          stop();
-          resolve();
+        if (notice.closed) settle(new RingStoreError('STORE_CLOSED'));
+        else if (notice.domains.includes(domain)) {
+          this.#holds(domain, position).then(
+            (held) => held && settle(),
+            () => undefined,
+          );
         }
       });
     });
+  }
+
+  /** True once reads on this node see `position` (a commit still syncing is not visible yet). */
+  async #holds(domain: string, position: number): Promise<boolean> {
+    const { events } = await this.#engine.read(domain, { fromPosition: position, limit: 1 });
+    return events.length > 0;
   }
 
   async get(
@@ -628,24 +613,6 @@ function checkClusterOptions(options: ClusterOptions): ClusterOptions {
     }
   }
   return options;
-}
-
-async function openBucket(
-  kvm: Kvm,
-  name: string,
-  options: { ttl: number; history: number; replicas: number },
-): Promise<KV> {
-  try {
-    // Creating a bucket that exists with the same configuration is a no-op.
-    return await kvm.create(name, options);
-  } catch (err) {
-    // It exists with another configuration (another TTL): use it as it is.
-    const kv = await kvm.open(name);
-    await kv.status().catch(() => {
-      throw err;
-    });
-    return kv;
-  }
 }
 
 /** Validates a put as every store does and turns it into the storage layer's batch. */
