@@ -51,6 +51,8 @@ describe('RingStore options', () => {
       [{ dir: root, handoffBytes: '32k' }, 'handoffBytes'],
       [{ dir: root, claimTimeoutMs: 0 }, 'claimTimeoutMs'],
       [{ dir: root, colour: 'blue' }, 'colour'],
+      // Cluster mode is ClusterStore.open: RingStore.open says so instead of opening a single node.
+      [{ dir: root, cluster: { servers: 'nats://127.0.0.1:4222', nodeId: 'a' } }, 'cluster'],
     ];
     for (const [options, option] of bad) {
       await expect(RingStore.open(options as never)).rejects.toMatchObject({
