@@ -1,13 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readClusterStatus } from '../../src/api/cluster/cluster-status.js';
 import { HttpEventStore } from '../../src/api/http/client.js';
 import { formatStatus } from '../../src/cli/cluster.js';
 import { parseServeConfig } from '../../src/cli/config.js';
+import { runCli } from '../../src/cli/main.js';
 import { openServeStore } from '../../src/cli/open-store.js';
 import { type RunningService, startService } from '../../src/cli/serve.js';
+import { capture } from '../support/capture.js';
 import { type NatsCluster, startNatsCluster } from '../support/nats-cluster.js';
 
 let cluster: NatsCluster;
@@ -91,10 +93,41 @@ describe('ringstore serve --nats', () => {
       const text = formatStatus(status);
       expect(text).toContain('billing  last 2  R3');
       expect(text).toContain('owner n1');
+      // The same through the CLI.
+      const io = capture();
+      try {
+        expect(
+          await runCli([
+            'cluster',
+            'status',
+            '--nats',
+            cluster.urls.join(','),
+            '--namespace',
+            'serve',
+            '--json',
+          ]),
+        ).toBe(0);
+        expect(JSON.parse(io.out())).toMatchObject({ namespace: 'serve', streams: [{ domain: 'billing' }] });
+      } finally {
+        vi.restoreAllMocks();
+      }
     } finally {
       for (const s of services) await s.shutdown('test');
     }
   }, 60_000);
+
+  it('cluster commands refuse missing options with exit status 2', async () => {
+    const io = capture();
+    try {
+      expect(await runCli(['cluster', 'status'], {})).toBe(2);
+      expect(await runCli(['cluster', 'import', '--nats', 'nats://127.0.0.1:1'], {})).toBe(2);
+      expect(await runCli(['cluster', 'frob'], {})).toBe(2);
+      expect(io.err()).toContain('cluster status needs --nats');
+      expect(io.err()).toContain('cluster import needs --dir');
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
 
   it('refuses cluster options without --nats, and ring options with it', () => {
     expect(() => parseServeConfig(['--node-id', 'a'], {})).toThrow(/--node-id needs --nats/);
