@@ -77,6 +77,22 @@ describe('ClusterStore on three nats-servers', () => {
     }
   });
 
+  it("refuses a batch larger than the server's max_payload with MESSAGE_TOO_LARGE, storing nothing", async () => {
+    const a = await open(tempDir(), 'a', `t${namespaces++}`, 1);
+    try {
+      // 20 events of 60,000 bytes: within the store's batch limit (4 MiB), past NATS's 1 MB default.
+      const big = Array.from({ length: 20 }, () => ({ type: 'Big', data: new Uint8Array(60_000) }));
+      await expect(a.put('files', 'blob', 1, big)).rejects.toMatchObject({
+        code: 'MESSAGE_TOO_LARGE',
+        status: 413,
+      });
+      const small = await a.put('files', 'blob', 1, big.slice(0, 10));
+      expect(small).toMatchObject({ firstVersion: 1, lastVersion: 10, firstPosition: 0 });
+    } finally {
+      await a.close();
+    }
+  });
+
   it('a restarted node catches up from its own store', async () => {
     const ns = `t${namespaces++}`;
     const dirB = tempDir();
