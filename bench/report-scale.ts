@@ -1,7 +1,7 @@
 import { sizeLabel } from './cases/store-files.js';
 import type { BenchConfig } from './config.js';
 import type { CaseResult } from './measure.js';
-import type { Ratios, TargetCheck } from './report.js';
+import type { Ratios, TargetCheck } from './report-types.js';
 
 /**
  * The report's parts for issue 10's cases: the table of stores opened in fresh processes (the

@@ -8,14 +8,9 @@ import {
   OPEN_HEADER,
   openTableRow,
 } from './report-scale.js';
+import type { Ratios, TargetCheck } from './report-types.js';
 
-/** Ratios of one row to the baselines of the same run (>1 means faster than the baseline). */
-export interface Ratios {
-  vsFloor?: number;
-  vsLmdb?: number;
-  /** Write rows of the embedded store: to the storage engine alone at the same durability. */
-  vsEngine?: number;
-}
+export type { Ratios, TargetCheck } from './report-types.js';
 
 export interface MachineInfo {
   cpus: number;
@@ -46,12 +41,6 @@ export interface RunReport {
   results: (CaseResult & { ratios: Ratios })[];
   failures: CaseFailure[];
   targets: TargetCheck[];
-}
-
-export interface TargetCheck {
-  target: string;
-  measured: string;
-  met: boolean | 'unknown';
 }
 
 function ratio(value: number, base: number | undefined): number | undefined {

@@ -3,6 +3,8 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } fro
 import { cpus, freemem, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runCharts } from './charts/run-charts.js';
+import { writeCharts } from './charts/write-charts.js';
 import type { CaseJob } from './child.js';
 import { type BenchConfig, configFromEnv } from './config.js';
 import { type CaseResult, medianRounds } from './measure.js';
@@ -198,6 +200,7 @@ function writeGroupLatest(
     writeFileSync(`${base}.json`, `${JSON.stringify(groupReport, null, 2)}\n`);
     writeFileSync(`${base}.md`, renderMarkdown(groupReport));
     written.push(`${base}.json`, `${base}.md`);
+    written.push(...writeCharts(resultsDir, `${group}-latest`, runCharts(groupReport)));
   }
   return written;
 }
@@ -271,6 +274,7 @@ async function main(): Promise<void> {
   if (!partial || process.env.BENCH_WRITE_LATEST === '1') {
     writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(resultsDir, 'latest.md'), renderMarkdown(report));
+    for (const file of writeCharts(resultsDir, 'latest', runCharts(report))) console.log(`chart: ${file}`);
   }
   console.log(`results: ${datedFile}${partial ? '' : ' (and latest.json, latest.md)'}`);
   if (!config.quick || process.env.BENCH_WRITE_LATEST === '1') {

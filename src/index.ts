@@ -30,7 +30,6 @@ export {
 } from './api/decider.js';
 export type { AggregateIdInput, CommitNotice, EventStore } from './api/event-store.js';
 export { Aggregate, Domain, Instance } from './api/facade.js';
-export { Producer, type ProducerHandle } from './api/producer.js';
 export { RingStore, type RingStoreStats } from './api/ring-store.js';
 export { RING_STORE_BOUNDS, RING_STORE_DEFAULTS, type RingStoreOptions } from './api/ring-store-options.js';
 export {
@@ -59,6 +58,7 @@ export {
 } from './errors.js';
 export { LIMITS } from './model/limits.js';
 export { MemoryEventStore, type MemoryEventStoreOptions } from './model/memory-store.js';
+export { Producer, type ProducerHandle } from './pipeline/producer.js';
 export type { RecoveryAction } from './storage/recovery.js';
 export { StorageEngine } from './storage/storage-engine.js';
 export { verifyStore } from './storage/verify.js';

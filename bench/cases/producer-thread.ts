@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { Producer, type ProducerHandle } from '../../src/api/producer.js';
+import { Producer, type ProducerHandle } from '../../src/pipeline/producer.js';
 import type { BenchConfig } from '../config.js';
 import { LatencyRecorder, runInFlight } from '../measure.js';
 import { BENCH_AGGREGATE_TYPE, BENCH_DOMAIN, Workload } from '../workload.js';

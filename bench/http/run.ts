@@ -6,6 +6,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { httpCharts } from '../charts/http-charts.js';
+import { writeCharts } from '../charts/write-charts.js';
 import { type Counters, SCENARIOS, type Scenario } from './scenarios.js';
 
 /**
@@ -260,7 +262,9 @@ async function main(): Promise<void> {
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, `${values.name}.json`), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(resultsDir, `${values.name}.md`), markdown);
+  const charts = writeCharts(resultsDir, values.name, httpCharts(report));
   process.stdout.write(`${markdown}\n`);
+  for (const file of charts) console.log(`chart: ${file}`);
 }
 
 await main();

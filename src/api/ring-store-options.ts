@@ -1,6 +1,8 @@
+import { availableParallelism } from 'node:os';
 import { RingStoreError } from '../errors.js';
 import { DEFAULT_GENERATION_BYTES } from '../model/limits.js';
 import { DEFAULT_RING_BYTES, isPowerOfTwo } from '../pipeline/ring-layout.js';
+import type { WaitStrategyName } from '../pipeline/wait-strategy.js';
 import type { Durability } from '../types.js';
 
 /** Options of RingStore.open. Every option but `dir` has a default; README.md explains each. */
@@ -13,11 +15,12 @@ export interface RingStoreOptions {
    */
   durability?: Durability;
   /**
-   * Where event CRCs are computed: 'pool' (default) in the CRC worker pool, off the producers'
-   * threads; 'inline' by the producer itself, skipping the pool (tiny deployments, comparisons).
+   * Where event CRCs are computed: 'pool' in the CRC worker pool, off the producers' threads;
+   * 'inline' by the producer itself, skipping the pool; 'auto' (default) chooses by the cores the
+   * process may use (see chooseCrcMode).
    */
-  crc?: 'pool' | 'inline';
-  /** Threads of the CRC pool (default 1; ignored with crc 'inline'). */
+  crc?: 'auto' | CrcMode;
+  /** Threads of the CRC pool (default 1; ignored when CRCs are computed inline). */
   crcThreads?: number;
   /** Size of the shared ring in bytes: a power of two, 64 KiB … 1 GiB (default 16 MiB). */
   ringBytes?: number;
@@ -60,13 +63,37 @@ export interface RingStoreOptions {
   checkpointIndexBytes?: number;
   /** Instance runs merged at a time (default 4). */
   runFanIn?: number;
+  /**
+   * How the writer thread waits when the ring has no work for it (src/pipeline/wait-strategy.ts):
+   * 'blocking' (default) sleeps in the kernel until a producer wakes it; 'spin-then-block' first
+   * re-reads the ring for a few microseconds, which saves wake-ups when a core is to spare.
+   */
+  writerWait?: WriterWaitStrategy;
 }
 
-export type ResolvedRingStoreOptions = Readonly<Required<RingStoreOptions>>;
+/** The wait strategies a worker thread may use while idle ('async' is for threads with I/O to await). */
+export type WriterWaitStrategy = Exclude<WaitStrategyName, 'async'>;
+
+/** Where CRCs are computed once 'auto' is resolved. */
+export type CrcMode = 'pool' | 'inline';
+
+/** The options in effect: every default applied, and `crc` the mode chosen ('auto' resolved). */
+export type ResolvedRingStoreOptions = Readonly<Omit<Required<RingStoreOptions>, 'crc'> & { crc: CrcMode }>;
+
+/**
+ * The CRC mode of crc 'auto': 'inline' on up to two cores, 'pool' from three. Measured on a 2-core
+ * machine (docs/BENCHMARKS.md), the pool lost in every write case (fsync, 1 producer: 0.84× of
+ * inline; main thread: 0.93×; 'none': 0.80×): its thread competes with the writer and the producer
+ * for the same two cores, and its hand-off costs more than the CRCs it takes off the producer. With
+ * a third core the pool can run beside both without taking one from them.
+ */
+export function chooseCrcMode(cores: number): CrcMode {
+  return cores >= 3 ? 'pool' : 'inline';
+}
 
 export const RING_STORE_DEFAULTS = Object.freeze({
   durability: 'fsync' as Durability,
-  crc: 'pool' as 'pool' | 'inline',
+  crc: 'auto' as 'auto' | CrcMode,
   crcThreads: 1,
   ringBytes: DEFAULT_RING_BYTES,
   generationBytes: DEFAULT_GENERATION_BYTES,
@@ -79,6 +106,7 @@ export const RING_STORE_DEFAULTS = Object.freeze({
   instanceCacheSize: 100_000,
   checkpointIndexBytes: 4 * 1024 * 1024,
   runFanIn: 4,
+  writerWait: 'blocking' as WriterWaitStrategy,
 });
 
 /**
@@ -124,6 +152,10 @@ function oneOf<T extends string>(options: Record<string, unknown>, option: strin
   return value as T;
 }
 
+function resolveCrc(crc: 'auto' | CrcMode): CrcMode {
+  return crc === 'auto' ? chooseCrcMode(availableParallelism()) : crc;
+}
+
 /** Applies defaults, validates every option (INVALID_OPTION names the option) and freezes the result. */
 export function resolveRingStoreOptions(options: unknown): ResolvedRingStoreOptions {
   if (typeof options !== 'object' || options === null) {
@@ -145,7 +177,7 @@ export function resolveRingStoreOptions(options: unknown): ResolvedRingStoreOpti
   return Object.freeze({
     dir: o.dir,
     durability: oneOf(o, 'durability', ['fsync', 'write', 'none'] as const),
-    crc: oneOf(o, 'crc', ['pool', 'inline'] as const),
+    crc: resolveCrc(oneOf(o, 'crc', ['auto', 'pool', 'inline'] as const)),
     crcThreads: integer(o, 'crcThreads'),
     ringBytes,
     generationBytes: integer(o, 'generationBytes'),
@@ -158,5 +190,6 @@ export function resolveRingStoreOptions(options: unknown): ResolvedRingStoreOpti
     instanceCacheSize: integer(o, 'instanceCacheSize'),
     checkpointIndexBytes: integer(o, 'checkpointIndexBytes'),
     runFanIn: integer(o, 'runFanIn'),
+    writerWait: oneOf(o, 'writerWait', ['blocking', 'spin-then-block'] as const),
   });
 }

@@ -20,6 +20,8 @@ export interface ServeConfig {
   instanceCacheSize: number | undefined;
   tokens: string | undefined;
   insecure: boolean;
+  /** Serve the web console at /ui (default true). */
+  console: boolean;
   bodyLimit: number;
   logLevel: string;
   /** Cluster mode (docs/CLUSTER.md): set by --nats, which needs --node-id. */
@@ -55,7 +57,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     flag: 'crc-threads',
     env: 'RINGSTORE_CRC_THREADS',
     type: 'string',
-    help: `CRC pool threads, 0 to ${RING_STORE_BOUNDS.crcThreads.max}; 0 = CRC on the producer (default: the store decides)`,
+    help: `CRC pool threads, 0 to ${RING_STORE_BOUNDS.crcThreads.max}; 0 = CRC on the producer (default: the store decides by the core count)`,
   },
   {
     flag: 'ring-bytes',
@@ -92,6 +94,12 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'RINGSTORE_INSECURE',
     type: 'boolean',
     help: 'allow a non-loopback host without tokens',
+  },
+  {
+    flag: 'no-console',
+    env: 'RINGSTORE_NO_CONSOLE',
+    type: 'boolean',
+    help: 'do not serve the web console at /ui',
   },
   {
     flag: 'body-limit',
@@ -168,10 +176,13 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     if (typeof value === 'string') return value;
     return env[spec.env];
   };
-  const insecureEnv = env.RINGSTORE_INSECURE;
-  if (insecureEnv !== undefined && !['1', 'true', '0', 'false', ''].includes(insecureEnv)) {
-    throw invalid('RINGSTORE_INSECURE must be 1, true, 0 or false');
-  }
+  const flagOrEnv = (flag: string, name: string): boolean => {
+    const raw = env[name];
+    if (raw !== undefined && !['1', 'true', '0', 'false', ''].includes(raw)) {
+      throw invalid(`${name} must be 1, true, 0 or false`);
+    }
+    return values[flag] === true || raw === '1' || raw === 'true';
+  };
   const durability = pick('durability') ?? 'fsync';
   if (durability !== 'fsync' && durability !== 'write' && durability !== 'none') {
     throw invalid(`--durability must be fsync, write or none, got ${JSON.stringify(durability)}`);
@@ -217,7 +228,8 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       instanceCacheBounds.max,
     ),
     tokens: pick('tokens'),
-    insecure: values.insecure === true || insecureEnv === '1' || insecureEnv === 'true',
+    insecure: flagOrEnv('insecure', 'RINGSTORE_INSECURE'),
+    console: !flagOrEnv('no-console', 'RINGSTORE_NO_CONSOLE'),
     bodyLimit: integer('body-limit', pick('body-limit'), 1024, 64 * 1024 * 1024) ?? 1024 * 1024,
     logLevel,
     cluster: clusterConfig(pick),

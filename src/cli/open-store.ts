@@ -23,7 +23,9 @@ export async function openServeStore(config: Readonly<ServeConfig>): Promise<Ser
     dir: config.dir,
     durability: config.durability,
     ...(config.crcThreads === 0 ? { crc: 'inline' as const } : {}),
-    ...(config.crcThreads !== undefined && config.crcThreads > 0 ? { crcThreads: config.crcThreads } : {}),
+    ...(config.crcThreads !== undefined && config.crcThreads > 0
+      ? { crc: 'pool' as const, crcThreads: config.crcThreads }
+      : {}),
     ...(config.ringBytes !== undefined ? { ringBytes: config.ringBytes } : {}),
     ...(config.backpressureTimeoutMs !== undefined
       ? { backpressureTimeoutMs: config.backpressureTimeoutMs }

@@ -34,6 +34,7 @@ export async function startService(
     app = await createHttpServer(store, {
       bodyLimit: config.bodyLimit,
       tokens,
+      console: config.console,
       logger: { level: config.logLevel },
     });
     for (const action of recovery) {

@@ -12,10 +12,11 @@ import type {
 import { validateInstanceAddress } from './address.js';
 import { type CommitListener, CommitWatchers } from './commit-watchers.js';
 import type { AggregateIdInput, EventStore } from './event-store.js';
-import { eventCrc, expectedVersionMatches, validateEvents, validatePutOptions } from './events.js';
+import { eventCrc, expectedVersionMatches } from './events.js';
 import { KeyGenerator } from './ids.js';
 import { readInstance } from './instance-read.js';
 import { validateDomain } from './names.js';
+import { PutValidator } from './put-validator.js';
 import { validateInstanceRead, validateReadOptions } from './queries.js';
 
 export interface MemoryEventStoreOptions {
@@ -42,6 +43,7 @@ interface Instance {
 export class MemoryEventStore implements EventStore {
   readonly #clock: () => number;
   readonly #keys = new KeyGenerator();
+  readonly #validator = new PutValidator();
   readonly #domains = new Map<string, StoredEvent[]>();
   readonly #instances = new Map<string, Instance>();
   readonly #watchers = new CommitWatchers();
@@ -80,9 +82,12 @@ export class MemoryEventStore implements EventStore {
     stamp?: CommitStamp,
   ): PutResult {
     this.#assertOpen();
-    const aggregateId = validateInstanceAddress(domain, aggregateType, id);
-    const valid = validateEvents(events);
-    const { expectedVersion, idempotencyKey } = validatePutOptions(options);
+    const {
+      aggregateId,
+      events: valid,
+      expectedVersion,
+      idempotencyKey,
+    } = this.#validator.put(domain, aggregateType, id, events, options);
     for (const [index, event] of valid.entries()) {
       if (event.crc !== undefined && event.crc !== eventCrc(event)) {
         throw crcMismatch(index);

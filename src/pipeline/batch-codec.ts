@@ -1,7 +1,8 @@
 import { crcMismatch } from '../errors.js';
 import { EMPTY_BYTES } from '../model/events.js';
-import type { AppendBatch, AppendEvent } from '../storage/types.js';
-import type { ExpectedVersion, ValidEvent } from '../types.js';
+import type { CheckedEvent } from '../model/put-validator.js';
+import type { AppendBatch, EventList } from '../storage/types.js';
+import type { ExpectedVersion } from '../types.js';
 import { crc32Fast, crc32Range } from './crc-range.js';
 import { alignRecord, RECORD_HEADER_BYTES } from './ring-layout.js';
 
@@ -97,10 +98,12 @@ export class BatchEncoder {
         namesBytes += 1 + event.type.length;
       }
       this.#typeIndexes[i] = index;
-      payloadBytes += event.data.byteLength + event.metadata.byteLength;
+      const data = event.data ?? EMPTY_BYTES;
+      const metadata = event.metadata ?? EMPTY_BYTES;
+      payloadBytes += data.byteLength + metadata.byteLength;
       if (computeCrcs) {
-        const dataCrc = crc32Fast(event.data);
-        const crc = event.metadata.byteLength === 0 ? dataCrc : crc32Fast(event.metadata, dataCrc);
+        const dataCrc = crc32Fast(data);
+        const crc = metadata.byteLength === 0 ? dataCrc : crc32Fast(metadata, dataCrc);
         if (event.crc !== undefined && event.crc !== crc) {
           throw crcMismatch(i);
         }
@@ -166,8 +169,10 @@ export class BatchEncoder {
     let payload = tableStart + count * EVENT_HEADER_BYTES;
     for (let i = 0; i < count; i++) {
       const event = events[i]!;
-      const length = event.data.byteLength;
-      const metadataLength = event.metadata.byteLength;
+      const data = event.data ?? EMPTY_BYTES;
+      const metadata = event.metadata ?? EMPTY_BYTES;
+      const length = data.byteLength;
+      const metadataLength = metadata.byteLength;
       const supplied = !crcsComputed && event.crc !== undefined ? CRC_SUPPLIED_BIT : 0;
       view.setUint16(table + EVENT_HEADER.dataLength, length, true);
       view.setUint16(table + EVENT_HEADER.typeIndex, this.#typeIndexes[i]! | supplied, true);
@@ -175,24 +180,24 @@ export class BatchEncoder {
       view.setUint16(table + EVENT_HEADER.metadataLength, metadataLength, true);
       view.setUint16(table + EVENT_HEADER.reserved, 0, true);
       table += EVENT_HEADER_BYTES;
-      bytes.set(event.data, payload);
+      bytes.set(data, payload);
       payload += length;
       if (metadataLength > 0) {
-        bytes.set(event.metadata, payload);
+        bytes.set(metadata, payload);
         payload += metadataLength;
       }
     }
   }
 }
 
-/** What the encoder takes: a batch already validated at the boundary. */
+/** What the encoder takes: a batch already validated at the boundary (PutValidator). */
 export interface EncodableBatch {
   domain: string;
   aggregateType: string;
   aggregateId: bigint;
   expectedVersion: ExpectedVersion;
   idempotencyKey: string | undefined;
-  events: readonly ValidEvent[];
+  events: readonly CheckedEvent[];
 }
 
 /** Names are validated ASCII (see src/model/names.ts), so one byte per character. */
@@ -281,9 +286,9 @@ export class NameCache {
 }
 
 /**
- * Writer side: a decoded view of a record as the storage layer's AppendBatch. Event data and
- * metadata are views into the ring's SharedArrayBuffer (an absent metadata is the shared empty
- * array, no view); the storage layer copies what it keeps.
+ * Writer side: a decoded view of a record as the storage layer's AppendBatch. Its events are a
+ * RingEventList over the record's event table: no object per event, and the payloads stay in the
+ * ring until the storage layer copies them all at once (EventList.copyPayloads).
  */
 export function decodeAppendBatch(
   bytes: Uint8Array,
@@ -311,30 +316,84 @@ export function decodeAppendBatch(
     at += 1 + length;
   }
   const eventTable = body + alignRecord(at - body);
-  let data = eventTable + count * EVENT_HEADER_BYTES;
-  const events: AppendEvent[] = new Array(count);
-  let table = eventTable;
-  for (let i = 0; i < count; i++) {
-    const length = view.getUint16(table + EVENT_HEADER.dataLength, true);
-    const metadataLength = view.getUint16(table + EVENT_HEADER.metadataLength, true);
-    const metadata = data + length;
-    events[i] = {
-      type: types[view.getUint16(table + EVENT_HEADER.typeIndex, true) & ~CRC_SUPPLIED_BIT]!,
-      data: bytes.subarray(data, metadata),
-      metadata: metadataLength === 0 ? EMPTY_BYTES : bytes.subarray(metadata, metadata + metadataLength),
-      crc: view.getUint32(table + EVENT_HEADER.crc, true),
-    };
-    table += EVENT_HEADER_BYTES;
-    data = metadata + metadataLength;
-  }
+  const payloads = eventTable + count * EVENT_HEADER_BYTES;
   return {
     domain,
     aggregateType,
     aggregateId: view.getBigUint64(body + BODY.aggregateId, true),
     expectedVersion: decodeExpected(view, body),
     idempotencyKey,
-    events,
+    events: new RingEventList(
+      bytes,
+      view,
+      eventTable,
+      count,
+      types,
+      payloads,
+      view.getUint32(body + BODY.payloadBytes, true),
+    ),
   };
+}
+
+/**
+ * The events of a record in the ring, read from its event table by index. Valid while the record
+ * is: the writer hands it to the storage layer, which copies what it keeps within the same call.
+ * The payloads lie in the ring as the storage layer lays them out in a data segment (each event's
+ * data, then its metadata, in event order), so copyPayloads is one copy for the whole batch.
+ */
+export class RingEventList implements EventList {
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  readonly #table: number;
+  readonly #types: readonly string[];
+  readonly #payloads: number;
+  readonly #payloadBytes: number;
+  readonly length: number;
+
+  constructor(
+    bytes: Uint8Array,
+    view: DataView,
+    table: number,
+    count: number,
+    types: readonly string[],
+    payloads: number,
+    payloadBytes: number,
+  ) {
+    this.#bytes = bytes;
+    this.#view = view;
+    this.#table = table;
+    this.length = count;
+    this.#types = types;
+    this.#payloads = payloads;
+    this.#payloadBytes = payloadBytes;
+  }
+
+  type(index: number): string {
+    const typeIndex = this.#view.getUint16(this.#header(index) + EVENT_HEADER.typeIndex, true);
+    return this.#types[typeIndex & ~CRC_SUPPLIED_BIT]!;
+  }
+
+  dataBytes(index: number): number {
+    return this.#view.getUint16(this.#header(index) + EVENT_HEADER.dataLength, true);
+  }
+
+  metadataBytes(index: number): number {
+    return this.#view.getUint16(this.#header(index) + EVENT_HEADER.metadataLength, true);
+  }
+
+  crc(index: number): number {
+    return this.#view.getUint32(this.#header(index) + EVENT_HEADER.crc, true);
+  }
+
+  copyPayloads(target: Uint8Array, at: number): number {
+    const start = this.#payloads;
+    target.set(this.#bytes.subarray(start, start + this.#payloadBytes), at);
+    return this.#payloadBytes;
+  }
+
+  #header(index: number): number {
+    return this.#table + index * EVENT_HEADER_BYTES;
+  }
 }
 
 function decodeExpected(view: DataView, body: number): ExpectedVersion {

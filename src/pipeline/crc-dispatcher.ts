@@ -1,7 +1,9 @@
 import { type CrcTask, type CrcTaskResult, publishedRunEnd, rejectUnfinished } from './crc-stage.js';
 import type { Ring } from './ring.js';
-import { CONTROL } from './ring-layout.js';
-import { waitAsync } from './wait-async.js';
+import { asyncWait } from './wait-strategy.js';
+
+/** Bound of one wait for producers in other threads; a missed wake-up costs at most this. */
+const PUBLISH_WAIT_MS = 200;
 
 export interface CrcDispatcherOptions {
   /** Runs one task on the pool; rejects when the worker running it died. */
@@ -37,7 +39,7 @@ export class CrcDispatcher {
   constructor(ring: Ring, options: CrcDispatcherOptions) {
     this.#ring = ring;
     this.#options = options;
-    this.#cursor = ring.load(CONTROL.claimCursor);
+    this.#cursor = ring.claimCursor();
   }
 
   get inFlight(): number {
@@ -71,7 +73,7 @@ export class CrcDispatcher {
    * cursor by padding alone; everything before committedCursor is done, so skip to it.
    */
   #catchUp(): void {
-    const committed = Atomics.load(this.#ring.words, CONTROL.committedCursor);
+    const committed = this.#ring.committedCursor();
     if (((committed - this.#cursor) | 0) > 0) this.#cursor = committed;
   }
 
@@ -100,29 +102,30 @@ export class CrcDispatcher {
     this.#dispatch();
   };
 
-  /** Waits (asynchronously) for a producer in another thread to publish. */
+  /** Waits (asynchronously, bounded) for a producer in another thread to publish. */
   #armWait(): void {
     if (!this.#watching || this.#armed || this.#stopped) return;
-    const words = this.#ring.words;
-    const seen = Atomics.load(words, CONTROL.dispatchWake);
-    Atomics.store(words, CONTROL.dispatchWaiting, 1);
+    const ring = this.#ring;
+    const seen = ring.beginDispatchWait();
     this.#catchUp();
-    if (publishedRunEnd(this.#ring, this.#cursor, this.#options.maxTaskBytes, this.#run) !== this.#cursor) {
-      Atomics.store(words, CONTROL.dispatchWaiting, 0);
+    if (publishedRunEnd(ring, this.#cursor, this.#options.maxTaskBytes, this.#run) !== this.#cursor) {
+      ring.endDispatchWait();
       this.kick();
       return;
     }
-    const wait = waitAsync(words, CONTROL.dispatchWake, seen);
-    if (!wait.async) {
-      Atomics.store(words, CONTROL.dispatchWaiting, 0);
+    const outcome = ring.waitForPublish(seen, PUBLISH_WAIT_MS, asyncWait);
+    if (typeof outcome === 'string') {
+      ring.endDispatchWait();
       this.kick();
       return;
     }
     this.#armed = true;
-    wait.value.then(() => {
-      this.#armed = false;
-      Atomics.store(words, CONTROL.dispatchWaiting, 0);
-      this.kick();
-    });
+    outcome.then(this.#woken);
   }
+
+  readonly #woken = (): void => {
+    this.#armed = false;
+    this.#ring.endDispatchWait();
+    this.kick();
+  };
 }

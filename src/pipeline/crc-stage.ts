@@ -1,7 +1,7 @@
 import { checkRecordCrcs } from './batch-codec.js';
 import { writeRejection } from './record-results.js';
 import type { Ring } from './ring.js';
-import { CONTROL, STATE_PADDING, STATE_PUBLISHED, STATE_REJECTED, STATE_VALID } from './ring-layout.js';
+import { STATE_PADDING, STATE_PUBLISHED, STATE_REJECTED, STATE_VALID } from './ring-layout.js';
 
 /**
  * The CRC stage of the pipeline (pool mode). The dispatcher on the main thread hands the pool
@@ -34,7 +34,7 @@ export interface CrcTaskResult {
  * held nothing but padding, since every other record waits for this stage.
  */
 export function liveStart(ring: Ring, start: number): number {
-  const committed = Atomics.load(ring.words, CONTROL.committedCursor);
+  const committed = ring.committedCursor();
   return ((committed - start) | 0) > 0 ? committed : start;
 }
 
@@ -76,7 +76,7 @@ export function publishedRunEnd(
 ): number {
   run.published = 0;
   // Never read at or past claimCursor: in a full ring the bytes there belong to the oldest record.
-  const claim = Atomics.load(ring.words, CONTROL.claimCursor);
+  const claim = ring.claimCursor();
   let end = cursor;
   let taken = 0;
   while (((claim - end) | 0) > 0) {

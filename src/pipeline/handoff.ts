@@ -1,8 +1,14 @@
 /**
  * When a producer hands its published records on to the next stage (the CRC dispatcher, or the
  * writer when CRCs are computed inline). Handing on costs a thread wake-up or a pool message, so it
- * is batched: once at the end of the producer's turn (a microtask), however many puts the turn made,
- * and additionally each time `handoffBytes` of records were published since the last hand-off.
+ * is batched: once per iteration of the thread's event loop (setImmediate: after every I/O callback
+ * of the iteration has run), however many puts the iteration made, and additionally each time
+ * `handoffBytes` of records were published since the last hand-off.
+ *
+ * Per iteration, not per callback: a server reads many requests in one poll phase, each in its own
+ * callback with its own microtask checkpoint; a hand-off per microtask checkpoint would wake the
+ * writer once per request and split their batches into as many small commits. setImmediate runs once,
+ * after all of them, so the writer gets them in one piece.
  *
  * The second rule keeps the stages overlapped. With only the first, a burst of puts reaches the
  * CRC pool and the writer in one piece after the producer's whole turn; everything then commits
@@ -22,7 +28,7 @@ export class Handoff {
     this.#flush();
   };
 
-  /** `handoffBytes` ≤ 0 hands on only at the end of each turn. */
+  /** `handoffBytes` ≤ 0 hands on only once per event-loop iteration. */
   constructor(flush: () => void, handoffBytes: number) {
     this.#flush = flush;
     this.#handoffBytes = handoffBytes > 0 ? handoffBytes : Number.POSITIVE_INFINITY;
@@ -38,6 +44,6 @@ export class Handoff {
     }
     if (this.#scheduled) return;
     this.#scheduled = true;
-    queueMicrotask(this.#endOfTurn);
+    setImmediate(this.#endOfTurn);
   }
 }

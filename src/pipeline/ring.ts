@@ -16,7 +16,7 @@ import {
   STATE_PADDING,
   STATE_RELEASED,
 } from './ring-layout.js';
-import { waitAsync } from './wait-async.js';
+import { asyncWait, type WaitOutcome, type WaitStrategy } from './wait-strategy.js';
 
 /**
  * The multi-producer byte ring and its protocol. No I/O, no allocation on the claim/publish path.
@@ -56,9 +56,15 @@ import { waitAsync } from './wait-async.js';
  * Consumers never read at or past claimCursor: when the ring is exactly full, the bytes there are
  * the oldest record (released, maybe PADDING, not yet reclaimed), not a new one.
  *
- * Waits: worker threads may block in bounded Atomics.wait; the main thread only uses
- * Atomics.waitAsync. A party notifies only when the other side announced it waits (the *Waiting
- * words, spaceWaiters), so the common, busy case costs no wake-up at all.
+ * This class is the one owner of the protocol: every read and write of a control word, every state
+ * transition, notify and wait of every party goes through its methods; the other modules of the
+ * pipeline (producer, CRC stage, writer loop, the store's main thread) call them by role.
+ *
+ * Waits: each wait names its WaitStrategy (wait-strategy.ts) and is bounded; the main thread only
+ * uses 'async'. A party notifies only when the other side announced that it waits (writerWaiting,
+ * dispatchWaiting, spaceWaiters, completionWaiters), so the common, busy case costs no wake-up.
+ * Each announcement is made before the waiter's last check for work, and each waker publishes
+ * before it reads the announcement, so either the waker notifies or the waiter sees the work.
  */
 export class Ring {
   readonly sab: SharedArrayBuffer;
@@ -114,8 +120,31 @@ export class Ring {
     return maxRecordBytes(this.ringBytes);
   }
 
-  load(word: number): number {
-    return Atomics.load(this.words, word);
+  // ── cursors and shared reads ───────────────────────────────────────────────────────────────
+
+  /** Where the next record will be claimed; nothing at or past it may be read. */
+  claimCursor(): number {
+    return Atomics.load(this.words, CONTROL.claimCursor);
+  }
+
+  /** Every record before it has its final state (committed or failed). */
+  committedCursor(): number {
+    return Atomics.load(this.words, CONTROL.committedCursor);
+  }
+
+  /** Every byte before it is free (zeroed) and may be claimed again. */
+  releasedCursor(): number {
+    return Atomics.load(this.words, CONTROL.releasedCursor);
+  }
+
+  /** Bytes between the reclaim point and the claim point: in use (claimed and not reclaimed). */
+  usedBytes(): number {
+    return Math.min((this.claimCursor() - this.releasedCursor()) >>> 0, this.ringBytes);
+  }
+
+  /** The ERROR_CODES index the store failed with (0 while it has not failed). */
+  failureCode(): number {
+    return Atomics.load(this.words, CONTROL.failureCode);
   }
 
   // ── producers ──────────────────────────────────────────────────────────────────────────────
@@ -211,10 +240,101 @@ export class Ring {
     Atomics.sub(this.words, CONTROL.spaceWaiters, 1);
   }
 
-  /** Non-blocking wait for room (any thread, the main thread included). */
-  waitForSpaceAsync(released: number, timeoutMs: number): Promise<unknown> | undefined {
-    const wait = waitAsync(this.words, CONTROL.releasedCursor, released, timeoutMs);
-    return wait.async ? wait.value : undefined;
+  /** Waits (bounded) for releasedCursor to move past `released`, between beginSpaceWait and endSpaceWait. */
+  waitForSpace(released: number, timeoutMs: number, strategy: WaitStrategy = asyncWait) {
+    return strategy.wait(this.words, CONTROL.releasedCursor, released, timeoutMs);
+  }
+
+  /**
+   * Waits (bounded) for committedCursor to move past `seen`. The wait is announced in
+   * completionWaiters before the strategy checks the word, so the writer (which stores the cursor,
+   * then reads the count) either notifies or the wait sees the new cursor at once.
+   */
+  waitForCommits(seen: number, timeoutMs: number, strategy: WaitStrategy = asyncWait) {
+    const words = this.words;
+    Atomics.add(words, CONTROL.completionWaiters, 1);
+    const outcome = strategy.wait(words, CONTROL.committedCursor, seen, timeoutMs);
+    if (typeof outcome === 'string') {
+      Atomics.sub(words, CONTROL.completionWaiters, 1);
+      return outcome;
+    }
+    return outcome.then(this.#endCompletionWait);
+  }
+
+  readonly #endCompletionWait = (outcome: WaitOutcome): WaitOutcome => {
+    Atomics.sub(this.words, CONTROL.completionWaiters, 1);
+    return outcome;
+  };
+
+  // ── CRC dispatcher (main thread) ─────────────────────────────────────────────────────────────
+
+  /**
+   * Announces that the dispatcher waits for producers in other threads to publish, and returns the
+   * dispatchWake value to wait on. The dispatcher checks for published records once more after
+   * this; pair with endDispatchWait.
+   */
+  beginDispatchWait(): number {
+    const seen = Atomics.load(this.words, CONTROL.dispatchWake);
+    Atomics.store(this.words, CONTROL.dispatchWaiting, 1);
+    return seen;
+  }
+
+  waitForPublish(seen: number, timeoutMs: number, strategy: WaitStrategy = asyncWait) {
+    return strategy.wait(this.words, CONTROL.dispatchWake, seen, timeoutMs);
+  }
+
+  endDispatchWait(): void {
+    Atomics.store(this.words, CONTROL.dispatchWaiting, 0);
+  }
+
+  // ── writer thread ─────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Every record before `cursor` has its final state: stores committedCursor and notifies it if
+   * producers in other threads announced a wait for their results.
+   */
+  commitUpTo(cursor: number): void {
+    Atomics.store(this.words, CONTROL.committedCursor, cursor);
+    if (Atomics.load(this.words, CONTROL.completionWaiters) > 0)
+      Atomics.notify(this.words, CONTROL.committedCursor);
+  }
+
+  /** True while a producer waits for ring space (the writer should reclaim what was released). */
+  spaceWanted(): boolean {
+    return Atomics.load(this.words, CONTROL.spaceWaiters) > 0;
+  }
+
+  /** The main thread asked the writer to finish once everything claimed is committed. */
+  stopRequested(): boolean {
+    return Atomics.load(this.words, CONTROL.writerStop) !== 0;
+  }
+
+  /**
+   * Announces that the writer is about to wait and returns the writerWake value to wait on. The
+   * writer re-checks for work after this (wakers read the announcement after they publish); pair
+   * with endWriterWait.
+   */
+  beginWriterWait(): number {
+    const seen = Atomics.load(this.words, CONTROL.writerWake);
+    Atomics.store(this.words, CONTROL.writerWaiting, 1);
+    return seen;
+  }
+
+  waitForWriterWake(seen: number, timeoutMs: number, strategy: WaitStrategy) {
+    return strategy.wait(this.words, CONTROL.writerWake, seen, timeoutMs);
+  }
+
+  /**
+   * Wakes every waiter queued on writerWake. An async wait that lost a race (the writer went on
+   * because something else settled first) stays queued until notified; left there, it would take
+   * the next notify (which wakes one waiter) instead of the writer's next wait.
+   */
+  releaseWriterWaits(): void {
+    Atomics.notify(this.words, CONTROL.writerWake);
+  }
+
+  endWriterWait(): void {
+    Atomics.store(this.words, CONTROL.writerWaiting, 0);
   }
 
   // ── consumers ──────────────────────────────────────────────────────────────────────────────
@@ -276,6 +396,13 @@ export class Ring {
     }
     this.wakeEveryone();
     return true;
+  }
+
+  /** Main thread: asks the writer to finish once everything claimed is committed, and wakes it. */
+  requestWriterStop(): void {
+    Atomics.store(this.words, CONTROL.writerStop, 1);
+    Atomics.add(this.words, CONTROL.writerWake, 1);
+    Atomics.notify(this.words, CONTROL.writerWake);
   }
 
   /** Sets a lifecycle state unconditionally (CLOSED at the end of close()). */

@@ -5,7 +5,6 @@ import { decodeAppendBatch, NameCache } from './batch-codec.js';
 import { errorCodeNumber, writeOutcome } from './record-results.js';
 import type { Ring } from './ring.js';
 import {
-  CONTROL,
   LIFECYCLE_FAILED,
   STATE_CLAIMED,
   STATE_COMMITTED,
@@ -15,7 +14,7 @@ import {
   STATE_REJECTED,
   STATE_VALID,
 } from './ring-layout.js';
-import { waitAsync } from './wait-async.js';
+import { asyncWait, type WaitStrategy } from './wait-strategy.js';
 
 /**
  * The writer thread's logic, kept apart from the thread entry point so that it runs in-process in
@@ -31,9 +30,10 @@ import { waitAsync } from './wait-async.js';
  *        before it resolves puts: read-your-writes)
  *     └► reclaim released records behind committedCursor
  *
- * Between cycles the thread blocks in Atomics.wait on writerWake with a bounded timeout, after
- * announcing itself in writerWaiting and re-checking for work, so a waker never notifies in vain
- * and never needs to when the writer is busy.
+ * Between cycles the thread waits on writerWake through its idle WaitStrategy ('blocking' or
+ * 'spin-then-block', bounded), after announcing the wait (Ring.beginWriterWait) and re-checking for
+ * work, so a waker never notifies in vain and never needs to when the writer is busy. While commits
+ * sync it waits with 'async', since their completions arrive on its event loop.
  */
 export interface AppendTarget {
   append(batches: readonly AppendBatch[], durability: Durability): AppendReport;
@@ -85,8 +85,10 @@ export interface WriterLoopOptions {
   durability: Durability;
   /** Most batches handed to one append call. */
   maxBatchesPerCycle: number;
-  /** Upper bound of one blocking wait; the loop re-checks everything after it. */
+  /** Upper bound of one idle wait; the loop re-checks everything after it. */
   idleWaitMs: number;
+  /** How the thread waits for work when it has none ('blocking' unless a core is to spare). */
+  idleWait: WaitStrategy;
   /**
    * How long the record at the head of the ring may stay claimed but unpublished before the store
    * fails (a producer thread died between claim and publish): see ClaimWatch.
@@ -117,7 +119,7 @@ export class WriterLoop {
     this.#ring = ring;
     this.#storage = storage;
     this.#options = options;
-    this.#cursor = ring.load(CONTROL.committedCursor);
+    this.#cursor = ring.committedCursor();
     this.#committed = this.#cursor;
     this.#claimWatch = new ClaimWatch(options.claimTimeoutMs);
   }
@@ -144,7 +146,7 @@ export class WriterLoop {
     let passed = 0;
     // Never read at or past claimCursor: in a full ring the bytes there are the oldest record,
     // released but not yet reclaimed (possibly a PADDING record), not a new one.
-    const claim = Atomics.load(ring.words, CONTROL.claimCursor);
+    const claim = ring.claimCursor();
     while (((claim - cursor) | 0) > 0 && batches.length < this.#options.maxBatchesPerCycle) {
       const record = ring.recordAt(cursor);
       const state = ring.state(record);
@@ -178,9 +180,7 @@ export class WriterLoop {
       ring.setState(record, result.ok ? STATE_COMMITTED : STATE_FAILED);
     }
     this.#committed = cursor;
-    Atomics.store(ring.words, CONTROL.committedCursor, cursor);
-    if (Atomics.load(ring.words, CONTROL.completionWaiters) > 0)
-      Atomics.notify(ring.words, CONTROL.committedCursor);
+    ring.commitUpTo(cursor);
     this.#options.publish({
       type: 'commit',
       committedCursor: cursor,
@@ -248,7 +248,6 @@ export class WriterLoop {
    */
   async run(): Promise<WriterLoopEnd> {
     const ring = this.#ring;
-    const words = ring.words;
     // With 'fsync' and a target that can, commits overlap: the next is staged while one syncs.
     const overlap = this.#options.durability === 'fsync' && this.#storage.appendOverlapped !== undefined;
     for (;;) {
@@ -279,16 +278,13 @@ export class WriterLoop {
         return 'failed';
       }
       ring.reclaim(this.#committed);
-      if (
-        Atomics.load(words, CONTROL.writerStop) !== 0 &&
-        Atomics.load(words, CONTROL.claimCursor) === this.#cursor
-      ) {
-        return 'stopped';
+      if (ring.stopRequested() && ring.claimCursor() === this.#cursor) return 'stopped';
+      const seen = ring.beginWriterWait();
+      if (!this.#hasWork()) {
+        const outcome = ring.waitForWriterWake(seen, this.#options.idleWaitMs, this.#options.idleWait);
+        if (typeof outcome !== 'string') await outcome;
       }
-      const seen = Atomics.load(words, CONTROL.writerWake);
-      Atomics.store(words, CONTROL.writerWaiting, 1);
-      if (!this.#hasWork()) Atomics.wait(words, CONTROL.writerWake, seen, this.#options.idleWaitMs);
-      Atomics.store(words, CONTROL.writerWaiting, 0);
+      ring.endWriterWait();
     }
   }
 
@@ -303,30 +299,28 @@ export class WriterLoop {
       await oldest;
       return;
     }
-    const words = this.#ring.words;
-    const seen = Atomics.load(words, CONTROL.writerWake);
-    Atomics.store(words, CONTROL.writerWaiting, 1);
+    const ring = this.#ring;
+    const seen = ring.beginWriterWait();
     if (!this.#hasWork()) {
-      const wake = waitAsync(words, CONTROL.writerWake, seen, this.#options.idleWaitMs);
-      if (wake.async) {
-        await Promise.race([oldest, wake.value]);
-        // When the sync won, this waiter is still queued on writerWake: release it, or the next
-        // notify (which wakes one waiter) would go to it instead of to the loop's next wait.
-        Atomics.notify(words, CONTROL.writerWake);
+      const wake = ring.waitForWriterWake(seen, this.#options.idleWaitMs, asyncWait);
+      if (typeof wake !== 'string') {
+        await Promise.race([oldest, wake]);
+        // When the sync won, this wait is still queued on writerWake: release it.
+        ring.releaseWriterWaits();
       }
     }
-    Atomics.store(words, CONTROL.writerWaiting, 0);
+    ring.endWriterWait();
   }
 
   /** The re-check after announcing a wait: anything that a waker might have missed telling us. */
   #hasWork(): boolean {
     const ring = this.#ring;
-    const claim = Atomics.load(ring.words, CONTROL.claimCursor);
+    const claim = ring.claimCursor();
     const state = ((claim - this.#cursor) | 0) > 0 ? ring.state(ring.recordAt(this.#cursor)) : STATE_FREE;
     if (state === STATE_VALID || state === STATE_REJECTED || state === STATE_PADDING) return true;
-    if (Atomics.load(ring.words, CONTROL.writerStop) !== 0) return true;
+    if (ring.stopRequested()) return true;
     if (ring.lifecycle() === LIFECYCLE_FAILED) return true;
-    return Atomics.load(ring.words, CONTROL.spaceWaiters) > 0 && ring.reclaim(this.#committed);
+    return ring.spaceWanted() && ring.reclaim(this.#committed);
   }
 }
 
@@ -356,7 +350,7 @@ export class ClaimWatch {
 
   /** Returns why the store must fail, or undefined. `now`: a monotonic clock in ms (performance.now). */
   observe(ring: Ring, cursor: number, now: number): string | undefined {
-    const claim = Atomics.load(ring.words, CONTROL.claimCursor);
+    const claim = ring.claimCursor();
     const state = ((claim - cursor) | 0) > 0 ? ring.state(ring.recordAt(cursor)) : -1;
     if (state !== STATE_CLAIMED && state !== STATE_FREE) {
       this.#since = -1;

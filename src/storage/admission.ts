@@ -2,12 +2,17 @@ import { RingStoreError, versionConflict } from '../errors.js';
 import { expectedVersionMatches } from '../model/events.js';
 import { LIMITS } from '../model/limits.js';
 import { EVENT_TYPE_PATTERN, STORAGE_NAME_PATTERN } from '../model/names.js';
+import {
+  checkBatchBytes,
+  checkEventBytes,
+  checkEventCount,
+  checkIdempotencyKey,
+} from '../model/put-validator.js';
 import type { PutResult } from '../types.js';
 import { KIND_AGGREGATE_TYPE, KIND_EVENT_TYPE } from './format.js';
-import { storedEventBytes } from './index-record.js';
 import type { InstanceState } from './instance-cache.js';
 import { type DomainState, newAggregateTypeState } from './log-state.js';
-import type { AppendBatch } from './types.js';
+import type { AppendBatch, EventList } from './types.js';
 
 /**
  * Admission: the writer's decision on one batch, in order within an append call, so that later
@@ -41,11 +46,12 @@ export type InstanceLookup = (aggregateTypeCode: number, withKeys: boolean) => I
 export function admit(
   domain: DomainState,
   batch: AppendBatch,
+  events: EventList,
   codes: Uint16Array,
   codesStart: number,
   lookup: InstanceLookup,
 ): Admission {
-  const shape = checkShape(batch);
+  const shape = checkShape(batch, events);
   if (typeof shape !== 'number') return { kind: 'refused', error: shape };
   const existingCode = domain.registry.aggregateCode(batch.aggregateType);
   const instance = existingCode >= 0 ? lookup(existingCode, batch.idempotencyKey !== undefined) : undefined;
@@ -57,39 +63,36 @@ export function admit(
   if (!expectedVersionMatches(batch.expectedVersion, version)) {
     return { kind: 'refused', error: versionConflict(version, batch.expectedVersion) };
   }
-  const refused = registerNames(domain, batch, codes, codesStart);
+  const refused = registerNames(domain, batch, events, codes, codesStart);
   if (refused) return { kind: 'refused', error: refused };
   return { kind: 'admitted', version, storedBytes: shape };
 }
 
-/** Returns the batch's stored bytes (data and metadata), or the error that refuses it. */
-function checkShape(batch: AppendBatch): number | RingStoreError {
-  const events = batch.events;
-  if (events.length === 0 || events.length > LIMITS.maxEventsPerBatch) {
-    return new RingStoreError('INVALID_BATCH', `a batch holds 1 to ${LIMITS.maxEventsPerBatch} events`);
-  }
-  if (batch.aggregateId < 1n || batch.aggregateId > LIMITS.maxAggregateId)
-    return new RingStoreError('INVALID_ID');
-  if (
-    batch.idempotencyKey !== undefined &&
-    (batch.idempotencyKey.length === 0 ||
-      Buffer.byteLength(batch.idempotencyKey) > LIMITS.maxIdempotencyKeyBytes)
-  ) {
-    return new RingStoreError('INVALID_IDEMPOTENCY_KEY');
-  }
-  let stored = 0;
-  for (let e = 0; e < events.length; e++) {
-    const event = events[e]!;
-    if (
-      event.data.byteLength > LIMITS.maxEventDataBytes ||
-      event.metadata.byteLength > LIMITS.maxEventMetadataBytes
-    ) {
-      return new RingStoreError('EVENT_TOO_LARGE', undefined, { index: e });
+/**
+ * Returns the batch's stored bytes (data and metadata), or the error that refuses it: the storage
+ * layer's own guard of the format's limits, with the same checks as the boundary (put-validator.ts),
+ * since a StorageWriter may be handed batches that no PutValidator has seen.
+ */
+function checkShape(batch: AppendBatch, events: EventList): number | RingStoreError {
+  try {
+    checkEventCount(events.length);
+    if (batch.aggregateId < 1n || batch.aggregateId > LIMITS.maxAggregateId)
+      return new RingStoreError('INVALID_ID');
+    if (batch.idempotencyKey !== undefined) checkIdempotencyKey(batch.idempotencyKey);
+    let stored = 0;
+    for (let e = 0; e < events.length; e++) {
+      const dataBytes = events.dataBytes(e);
+      const metadataBytes = events.metadataBytes(e);
+      checkEventBytes(dataBytes, e, 'data');
+      checkEventBytes(metadataBytes, e, 'metadata');
+      stored += dataBytes + metadataBytes;
     }
-    stored += storedEventBytes(event);
+    checkBatchBytes(stored);
+    return stored;
+  } catch (error) {
+    if (error instanceof RingStoreError) return error;
+    throw error;
   }
-  if (stored > LIMITS.maxBatchDataBytes) return new RingStoreError('BATCH_TOO_LARGE');
-  return stored;
 }
 
 /** The storage layer's own guard before a name nears a path. */
@@ -107,14 +110,14 @@ export function invalidName(kind: string, name: string): RingStoreError {
 function registerNames(
   domain: DomainState,
   batch: AppendBatch,
+  events: EventList,
   codes: Uint16Array,
   codesStart: number,
 ): RingStoreError | undefined {
   const registry = domain.registry;
-  const events = batch.events;
   let newEventTypes: string[] | undefined;
   for (let e = 0; e < events.length; e++) {
-    const type = events[e]!.type;
+    const type = events.type(e);
     // Known types get their code now; only a batch with new types needs the second pass below.
     const code = registry.eventCode(type);
     codes[codesStart + e] = code;
@@ -146,7 +149,7 @@ function registerNames(
       const code = registry.add(KIND_EVENT_TYPE, name);
       domain.pendingNames.push({ kind: KIND_EVENT_TYPE, code, name });
     }
-    for (let e = 0; e < events.length; e++) codes[codesStart + e] = registry.eventCode(events[e]!.type);
+    for (let e = 0; e < events.length; e++) codes[codesStart + e] = registry.eventCode(events.type(e));
   }
   return undefined;
 }

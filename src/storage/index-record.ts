@@ -1,7 +1,7 @@
 import { crc32 } from '../crc.js';
 import { LIMITS } from '../model/limits.js';
 import { INDEX_MAGIC, type RecordFault, readU53, writeU53 } from './format.js';
-import type { AppendEvent } from './types.js';
+import type { EventList } from './types.js';
 
 /**
  * The index record: one per batch (the events of one put to one instance), encoded by the writer
@@ -66,11 +66,6 @@ export type IndexRecordFields = Pick<
   | 'aggregateTypeCode'
 > & { key: Uint8Array | undefined };
 
-/** Stored bytes of one event: its data, then its metadata. */
-export function storedEventBytes(event: AppendEvent): number {
-  return event.data.byteLength + event.metadata.byteLength;
-}
-
 /**
  * Encodes the record of a batch at `start` of `bytes`; `typeCodes[codesStart + i]` is the registry
  * code of event i. Returns the offset just past the record.
@@ -80,7 +75,7 @@ export function encodeIndexRecord(
   view: DataView,
   start: number,
   fields: IndexRecordFields,
-  events: readonly AppendEvent[],
+  events: EventList,
   typeCodes: Uint16Array,
   codesStart: number,
 ): number {
@@ -105,14 +100,13 @@ export function encodeIndexRecord(
   let header = start + INDEX_HEADER_BYTES + keyLength;
   let dataLength = 0;
   for (let e = 0; e < count; e++) {
-    const event = events[e]!;
-    const size = event.data.byteLength;
-    const metadataSize = event.metadata.byteLength;
+    const size = events.dataBytes(e);
+    const metadataSize = events.metadataBytes(e);
     view.setUint16(header, size, true);
     view.setUint16(header + 2, metadataSize, true);
     view.setUint16(header + 4, typeCodes[codesStart + e]!, true);
     view.setUint16(header + 6, 0, true);
-    view.setUint32(header + 8, event.crc, true);
+    view.setUint32(header + 8, events.crc(e), true);
     header += EVENT_HEADER_BYTES;
     dataLength += size + metadataSize;
   }

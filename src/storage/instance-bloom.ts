@@ -31,10 +31,20 @@ export function parseBloomFileName(name: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-/** Two 32-bit hashes of an instance (murmur3's finalizer over its code and the id's halves). */
-function hashes(aggregateTypeCode: number, aggregateId: bigint): [number, number] {
-  const low = Number(aggregateId & 0xffff_ffffn);
-  const high = Number(aggregateId >> 32n);
+/**
+ * Where an instance's bits are in a filter of `blocks` blocks: `spot[0]` is the block, `spot[1…HASHES]`
+ * the bit numbers in it. Two 32-bit hashes (murmur3's finalizer over the type code and the id's
+ * halves) give them by double hashing. Writes into one shared array, so a lookup allocates nothing;
+ * read it before the next call.
+ */
+const spot = new Uint32Array(1 + HASHES);
+const idView = new DataView(new ArrayBuffer(8));
+
+function locate(blocks: number, aggregateTypeCode: number, aggregateId: bigint): Uint32Array {
+  // The id's u32 halves without BigInt arithmetic (each operation would allocate a BigInt).
+  idView.setBigUint64(0, aggregateId, true);
+  const low = idView.getUint32(0, true);
+  const high = idView.getUint32(4, true);
   let h1 = Math.imul(low ^ 0x9e37_79b9, 0xcc9e_2d51) ^ Math.imul(high + aggregateTypeCode, 0x1b87_3593);
   h1 ^= h1 >>> 16;
   h1 = Math.imul(h1, 0x85eb_ca6b);
@@ -48,23 +58,11 @@ function hashes(aggregateTypeCode: number, aggregateId: bigint): [number, number
   h2 ^= h2 >>> 12;
   h2 = Math.imul(h2, 0x297a_2d39);
   h2 ^= h2 >>> 15;
-  return [h1 >>> 0, (h2 | 1) >>> 0];
-}
-
-/** Sets (or tests) the bits of an instance in a filter of `blocks` blocks; `bits` is the whole file. */
-function forEachBit(
-  blocks: number,
-  aggregateTypeCode: number,
-  aggregateId: bigint,
-  visit: (block: number, byte: number, mask: number) => boolean,
-): boolean {
-  const [h1, h2] = hashes(aggregateTypeCode, aggregateId);
-  const block = h1 % blocks;
-  for (let i = 0; i < HASHES; i++) {
-    const bit = (((h1 >>> 7) + Math.imul(i, h2)) >>> 0) % BLOCK_BITS;
-    if (!visit(block, bit >>> 3, 1 << (bit & 7))) return false;
-  }
-  return true;
+  const first = h1 >>> 0;
+  const step = (h2 | 1) >>> 0;
+  spot[0] = first % blocks;
+  for (let i = 0; i < HASHES; i++) spot[1 + i] = (((first >>> 7) + Math.imul(i, step)) >>> 0) % BLOCK_BITS;
+  return spot;
 }
 
 /** Blocks of a filter for `keys` instances (at least one). */
@@ -85,10 +83,12 @@ export class BloomBuilder {
 
   add(aggregateTypeCode: number, aggregateId: bigint): void {
     const bytes = this.#bytes;
-    forEachBit(this.#blocks, aggregateTypeCode, aggregateId, (block, byte, mask) => {
-      bytes[block * CACHE_BLOCK_BYTES + byte]! |= mask;
-      return true;
-    });
+    const at = locate(this.#blocks, aggregateTypeCode, aggregateId);
+    const base = at[0]! * CACHE_BLOCK_BYTES;
+    for (let i = 1; i <= HASHES; i++) {
+      const bit = at[i]!;
+      bytes[base + (bit >>> 3)]! |= 1 << (bit & 7);
+    }
   }
 
   /** Seals every block with its CRC, writes the filter to `path` (replacing any file) and fdatasyncs it. */
@@ -168,16 +168,14 @@ export class InstanceBloom {
 
   /** False when the run surely has no batch of the instance; true when it may (or the block is damaged). */
   mayContain(aggregateTypeCode: number, aggregateId: bigint): boolean {
-    let block: Uint8Array | undefined;
-    let blockNo = -1;
     try {
-      return forEachBit(this.#blocks, aggregateTypeCode, aggregateId, (b, byte, mask) => {
-        if (b !== blockNo) {
-          block = this.#cache.block(this.#fileKey, this.#io, this.#fd, b, this.#check);
-          blockNo = b;
-        }
-        return (block![byte]! & mask) !== 0;
-      });
+      const at = locate(this.#blocks, aggregateTypeCode, aggregateId);
+      const block = this.#cache.block(this.#fileKey, this.#io, this.#fd, at[0]!, this.#check);
+      for (let i = 1; i <= HASHES; i++) {
+        const bit = at[i]!;
+        if ((block[bit >>> 3]! & (1 << (bit & 7))) === 0) return false;
+      }
+      return true;
     } catch {
       // A damaged filter says nothing: the run is read (verify reports the file).
       return true;

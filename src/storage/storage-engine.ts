@@ -2,10 +2,11 @@ import { crcMismatch, fromWire, RingStoreError } from '../errors.js';
 import { validateInstanceAddress } from '../model/address.js';
 import { type CommitListener, CommitWatchers } from '../model/commit-watchers.js';
 import type { AggregateIdInput, EventStore } from '../model/event-store.js';
-import { eventCrc, validateEvents, validatePutOptions } from '../model/events.js';
+import { eventCrc } from '../model/events.js';
 import { KeyGenerator } from '../model/ids.js';
 import { readInstance } from '../model/instance-read.js';
 import { validateDomain } from '../model/names.js';
+import { PutValidator } from '../model/put-validator.js';
 import { validateInstanceRead, validateReadOptions } from '../model/queries.js';
 import type {
   DomainReadResult,
@@ -72,6 +73,7 @@ export class StorageEngine implements EventStore {
   readonly #durability: Durability;
   readonly #lock: DirectoryLock | undefined;
   readonly #keys = new KeyGenerator();
+  readonly #validator = new PutValidator();
   readonly #watchers = new CommitWatchers();
   #pending: PendingPut[] = [];
   #flushScheduled = false;
@@ -131,9 +133,12 @@ export class StorageEngine implements EventStore {
     options?: PutOptions,
   ): Promise<PutResult> {
     this.#assertOpen();
-    const aggregateId = validateInstanceAddress(domain, aggregateType, id);
-    const valid = validateEvents(events);
-    const { expectedVersion, idempotencyKey } = validatePutOptions(options);
+    const {
+      aggregateId,
+      events: valid,
+      expectedVersion,
+      idempotencyKey,
+    } = this.#validator.put(domain, aggregateType, id, events, options);
     const appendEvents: AppendEvent[] = new Array(valid.length);
     for (let i = 0; i < valid.length; i++) {
       const event = valid[i]!;

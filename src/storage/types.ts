@@ -19,13 +19,30 @@ export interface AppendEvent {
   crc: number;
 }
 
+/**
+ * The events of one batch read by index, without an object per event: how the writer thread hands
+ * over a batch that lies in the ring (src/pipeline/batch-codec.ts), so that the storage layer reads
+ * each event's lengths, type and CRC from the ring and copies all payloads with one copy.
+ */
+export interface EventList {
+  readonly length: number;
+  type(index: number): string;
+  dataBytes(index: number): number;
+  metadataBytes(index: number): number;
+  /** As AppendEvent.crc: of data then metadata, already verified. */
+  crc(index: number): number;
+  /** Copies every event's data then metadata, in event order, to `target` at `at`; returns the bytes. */
+  copyPayloads(target: Uint8Array, at: number): number;
+}
+
 export interface AppendBatch {
   domain: string;
   aggregateType: string;
   aggregateId: bigint;
   expectedVersion: ExpectedVersion;
   idempotencyKey: string | undefined;
-  events: readonly AppendEvent[];
+  /** An array of events, or an EventList (see event-list.ts for reading either). */
+  events: readonly AppendEvent[] | EventList;
 }
 
 /** The generation and timestamp a replicated commit carries (StorageWriter.append with a stamp). */

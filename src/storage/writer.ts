@@ -12,6 +12,7 @@ import {
   DomainIndex,
   type IndexPolicy,
 } from './domain-index.js';
+import { eventListOf } from './event-list.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import {
   DEFAULT_DATA_EXTENT_BYTES,
@@ -42,6 +43,7 @@ import type {
   CacheStats,
   CommitDelta,
   DomainTip,
+  EventList,
   GenerationStamp,
 } from './types.js';
 
@@ -89,6 +91,8 @@ interface AcceptedBatch {
   /** Position of the batch in the append call. */
   index: number;
   batch: AppendBatch;
+  /** The batch's events, read by index. */
+  events: EventList;
   domain: DomainState;
   aggregateType: AggregateTypeState;
   target: DataTarget;
@@ -296,13 +300,13 @@ export class StorageWriter {
         outcomes[i] = { ok: false, error: invalidName('domain', batch.domain).toWire() };
         continue;
       }
-      const events = batch.events;
+      const events = eventListOf(batch.events);
       if (codesUsed + events.length > this.#codes.length) {
         const grown = new Uint16Array(Math.max(this.#codes.length * 2, codesUsed + events.length));
         grown.set(this.#codes.subarray(0, codesUsed));
         this.#codes = grown;
       }
-      const admission = admit(domain, batch, this.#codes, codesUsed, (code, withKeys) =>
+      const admission = admit(domain, batch, events, this.#codes, codesUsed, (code, withKeys) =>
         this.#stateOf(domain, domain.aggregateTypes[code]!, batch.aggregateId, withKeys),
       );
       if (admission.kind === 'refused') {
@@ -351,6 +355,7 @@ export class StorageWriter {
       accepted.push({
         index: i,
         batch,
+        events,
         domain,
         aggregateType,
         target,
@@ -663,7 +668,7 @@ export class StorageWriter {
     }
     const arena = this.#arena;
     for (const item of accepted) {
-      const { batch, domain, target, result } = item;
+      const { batch, events, domain, target, result } = item;
       const buffer = buffers.get(domain)!;
       item.indexOffset = domain.indexEnd + buffer.cursor;
       buffer.cursor = encodeIndexRecord(
@@ -682,19 +687,11 @@ export class StorageWriter {
           aggregateTypeCode: item.aggregateType.code,
           key: item.key,
         },
-        batch.events,
+        events,
         this.#codes,
         item.codesStart,
       );
-      let at = target.arenaOffset + (item.dataOffset - target.fileStart);
-      for (const event of batch.events) {
-        arena.set(event.data, at);
-        at += event.data.byteLength;
-        if (event.metadata.byteLength > 0) {
-          arena.set(event.metadata, at);
-          at += event.metadata.byteLength;
-        }
-      }
+      events.copyPayloads(arena, target.arenaOffset + (item.dataOffset - target.fileStart));
     }
     const out = new Map<DomainState, Uint8Array>();
     for (const [domain, buffer] of buffers) out.set(domain, buffer.bytes);

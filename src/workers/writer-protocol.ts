@@ -1,9 +1,9 @@
 import type { WireError } from '../errors.js';
+import type { WaitStrategyName } from '../pipeline/wait-strategy.js';
 import type { CommitMessage, FailedMessage } from '../pipeline/writer-loop.js';
 import type { IndexRebuild } from '../storage/open-log.js';
 import type { RecoveryAction } from '../storage/recovery.js';
 import type { Durability } from '../types.js';
-import type { WriterFaultPlan } from './writer-faults.js';
 
 /** What the writer thread receives once, at start-up. */
 export interface WriterWorkerData {
@@ -13,12 +13,13 @@ export interface WriterWorkerData {
   generationBytes: number;
   maxBatchesPerCycle: number;
   idleWaitMs: number;
+  /** The writer's idle WaitStrategy. */
+  idleWait: WaitStrategyName;
   claimTimeoutMs: number;
   indexCacheBytes: number;
   instanceCacheSize: number;
   checkpointIndexBytes: number;
   runFanIn: number;
-  faults?: WriterFaultPlan;
 }
 
 /** Messages from the writer thread to the main thread (one 'commit' per commit cycle). */

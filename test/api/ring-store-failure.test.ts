@@ -6,9 +6,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { awaitWriterReady, openRingStore, RingStore, ringStoreThreads } from '../../src/api/ring-store.js';
+import { awaitWriterReady } from '../../src/api/ring-engine.js';
+import {
+  openRingStore,
+  RingStore,
+  type RingStoreOptions,
+  ringStoreThreads,
+} from '../../src/api/ring-store.js';
 import type { PutResult } from '../../src/types.js';
 import { compiledWorkerUrl } from '../../src/workers/worker-url.js';
+import { CRASH_ON_DOMAIN_ENV, FAIL_SYNC_AFTER_ENV } from '../fixtures/fault-env.js';
 import type { PutOutcome } from '../fixtures/ring-store-plan.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ringstore-failure-'));
@@ -22,6 +29,25 @@ async function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | 
   } catch (error) {
     return { ok: false, code: (error as { code: string }).code };
   }
+}
+
+/** Runs `open` with `name` set in the environment that the threads it starts copy. */
+async function withEnv<T>(name: string, value: string, open: () => Promise<T>): Promise<T> {
+  process.env[name] = value;
+  try {
+    return await open();
+  } finally {
+    delete process.env[name];
+  }
+}
+
+/** A store whose writer thread's fsyncs fail (EIO) after `allowed` of them succeeded. */
+function openFailingSyncs(options: RingStoreOptions, allowed: number): Promise<RingStore> {
+  return withEnv(FAIL_SYNC_AFTER_ENV, String(allowed), () =>
+    openRingStore(options, {
+      writerScript: compiledWorkerUrl('../fixtures/faulty-writer-worker.js', import.meta.url),
+    }),
+  );
 }
 
 describe('RingStore failure handling', () => {
@@ -82,9 +108,11 @@ describe('RingStore failure handling', () => {
   });
 
   it('fails only the batches of a crashed CRC worker; the pool replaces it', async () => {
-    const store = await openRingStore(
-      { dir: fresh('crc-crash'), crcThreads: 1 },
-      { crcCrashOnDomain: 'poison' },
+    const store = await withEnv(CRASH_ON_DOMAIN_ENV, 'poison', () =>
+      openRingStore(
+        { dir: fresh('crc-crash'), crc: 'pool', crcThreads: 1 },
+        { crcScript: compiledWorkerUrl('../fixtures/crashing-crc-worker.js', import.meta.url) },
+      ),
     );
     try {
       await store.put('good', 'a', 1, [{ type: 'A' }]);
@@ -139,7 +167,7 @@ describe('RingStore failure handling', () => {
 
   it('fails the store when an fsync fails: nothing more is acknowledged, acknowledged batches survive', async () => {
     const dir = fresh('fsync-fails');
-    const store = await openRingStore({ dir, durability: 'fsync' }, { writerFaults: { failSyncAfter: 6 } });
+    const store = await openFailingSyncs({ dir, durability: 'fsync' }, 6);
     const acked: PutResult[] = [];
     let failedAt = -1;
     for (let i = 0; i < 40; i++) {
@@ -170,10 +198,7 @@ describe('RingStore failure handling', () => {
     const seen: string[] = [];
     for (let allowed = 0; allowed < 16; allowed++) {
       const opened = await settle(
-        openRingStore(
-          { dir: fresh('close-fsync'), durability: 'none' },
-          { writerFaults: { failSyncAfter: allowed } },
-        ),
+        openFailingSyncs({ dir: fresh('close-fsync'), durability: 'none' }, allowed),
       );
       if (!opened.ok) {
         seen.push(`open:${opened.code}`);

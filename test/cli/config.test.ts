@@ -18,6 +18,7 @@ describe('ringstore serve configuration', () => {
       instanceCacheSize: undefined,
       tokens: undefined,
       insecure: false,
+      console: true,
       bodyLimit: 1024 * 1024,
       logLevel: 'info',
     });
@@ -83,6 +84,15 @@ describe('ringstore serve configuration', () => {
     expect(parseServeConfig(['--host', '0.0.0.0', '--insecure'], {}).insecure).toBe(true);
     expect(parseServeConfig(['--host', '0.0.0.0'], { RINGSTORE_INSECURE: '1' }).insecure).toBe(true);
     expect(parseServeConfig(['--host', 'localhost'], {}).host).toBe('localhost');
+  });
+
+  it('serves the web console unless --no-console or RINGSTORE_NO_CONSOLE', () => {
+    expect(parseServeConfig(['--no-console'], {}).console).toBe(false);
+    expect(parseServeConfig([], { RINGSTORE_NO_CONSOLE: 'true' }).console).toBe(false);
+    expect(parseServeConfig([], { RINGSTORE_NO_CONSOLE: '0' }).console).toBe(true);
+    expect(() => parseServeConfig([], { RINGSTORE_NO_CONSOLE: 'yes' })).toThrow(
+      /RINGSTORE_NO_CONSOLE must be/,
+    );
   });
 
   it('knows loopback addresses', () => {

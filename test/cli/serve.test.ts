@@ -21,8 +21,8 @@ afterEach(() => {
 
 const services = new WeakMap<HttpEventStore, RunningService>();
 
-async function serve(dir: string): Promise<HttpEventStore> {
-  const config = parseServeConfig(['--dir', dir, '--port', '0', '--log-level', 'silent'], {});
+async function serve(dir: string, flags: string[] = []): Promise<HttpEventStore> {
+  const config = parseServeConfig(['--dir', dir, '--port', '0', '--log-level', 'silent', ...flags], {});
   const service = await startService(config, openServeStore);
   const client = await HttpEventStore.connect(service.url, { onClose: () => service.shutdown('test') });
   services.set(client, service);
@@ -68,7 +68,8 @@ describe('ringstore serve', () => {
   });
 
   it('exports the RingStore internals in /metrics: appends, generations, fsync latency, ring, CRC pool', async () => {
-    const client = await serve(freshDir());
+    // A pool whatever the core count (crc 'auto' computes CRCs inline on up to 2 cores).
+    const client = await serve(freshDir(), ['--crc-threads', '1']);
     const service = services.get(client) as RunningService;
     await Promise.all(
       Array.from({ length: 10 }, (_, i) => client.put('m', 'a', BigInt(i + 1), [{ type: 'A', data: 'x' }])),

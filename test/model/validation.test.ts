@@ -1,15 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from '../../src/crc.js';
 import { hasCode } from '../../src/errors.js';
-import {
-  eventCrc,
-  validateEvents,
-  validateExpectedVersion,
-  validateIdempotencyKey,
-} from '../../src/model/events.js';
+import { eventCrc, validateExpectedVersion } from '../../src/model/events.js';
 import { KeyGenerator, parseAggregateId } from '../../src/model/ids.js';
 import { validateDomain, validateEventType } from '../../src/model/names.js';
+import { checkIdempotencyKey, PutValidator } from '../../src/model/put-validator.js';
 import { validateDirection, validateGetOptions, validateInstanceRead } from '../../src/model/queries.js';
+
+const validateEvents = (inputs: unknown) => new PutValidator().events(inputs);
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -147,9 +145,9 @@ describe('events and options', () => {
         ),
       ).toBe(true);
     }
-    expect(validateIdempotencyKey('k')).toBe('k');
-    expect(codeOf(() => validateIdempotencyKey(''))).toBe('INVALID_IDEMPOTENCY_KEY');
-    expect(codeOf(() => validateIdempotencyKey('é'.repeat(33)))).toBe('INVALID_IDEMPOTENCY_KEY');
+    expect(checkIdempotencyKey('k')).toBe('k');
+    expect(codeOf(() => checkIdempotencyKey(''))).toBe('INVALID_IDEMPOTENCY_KEY');
+    expect(codeOf(() => checkIdempotencyKey('é'.repeat(33)))).toBe('INVALID_IDEMPOTENCY_KEY');
   });
 });
 

@@ -17,6 +17,26 @@ describe('Handoff', () => {
     expect(flushes).toBe(1);
   });
 
+  it('hands on once per event-loop iteration, not once per callback of it (requests of one poll phase)', async () => {
+    let flushes = 0;
+    const handoff = new Handoff(() => flushes++, 0);
+    // Five callbacks of one iteration, each with its own microtask checkpoint, as a server's requests.
+    const callbacks = Array.from(
+      { length: 5 },
+      () =>
+        new Promise<void>((resolve) =>
+          setImmediate(() => {
+            handoff.published(100);
+            resolve();
+          }),
+        ),
+    );
+    await Promise.all(callbacks);
+    expect(flushes).toBe(0);
+    await endOfTurn();
+    expect(flushes).toBe(1);
+  });
+
   it('hands on within the turn each time handoffBytes accumulated, and the rest at its end', async () => {
     let flushes = 0;
     const handoff = new Handoff(() => flushes++, 100);

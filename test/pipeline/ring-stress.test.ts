@@ -42,12 +42,19 @@ async function stressRun(config: {
   maxInFlight: number;
   handoffBytes: number;
   overlap: boolean;
+  idleWait: 'blocking' | 'spin-then-block';
   seed: number;
 }): Promise<Summary> {
   const ring = Ring.create(config.ringBytes, config.startCursor);
   const shape = { seed: config.seed, maxEventBytes: config.maxEventBytes, maxEvents: config.maxEvents };
   const writer = new Worker(compiledWorkerUrl('../fixtures/ring-stress-writer.js', import.meta.url), {
-    workerData: { sab: ring.sab, producers: config.producers, overlap: config.overlap, ...shape },
+    workerData: {
+      sab: ring.sab,
+      producers: config.producers,
+      overlap: config.overlap,
+      idleWait: config.idleWait,
+      ...shape,
+    },
   });
   const summary = onMessage<Summary>(writer, 'summary');
   const producers = Array.from(
@@ -91,6 +98,7 @@ describe('ring stress with producer threads (seeded, property-based)', () => {
           maxEvents: fc.integer({ min: 1, max: 5 }),
           maxInFlight: fc.integer({ min: 1, max: 32 }),
           handoffBytes: fc.constantFrom(0, 128, 512),
+          idleWait: fc.constantFrom('blocking' as const, 'spin-then-block' as const),
           seed: fc.integer({ min: 0, max: 0x7fffffff }),
         }),
         async (config) => {

@@ -11,6 +11,7 @@ import {
   EVENT_HEADER_BYTES,
   eventTableAt,
   NameCache,
+  RingEventList,
 } from '../../src/pipeline/batch-codec.js';
 import { crc32Range, ZLIB_CRC_THRESHOLD_BYTES } from '../../src/pipeline/crc-range.js';
 import { checkCrcRange, publishedRunEnd } from '../../src/pipeline/crc-stage.js';
@@ -30,9 +31,12 @@ import {
   STATE_REJECTED,
   STATE_VALID,
 } from '../../src/pipeline/ring-layout.js';
+import { blockingWait } from '../../src/pipeline/wait-strategy.js';
 import { ClaimWatch, WriterLoop } from '../../src/pipeline/writer-loop.js';
 import type { AppendBatch, AppendReport } from '../../src/storage/types.js';
+import type { ValidEvent } from '../../src/types.js';
 import { reportOf } from '../fixtures/append-report.js';
+import { appendEventsOf } from '../fixtures/event-lists.js';
 import { mulberry32 } from '../support/prng.js';
 
 const cursor = (ring: Ring, word: number) => Atomics.load(ring.words, word);
@@ -109,7 +113,10 @@ function encodeInto(ring: Ring, batch: Parameters<BatchEncoder['measure']>[0], i
   return record;
 }
 
-const sampleBatch = (crc?: number): EncodableBatch => ({
+/** A batch whose events are all in full form (bytes for data and metadata), as tests read them. */
+type FullBatch = Omit<EncodableBatch, 'events'> & { events: ValidEvent[] };
+
+const sampleBatch = (crc?: number): FullBatch => ({
   domain: 'billing',
   aggregateType: 'invoice',
   aggregateId: (1n << 64n) - 1n,
@@ -144,10 +151,11 @@ function randomBytes(random: () => number): Uint8Array {
 }
 
 describe('batch codec', () => {
-  it('round-trips a batch through the ring with data as views into the SharedArrayBuffer', () => {
+  it('round-trips a batch through the ring: events read from the record, payloads copied in one piece', () => {
     const ring = Ring.create(4096);
     const record = encodeInto(ring, sampleBatch(), true);
     const decoded = decodeAppendBatch(ring.bytes, ring.view, record, new NameCache());
+    expect(decoded.events).toBeInstanceOf(RingEventList);
     expect(decoded).toMatchObject({
       domain: 'billing',
       aggregateType: 'invoice',
@@ -155,12 +163,20 @@ describe('batch codec', () => {
       expectedVersion: 7,
       idempotencyKey: 'ключ-1',
     });
-    expect(decoded.events.map((e) => [e.type, hex(e.data), hex(e.metadata), e.crc])).toEqual(
+    const events = appendEventsOf(decoded.events);
+    expect(events.map((e) => [e.type, hex(e.data), hex(e.metadata), e.crc])).toEqual(
       sampleBatch().events.map((e) => [e.type, hex(e.data), hex(e.metadata), eventCrc(e)]),
     );
-    expect(decoded.events[0]!.crc).toBe(crc32(new TextEncoder().encode('{"n":1}{"correlationId":"c-1"}')));
-    expect(decoded.events[1]!.data.buffer).toBe(ring.sab);
-    expect(decoded.events[0]!.metadata.buffer).toBe(ring.sab);
+    expect(events[0]!.crc).toBe(crc32(new TextEncoder().encode('{"n":1}{"correlationId":"c-1"}')));
+    // One copy of every payload, each event's data then its metadata, at the offset asked for.
+    const expected = sampleBatch()
+      .events.map((e) => hex(e.data) + hex(e.metadata))
+      .join('');
+    const target = new Uint8Array(expected.length / 2 + 10).fill(0xee);
+    const copied = (decoded.events as RingEventList).copyPayloads(target, 5);
+    expect(hex(target.subarray(5, 5 + copied))).toBe(expected);
+    expect(target[4]).toBe(0xee);
+    expect(target[5 + copied]).toBe(0xee);
   });
 
   it('lays out each event as data then metadata, with the metadata length in a 12-byte header', () => {
@@ -191,21 +207,21 @@ describe('batch codec', () => {
       for (let round = 0; round < 200; round++) {
         const inline = random() < 0.5;
         const events = Array.from({ length: 1 + Math.floor(random() * 8) }, (_, i) => {
-          const event: EncodableBatch['events'][number] = {
+          const event: ValidEvent = {
             type: `T${i % 3}`,
             data: randomBytes(random),
             metadata: randomBytes(random),
           };
           return random() < 0.3 ? { ...event, crc: eventCrc(event) } : event;
         });
-        const batch: EncodableBatch = { ...sampleBatch(), events };
+        const batch: FullBatch = { ...sampleBatch(), events };
         const ring = Ring.create(1 << 16);
         const record = encodeInto(ring, batch, inline);
         if (!inline) expect(checkRecordCrcs(ring.bytes, ring.view, record)).toBe(-1);
         const decoded = decodeAppendBatch(ring.bytes, ring.view, record, new NameCache());
-        expect(decoded.events.map((e) => [e.type, hex(e.data), hex(e.metadata), e.crc])).toEqual(
-          events.map((e) => [e.type, hex(e.data), hex(e.metadata), eventCrc(e)]),
-        );
+        expect(
+          appendEventsOf(decoded.events).map((e) => [e.type, hex(e.data), hex(e.metadata), e.crc]),
+        ).toEqual(events.map((e) => [e.type, hex(e.data), hex(e.metadata), eventCrc(e)]));
       }
     } catch (error) {
       console.error(`batch codec round trip failed with seed ${seed} (set RINGSTORE_SEED to replay)`);
@@ -298,6 +314,7 @@ describe('CRC stage and writer loop (in-process)', () => {
       {
         durability: 'fsync',
         maxBatchesPerCycle: 100,
+        idleWait: blockingWait,
         idleWaitMs: 1,
         claimTimeoutMs: 10_000,
         publish: (m) => messages.push(m),
@@ -347,6 +364,7 @@ describe('CRC stage and writer loop (in-process)', () => {
       {
         durability: 'none',
         maxBatchesPerCycle: 10,
+        idleWait: blockingWait,
         idleWaitMs: 1,
         claimTimeoutMs: 10_000,
         publish: () => {},

@@ -11,6 +11,7 @@ import {
   STATE_PUBLISHED,
   STATE_VALID,
 } from '../../src/pipeline/ring-layout.js';
+import { blockingWait } from '../../src/pipeline/wait-strategy.js';
 import {
   type AppendTarget,
   type CommitMessage,
@@ -19,6 +20,7 @@ import {
 } from '../../src/pipeline/writer-loop.js';
 import type { AppendBatch, AppendReport } from '../../src/storage/types.js';
 import { reportOf } from '../fixtures/append-report.js';
+import { appendEventsOf } from '../fixtures/event-lists.js';
 
 /**
  * Proves that the writer loop overlaps commits without measuring time: the storage target's sync
@@ -52,7 +54,7 @@ class InstrumentedTarget implements AppendTarget {
     // What the target receives is checksummed and packed: every event carries the CRC that the CRC
     // stage computed, over data and metadata read straight from the ring.
     for (const batch of batches)
-      for (const event of batch.events)
+      for (const event of appendEventsOf(batch.events))
         if (event.crc !== eventCrc(event)) throw new Error(`commit ${commit}: an event without its CRC`);
     this.events.push(`append ${commit}`);
     return new Promise<AppendReport>((resolve, reject) => {
@@ -149,6 +151,7 @@ function setup() {
   const loop = new WriterLoop(ring, target, {
     durability: 'fsync',
     maxBatchesPerCycle: 100,
+    idleWait: blockingWait,
     idleWaitMs: 5,
     claimTimeoutMs: 60_000,
     publish: (message) => messages.push(message),

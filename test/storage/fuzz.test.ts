@@ -12,6 +12,10 @@ import type { AppendBatch } from '../../src/storage/types.js';
 import { verifyStore } from '../../src/storage/verify.js';
 import { StorageWriter } from '../../src/storage/writer.js';
 import type { StoredEvent } from '../../src/types.js';
+
+/** A hang guard, not a speed limit: these tests take ~20 s alone, several times that on a busy machine. */
+const HEAVY_TEST_TIMEOUT_MS = 300_000;
+
 import { mulberry32 } from '../support/prng.js';
 
 /**
@@ -198,60 +202,64 @@ describe(`reader and recovery fuzz (seed ${SEED}; set RINGSTORE_SEED to change)`
     expect(files.filter((f) => /\.\d+$/.test(f)).length).toBeGreaterThan(4);
   });
 
-  it('single-bit flips anywhere: CORRUPT_DATA at a record a later one vouches for, else cut; data damage caught by CRC', () => {
-    const { vouched, dataEnds } = layout(base);
-    for (const path of files) {
-      const original = base.fileContent(path);
-      const isIndex = path.endsWith('/index');
-      const starts = isIndex ? recordStarts(original) : [];
-      const recordsEnd = isIndex
-        ? starts.at(-1)! + new DataView(original.buffer).getUint32(starts.at(-1)!, true)
-        : 0;
-      for (let bit = 0; bit < original.byteLength * 8; bit++) {
-        const damaged = Uint8Array.from(original);
-        damaged[bit >> 3]! ^= 1 << (bit & 7);
-        const byte = bit >> 3;
-        const outcome = examine(base, path, damaged, reference);
-        const image = base.crash();
-        image.setFileContent(path, damaged);
-        const report = verifyStore(DIR, undefined, { io: image });
-        // Bytes past the last batch of a sealed segment are never read and never cut: nothing to see.
-        const sealedPadding =
-          dataEnds.has(path) && byte >= dataEnds.get(path)! && !isLastSegment(files, path);
-        if (!sealedPadding) {
-          expect(report.ok, `${path} bit ${bit}: verifyStore saw nothing`).toBe(false);
-          // (A damaged header of a segment only unvouched batches use is reported where they are cut.)
-          const headerOfSegment = /\.\d+$/.test(path) && byte < SEGMENT_HEADER_BYTES;
-          expect(
-            headerOfSegment || report.problems.some((p) => p.offset <= byte),
-            `${path} bit ${bit}: ${JSON.stringify(report.problems)}`,
-          ).toBe(true);
-        }
-        if (isIndex) {
-          const record = starts.filter((s) => s <= byte).at(-1)!;
-          if (byte >= recordsEnd || record >= vouched.get(path)!) {
-            expect(outcome.kind, `${path} bit ${bit}`).toBe('recovered');
-          } else {
-            expect(outcome, `${path} bit ${bit}`).toEqual({
-              kind: 'corrupt',
-              file: path.slice(DIR.length + 1),
-              offset: record,
-            });
+  it(
+    'single-bit flips anywhere: CORRUPT_DATA at a record a later one vouches for, else cut; data damage caught by CRC',
+    () => {
+      const { vouched, dataEnds } = layout(base);
+      for (const path of files) {
+        const original = base.fileContent(path);
+        const isIndex = path.endsWith('/index');
+        const starts = isIndex ? recordStarts(original) : [];
+        const recordsEnd = isIndex
+          ? starts.at(-1)! + new DataView(original.buffer).getUint32(starts.at(-1)!, true)
+          : 0;
+        for (let bit = 0; bit < original.byteLength * 8; bit++) {
+          const damaged = Uint8Array.from(original);
+          damaged[bit >> 3]! ^= 1 << (bit & 7);
+          const byte = bit >> 3;
+          const outcome = examine(base, path, damaged, reference);
+          const image = base.crash();
+          image.setFileContent(path, damaged);
+          const report = verifyStore(DIR, undefined, { io: image });
+          // Bytes past the last batch of a sealed segment are never read and never cut: nothing to see.
+          const sealedPadding =
+            dataEnds.has(path) && byte >= dataEnds.get(path)! && !isLastSegment(files, path);
+          if (!sealedPadding) {
+            expect(report.ok, `${path} bit ${bit}: verifyStore saw nothing`).toBe(false);
+            // (A damaged header of a segment only unvouched batches use is reported where they are cut.)
+            const headerOfSegment = /\.\d+$/.test(path) && byte < SEGMENT_HEADER_BYTES;
+            expect(
+              headerOfSegment || report.problems.some((p) => p.offset <= byte),
+              `${path} bit ${bit}: ${JSON.stringify(report.problems)}`,
+            ).toBe(true);
           }
-        } else if (/\.\d+$/.test(path)) {
-          // Payload damage is not seen by recovery but by every CRC-checked read; damage past the
-          // data is cut; the segment header is checked by verify (above) and for unvouched batches.
-          expect(outcome.kind).toBe('recovered');
-          if (outcome.kind !== 'recovered') continue;
-          if (byte >= SEGMENT_HEADER_BYTES && byte < dataEnds.get(path)!) {
-            expect(total(outcome.logs)).toBeLessThan(referenceTotal);
-          } else if (byte >= SEGMENT_HEADER_BYTES) {
-            expect(outcome.logs).toEqual(reference);
+          if (isIndex) {
+            const record = starts.filter((s) => s <= byte).at(-1)!;
+            if (byte >= recordsEnd || record >= vouched.get(path)!) {
+              expect(outcome.kind, `${path} bit ${bit}`).toBe('recovered');
+            } else {
+              expect(outcome, `${path} bit ${bit}`).toEqual({
+                kind: 'corrupt',
+                file: path.slice(DIR.length + 1),
+                offset: record,
+              });
+            }
+          } else if (/\.\d+$/.test(path)) {
+            // Payload damage is not seen by recovery but by every CRC-checked read; damage past the
+            // data is cut; the segment header is checked by verify (above) and for unvouched batches.
+            expect(outcome.kind).toBe('recovered');
+            if (outcome.kind !== 'recovered') continue;
+            if (byte >= SEGMENT_HEADER_BYTES && byte < dataEnds.get(path)!) {
+              expect(total(outcome.logs)).toBeLessThan(referenceTotal);
+            } else if (byte >= SEGMENT_HEADER_BYTES) {
+              expect(outcome.logs).toEqual(reference);
+            }
           }
         }
       }
-    }
-  });
+    },
+    HEAVY_TEST_TIMEOUT_MS,
+  );
 
   it('byte bursts: never a wrong event; reported offsets are at or before the burst', () => {
     const random = mulberry32(SEED + 1);
@@ -341,68 +349,72 @@ describe(`index files fuzz (seed ${SEED}; set RINGSTORE_SEED to change)`, () => 
     }
   });
 
-  it('a flipped bit in an index file: open rebuilds or reads stay right; no wrong event; verify sees it', () => {
-    const random = mulberry32(SEED + 3);
-    let rebuilt = 0;
-    let caught = 0;
-    for (const path of files) {
-      const original = base.fileContent(path);
-      const bits = original.byteLength * 8;
-      // Every bit of small files; a sample of larger ones (runs are 4 KiB blocks, mostly zeros).
-      const picks =
-        bits <= 2048
-          ? Array.from({ length: bits }, (_, b) => b)
-          : Array.from({ length: 600 }, () => Math.floor(random() * bits));
-      for (const bit of picks) {
-        const damaged = Uint8Array.from(original);
-        damaged[bit >> 3]! ^= 1 << (bit & 7);
-        const image = base.crash();
-        image.setFileContent(path, damaged);
-        const label = `${path} bit ${bit}`;
-        const report = verifyStore(DIR, undefined, { io: image });
-        expect(report.problems.length, `${label}: verify saw nothing`).toBeGreaterThan(0);
-        expect(
-          report.problems.every((p) => p.severity === 'index'),
-          `${label}: ${JSON.stringify(report.problems)}`,
-        ).toBe(true);
-        // The reader alone answers every read right: it never trusts a damaged index file (a
-        // damaged run is replaced by the log for the instance read, damaged positions by a read
-        // from the log's start, a damaged checkpoint or run header by the whole log).
-        expect(readInstances(image, reference), label).toEqual(instances);
-        for (const [domain, full] of reference) expect(readLog(image, domain), label).toEqual(full);
-        // The writer opens (a damaged checkpoint or run header makes it rebuild) and answers right;
-        // a damaged block it meets later fails it with STORE_FAILED and drops the checkpoint, and
-        // the next open rebuilds the index from the log.
-        const versions = (writer: StorageWriter) => {
-          for (const key of instances.keys()) {
-            const [domain, typeAndId] = key.split(' ') as [string, string];
-            const [type, id] = typeAndId.split('/') as [string, string];
-            expect(writer.version(domain, type, BigInt(id)), `${label}: ${key}`).toBe(
-              instances.get(key)!.length,
-            );
+  it(
+    'a flipped bit in an index file: open rebuilds or reads stay right; no wrong event; verify sees it',
+    () => {
+      const random = mulberry32(SEED + 3);
+      let rebuilt = 0;
+      let caught = 0;
+      for (const path of files) {
+        const original = base.fileContent(path);
+        const bits = original.byteLength * 8;
+        // Every bit of small files; a sample of larger ones (runs are 4 KiB blocks, mostly zeros).
+        const picks =
+          bits <= 2048
+            ? Array.from({ length: bits }, (_, b) => b)
+            : Array.from({ length: 600 }, () => Math.floor(random() * bits));
+        for (const bit of picks) {
+          const damaged = Uint8Array.from(original);
+          damaged[bit >> 3]! ^= 1 << (bit & 7);
+          const image = base.crash();
+          image.setFileContent(path, damaged);
+          const label = `${path} bit ${bit}`;
+          const report = verifyStore(DIR, undefined, { io: image });
+          expect(report.problems.length, `${label}: verify saw nothing`).toBeGreaterThan(0);
+          expect(
+            report.problems.every((p) => p.severity === 'index'),
+            `${label}: ${JSON.stringify(report.problems)}`,
+          ).toBe(true);
+          // The reader alone answers every read right: it never trusts a damaged index file (a
+          // damaged run is replaced by the log for the instance read, damaged positions by a read
+          // from the log's start, a damaged checkpoint or run header by the whole log).
+          expect(readInstances(image, reference), label).toEqual(instances);
+          for (const [domain, full] of reference) expect(readLog(image, domain), label).toEqual(full);
+          // The writer opens (a damaged checkpoint or run header makes it rebuild) and answers right;
+          // a damaged block it meets later fails it with STORE_FAILED and drops the checkpoint, and
+          // the next open rebuilds the index from the log.
+          const versions = (writer: StorageWriter) => {
+            for (const key of instances.keys()) {
+              const [domain, typeAndId] = key.split(' ') as [string, string];
+              const [type, id] = typeAndId.split('/') as [string, string];
+              expect(writer.version(domain, type, BigInt(id)), `${label}: ${key}`).toBe(
+                instances.get(key)!.length,
+              );
+            }
+          };
+          const writer = StorageWriter.open(DIR, { io: image });
+          expect(writer.recovery, label).toEqual([]);
+          try {
+            versions(writer);
+          } catch (err) {
+            if (!hasCode(err, 'STORE_FAILED')) throw err;
+            expect(String((err as Error).message)).toMatch(/rebuilds the index/);
+            caught++;
+            writer.close();
+            const again = StorageWriter.open(DIR, { io: image });
+            versions(again);
+            again.close();
+          } finally {
+            writer.close();
           }
-        };
-        const writer = StorageWriter.open(DIR, { io: image });
-        expect(writer.recovery, label).toEqual([]);
-        try {
-          versions(writer);
-        } catch (err) {
-          if (!hasCode(err, 'STORE_FAILED')) throw err;
-          expect(String((err as Error).message)).toMatch(/rebuilds the index/);
-          caught++;
-          writer.close();
-          const again = StorageWriter.open(DIR, { io: image });
-          versions(again);
-          again.close();
-        } finally {
-          writer.close();
+          const after = image.listFiles(DIR).includes(path) ? image.fileContent(path) : undefined;
+          if (after === undefined || Buffer.compare(after, damaged) !== 0) rebuilt++;
         }
-        const after = image.listFiles(DIR).includes(path) ? image.fileContent(path) : undefined;
-        if (after === undefined || Buffer.compare(after, damaged) !== 0) rebuilt++;
       }
-    }
-    console.log(
-      `index files fuzz: ${files.length} files, ${caught} writer failures with STORE_FAILED, ${rebuilt} damaged files rewritten by open`,
-    );
-  });
+      console.log(
+        `index files fuzz: ${files.length} files, ${caught} writer failures with STORE_FAILED, ${rebuilt} damaged files rewritten by open`,
+      );
+    },
+    HEAVY_TEST_TIMEOUT_MS,
+  );
 });

@@ -3,11 +3,11 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { crcMismatch, fromWire, RingStoreError, type WireError } from '../../errors.js';
-import { validateInstanceAddress } from '../../model/address.js';
 import type { CommitListener } from '../../model/commit-watchers.js';
 import type { AggregateIdInput, EventStore } from '../../model/event-store.js';
-import { eventCrc, validateEvents, validatePutOptions } from '../../model/events.js';
+import { eventCrc } from '../../model/events.js';
 import { validateDomain } from '../../model/names.js';
+import { PutValidator } from '../../model/put-validator.js';
 import { StorageEngine, type StorageEngineOptions } from '../../storage/storage-engine.js';
 import type { AppendBatch, AppendEvent } from '../../storage/types.js';
 import type {
@@ -105,6 +105,7 @@ export class ClusterStore implements EventStore {
   readonly #maxPayload: number;
   readonly #putTimeoutMs: number;
   readonly #clock: () => number;
+  readonly #validator = new PutValidator();
   #closed = false;
   #fenced = 0;
   #forwarded = 0;
@@ -225,7 +226,7 @@ export class ClusterStore implements EventStore {
     options?: PutOptions,
   ): Promise<PutResult> {
     this.#assertOpen();
-    const batch = toBatch(domain, aggregateType, id, events, options);
+    const batch = toBatch(this.#validator, domain, aggregateType, id, events, options);
     const deadline = performance.now() + this.#putTimeoutMs;
     let lastRefusal: RingStoreError | undefined;
     for (let attempt = 0; ; attempt++) {
@@ -615,25 +616,31 @@ function checkClusterOptions(options: ClusterOptions): ClusterOptions {
   return options;
 }
 
-/** Validates a put as every store does and turns it into the storage layer's batch. */
+/** Validates a put as every store does (PutValidator) and turns it into the storage layer's batch. */
 function toBatch(
+  validator: PutValidator,
   domain: string,
   aggregateType: string,
   id: AggregateIdInput,
   events: readonly EventInput[],
   options: PutOptions | undefined,
 ): AppendBatch {
-  const aggregateId = validateInstanceAddress(domain, aggregateType, id);
-  const valid = validateEvents(events);
-  const { expectedVersion, idempotencyKey } = validatePutOptions(options);
-  const appendEvents: AppendEvent[] = new Array(valid.length);
-  for (let i = 0; i < valid.length; i++) {
-    const event = valid[i]!;
+  const valid = validator.put(domain, aggregateType, id, events, options);
+  const appendEvents: AppendEvent[] = new Array(valid.events.length);
+  for (let i = 0; i < valid.events.length; i++) {
+    const event = valid.events[i]!;
     const crc = eventCrc(event);
     if (event.crc !== undefined && event.crc !== crc) throw crcMismatch(i);
     appendEvents[i] = { type: event.type, data: event.data, metadata: event.metadata, crc };
   }
-  return { domain, aggregateType, aggregateId, expectedVersion, idempotencyKey, events: appendEvents };
+  return {
+    domain: valid.domain,
+    aggregateType: valid.aggregateType,
+    aggregateId: valid.aggregateId,
+    expectedVersion: valid.expectedVersion,
+    idempotencyKey: valid.idempotencyKey,
+    events: appendEvents,
+  };
 }
 
 function asRingStoreError(err: unknown): RingStoreError {

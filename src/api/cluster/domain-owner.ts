@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { fromWire, RingStoreError, versionConflict } from '../../errors.js';
 import { expectedVersionMatches } from '../../model/events.js';
+import { eventListOf } from '../../storage/event-list.js';
 import type { StorageEngine } from '../../storage/storage-engine.js';
 import type { AppendBatch } from '../../storage/types.js';
 import type { PutResult } from '../../types.js';
@@ -325,6 +326,9 @@ export class DomainOwner {
 
 function batchBytes(batch: AppendBatch): number {
   let bytes = PER_BATCH_ALLOWANCE + batch.aggregateType.length + (batch.idempotencyKey?.length ?? 0) * 3;
-  for (const e of batch.events) bytes += e.data.byteLength + e.metadata.byteLength + e.type.length + 40;
+  const events = eventListOf(batch.events);
+  for (let i = 0; i < events.length; i++) {
+    bytes += events.dataBytes(i) + events.metadataBytes(i) + events.type(i).length + 40;
+  }
   return bytes;
 }

@@ -1,5 +1,6 @@
 import { RingStoreError } from '../../errors.js';
 import { eventCrc } from '../../model/events.js';
+import { eventListOf } from '../../storage/event-list.js';
 import type { AppendBatch, AppendEvent } from '../../storage/types.js';
 import type { ExpectedVersion } from '../../types.js';
 
@@ -42,8 +43,10 @@ interface BatchHead {
 /** Bytes the encoded message takes, without encoding it. */
 export function payloadBytes(batches: readonly AppendBatch[]): number {
   let bytes = 0;
-  for (const batch of batches)
-    for (const e of batch.events) bytes += e.data.byteLength + e.metadata.byteLength;
+  for (const batch of batches) {
+    const events = eventListOf(batch.events);
+    for (let i = 0; i < events.length; i++) bytes += events.dataBytes(i) + events.metadataBytes(i);
+  }
   return bytes;
 }
 
@@ -53,7 +56,7 @@ export function encodeGenerationMessage(message: GenerationMessage): Uint8Array 
       a: batch.aggregateType,
       i: batch.aggregateId.toString(),
       e: batch.expectedVersion,
-      ev: batch.events.map((e) => [e.type, e.data.byteLength, e.metadata.byteLength, e.crc]),
+      ev: eventHeads(batch),
     };
     if (batch.idempotencyKey !== undefined) head.k = batch.idempotencyKey;
     return head;
@@ -72,15 +75,17 @@ export function encodeGenerationMessage(message: GenerationMessage): Uint8Array 
   new DataView(out.buffer).setUint32(0, header.byteLength);
   out.set(header, 4);
   let at = 4 + header.byteLength;
-  for (const batch of message.batches) {
-    for (const e of batch.events) {
-      out.set(e.data, at);
-      at += e.data.byteLength;
-      out.set(e.metadata, at);
-      at += e.metadata.byteLength;
-    }
-  }
+  for (const batch of message.batches) at += eventListOf(batch.events).copyPayloads(out, at);
   return out;
+}
+
+function eventHeads(batch: AppendBatch): EventHead[] {
+  const events = eventListOf(batch.events);
+  const heads: EventHead[] = new Array(events.length);
+  for (let i = 0; i < events.length; i++) {
+    heads[i] = [events.type(i), events.dataBytes(i), events.metadataBytes(i), events.crc(i)];
+  }
+  return heads;
 }
 
 function damaged(why: string): RingStoreError {

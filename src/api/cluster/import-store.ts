@@ -5,6 +5,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { RingStoreError } from '../../errors.js';
 import { eventCrc } from '../../model/events.js';
 import { LIMITS } from '../../model/limits.js';
+import { eventListOf } from '../../storage/event-list.js';
 import { StorageEngine } from '../../storage/storage-engine.js';
 import type { AppendBatch, BatchHead } from '../../storage/types.js';
 import type { StoredEvent } from '../../types.js';
@@ -201,6 +202,9 @@ async function pageBatches(
 
 function batchBytes(batch: AppendBatch): number {
   let bytes = 256 + batch.aggregateType.length + (batch.idempotencyKey?.length ?? 0) * 3;
-  for (const e of batch.events) bytes += e.data.byteLength + e.metadata.byteLength + e.type.length + 40;
+  const events = eventListOf(batch.events);
+  for (let i = 0; i < events.length; i++) {
+    bytes += events.dataBytes(i) + events.metadataBytes(i) + events.type(i).length + 40;
+  }
   return bytes;
 }

@@ -27,6 +27,8 @@ export interface HttpServerOptions {
   logRequests?: boolean;
   /** The store's internals for /metrics; default: the store's own `metrics()` method, if any. */
   storeMetrics?: () => StoreMetrics;
+  /** Serve the web console at /ui (static files; the API calls it makes are authorized as any). Default true. */
+  console?: boolean;
 }
 
 export type ResolvedHttpOptions = Required<Omit<HttpServerOptions, 'tokens' | 'storeMetrics'>> & {
@@ -45,6 +47,7 @@ export const HTTP_DEFAULTS = Object.freeze({
   retryAfterSeconds: 1,
   logger: false,
   logRequests: false,
+  console: true,
 });
 
 const POSITIVE_INTEGERS = [

@@ -15,7 +15,9 @@ import type { PutResult } from '../../types.js';
 import type { EventStore } from '../event-store.js';
 import { waitForPosition } from '../wait-position.js';
 import { type Principal, type Scope, TokenAuthority } from './auth.js';
+import { CONSOLE_ROUTES, mountConsoleRoutes } from './console-routes.js';
 import { mountConsumerRoutes } from './consumer-routes.js';
+import { mountDomainSummaryRoute } from './domain-summary.js';
 import { parseEventsBody } from './events-body.js';
 import { publicError, toRingStoreError } from './http-errors.js';
 import { ingestResults } from './ingest.js';
@@ -122,7 +124,8 @@ export function mountRoutes(
   const activeStreams = new Set<SseStream>();
   // Health turns 503 for good once the store reported STORE_FAILED or STORE_CLOSED to any request.
   let unhealthy: RingStoreError | undefined;
-  const healthUrl = `${app.prefix}/health`;
+  // Routes answered without a token: health, and the console's static files (the page asks for one).
+  const publicUrls = new Set([`${app.prefix}/health`, ...CONSOLE_ROUTES.map((r) => `${app.prefix}${r}`)]);
   const appendUrl = `${app.prefix}${APPEND_ROUTE}`;
   app.decorateRequest('principal', undefined);
 
@@ -180,7 +183,7 @@ export function mountRoutes(
   const tokens = o.tokens;
   if (tokens) {
     app.addHook('onRequest', (request, _reply, done) => {
-      if (request.routeOptions.url === healthUrl) return done();
+      if (publicUrls.has(request.routeOptions.url as string)) return done();
       const principal = tokens.authenticate(request.headers.authorization);
       if (!principal) return done(new RingStoreError('UNAUTHORIZED'));
       request.principal = principal;
@@ -356,6 +359,8 @@ export function mountRoutes(
   );
 
   mountConsumerRoutes(app, store, { authorize, requireJson: requireMediaType('application/json') });
+  mountDomainSummaryRoute(app, store, authorize);
+  if (o.console) mountConsoleRoutes(app);
 
   app.post('/v1/ingest', { onRequest: requireMediaType('application/x-ndjson') }, async (request, reply) => {
     const results = ingestResults(request.raw, {

@@ -1,6 +1,6 @@
 import { RingStoreError } from '../../errors.js';
 import { EMPTY_BYTES } from '../../model/events.js';
-import { LIMITS } from '../../model/limits.js';
+import { checkEventCount } from '../../model/put-validator.js';
 import type { EventInput, PutOptions, PutResult, StoredEvent } from '../../types.js';
 import { JsonText } from './events-body.js';
 import { assertSafeJsonValue } from './safe-json.js';
@@ -74,7 +74,8 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 /**
- * Turns the `events` array of a request into EventInputs; the store validates names and sizes.
+ * Turns the `events` array of a request into EventInputs; the store's PutValidator
+ * (src/model/put-validator.ts) validates names and sizes.
  *
  * Each `data` and `metadata` value becomes its compact JSON text, and all of a batch's texts are
  * encoded to UTF-8 in one Buffer.from; every event gets views of its slices. One encode call per
@@ -84,15 +85,9 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
  * `JSON.stringify(value)`.
  */
 export function decodeEvents(value: unknown): EventInput[] {
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new RingStoreError('INVALID_BATCH', '"events" must be a non-empty array');
-  }
-  if (value.length > LIMITS.maxEventsPerBatch) {
-    throw new RingStoreError(
-      'BATCH_TOO_LARGE',
-      `a batch holds at most ${LIMITS.maxEventsPerBatch} events, got ${value.length}`,
-    );
-  }
+  if (!Array.isArray(value)) throw new RingStoreError('INVALID_BATCH', '"events" must be a non-empty array');
+  // The count before any event is decoded; sizes and names are checked by the store's PutValidator.
+  checkEventCount(value.length);
   const count = value.length;
   const events: EventInput[] = new Array(count);
   // JSON text of each event's data (at 2 * index) and metadata (at 2 * index + 1), or undefined

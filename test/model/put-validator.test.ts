@@ -1,8 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { validateEvents } from '../../src/model/events.js';
-import { validateAggregateType, validateDomain } from '../../src/model/names.js';
-import { PutValidator } from '../../src/pipeline/put-validation.js';
+import { validateAggregateType, validateDomain, validateEventType } from '../../src/model/names.js';
+import { PutValidator } from '../../src/model/put-validator.js';
+
+/** A validator that remembers nothing yet: the reference for one that has seen many names. */
+const validateEvents = (inputs: unknown) => new PutValidator().events(inputs);
 
 const SEED = 20261124;
 
@@ -43,7 +45,7 @@ const event = fc.oneof(
 const events = fc.oneof(fc.array(event, { maxLength: 6 }), fc.constantFrom(undefined, 'x', {}));
 
 describe('PutValidator', () => {
-  it('gives the same events or the same error as the model validators, also for remembered names', () => {
+  it('gives the same events or the same error once it remembers names as a fresh validator does', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(name, name, events), { minLength: 1, maxLength: 20 }), (puts) => {
         const validator = new PutValidator();
@@ -53,6 +55,14 @@ describe('PutValidator', () => {
             outcome(() => validateAggregateType(aggregateType)),
           );
           expect(outcome(() => validator.events(inputs))).toEqual(outcome(() => validateEvents(inputs)));
+          if (Array.isArray(inputs)) {
+            for (const input of inputs) {
+              const type = (input as { type?: unknown } | null)?.type;
+              expect(outcome(() => validator.eventType(type))).toEqual(
+                outcome(() => validateEventType(type)),
+              );
+            }
+          }
         }
       }),
       { seed: SEED, numRuns: 300 },
@@ -74,6 +84,43 @@ describe('PutValidator', () => {
     expect(outcome(() => validator.events(inputs))).toEqual(outcome(() => validateEvents(inputs)));
     expect(outcome(() => validator.events(inputs))).toMatchObject({ code: 'BATCH_TOO_LARGE' });
     expect(validator.events(inputs.slice(0, 32))).toHaveLength(32);
+  });
+
+  it('checks in place exactly what it checks with copies: the same events or the same error', () => {
+    const normalized = (inputs: unknown) =>
+      new PutValidator().putInPlace('d', 't', 1, inputs, undefined).events.map((e) => ({
+        type: e.type,
+        data: e.data ?? new Uint8Array(0),
+        metadata: e.metadata ?? new Uint8Array(0),
+        ...(e.crc === undefined ? {} : { crc: e.crc }),
+      }));
+    fc.assert(
+      fc.property(events, (inputs) => {
+        expect(outcome(() => normalized(inputs))).toEqual(outcome(() => validateEvents(inputs)));
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+
+  it('in place: keeps the caller array when every event is in checked form, copies only when not', () => {
+    const validator = new PutValidator();
+    const data = new Uint8Array([1]);
+    const checked = [{ type: 'Moved', data }, { type: 'Moved' }, { type: 'Moved', data, crc: 7 }];
+    expect(validator.putInPlace('d', 't', 1, checked, undefined).events).toBe(checked);
+    const mixed = [
+      { type: 'Moved', data },
+      { type: 'Moved', data: 'text' },
+      { type: 'Moved', crc: -1 },
+    ];
+    const events = validator.putInPlace('d', 't', 1, mixed, undefined).events;
+    expect(events).not.toBe(mixed);
+    expect(events[0]).toBe(mixed[0]);
+    expect(events[1]).toEqual({
+      type: 'Moved',
+      data: new TextEncoder().encode('text'),
+      metadata: new Uint8Array(0),
+    });
+    expect(events[2]).toMatchObject({ crc: 0xffffffff });
   });
 
   it('returns copies: the validated list is not the caller array', () => {

@@ -1,13 +1,12 @@
 import { RingStoreError } from '../errors.js';
-import { validatePutOptions } from '../model/events.js';
-import { parseAggregateId } from '../model/ids.js';
-import { BatchEncoder, type EncodableBatch } from '../pipeline/batch-codec.js';
-import { Handoff } from '../pipeline/handoff.js';
-import { PutValidator } from '../pipeline/put-validation.js';
-import { errorCodeFromNumber, readRecordError, readRecordResult } from '../pipeline/record-results.js';
-import { Ring } from '../pipeline/ring.js';
+import type { AggregateIdInput } from '../model/event-store.js';
+import { PutValidator } from '../model/put-validator.js';
+import type { EventInput, ExpectedVersion, PutOptions, PutResult } from '../types.js';
+import { BatchEncoder, type EncodableBatch } from './batch-codec.js';
+import { Handoff } from './handoff.js';
+import { errorCodeFromNumber, readRecordError, readRecordResult } from './record-results.js';
+import { Ring } from './ring.js';
 import {
-  CONTROL,
   LIFECYCLE_CLOSED,
   LIFECYCLE_FAILED,
   LIFECYCLE_OPEN,
@@ -15,10 +14,8 @@ import {
   STATE_FAILED,
   STATE_PUBLISHED,
   STATE_VALID,
-} from '../pipeline/ring-layout.js';
-import { waitAsync } from '../pipeline/wait-async.js';
-import type { EventInput, ExpectedVersion, PutOptions, PutResult } from '../types.js';
-import type { AggregateIdInput } from './event-store.js';
+} from './ring-layout.js';
+import { asyncWait } from './wait-strategy.js';
 
 /**
  * What `store.producer()` returns: plain data (the ring's SharedArrayBuffer and the settings a
@@ -138,19 +135,8 @@ export class Producer {
     try {
       const refusal = this.#refusal();
       if (refusal) throw refusal;
-      this.#validator.domain(domain);
-      this.#validator.aggregateType(aggregateType);
-      const aggregateId = parseAggregateId(id);
-      const valid = this.#validator.events(events);
-      const { expectedVersion, idempotencyKey } = validatePutOptions(options);
-      const batch: EncodableBatch = {
-        domain,
-        aggregateType,
-        aggregateId,
-        expectedVersion,
-        idempotencyKey,
-        events: valid,
-      };
+      // Checked in place: encoded into the ring before put returns, or copied when it must wait.
+      const batch: EncodableBatch = this.#validator.putInPlace(domain, aggregateType, id, events, options);
       const size = this.#encoder.measure(batch, this.#inline);
       if (size > this.#ring.maxRecordBytes) {
         throw new RingStoreError(
@@ -174,7 +160,7 @@ export class Producer {
           return;
         }
         const deadline = Date.now() + this.#handle.backpressureTimeoutMs;
-        this.#waiting.push({ batch, deadline, resolve, reject });
+        this.#waiting.push({ batch: ownEvents(batch), deadline, resolve, reject });
         this.#holdAlive();
         void this.#pumpWaiting();
       });
@@ -242,7 +228,7 @@ export class Producer {
     const lifecycle = this.#ring.lifecycle();
     if (lifecycle === LIFECYCLE_OPEN) return undefined;
     if (lifecycle === LIFECYCLE_FAILED) {
-      const code = errorCodeFromNumber(Atomics.load(this.#ring.words, CONTROL.failureCode));
+      const code = errorCodeFromNumber(this.#ring.failureCode());
       return new RingStoreError(code === 'INTERNAL' ? 'STORE_FAILED' : code);
     }
     return new RingStoreError('STORE_CLOSED');
@@ -303,7 +289,7 @@ export class Producer {
           }
           const seen = ring.beginSpaceWait();
           record = ring.tryClaim(size);
-          if (record < 0) await ring.waitForSpaceAsync(seen, Math.min(remaining, RECHECK_MS));
+          if (record < 0) await ring.waitForSpace(seen, Math.min(remaining, RECHECK_MS), asyncWait);
           ring.endSpaceWait();
           if (record < 0) continue;
         }
@@ -322,33 +308,22 @@ export class Producer {
     this.#awaitCommits();
   }
 
-  /**
-   * Waits for commits on committedCursor. The wait is announced in completionWaiters before the
-   * value check of waitAsync, so the writer (which stores the cursor, then reads the count) either
-   * notifies or the wait sees the new cursor at once.
-   */
+  /** Waits (asynchronously, bounded) for commits on committedCursor: see Ring.waitForCommits. */
   readonly #awaitCommits = (): void => {
-    const words = this.#ring.words;
+    const ring = this.#ring;
     for (;;) {
-      const seen = Atomics.load(words, CONTROL.committedCursor);
+      const seen = ring.committedCursor();
       this.completeReady();
       if (this.#pendingHead === this.#pending.length) {
         this.#completionArmed = false;
         return;
       }
-      Atomics.add(words, CONTROL.completionWaiters, 1);
-      const wait = waitAsync(words, CONTROL.committedCursor, seen, RECHECK_MS * 10);
-      if (wait.async) {
-        wait.value.then(this.#commitsArrived);
+      const outcome = ring.waitForCommits(seen, RECHECK_MS * 10, asyncWait);
+      if (typeof outcome !== 'string') {
+        outcome.then(this.#awaitCommits);
         return;
       }
-      Atomics.sub(words, CONTROL.completionWaiters, 1);
     }
-  };
-
-  readonly #commitsArrived = (): void => {
-    Atomics.sub(this.#ring.words, CONTROL.completionWaiters, 1);
-    this.#awaitCommits();
   };
 
   #holdAlive(): void {
@@ -368,4 +343,15 @@ export class Producer {
     const lifecycle = this.#ring.lifecycle();
     if (lifecycle === LIFECYCLE_FAILED || lifecycle === LIFECYCLE_CLOSED) this.completeReady();
   }
+}
+
+/**
+ * A batch whose events belong to the producer: a put that waits for ring space is encoded later,
+ * after the caller may have changed its own event objects or array.
+ */
+function ownEvents(batch: EncodableBatch): EncodableBatch {
+  const events = batch.events.map(({ type, data, metadata, crc }) =>
+    crc === undefined ? { type, data, metadata } : { type, data, metadata, crc },
+  );
+  return { ...batch, events };
 }
