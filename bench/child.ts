@@ -24,6 +24,7 @@ const caseModules: Record<string, () => Promise<{ run: CaseRun }>> = {
   ringstore: () => import('./cases/ringstore.js'),
   scale: () => import('./cases/scale.js'),
   ops: () => import('./cases/ops.js'),
+  cluster: () => import('./cases/cluster.js'),
 };
 
 export function caseModuleNames(): string[] {

@@ -61,6 +61,8 @@ export const CASE_SPECS: readonly CaseSpec[] = [
     optIn: true,
   },
   { id: 'reads-ringstore-lmdb', module: 'reads', variant: 'interleaved', once: true },
+  // Needs nats-server (docs/CLUSTER.md); starts and stops three of its own.
+  { id: 'cluster-r1-r3-single', module: 'cluster', variant: 'compare', once: true, optIn: true },
   {
     id: 'scale-open-crash',
     module: 'scale',

@@ -63,6 +63,26 @@ export const ERROR_CATALOG = {
   },
   TARGET_EXISTS: { status: 409, message: 'the target directory of a backup or repartition already exists' },
   INVALID_PLAN: { status: 400, message: 'a repartition plan is malformed or does not fit the store' },
+  CLUSTER_UNAVAILABLE: {
+    status: 503,
+    message: 'the NATS JetStream cluster cannot be reached or has no quorum; retry later',
+  },
+  NOT_OWNER: {
+    status: 503,
+    message: "no node can take this domain's writes now (its owner is unreachable); retry later",
+  },
+  REPLICA_DIVERGED: {
+    status: 500,
+    message: "a replicated generation does not apply to this node's store as it did on its owner",
+  },
+  MESSAGE_TOO_LARGE: {
+    status: 413,
+    message: "a batch is larger than the NATS server's max_payload allows in one message",
+  },
+  APPLY_TIMEOUT: {
+    status: 504,
+    message: 'this node did not apply the requested position within the wait',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

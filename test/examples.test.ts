@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHttpServer } from '../src/api/http/server.js';
 import { MemoryEventStore } from '../src/model/memory-store.js';
+import { startNatsCluster } from './support/nats-cluster.js';
 
 /**
  * Every example of README.md and docs/*.md is a file in examples/, run here as an application runs
@@ -84,6 +85,11 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^then: 22 Billed, 21 Billed, 20 Paid$/m,
     /^live: Voided at position 25\n$/m,
   ],
+  'cluster.mjs': [
+    /^Paid at version 2, position 1, generation 2$/m,
+    /^on b: version 2: Opened, Paid$/m,
+    /^a: applied 2, owner true\nb: applied 2, owner false\n$/m,
+  ],
   'decider.mjs': [
     /^balance 10 after 1 event\(s\), version 1$/m,
     /^appended at position 0 in 1 attempt\(s\)$/m,
@@ -109,6 +115,11 @@ describe('examples/*.mjs run against the built package', () => {
           await app.close();
           await store.close();
         };
+      }
+      if (file === 'cluster.mjs') {
+        const nats = await startNatsCluster(3);
+        env.RINGSTORE_NATS = nats.urls.join(',');
+        close = () => nats.stop();
       }
       const result = await run(file, env).finally(close);
       expect(result.stderr).toBe('');

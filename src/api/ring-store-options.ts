@@ -162,6 +162,12 @@ export function resolveRingStoreOptions(options: unknown): ResolvedRingStoreOpti
     throw invalid('options', 'RingStore.open needs an options object with at least { dir }');
   }
   const o = options as Record<string, unknown>;
+  if ('cluster' in o) {
+    throw invalid(
+      'cluster',
+      "cluster mode is ClusterStore.open(dir, { cluster }) from 'ringstore/cluster' (docs/CLUSTER.md), not RingStore.open",
+    );
+  }
   for (const key of Object.keys(o)) {
     if (!KNOWN.has(key)) throw invalid(key, 'unknown option');
   }

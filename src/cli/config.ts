@@ -24,6 +24,16 @@ export interface ServeConfig {
   console: boolean;
   bodyLimit: number;
   logLevel: string;
+  /** Cluster mode (docs/CLUSTER.md): set by --nats, which needs --node-id. */
+  cluster: ServeClusterConfig | undefined;
+}
+
+export interface ServeClusterConfig {
+  servers: string[];
+  nodeId: string;
+  replicas: number | undefined;
+  namespace: string | undefined;
+  leaseTtlMs: number | undefined;
 }
 
 interface OptionSpec {
@@ -96,6 +106,36 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'RINGSTORE_BODY_LIMIT',
     type: 'string',
     help: 'largest request body / NDJSON line in bytes (default 1048576)',
+  },
+  {
+    flag: 'nats',
+    env: 'RINGSTORE_NATS',
+    type: 'string',
+    help: 'cluster mode: nats-server URLs, comma separated (docs/CLUSTER.md)',
+  },
+  {
+    flag: 'node-id',
+    env: 'RINGSTORE_NODE_ID',
+    type: 'string',
+    help: "cluster mode: this node's unique name",
+  },
+  {
+    flag: 'replicas',
+    env: 'RINGSTORE_REPLICAS',
+    type: 'string',
+    help: 'cluster mode: replicas of a new domain stream, 1 to 5 (default 3 with three or more servers, else 1)',
+  },
+  {
+    flag: 'namespace',
+    env: 'RINGSTORE_NAMESPACE',
+    type: 'string',
+    help: 'cluster mode: prefix of the streams, subjects and buckets used (default ringstore)',
+  },
+  {
+    flag: 'lease-ttl-ms',
+    env: 'RINGSTORE_LEASE_TTL_MS',
+    type: 'string',
+    help: 'cluster mode: domain lease TTL when this node creates the lease bucket (default 10000)',
   },
   {
     flag: 'log-level',
@@ -192,13 +232,45 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     console: !flagOrEnv('no-console', 'RINGSTORE_NO_CONSOLE'),
     bodyLimit: integer('body-limit', pick('body-limit'), 1024, 64 * 1024 * 1024) ?? 1024 * 1024,
     logLevel,
+    cluster: clusterConfig(pick),
   };
+  if (
+    config.cluster &&
+    (config.crcThreads !== undefined ||
+      config.ringBytes !== undefined ||
+      config.backpressureTimeoutMs !== undefined)
+  ) {
+    throw invalid(
+      '--crc-threads, --ring-bytes and --backpressure-timeout-ms do not apply in cluster mode (--nats): a cluster node writes through NATS, not through the ring',
+    );
+  }
   if (!isLoopback(config.host) && config.tokens === undefined && !config.insecure) {
     throw invalid(
       `refusing to listen on ${config.host} without --tokens: anyone who can reach it could read and append. Give --tokens FILE, or --insecure if a trusted network makes that acceptable`,
     );
   }
   return Object.freeze(config);
+}
+
+function clusterConfig(pick: (flag: string) => string | undefined): ServeClusterConfig | undefined {
+  const nats = pick('nats');
+  const nodeId = pick('node-id');
+  if (nats === undefined) {
+    for (const flag of ['node-id', 'replicas', 'namespace', 'lease-ttl-ms']) {
+      if (pick(flag) !== undefined) throw invalid(`--${flag} needs --nats (cluster mode)`);
+    }
+    return undefined;
+  }
+  const servers = nats.split(',').map((s) => s.trim());
+  if (servers.some((s) => s === '')) throw invalid('--nats must list nats-server URLs, comma separated');
+  if (nodeId === undefined) throw invalid('--nats needs --node-id: a name unique in the cluster');
+  return {
+    servers,
+    nodeId,
+    replicas: integer('replicas', pick('replicas'), 1, 5),
+    namespace: pick('namespace'),
+    leaseTtlMs: integer('lease-ttl-ms', pick('lease-ttl-ms'), 500, 600_000),
+  };
 }
 
 export function serveUsage(): string {

@@ -13,6 +13,7 @@ commands:
   backup       online backup, consistent at one generation: ringstore backup --dir DIR --to NEWDIR
   repartition  write a new store with domains renamed, split, merged or dropped (offline):
                ringstore repartition --from DIR --to NEWDIR --plan PLAN.json [--dry-run]
+  cluster      a NATS cluster: ringstore cluster status|import --nats URLS (docs/CLUSTER.md)
   bench        run the benchmark suite (--http: the HTTP load test)
 
 options:
@@ -46,6 +47,8 @@ async function commandUsage(command: string): Promise<string | undefined> {
       return (await import('./repartition.js')).REPARTITION_USAGE;
     case 'bench':
       return BENCH_USAGE;
+    case 'cluster':
+      return (await import('./cluster.js')).CLUSTER_USAGE;
     default:
       return undefined;
   }
@@ -104,6 +107,8 @@ export async function runCli(
         return await (await import('./backup.js')).runBackup(rest);
       case 'repartition':
         return await (await import('./repartition.js')).runRepartition(rest);
+      case 'cluster':
+        return await (await import('./cluster.js')).runCluster(rest, env);
       default:
         return await (await import('./bench.js')).runBench(rest);
     }

@@ -2,7 +2,7 @@ import type { EventStore } from '../api/event-store.js';
 import { RingStore } from '../api/ring-store.js';
 import type { IndexRebuild } from '../storage/open-log.js';
 import type { RecoveryAction } from '../storage/recovery.js';
-import type { ServeConfig } from './config.js';
+import type { ServeClusterConfig, ServeConfig } from './config.js';
 
 export interface ServedStore {
   /** /metrics reports the store's internals through its `metrics()` method, when it has one. */
@@ -18,6 +18,7 @@ export interface ServedStore {
  * thread) on the configured directory, durability, CRC threads, ring size and backpressure wait.
  */
 export async function openServeStore(config: Readonly<ServeConfig>): Promise<ServedStore> {
+  if (config.cluster) return openClusterStore(config, config.cluster);
   const store = await RingStore.open({
     dir: config.dir,
     durability: config.durability,
@@ -37,4 +38,29 @@ export async function openServeStore(config: Readonly<ServeConfig>): Promise<Ser
     recovery: store.recovery,
     indexRebuilds: store.indexRebuilds,
   };
+}
+
+/**
+ * Cluster mode (--nats): a ClusterStore, whose own store in the directory follows every domain
+ * stream; the ring options do not apply (config.ts refuses them).
+ */
+async function openClusterStore(
+  config: Readonly<ServeConfig>,
+  cluster: ServeClusterConfig,
+): Promise<ServedStore> {
+  // Loaded only in cluster mode: a single node never loads the NATS client.
+  const { ClusterStore } = await import('../api/cluster/cluster-store.js');
+  const store = await ClusterStore.open(config.dir, {
+    durability: config.durability,
+    ...(config.indexCacheBytes !== undefined ? { indexCacheBytes: config.indexCacheBytes } : {}),
+    ...(config.instanceCacheSize !== undefined ? { instanceCacheSize: config.instanceCacheSize } : {}),
+    cluster: {
+      servers: cluster.servers,
+      nodeId: cluster.nodeId,
+      ...(cluster.replicas !== undefined ? { replicas: cluster.replicas } : {}),
+      ...(cluster.namespace !== undefined ? { namespace: cluster.namespace } : {}),
+      ...(cluster.leaseTtlMs !== undefined ? { leaseTtlMs: cluster.leaseTtlMs } : {}),
+    },
+  });
+  return { store };
 }

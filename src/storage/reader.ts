@@ -10,7 +10,7 @@ import { type FileIO, realFileIO } from './file-io.js';
 import { domainDir, joinPath } from './format.js';
 import { RecordCache } from './record-cache.js';
 import { integerOption } from './storage-options.js';
-import type { CacheStats, CommitDelta } from './types.js';
+import type { BatchHead, CacheStats, CommitDelta } from './types.js';
 
 export const DEFAULT_READER_INDEX_CACHE_BYTES = 16 * 1024 * 1024;
 
@@ -247,6 +247,34 @@ export class StorageReader {
     }
     if (nextPosition < 0) nextPosition = Math.max(start, end);
     return { events: d.materializer.materialize(spans, d.registry, options.verifyCrc), nextPosition };
+  }
+
+  /**
+   * The batches of a domain that start at or after `fromPosition`, at most `limit`, as their index
+   * records describe them (idempotency keys included): for tools that copy a store batch by batch
+   * (the cluster import, docs/CLUSTER.md); their events come from read().
+   */
+  batches(domain: string, fromPosition: number, limit: number): BatchHead[] {
+    this.#assertOpen();
+    const d = this.#domains.get(domain);
+    const heads: BatchHead[] = [];
+    if (!d || fromPosition >= d.eventCount || limit <= 0) return heads;
+    d.settle();
+    d.forEachRecord(d.offsetForPosition(fromPosition), (record) => {
+      if (record.firstPosition < fromPosition) return true;
+      heads.push({
+        firstPosition: record.firstPosition,
+        eventCount: record.eventCount,
+        aggregateType: d.registry.aggregateTypes[record.aggregateTypeCode]!,
+        aggregateId: record.aggregateId,
+        firstVersion: record.firstVersion,
+        generation: record.generation,
+        timestamp: record.timestamp,
+        idempotencyKey: record.idempotencyKey,
+      });
+      return heads.length < limit;
+    });
+    return heads;
   }
 
   close(): void {

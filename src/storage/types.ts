@@ -45,6 +45,32 @@ export interface AppendBatch {
   events: readonly AppendEvent[] | EventList;
 }
 
+/** The generation and timestamp a replicated commit carries (StorageWriter.append with a stamp). */
+export interface GenerationStamp {
+  generation: number;
+  timestamp: number;
+}
+
+/** One stored batch as its index record describes it (StorageReader.batches). */
+export interface BatchHead {
+  firstPosition: number;
+  eventCount: number;
+  aggregateType: string;
+  aggregateId: bigint;
+  firstVersion: number;
+  generation: number;
+  timestamp: number;
+  idempotencyKey: string | undefined;
+}
+
+/** Where a domain's log ends. */
+export interface DomainTip {
+  /** The position the next event gets (the number of events in the domain). */
+  nextPosition: number;
+  lastGeneration: number;
+  lastTimestamp: number;
+}
+
 /** One outcome per batch, in the order given. A rejected batch appends nothing and costs no position. */
 export type AppendOutcome = { ok: true; result: PutResult } | { ok: false; error: WireError };
 

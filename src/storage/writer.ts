@@ -44,7 +44,9 @@ import type {
   AppendReport,
   CacheStats,
   CommitDelta,
+  DomainTip,
   EventList,
+  GenerationStamp,
 } from './types.js';
 
 export interface StorageWriterOptions {
@@ -286,8 +288,14 @@ export class StorageWriter {
     ];
   }
 
-  append(batches: readonly AppendBatch[], durability: Durability): AppendReport {
-    return this.#append(batches, durability, undefined);
+  /**
+   * One commit. With `stamp` (a replica applying a generation decided elsewhere: src/api/cluster)
+   * every accepted batch gets exactly the stamp's generation and timestamp, however many bytes they
+   * hold, so that every replica numbers and times them alike; the stamp may not go back in any
+   * domain of the call.
+   */
+  append(batches: readonly AppendBatch[], durability: Durability, stamp?: GenerationStamp): AppendReport {
+    return this.#append(batches, durability, stamp, undefined);
   }
 
   /**
@@ -299,7 +307,7 @@ export class StorageWriter {
    */
   appendRecorded(batches: readonly RecordedBatch[], durability: Durability): AppendReport {
     this.#checkRecorded(batches);
-    return this.#append(batches, durability, batches);
+    return this.#append(batches, durability, undefined, batches);
   }
 
   /**
@@ -341,13 +349,16 @@ export class StorageWriter {
     );
   }
 
+  /** A commit whose batches get new generations, one stamp's, or each its recorded one. */
   #append(
     batches: readonly AppendBatch[],
     durability: Durability,
+    stamp: GenerationStamp | undefined,
     recorded: readonly RecordedBatch[] | undefined,
   ): AppendReport {
     if (this.#closed) throw new RingStoreError('STORE_CLOSED');
     if (this.#failure) throw this.#failure;
+    if (stamp) this.#checkStamp(batches, stamp);
     if (this.#overlapping === 0) for (const file of this.#retired.splice(0)) file.close();
     const outcomes: AppendOutcome[] = new Array(batches.length);
     const replays: { index: number; original: PutResult }[] = [];
@@ -446,7 +457,8 @@ export class StorageWriter {
 
     const generationBefore = this.#generation;
     this.#syncSeconds = [];
-    if (recorded) this.#stampRecorded(accepted, recorded);
+    if (stamp) this.#applyStamp(accepted, stamp);
+    else if (recorded) this.#stampRecorded(accepted, recorded);
     else this.#stampGenerations(accepted);
     const reached: Durability = durability === 'fsync' ? 'fsync' : 'write';
     let fsyncs = 0;
@@ -513,10 +525,10 @@ export class StorageWriter {
    *   commit N    write ─ sync ··········· ack N
    *   commit N+1          write ─ sync ··········· ack N+1 (after ack N)
    */
-  appendOverlapped(batches: readonly AppendBatch[]): Promise<AppendReport> {
+  appendOverlapped(batches: readonly AppendBatch[], stamp?: GenerationStamp): Promise<AppendReport> {
     let report: AppendReport;
     try {
-      report = this.append(batches, 'write');
+      report = this.append(batches, 'write', stamp);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -626,6 +638,70 @@ export class StorageWriter {
     const domain = newDomainState(name, folder, new NameRegistry(), false, index);
     this.#domains.set(name, domain);
     return domain;
+  }
+
+  /** Refuses, before anything changes, a stamp older than a domain's last generation. */
+  #checkStamp(batches: readonly AppendBatch[], stamp: GenerationStamp): void {
+    if (
+      !(
+        Number.isSafeInteger(stamp.generation) &&
+        stamp.generation >= 1 &&
+        Number.isSafeInteger(stamp.timestamp)
+      )
+    ) {
+      throw new RingStoreError(
+        'INVALID_OPTION',
+        'a generation stamp needs a generation >= 1 and a timestamp',
+        {
+          option: 'stamp',
+        },
+      );
+    }
+    for (const batch of batches) {
+      const last = this.#domains.get(batch.domain)?.lastGeneration ?? 0;
+      if (last > stamp.generation) {
+        throw new RingStoreError(
+          'REPLICA_DIVERGED',
+          `domain ${batch.domain} is at generation ${last}, past the stamped generation ${stamp.generation}`,
+          { domain: batch.domain, lastGeneration: last, generation: stamp.generation },
+        );
+      }
+    }
+  }
+
+  /**
+   * Gives every accepted batch the stamp's generation and timestamp (never below a domain's last
+   * timestamp: the same rule on every replica, since they all hold the same domain state).
+   */
+  #applyStamp(accepted: AcceptedBatch[], stamp: GenerationStamp): void {
+    let timestamp = Math.max(0, Math.min(stamp.timestamp, Number.MAX_SAFE_INTEGER));
+    for (const item of accepted) timestamp = Math.max(timestamp, item.domain.lastTimestamp);
+    for (const item of accepted) {
+      item.result.generation = stamp.generation;
+      item.result.timestamp = timestamp;
+    }
+    if (accepted.length > 0) {
+      this.#generation = Math.max(this.#generation, stamp.generation);
+      this.#lastTimestamp = Math.max(this.#lastTimestamp, timestamp);
+    }
+  }
+
+  /** Where a domain's log ends: its next position, last generation and timestamp. */
+  tip(domain: string): DomainTip {
+    const d = this.#domains.get(domain);
+    if (!d) return { nextPosition: 0, lastGeneration: 0, lastTimestamp: 0 };
+    return { nextPosition: d.nextPosition, lastGeneration: d.lastGeneration, lastTimestamp: d.lastTimestamp };
+  }
+
+  /** The result of an instance's earlier put with `key`, when there was one. */
+  keyedResult(domain: string, aggregateType: string, id: bigint, key: string): PutResult | undefined {
+    const d = this.#domains.get(domain);
+    const code = d?.registry.aggregateCode(aggregateType) ?? -1;
+    if (!d || code < 0) return undefined;
+    const state = this.#stateOf(d, d.aggregateTypes[code]!, id, true);
+    const result = state.keys?.get(key);
+    this.#instances.trim();
+    return result === undefined ? undefined : { ...result };
   }
 
   /** Cuts accepted batches into generations and stamps each with its number and timestamp. */

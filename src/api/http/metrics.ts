@@ -31,12 +31,23 @@ export interface StoreMetrics {
   backpressureRejections?: number;
   /** The store's bounded caches (index blocks in bytes, instance states in entries). */
   caches?: readonly StoreCacheMetric[];
+  /** A cluster node's view (src/api/cluster, docs/CLUSTER.md "Metrics"). */
+  cluster?: ClusterMetrics;
+}
+
+/** What a cluster node reports: lease changes and fences since open, and per domain its lag. */
+export interface ClusterMetrics {
+  leasesTaken: number;
+  leasesLost: number;
+  fencedPublishes: number;
+  forwardedPuts: number;
+  domains: readonly { domain: string; applied: number; lag: number; owner: boolean }[];
 }
 
 /** One bounded cache of the store (the storage layer's own report of it). */
 export type StoreCacheMetric = CacheStats;
 
-type NumericStoreMetric = Exclude<keyof StoreMetrics, 'fsyncDurations' | 'caches'>;
+type NumericStoreMetric = Exclude<keyof StoreMetrics, 'fsyncDurations' | 'caches' | 'cluster'>;
 
 export interface MetricsSource {
   metrics(): StoreMetrics;
@@ -313,6 +324,7 @@ export class HttpMetrics {
       field('backpressureRejections'),
     );
     this.#cacheMetrics(registers);
+    this.#clusterMetrics(registers);
     this.#readStore = readStore;
   }
 
@@ -372,6 +384,66 @@ export class HttpMetrics {
         },
       });
     }
+  }
+
+  /**
+   * A cluster node's: lease changes, fenced publishes and forwarded puts (counters), and per domain
+   * (label `domain`) the stream messages not applied yet, the last one applied, and whether this
+   * node owns it. Absent on a single-node store.
+   */
+  #clusterMetrics(registers: Registry[]): void {
+    const cluster = () => this.#snapshot?.cluster;
+    for (const [name, help, pick] of [
+      [
+        'ringstore_cluster_leases_taken_total',
+        'domain leases this node took',
+        (c: ClusterMetrics) => c.leasesTaken,
+      ],
+      [
+        'ringstore_cluster_leases_lost_total',
+        'domain leases this node lost',
+        (c: ClusterMetrics) => c.leasesLost,
+      ],
+      [
+        'ringstore_cluster_fenced_publishes_total',
+        'publishes JetStream refused on the expected last sequence',
+        (c: ClusterMetrics) => c.fencedPublishes,
+      ],
+      [
+        'ringstore_cluster_forwarded_puts_total',
+        "puts this node forwarded to a domain's owner",
+        (c: ClusterMetrics) => c.forwardedPuts,
+      ],
+    ] as const) {
+      mirroredCounter(this.registry, name, help, () => {
+        const c = cluster();
+        return c === undefined ? undefined : pick(c);
+      });
+    }
+    const perDomain = (name: string, help: string, value: (d: ClusterMetrics['domains'][number]) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['domain'],
+        registers,
+        collect() {
+          this.reset();
+          for (const d of cluster()?.domains ?? []) this.set({ domain: d.domain }, value(d));
+        },
+      });
+    perDomain(
+      'ringstore_cluster_lag_messages',
+      'messages of the domain stream this node has not applied',
+      (d) => d.lag,
+    );
+    perDomain(
+      'ringstore_cluster_applied_generation',
+      'the last stream message (generation) applied',
+      (d) => d.applied,
+    );
+    perDomain('ringstore_cluster_owner', '1 while this node holds the domain lease', (d) =>
+      d.owner ? 1 : 0,
+    );
   }
 
   async metricsText(): Promise<string> {

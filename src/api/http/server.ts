@@ -13,6 +13,7 @@ import { validateAggregateType, validateDomain, validateEventType } from '../../
 import { validateDirection, validateInstanceRead, validateReadOptions } from '../../model/queries.js';
 import type { PutResult } from '../../types.js';
 import type { EventStore } from '../event-store.js';
+import { waitForPosition } from '../wait-position.js';
 import { canBackup, parseBackupRequest, streamBackup } from './admin-backup.js';
 import { type Principal, type Scope, TokenAuthority } from './auth.js';
 import { CONSOLE_ROUTES, mountConsoleRoutes } from './console-routes.js';
@@ -258,6 +259,7 @@ export function mountRoutes(
         'limit',
         'atGeneration',
         'verifyCrc',
+        'waitForPosition',
       ]);
       const limit = queryInteger(query, 'limit') ?? LIMITS.defaultReadLimit;
       if (limit > LIMITS.maxReadLimit) {
@@ -274,6 +276,8 @@ export function mountRoutes(
         limit,
       };
       const valid = validateInstanceRead(getOptions);
+      const wait = queryInteger(query, 'waitForPosition');
+      if (wait !== undefined) await waitForPosition(store, domain, wait);
       // A domain with no events yet reads as empty, as embedded: names are never declared.
       const result = await store.get(domain, type, id, getOptions);
       reply.header(GENERATION_HEADER, String(store.generation));
@@ -300,6 +304,7 @@ export function mountRoutes(
         'toTime',
         'atGeneration',
         'verifyCrc',
+        'waitForPosition',
       ]);
       const readOptions = {
         fromPosition: queryInteger(query, 'fromPosition'),
@@ -311,6 +316,8 @@ export function mountRoutes(
         verifyCrc: queryFlag(query, 'verifyCrc'),
       };
       validateReadOptions(readOptions);
+      const wait = queryInteger(query, 'waitForPosition');
+      if (wait !== undefined) await waitForPosition(store, domain, wait);
       // A domain with no events yet reads as empty, as embedded: names are never declared.
       const result = await store.read(domain, readOptions);
       reply.header(GENERATION_HEADER, String(store.generation));
