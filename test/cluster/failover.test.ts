@@ -240,5 +240,5 @@ describe('failover', () => {
     expect(duplicated, `seed ${seed}`).toBe(0);
     await b.close();
     await a2.close();
-  }, 120_000);
+  }, 240_000);
 });

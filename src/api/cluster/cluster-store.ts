@@ -488,16 +488,21 @@ export class ClusterStore implements EventStore {
   async waitForPosition(domain: string, position: number, timeoutMs = 10_000): Promise<void> {
     this.#assertOpen();
     validateDomain(domain);
-    if (await this.#holds(domain, position)) return;
     await new Promise<void>((resolve, reject) => {
       let settled = false;
-      const settle = (err?: RingStoreError) => {
+      const settle = (err?: unknown) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         stop();
         if (err) reject(err);
         else resolve();
+      };
+      const check = () => {
+        this.#holds(domain, position).then(
+          (held) => held && settle(),
+          (err: unknown) => settle(err),
+        );
       };
       const timer = setTimeout(
         () =>
@@ -512,13 +517,11 @@ export class ClusterStore implements EventStore {
       );
       const stop = this.#engine.watch((notice) => {
         if (notice.closed) settle(new RingStoreError('STORE_CLOSED'));
-        else if (notice.domains.includes(domain)) {
-          this.#holds(domain, position).then(
-            (held) => held && settle(),
-            () => undefined,
-          );
-        }
+        else if (notice.domains.includes(domain)) check();
       });
+      // Checked only once the watch is in place: a commit that lands while the read runs notifies
+      // the watch, so the last one before the position is reached cannot slip between the two.
+      check();
     });
   }
 
