@@ -41,22 +41,35 @@ export async function ensureDomainStream(
   }
 }
 
-/** Opens a KV bucket, creating it with `options` when it does not exist yet. */
+/** How long opening a bucket keeps trying while JetStream answers with errors (no quorum yet, a timeout). */
+const OPEN_BUCKET_MS = 30_000;
+
+/**
+ * Opens a KV bucket, creating it with `options` when it does not exist yet. Creating one that
+ * exists with the same configuration is a no-op, and one that exists with another (another TTL) is
+ * used as it is. Anything else (a timeout while a busy cluster creates the bucket's replicated
+ * stream, no meta leader yet) is tried again until OPEN_BUCKET_MS have passed; then the creation's
+ * own error is thrown, not the open's "stream not found" that would hide it.
+ */
 export async function openBucket(
   kvm: Kvm,
   name: string,
   options: { ttl: number; history: number; replicas: number },
 ): Promise<KV> {
-  try {
-    // Creating a bucket that exists with the same configuration is a no-op.
-    return await kvm.create(name, options);
-  } catch (err) {
-    // It exists with another configuration (another TTL): use it as it is.
-    const kv = await kvm.open(name);
-    await kv.status().catch(() => {
-      throw err;
-    });
-    return kv;
+  const deadline = Date.now() + OPEN_BUCKET_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await kvm.create(name, options);
+    } catch (createError) {
+      try {
+        const kv = await kvm.open(name);
+        await kv.status();
+        return kv;
+      } catch {
+        if (Date.now() >= deadline) throw createError;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 100 * 2 ** attempt)));
+    }
   }
 }
 
