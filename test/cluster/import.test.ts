@@ -1,30 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClusterStore } from '../../src/api/cluster/cluster-store.js';
 import { importStore } from '../../src/api/cluster/import-store.js';
 import { StorageEngine } from '../../src/storage/storage-engine.js';
-import { type NatsCluster, startNatsCluster } from '../support/nats-cluster.js';
+import { clusterSuite } from '../support/cluster-suite.js';
 import { mulberry32 } from '../support/prng.js';
 
-let cluster: NatsCluster;
-const dirs: string[] = [];
-
-beforeAll(async () => {
-  cluster = await startNatsCluster(3);
-});
-
-afterAll(async () => {
-  await cluster?.stop();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'ringstore-import-'));
-  dirs.push(dir);
-  return dir;
-}
+const suite = clusterSuite('import');
+const tempDir = () => suite.tempDir();
 
 describe('ringstore cluster import', () => {
   it('moves a single-node store into empty domain streams, keeping positions, versions, keys and timestamps', async () => {
@@ -60,7 +42,7 @@ describe('ringstore cluster import', () => {
     };
     await source.close();
 
-    const imported = await importStore(sourceDir, { servers: cluster.urls, namespace: 'imp' });
+    const imported = await importStore(sourceDir, { servers: suite.cluster.urls, namespace: 'imp' });
     expect(imported.map((d) => [d.domain, d.events])).toEqual([
       ['billing', before.billing.length],
       ['orders', before.orders.length],
@@ -69,7 +51,7 @@ describe('ringstore cluster import', () => {
 
     const node = await ClusterStore.open(tempDir(), {
       durability: 'write',
-      cluster: { servers: cluster.urls, nodeId: 'n', namespace: 'imp' },
+      cluster: { servers: suite.cluster.urls, nodeId: 'n', namespace: 'imp' },
     });
     try {
       for (const domain of ['billing', 'orders'] as const) {
@@ -87,11 +69,11 @@ describe('ringstore cluster import', () => {
         expect(again).toMatchObject({ replayed: true, firstVersion: k.firstVersion });
       }
       // A second import of the same store is refused: the streams are not empty.
-      await expect(importStore(sourceDir, { servers: cluster.urls, namespace: 'imp' })).rejects.toMatchObject(
-        {
-          code: 'INVALID_OPTION',
-        },
-      );
+      await expect(
+        importStore(sourceDir, { servers: suite.cluster.urls, namespace: 'imp' }),
+      ).rejects.toMatchObject({
+        code: 'INVALID_OPTION',
+      });
     } finally {
       await node.close();
     }

@@ -1,7 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { readClusterStatus } from '../../src/api/cluster/cluster-status.js';
 import { HttpEventStore } from '../../src/api/http/client.js';
 import { formatStatus } from '../../src/cli/cluster.js';
@@ -10,23 +7,12 @@ import { runCli } from '../../src/cli/main.js';
 import { openServeStore } from '../../src/cli/open-store.js';
 import { type RunningService, startService } from '../../src/cli/serve.js';
 import { capture } from '../support/capture.js';
-import { type NatsCluster, startNatsCluster } from '../support/nats-cluster.js';
+import { clusterSuite } from '../support/cluster-suite.js';
 
-let cluster: NatsCluster;
-const dirs: string[] = [];
-
-beforeAll(async () => {
-  cluster = await startNatsCluster(3);
-});
-
-afterAll(async () => {
-  await cluster?.stop();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const suite = clusterSuite('serve-cluster');
 
 function serveArgs(nodeId: string): string[] {
-  const dir = mkdtempSync(join(tmpdir(), 'ringstore-serve-cluster-'));
-  dirs.push(dir);
+  const dir = suite.tempDir();
   return [
     '--dir',
     dir,
@@ -37,7 +23,7 @@ function serveArgs(nodeId: string): string[] {
     '--durability',
     'write',
     '--nats',
-    cluster.urls.join(','),
+    suite.cluster.urls.join(','),
     '--node-id',
     nodeId,
     '--namespace',
@@ -78,12 +64,12 @@ describe('ringstore serve --nats', () => {
       expect(metricsTwo).toMatch(/ringstore_cluster_forwarded_puts_total 1/);
 
       // Heartbeats are written every second: wait (on a busy machine, a little longer) for both.
-      let status = await readClusterStatus(cluster.urls, 'serve');
+      let status = await readClusterStatus(suite.cluster.urls, 'serve');
       for (let i = 0; i < 50; i++) {
         const caughtUp = status.nodes.filter((n) => n.domains.some((d) => d.applied === 2));
         if (caughtUp.length === 2) break;
         await new Promise((r) => setTimeout(r, 200));
-        status = await readClusterStatus(cluster.urls, 'serve');
+        status = await readClusterStatus(suite.cluster.urls, 'serve');
       }
       expect(status.streams).toMatchObject([{ domain: 'billing', lastSequence: 2, replicas: 3 }]);
       expect(status.leases).toMatchObject([{ domain: 'billing', node: 'n1' }]);
@@ -101,7 +87,7 @@ describe('ringstore serve --nats', () => {
             'cluster',
             'status',
             '--nats',
-            cluster.urls.join(','),
+            suite.cluster.urls.join(','),
             '--namespace',
             'serve',
             '--json',

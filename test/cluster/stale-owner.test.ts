@@ -1,41 +1,23 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClusterStore } from '../../src/api/cluster/cluster-store.js';
 import { decodeGenerationMessage } from '../../src/api/cluster/generation-message.js';
 import { NatsNames } from '../../src/api/cluster/nats-names.js';
 import { ClusterNodeProcess } from '../support/cluster-node-process.js';
-import { type NatsCluster, startNatsCluster } from '../support/nats-cluster.js';
+import { clusterSuite } from '../support/cluster-suite.js';
 
 /**
  * A stale owner cannot append: once another node holds the lease and has written, the old owner's
  * publishes are refused by JetStream (expected last sequence), and it steps down and forwards.
  */
-let cluster: NatsCluster;
-const dirs: string[] = [];
-
-beforeAll(async () => {
-  cluster = await startNatsCluster(3);
-});
-
-afterAll(async () => {
-  await cluster?.stop();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'ringstore-stale-'));
-  dirs.push(dir);
-  return dir;
-}
+const suite = clusterSuite('stale');
+const tempDir = () => suite.tempDir();
 
 /** The node that published each message of a domain stream, in stream order. */
 async function authors(namespace: string, domain: string): Promise<string[]> {
-  const nc = await connect({ servers: cluster.urls });
+  const nc = await connect({ servers: suite.cluster.urls });
   try {
     const jsm = await jetstreamManager(nc);
     const stream = new NatsNames(namespace).stream(domain);
@@ -67,7 +49,7 @@ describe('stale owner', () => {
     const spec = (nodeId: string) => ({
       dir: tempDir(),
       nodeId,
-      servers: cluster.urls,
+      servers: suite.cluster.urls,
       namespace: 'stop',
       leaseTtlMs: ttl,
       putTimeoutMs: 8000,
@@ -120,11 +102,11 @@ describe('stale owner', () => {
     const open = (nodeId: string) =>
       ClusterStore.open(tempDir(), {
         durability: 'write',
-        cluster: { servers: cluster.urls, nodeId, namespace, leaseTtlMs: 60_000, putTimeoutMs: 8000 },
+        cluster: { servers: suite.cluster.urls, nodeId, namespace, leaseTtlMs: 60_000, putTimeoutMs: 8000 },
       });
     const a = await open('a');
     const b = await open('b');
-    const nc = await connect({ servers: cluster.urls });
+    const nc = await connect({ servers: suite.cluster.urls });
     try {
       await a.put('orders', 'order', 1, [{ type: 'Changed', data: 'a1' }], { expectedVersion: 0 });
       const kv = await new Kvm(jetstream(nc)).open(new NatsNames(namespace).leaseBucket);
