@@ -1,9 +1,9 @@
+import { crc32, crc32Range } from '../crc.js';
 import { crcMismatch } from '../errors.js';
 import { EMPTY_BYTES } from '../model/events.js';
 import type { CheckedEvent } from '../model/put-validator.js';
 import type { AppendBatch, EventList } from '../storage/types.js';
 import type { ExpectedVersion } from '../types.js';
-import { crc32Fast, crc32Range } from './crc-range.js';
 import { alignRecord, RECORD_HEADER_BYTES } from './ring-layout.js';
 
 /**
@@ -102,8 +102,8 @@ export class BatchEncoder {
       const metadata = event.metadata ?? EMPTY_BYTES;
       payloadBytes += data.byteLength + metadata.byteLength;
       if (computeCrcs) {
-        const dataCrc = crc32Fast(data);
-        const crc = metadata.byteLength === 0 ? dataCrc : crc32Fast(metadata, dataCrc);
+        const dataCrc = crc32(data);
+        const crc = metadata.byteLength === 0 ? dataCrc : crc32(metadata, dataCrc);
         if (event.crc !== undefined && event.crc !== crc) {
           throw crcMismatch(i);
         }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crc32 } from '../../src/crc.js';
+import { crc32, crc32Range, ZLIB_CRC_THRESHOLD_BYTES } from '../../src/crc.js';
 import { eventCrc } from '../../src/model/events.js';
 import {
   BatchEncoder,
@@ -13,7 +13,6 @@ import {
   NameCache,
   RingEventList,
 } from '../../src/pipeline/batch-codec.js';
-import { crc32Range, ZLIB_CRC_THRESHOLD_BYTES } from '../../src/pipeline/crc-range.js';
 import { checkCrcRange, publishedRunEnd } from '../../src/pipeline/crc-stage.js';
 import { readRecordError, readRecordResult } from '../../src/pipeline/record-results.js';
 import { Ring } from '../../src/pipeline/ring.js';
