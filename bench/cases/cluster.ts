@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClusterStore } from '../../src/api/cluster/cluster-store.js';
 import type { EventStore } from '../../src/api/event-store.js';
+import { RingStore } from '../../src/api/ring-store.js';
 import { StorageEngine } from '../../src/storage/storage-engine.js';
 import type { CaseContext } from '../case.js';
 import {
@@ -77,7 +78,8 @@ export async function run(context: CaseContext, variant: string): Promise<CaseRe
         await store.close();
       }
       const notes: string[] = [`${config.inFlight} puts in flight`];
-      const messages = store instanceof ClusterStore ? store.status().publishedMessages : undefined;
+      const messages =
+        store instanceof RingStore && store.node !== undefined ? store.status().publishedMessages : undefined;
       const single = results[0];
       if (messages !== undefined && messages > 0)
         notes.push(`${round(events / messages, 1)} events per JetStream message`);

@@ -1,7 +1,7 @@
 import { DiscardPolicy, type JetStreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { KV, Kvm } from '@nats-io/kv';
-import { isStreamNotFound } from './nats-errors.js';
-import type { NatsNames } from './nats-names.js';
+import { isStreamNotFound } from '../../pipeline/cluster/nats-errors.js';
+import type { NatsNames } from '../../pipeline/cluster/nats-names.js';
 
 /** JetStream's duplicate window for domain streams: an unanswered publish may be repeated within it. */
 const DUPLICATE_WINDOW_NS = 120 * 1_000_000_000;

@@ -10,10 +10,10 @@ import { StorageEngine } from '../../storage/storage-engine.js';
 import type { AppendBatch, BatchHead } from '../../storage/types.js';
 import type { StoredEvent } from '../../types.js';
 import { defaultReplicas, ensureDomainStream, openBucket } from './domain-stream.js';
-import { encodeGenerationMessage } from './generation-message.js';
+import { encodeGenerationMessage } from '../../storage/generation-message.js';
 import { LeaseBook } from './lease-book.js';
-import { describe } from './nats-errors.js';
-import { NatsNames } from './nats-names.js';
+import { describe } from '../../pipeline/cluster/nats-errors.js';
+import { NatsNames } from '../../pipeline/cluster/nats-names.js';
 
 export interface ImportOptions {
   servers: readonly string[];

@@ -1,0 +1,95 @@
+import { RingStoreError } from '../../errors.js';
+import type { LogCut } from '../../storage/log-cut.js';
+import type { AppendBatch, AppendOutcome, AppendReport } from '../../storage/types.js';
+import type { StorageWriter } from '../../storage/writer.js';
+import type { Durability } from '../../types.js';
+import type { AppendTarget } from '../writer-loop.js';
+import type { DomainPublisher } from './domain-publisher.js';
+
+/**
+ * The writer loop's AppendTarget in cluster mode (docs/CLUSTER.md): a commit of the ring is grouped
+ * by domain, and each domain's batches go to its DomainPublisher, which commits them as generation
+ * messages on the domain's JetStream stream and applies each acknowledged one to this node's store.
+ * A domain this node does not write (no publisher, or one that stepped down) fails its batches with
+ * NOT_OWNER: never published, so the facade routes them again (to the new owner).
+ *
+ * Commits run one after another (the next is decided against a store that holds the previous one);
+ * the domains of one commit are published at once. The store's commit reports reach the main
+ * thread through ReplicatedWriter, so the report returned here carries outcomes only (an empty
+ * delta, no counters): the loop's commit message then settles the records. `afterCommit` runs
+ * before a commit's report is returned (ClusterWriterNode reports publishers that stepped down).
+ */
+export class ClusterTarget implements AppendTarget {
+  readonly commitsAsync = true;
+  readonly #publisher: (domain: string) => DomainPublisher | undefined;
+  readonly #storage: Pick<StorageWriter, 'cut' | 'cacheStats'>;
+  readonly #durability: Durability;
+  readonly #afterCommit: () => void;
+  #turn: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    publisher: (domain: string) => DomainPublisher | undefined,
+    storage: Pick<StorageWriter, 'cut' | 'cacheStats'>,
+    durability: Durability,
+    afterCommit: () => void,
+  ) {
+    this.#afterCommit = afterCommit;
+    this.#publisher = publisher;
+    this.#storage = storage;
+    this.#durability = durability;
+  }
+
+  append(): AppendReport {
+    throw new RingStoreError('INTERNAL', 'a cluster commit waits for JetStream: use appendOverlapped');
+  }
+
+  appendOverlapped(batches: readonly AppendBatch[]): Promise<AppendReport> {
+    // The loop reuses its array for the next scan: keep this commit's own copy.
+    const own = [...batches];
+    const run = this.#turn.then(() => this.#commit(own));
+    this.#turn = run.catch(() => undefined);
+    return run;
+  }
+
+  cut(): LogCut {
+    return this.#storage.cut();
+  }
+
+  async #commit(batches: readonly AppendBatch[]): Promise<AppendReport> {
+    const byDomain = new Map<string, number[]>();
+    for (let i = 0; i < batches.length; i++) {
+      const domain = batches[i]!.domain;
+      let indices = byDomain.get(domain);
+      if (!indices) byDomain.set(domain, (indices = []));
+      indices.push(i);
+    }
+    const outcomes: AppendOutcome[] = new Array(batches.length);
+    await Promise.all(
+      [...byDomain].map(async ([domain, indices]) => {
+        const publisher = this.#publisher(domain);
+        if (!publisher?.active) {
+          const error = new RingStoreError('NOT_OWNER', `domain ${domain}: this node does not write it`, {
+            domain,
+          }).toWire();
+          for (const i of indices) outcomes[i] = { ok: false, error };
+          return;
+        }
+        const results = await publisher.commit(indices.map((i) => batches[i]!));
+        for (let k = 0; k < indices.length; k++) outcomes[indices[k]!] = results[k]!;
+      }),
+    );
+    // Before the loop's commit message fails any batch: the main thread learns of a step-down first.
+    this.#afterCommit();
+    return {
+      outcomes,
+      delta: { generation: 0, domains: [] },
+      durability: this.#durability,
+      fsyncs: 0,
+      syncSeconds: [],
+      appendedEvents: 0,
+      appendedBytes: 0,
+      generations: 0,
+      caches: this.#storage.cacheStats(),
+    };
+  }
+}
