@@ -7,6 +7,7 @@ import { DurationHistogram, type DurationHistogramSnapshot } from '../model/dura
 import type { AggregateIdInput } from '../model/event-store.js';
 import { readInstance } from '../model/instance-read.js';
 import type { ValidInstanceRead, ValidReadOptions } from '../model/queries.js';
+import type { ClusterWriterConfig, ClusterWriterMessage } from '../pipeline/cluster/writer-node.js';
 import { CrcDispatcher } from '../pipeline/crc-dispatcher.js';
 import type { CrcTask, CrcTaskResult } from '../pipeline/crc-stage.js';
 import { Handoff } from '../pipeline/handoff.js';
@@ -30,7 +31,6 @@ import type { CacheStats, CommitDelta } from '../storage/types.js';
 import type { DomainReadResult, EventInput, InstanceEvents, PutOptions, PutResult } from '../types.js';
 import type { CrcWorkerData } from '../workers/crc-worker-data.js';
 import { compiledWorkerUrl } from '../workers/worker-url.js';
-import type { ClusterWriterConfig, ClusterWriterMessage } from '../pipeline/cluster/writer-node.js';
 import type {
   WriterControlMessage,
   WriterWorkerData,

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { Ring } from '../pipeline/ring.js';
 import type { ClusterWriterNode } from '../pipeline/cluster/writer-node.js';
+import { Ring } from '../pipeline/ring.js';
 import { asyncWait, waitStrategy } from '../pipeline/wait-strategy.js';
 import { toWireError, WriterLoop } from '../pipeline/writer-loop.js';
 import type { FileIO } from '../storage/file-io.js';

@@ -21,6 +21,7 @@ import type { ClusterMetrics } from '../http/metrics.js';
 import type { ResolvedClusterOptions } from './cluster-options.js';
 import { defaultReplicas, ensureDomainStream, openBucket } from './domain-stream.js';
 import { LeaseBook } from './lease-book.js';
+import { routesAgain } from './put-retry.js';
 
 /** One domain as this node sees it (`ringstore cluster status`, metrics). */
 export interface ClusterDomainStatus {
@@ -43,6 +44,8 @@ export interface ClusterNodeStatus {
   forwardedPuts: number;
   /** JetStream messages (generations) this node published since open. */
   publishedMessages: number;
+  /** Puts with an idempotency key routed again after their outcome was unknown (CLUSTER_UNAVAILABLE). */
+  unknownOutcomeRetries: number;
 }
 
 /** What the cluster side needs of the store's engine (RingEngine): the ring, the writer, the reader. */
@@ -61,6 +64,8 @@ export interface ClusterEngine {
 }
 
 const HEARTBEAT_MS = 1000;
+/** How long past putTimeoutMs the writer thread may take to answer 'own'. */
+const OWN_GRACE_MS = 5000;
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
@@ -102,6 +107,8 @@ export class ClusterNode {
   #publishedMessages = 0;
   #fenced = 0;
   #forwarded = 0;
+  /** Keyed puts routed again after an unknown outcome (CLUSTER_UNAVAILABLE). */
+  #unknownRetries = 0;
   #closed = false;
 
   private constructor(
@@ -180,18 +187,16 @@ export class ClusterNode {
   ): Promise<PutResult> {
     this.#assertOpen();
     const batch = toBatch(this.#validator, domain, aggregateType, id, events, options);
-    const deadline = performance.now() + this.#options.putTimeoutMs;
-    let lastRefusal: RingStoreError | undefined;
+    const started = performance.now();
+    const keyed = batch.idempotencyKey !== undefined;
     for (let attempt = 0; ; attempt++) {
       this.#assertOpen();
       try {
         return await this.#route(batch);
       } catch (err) {
-        // NOT_OWNER means: never published; the next attempt may find (or become) the owner.
-        if (!(err instanceof RingStoreError && err.code === 'NOT_OWNER')) throw err;
-        lastRefusal = err;
+        if (!routesAgain(err, keyed, performance.now() - started, this.#options.putTimeoutMs)) throw err;
+        if (err instanceof RingStoreError && err.code === 'CLUSTER_UNAVAILABLE') this.#unknownRetries++;
       }
-      if (performance.now() > deadline) throw lastRefusal;
       await new Promise((r) => setTimeout(r, Math.min(500, 50 * 2 ** attempt)));
     }
   }
@@ -295,7 +300,23 @@ export class ClusterNode {
         await ensureDomainStream(this.#jsm, this.#names, domain, this.#streamReplicas);
         this.#nc.publish(this.#names.domains, utf8.encode(domain));
         await new Promise<void>((resolve, reject) => {
-          this.#owning.set(domain, { resolve, reject });
+          // The writer catches up within putTimeoutMs or answers 'own-failed'; this bounds a writer
+          // thread that cannot answer at all (the store failed).
+          const timer = setTimeout(
+            () => reject(new Error('the writer thread did not start writing in time')),
+            this.#options.putTimeoutMs + OWN_GRACE_MS,
+          );
+          const settle = () => clearTimeout(timer);
+          this.#owning.set(domain, {
+            resolve: () => {
+              settle();
+              resolve();
+            },
+            reject: (err) => {
+              settle();
+              reject(err);
+            },
+          });
           this.#engine.control({ type: 'own', domain });
         });
         if (!this.#leases.holds(domain)) throw new Error('the lease expired while catching up');
@@ -411,6 +432,7 @@ export class ClusterNode {
       fencedPublishes: this.#fenced,
       forwardedPuts: this.#forwarded,
       publishedMessages: this.#publishedMessages,
+      unknownOutcomeRetries: this.#unknownRetries,
     };
   }
 

@@ -5,15 +5,15 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { RingStoreError } from '../../errors.js';
 import { eventCrc } from '../../model/events.js';
 import { LIMITS } from '../../model/limits.js';
+import { describe } from '../../pipeline/cluster/nats-errors.js';
+import { NatsNames } from '../../pipeline/cluster/nats-names.js';
 import { eventListOf } from '../../storage/event-list.js';
+import { encodeGenerationMessage } from '../../storage/generation-message.js';
 import { StorageEngine } from '../../storage/storage-engine.js';
 import type { AppendBatch, BatchHead } from '../../storage/types.js';
 import type { StoredEvent } from '../../types.js';
 import { defaultReplicas, ensureDomainStream, openBucket } from './domain-stream.js';
-import { encodeGenerationMessage } from '../../storage/generation-message.js';
 import { LeaseBook } from './lease-book.js';
-import { describe } from '../../pipeline/cluster/nats-errors.js';
-import { NatsNames } from '../../pipeline/cluster/nats-names.js';
 
 export interface ImportOptions {
   servers: readonly string[];

@@ -4,7 +4,13 @@ import type { AppendBatch, AppendOutcome, AppendReport } from '../../storage/typ
 import type { StorageWriter } from '../../storage/writer.js';
 import type { Durability } from '../../types.js';
 import type { AppendTarget } from '../writer-loop.js';
-import type { DomainPublisher } from './domain-publisher.js';
+
+/** What the target needs of a domain's writer (DomainPublisher). */
+export interface DomainCommitter {
+  readonly active: boolean;
+  /** One outcome per batch, in order. */
+  commit(batches: readonly AppendBatch[]): Promise<AppendOutcome[]>;
+}
 
 /**
  * The writer loop's AppendTarget in cluster mode (docs/CLUSTER.md): a commit of the ring is grouped
@@ -21,14 +27,14 @@ import type { DomainPublisher } from './domain-publisher.js';
  */
 export class ClusterTarget implements AppendTarget {
   readonly commitsAsync = true;
-  readonly #publisher: (domain: string) => DomainPublisher | undefined;
+  readonly #publisher: (domain: string) => DomainCommitter | undefined;
   readonly #storage: Pick<StorageWriter, 'cut' | 'cacheStats'>;
   readonly #durability: Durability;
   readonly #afterCommit: () => void;
   #turn: Promise<unknown> = Promise.resolve();
 
   constructor(
-    publisher: (domain: string) => DomainPublisher | undefined,
+    publisher: (domain: string) => DomainCommitter | undefined,
     storage: Pick<StorageWriter, 'cut' | 'cacheStats'>,
     durability: Durability,
     afterCommit: () => void,
@@ -59,9 +65,9 @@ export class ClusterTarget implements AppendTarget {
     const byDomain = new Map<string, number[]>();
     for (let i = 0; i < batches.length; i++) {
       const domain = batches[i]!.domain;
-      let indices = byDomain.get(domain);
-      if (!indices) byDomain.set(domain, (indices = []));
-      indices.push(i);
+      const indices = byDomain.get(domain);
+      if (indices) indices.push(i);
+      else byDomain.set(domain, [i]);
     }
     const outcomes: AppendOutcome[] = new Array(batches.length);
     await Promise.all(

@@ -1,7 +1,7 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { RingStoreError } from '../../errors.js';
-import type { AppendReport, GenerationApplier } from '../../storage/types.js';
 import { decodeGenerationMessage, type GenerationMessage } from '../../storage/generation-message.js';
+import type { AppendReport, GenerationApplier } from '../../storage/types.js';
 import type { NatsNames } from './nats-names.js';
 
 /** What the owner learns when the message at an expected sequence has been applied. */

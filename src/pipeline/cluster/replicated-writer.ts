@@ -1,4 +1,3 @@
-import type { StorageWriter } from '../../storage/writer.js';
 import type {
   AppendBatch,
   AppendReport,
@@ -6,6 +5,7 @@ import type {
   GenerationApplier,
   GenerationStamp,
 } from '../../storage/types.js';
+import type { StorageWriter } from '../../storage/writer.js';
 import type { Durability, PutResult } from '../../types.js';
 
 /**
