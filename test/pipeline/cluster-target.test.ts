@@ -88,7 +88,7 @@ describe('ClusterTarget', () => {
     expect(report.appendedEvents).toBe(0);
   });
 
-  it('runs commits one after another, and refuses a domain whose publisher stepped down', async () => {
+  it('hands the next commit to the publishers while one is out, and refuses a domain whose publisher stepped down', async () => {
     const a = new HeldPublisher();
     const target = new ClusterTarget(
       () => a,
@@ -98,14 +98,15 @@ describe('ClusterTarget', () => {
     );
     const first = target.appendOverlapped([batch('a', 1)]);
     const second = target.appendOverlapped([batch('a', 2)]);
-    await turns();
-    // The second is decided only once the first has been applied.
-    expect(a.calls.map((c) => c.ids)).toEqual([[1n]]);
-    a.active = false;
+    // Both are with the publisher at once, in commit order (it pipelines their messages).
+    expect(a.calls.map((c) => c.ids)).toEqual([[1n], [2n]]);
+    a.calls[1]!.settle();
     a.calls[0]!.settle();
-    expect((await first).outcomes[0]).toMatchObject({ ok: true });
-    const refused = (await second).outcomes[0]!;
+    expect((await first).outcomes[0]).toMatchObject({ ok: true, result: { firstVersion: 1 } });
+    expect((await second).outcomes[0]).toMatchObject({ ok: true, result: { firstVersion: 2 } });
+    a.active = false;
+    const refused = (await target.appendOverlapped([batch('a', 3)])).outcomes[0]!;
     expect(refused.ok ? undefined : refused.error.code).toBe('NOT_OWNER');
-    expect(a.calls).toHaveLength(1);
+    expect(a.calls).toHaveLength(2);
   });
 });

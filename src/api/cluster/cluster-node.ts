@@ -156,9 +156,12 @@ export class ClusterNode {
       const names = new NatsNames(options.namespace);
       const kvm = new Kvm(js);
       const ttl = options.leaseTtlMs;
-      const leases = await openBucket(kvm, names.leaseBucket, { ttl, history: 1, replicas: bucketReplicas });
-      const leaseTtlMs = (await leases.status()).ttl || ttl;
-      const nodes = await openBucket(kvm, names.nodeBucket, {
+      const { kv: leases, ttl: leaseTtlMs } = await openBucket(kvm, names.leaseBucket, {
+        ttl,
+        history: 1,
+        replicas: bucketReplicas,
+      });
+      const { kv: nodes } = await openBucket(kvm, names.nodeBucket, {
         ttl: 10 * HEARTBEAT_MS,
         history: 1,
         replicas: bucketReplicas,

@@ -63,20 +63,15 @@ export async function importStore(sourceDir: string, options: ImportOptions): Pr
     const js = jetstream(nc, { timeout: 10_000 });
     const servers = Math.max(1, nc.info?.connect_urls?.length ?? 1);
     const replicas = options.replicas ?? defaultReplicas(servers);
-    const kv = await openBucket(new Kvm(js), names.leaseBucket, {
+    const { kv, ttl } = await openBucket(new Kvm(js), names.leaseBucket, {
       ttl: options.leaseTtlMs ?? 10_000,
       history: 1,
       replicas: Math.min(replicas, defaultReplicas(servers)),
     });
     let lost: string | undefined;
-    const book = new LeaseBook(
-      kv,
-      `import-${randomUUID().slice(0, 8)}`,
-      (await kv.status()).ttl || 10_000,
-      (d, why) => {
-        lost = `${d}: ${why}`;
-      },
-    );
+    const book = new LeaseBook(kv, `import-${randomUUID().slice(0, 8)}`, ttl, (d, why) => {
+      lost = `${d}: ${why}`;
+    });
     leases = book;
     const maxBytes = (nc.info?.max_payload ?? 1024 * 1024) - HEADER_ALLOWANCE;
     const wanted = options.domains ?? source.domains();

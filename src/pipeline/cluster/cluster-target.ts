@@ -19,8 +19,9 @@ export interface DomainCommitter {
  * A domain this node does not write (no publisher, or one that stepped down) fails its batches with
  * NOT_OWNER: never published, so the facade routes them again (to the new owner).
  *
- * Commits run one after another (the next is decided against a store that holds the previous one);
- * the domains of one commit are published at once. The store's commit reports reach the main
+ * A commit's domains are published at once, and the next commit's messages may be published
+ * while this one's wait for their acknowledgements (each publisher decides commits in the order it
+ * was given them, counting its messages in flight; the writer loop has at most two commits out). The store's commit reports reach the main
  * thread through ReplicatedWriter, so the report returned here carries outcomes only (an empty
  * delta, no counters): the loop's commit message then settles the records. `afterCommit` runs
  * before a commit's report is returned (ClusterWriterNode reports publishers that stepped down).
@@ -31,7 +32,6 @@ export class ClusterTarget implements AppendTarget {
   readonly #storage: Pick<StorageWriter, 'cut' | 'cacheStats'>;
   readonly #durability: Durability;
   readonly #afterCommit: () => void;
-  #turn: Promise<unknown> = Promise.resolve();
 
   constructor(
     publisher: (domain: string) => DomainCommitter | undefined,
@@ -50,11 +50,8 @@ export class ClusterTarget implements AppendTarget {
   }
 
   appendOverlapped(batches: readonly AppendBatch[]): Promise<AppendReport> {
-    // The loop reuses its array for the next scan: keep this commit's own copy.
-    const own = [...batches];
-    const run = this.#turn.then(() => this.#commit(own));
-    this.#turn = run.catch(() => undefined);
-    return run;
+    // The loop reuses its array for the next scan: #commit takes what it needs before returning.
+    return this.#commit(batches);
   }
 
   cut(): LogCut {
@@ -70,20 +67,22 @@ export class ClusterTarget implements AppendTarget {
       else byDomain.set(domain, [i]);
     }
     const outcomes: AppendOutcome[] = new Array(batches.length);
-    await Promise.all(
-      [...byDomain].map(async ([domain, indices]) => {
-        const publisher = this.#publisher(domain);
-        if (!publisher?.active) {
-          const error = new RingStoreError('NOT_OWNER', `domain ${domain}: this node does not write it`, {
-            domain,
-          }).toWire();
-          for (const i of indices) outcomes[i] = { ok: false, error };
-          return;
-        }
-        const results = await publisher.commit(indices.map((i) => batches[i]!));
+    // Each domain's batches are handed to its publisher now, synchronously: publishers decide the
+    // commits they are given in the order they were given them.
+    const commits = [...byDomain].map(([domain, indices]) => {
+      const publisher = this.#publisher(domain);
+      if (!publisher?.active) {
+        const error = new RingStoreError('NOT_OWNER', `domain ${domain}: this node does not write it`, {
+          domain,
+        }).toWire();
+        for (const i of indices) outcomes[i] = { ok: false, error };
+        return Promise.resolve();
+      }
+      return publisher.commit(indices.map((i) => batches[i]!)).then((results) => {
         for (let k = 0; k < indices.length; k++) outcomes[indices[k]!] = results[k]!;
-      }),
-    );
+      });
+    });
+    await Promise.all(commits);
     // Before the loop's commit message fails any batch: the main thread learns of a step-down first.
     this.#afterCommit();
     return {

@@ -13,8 +13,9 @@ import type { PutResult } from '../../types.js';
  *   replay   its idempotency key was seen before on the instance: the original result, unpublished
  *   refuse   the expected version does not hold (VERSION_CONFLICT), or the batch cannot fit in one
  *            message (MESSAGE_TOO_LARGE): answered now, unpublished
- *   later    not in this message: the message is full, or a batch taken before it carries the same
- *            idempotency key (decided again after the message is applied, it then replays)
+ *   later    not in this message: the message is full, or a batch taken before it (in this message
+ *            or one still in flight) carries the same idempotency key (decided again once that
+ *            message is applied, it then replays)
  */
 export type BatchDecision =
   | { kind: 'take'; batch: AppendBatch }
@@ -28,17 +29,20 @@ const PER_BATCH_ALLOWANCE = 256;
 
 /**
  * Decides the batches of one domain, in order, for the next message; at most `maxMessageBytes` of
- * them are taken. Versions count the batches taken earlier in the same message.
+ * them are taken. Versions count the batches taken earlier in the same message (and `state` those
+ * of messages in flight); `keysInFlight` holds the keys (keyOf) of batches in messages not applied
+ * yet.
  */
 export function decideGeneration(
   state: Pick<GenerationApplier, 'version' | 'keyedResult'>,
   domain: string,
   batches: readonly AppendBatch[],
   maxMessageBytes: number,
+  keysInFlight: ReadonlySet<string> = new Set(),
 ): BatchDecision[] {
   const decisions: BatchDecision[] = new Array(batches.length);
   const versions = new Map<string, number>();
-  const keys = new Set<string>();
+  const keys = new Set<string>(keysInFlight);
   let bytes = HEADER_ALLOWANCE;
   let full = false;
   for (let i = 0; i < batches.length; i++) {
@@ -74,10 +78,10 @@ function decideOne(
   versions: Map<string, number>,
   keys: Set<string>,
 ): BatchDecision {
-  const instance = `${batch.aggregateType}\u0000${batch.aggregateId}`;
+  const instance = instanceOf(batch);
   try {
     if (batch.idempotencyKey !== undefined) {
-      if (keys.has(`${instance}\u0000${batch.idempotencyKey}`)) return { kind: 'later' };
+      if (keys.has(keyOf(batch)!)) return { kind: 'later' };
       const original = state.keyedResult(
         domain,
         batch.aggregateType,
@@ -91,7 +95,7 @@ function decideOne(
       return { kind: 'refuse', error: versionConflict(version, batch.expectedVersion) };
     }
     versions.set(instance, version + eventListOf(batch.events).length);
-    if (batch.idempotencyKey !== undefined) keys.add(`${instance}\u0000${batch.idempotencyKey}`);
+    if (batch.idempotencyKey !== undefined) keys.add(keyOf(batch)!);
     return { kind: 'take', batch: { ...batch, expectedVersion: version } };
   } catch (err) {
     return {
@@ -102,6 +106,16 @@ function decideOne(
           : new RingStoreError('INTERNAL', err instanceof Error ? err.message : String(err)),
     };
   }
+}
+
+/** A batch's instance, as the decision's maps name it. */
+export function instanceOf(batch: AppendBatch): string {
+  return `${batch.aggregateType}\u0000${batch.aggregateId}`;
+}
+
+/** A batch's idempotency key on its instance, as the decision's sets name it (undefined without one). */
+export function keyOf(batch: AppendBatch): string | undefined {
+  return batch.idempotencyKey === undefined ? undefined : `${instanceOf(batch)}\u0000${batch.idempotencyKey}`;
 }
 
 /** An upper bound of a batch's bytes in a message (its events' bytes and header fields). */

@@ -55,6 +55,8 @@ export type ClusterWriterMessage =
   | { type: 'cluster-status'; domains: ReplicaStatus[]; publishedMessages: number };
 
 const DISCOVERY_MS = 2000;
+/** Generation messages of one domain published and not yet applied, at most (pipelining). */
+const MESSAGES_IN_FLIGHT = 4;
 const STATUS_MS = 500;
 const utf8Decoder = new TextDecoder();
 
@@ -165,6 +167,7 @@ export class ClusterWriterNode {
         node: this.#config.nodeId,
         maxMessageBytes: this.#maxPayload,
         publishTimeoutMs: this.#config.putTimeoutMs,
+        maxInFlight: MESSAGES_IN_FLIGHT,
         clock: Date.now,
       });
       if (current) this.#published += current.published;
