@@ -247,4 +247,28 @@ describe('DomainPublisher (fake JetStream)', () => {
     expect(outcomes.map((o) => o.ok && o.result.generation)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(publisher.mostInFlight).toBe(4);
   });
+
+  it('answers a version conflict found against a message in flight only once that message is applied', async () => {
+    const { js, publisher } = setup();
+    const first = publisher.commit([batch(1)]);
+    const second = publisher.commit([batch(1, 0), batch(2)]);
+    await turns();
+    // Instance 2 goes out at once; the conflict on instance 1 waits for the first message.
+    expect(js.publishes).toHaveLength(2);
+    expect(decodeGenerationMessage(js.publishes[1]!.bytes).batches.map((b) => b.aggregateId)).toEqual([2n]);
+    let answered = false;
+    void second.then(() => {
+      answered = true;
+    });
+    js.publishes[1]!.ack();
+    await turns();
+    expect(answered).toBe(false);
+    js.publishes[0]!.ack();
+    const outcomes = [...(await first), ...(await second)];
+    expect(outcomes.map((o) => (o.ok ? o.result.firstVersion : o.error.code))).toEqual([
+      1,
+      'VERSION_CONFLICT',
+      1,
+    ]);
+  });
 });

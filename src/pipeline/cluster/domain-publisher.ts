@@ -68,6 +68,8 @@ export class DomainPublisher {
   /** The id of the message at #next - 1 when this publisher sent it, else undefined. */
   #lastSentId: string | undefined;
   #lastTimestamp = 0;
+  /** The last sequence applied here as this publisher's own (or caught up to at the start). */
+  #appliedThrough: number;
   #stopped: StepDownReason | undefined;
   /** Messages sent and not yet handled, oldest first. */
   readonly #inFlight: InFlight[] = [];
@@ -100,6 +102,7 @@ export class DomainPublisher {
     this.#names = names;
     this.#options = options;
     this.#next = last + 1;
+    this.#appliedThrough = last;
     this.#view = {
       version: (d, type, id) =>
         this.#pendingVersions.get(`${type}\u0000${id}`)?.version ?? store.version(d, type, id),
@@ -192,7 +195,8 @@ export class DomainPublisher {
           taken.push(i);
           message.batches.push(decision.batch);
         } else if (decision.kind === 'replay') outcomes[i] = { ok: true, result: decision.result };
-        else if (decision.kind === 'refuse') outcomes[i] = { ok: false, error: decision.error.toWire() };
+        else if (decision.kind === 'refuse' && !this.#dependsOnInFlight(decision.error, batches[i]!))
+          outcomes[i] = { ok: false, error: decision.error.toWire() };
         else later.push(i);
       });
       if (taken.length > 0) {
@@ -202,7 +206,7 @@ export class DomainPublisher {
           }),
         );
       } else if (later.length > 0) {
-        // Waiting for a key in flight: decided again once the newest message is handled.
+        // Waiting for a key or a version in flight: decided again once the newest message is handled.
         const newest = this.#inFlight[this.#inFlight.length - 1];
         if (newest) await newest.handled;
       }
@@ -269,8 +273,14 @@ export class DomainPublisher {
       message.batches.map(() => ({ ok: false, error: error.toWire() }));
     if (published === 'stored') {
       this.published++;
-      // Applied here at once; the consumer will skip it.
-      this.#replica.apply(seq, message).catch(() => undefined);
+      if (this.#appliedThrough === seq - 1) {
+        // Applied here at once; the consumer will skip it.
+        this.#replica.apply(seq, message).catch(() => undefined);
+      } else {
+        // The message before it was not applied as ours (it failed here, yet the stream has it):
+        // this one is applied from the stream, in order, never ahead of it.
+        await this.#catchUp().catch(() => undefined);
+      }
     } else {
       // Not certainly stored (or stored by someone else): learn from the stream what message `seq` is.
       let reached: boolean;
@@ -311,7 +321,16 @@ export class DomainPublisher {
       this.stepDown('fenced');
       return failAll(this.#notOwner('another node extended the stream (fenced by expected-last-sequence)'));
     }
+    this.#appliedThrough = seq;
     return result.report.outcomes;
+  }
+
+  /**
+   * A version conflict found against a version that messages in flight will make (not yet the
+   * store's): answered only once they are applied, since a refused message would make it untrue.
+   */
+  #dependsOnInFlight(error: RingStoreError, batch: AppendBatch): boolean {
+    return error.code === 'VERSION_CONFLICT' && this.#pendingVersions.has(instanceOf(batch));
   }
 
   /** Drops what a handled message added to the decisions' view (the store holds it now, or never). */
