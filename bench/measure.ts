@@ -163,6 +163,18 @@ export interface InFlightRun {
 }
 
 /**
+ * The warm-up of a write case: `operation` over batches 0 … warmupBatches - 1 with the case's own
+ * window, untimed and with no deadline, so the measured puts that follow run in a warm process.
+ */
+export async function warmUp(
+  warmupBatches: number,
+  inFlight: number,
+  operation: (batch: number) => Promise<unknown>,
+): Promise<void> {
+  await runInFlight(warmupBatches, inFlight, Number.POSITIVE_INFINITY, operation, new LatencyRecorder(0));
+}
+
+/**
  * Keeps `inFlight` operations outstanding until `total` have been issued or `deadline` (seconds,
  * nowSeconds() clock) has passed, recording each operation's latency from issue to settle. Each
  * lane is a loop awaiting its own operation, so there is one promise chain per lane and nothing

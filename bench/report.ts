@@ -286,6 +286,7 @@ export function renderMarkdown(report: RunReport): string {
       `start and ${machine.loadAverageEnd.map((x) => x.toFixed(2)).join(' ')} at the end, commit ${machine.commit}.`,
     '',
     `Workload: ${format(config.events)} events of ${config.eventBytes} bytes, batches of ${config.batchEvents}, ` +
+      `measured after a warm-up of ${format(config.warmupEvents ?? 0)} events put the same way into the same store, ` +
       `${format(config.instances)} instances, ${config.inFlight} puts in flight, ` +
       `${config.batchesPerCall} batches per storage-engine call, reads of ${format(config.readInstances)} instances; ` +
       `median of ${config.rounds} interleaved round(s); ` +

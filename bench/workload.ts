@@ -46,7 +46,10 @@ function shuffled(count: number, random: () => number): Uint32Array {
  * no hashing: what a case measures is the store, not the generator.
  */
 export class Workload {
+  /** Batches measured: batches warmupBatches … warmupBatches + batchCount - 1. */
   readonly batchCount: number;
+  /** Batches 0 … warmupBatches - 1 are put before measuring (BenchConfig.warmupEvents). */
+  readonly warmupBatches: number;
   readonly batchBytes: number;
   readonly totalBytes: number;
   readonly #config: BenchConfig;
@@ -57,6 +60,7 @@ export class Workload {
   constructor(config: BenchConfig) {
     this.#config = config;
     this.batchCount = config.events / config.batchEvents;
+    this.warmupBatches = config.warmupEvents / config.batchEvents;
     this.batchBytes = config.batchEvents * config.eventBytes;
     this.totalBytes = config.events * config.eventBytes;
     this.#instanceOrder = shuffled(config.instances, seededRandom(config.seed));
@@ -75,6 +79,11 @@ export class Workload {
         crc: crc32(data),
       });
     }
+  }
+
+  /** The batch of the i-th measured put (the warm-up puts batches before it). */
+  measuredBatch(i: number): number {
+    return this.warmupBatches + i;
   }
 
   /** Instance index (0-based) of batch k. */

@@ -18,25 +18,32 @@ export async function run(context: CaseContext): Promise<CaseResult[]> {
   let fsyncs = 0;
   let batches = 0;
   let capped = false;
-  const meter = new CpuMeter(context.threads);
-  meter.start();
-  const start = nowSeconds();
+  const writeBatch = (batch: number) => {
+    for (let j = 0; j < config.batchEvents; j++)
+      buffer.set(workload.payload(workload.poolIndex(batch, j)), j * config.eventBytes);
+    writeSync(fd, buffer);
+    unsynced += buffer.length;
+    if (unsynced >= MIB) {
+      fdatasyncSync(fd);
+      fsyncs++;
+      unsynced = 0;
+    }
+  };
+  let meter: CpuMeter | undefined;
+  let start = 0;
   try {
-    for (let k = 0; k < workload.batchCount; k++) {
-      if ((k & 1023) === 0 && nowSeconds() > context.deadline) {
+    for (let batch = 0; batch < workload.warmupBatches; batch++) writeBatch(batch);
+    fsyncs = 0;
+    meter = new CpuMeter(context.threads);
+    meter.start();
+    start = nowSeconds();
+    for (let i = 0; i < workload.batchCount; i++) {
+      if ((i & 1023) === 0 && nowSeconds() > context.deadline) {
         capped = true;
         break;
       }
-      for (let j = 0; j < config.batchEvents; j++)
-        buffer.set(workload.payload(workload.poolIndex(k, j)), j * config.eventBytes);
-      writeSync(fd, buffer);
+      writeBatch(workload.measuredBatch(i));
       batches++;
-      unsynced += buffer.length;
-      if (unsynced >= MIB) {
-        fdatasyncSync(fd);
-        fsyncs++;
-        unsynced = 0;
-      }
     }
     if (unsynced > 0) {
       fdatasyncSync(fd);
@@ -47,7 +54,7 @@ export async function run(context: CaseContext): Promise<CaseResult[]> {
   }
   const seconds = nowSeconds() - start;
   const events = batches * config.batchEvents;
-  const cpu = meter.stop(events);
+  const cpu = meter!.stop(events);
   return [
     {
       id: 'floor',

@@ -9,6 +9,7 @@ import {
   type ReadPass,
   runInFlight,
   throughput,
+  warmUp,
 } from '../measure.js';
 import { EVENT_TYPES, type Workload } from '../workload.js';
 
@@ -59,18 +60,20 @@ async function durableWrites(context: CaseContext): Promise<CaseResult[]> {
   const values = valuePool(workload, 1024);
   const db = openStore(context.dir);
   const latencies = new LatencyRecorder(workload.batchCount);
+  const put = async (batch: number) => {
+    // One batch = one atomic write block; lmdb-js may group blocks of one event turn into one
+    // LMDB transaction (its own group commit), exactly as ringstore groups generations.
+    await db.batch(() => putBatch(db, workload, values, batch, config.batchEvents));
+    await db.flushed;
+  };
+  await warmUp(workload.warmupBatches, config.inFlight, put);
   const meter = new CpuMeter(context.threads);
   meter.start();
   const outcome = await runInFlight(
     workload.batchCount,
     config.inFlight,
     context.deadline,
-    async (batch) => {
-      // One batch = one atomic write block; lmdb-js may group blocks of one event turn into one
-      // LMDB transaction (its own group commit), exactly as ringstore groups generations.
-      await db.batch(() => putBatch(db, workload, values, batch, config.batchEvents));
-      await db.flushed;
-    },
+    (i) => put(workload.measuredBatch(i)),
     latencies,
   );
   const events = outcome.completed * config.batchEvents;

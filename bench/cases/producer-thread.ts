@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Producer, type ProducerHandle } from '../../src/pipeline/producer.js';
 import type { BenchConfig } from '../config.js';
-import { LatencyRecorder, runInFlight } from '../measure.js';
+import { LatencyRecorder, runInFlight, warmUp } from '../measure.js';
 import { BENCH_AGGREGATE_TYPE, BENCH_DOMAIN, Workload } from '../workload.js';
 
 /**
@@ -28,23 +28,24 @@ const data = workerData as ProducerThreadData;
 const port = parentPort!;
 const workload = new Workload(data.config);
 const producer = Producer.fromHandle(data.handle);
-const total = Math.ceil((workload.batchCount - data.lane) / data.lanes);
+/** This lane's share of `count` batches: its i-th one is batch lane + i·lanes of them. */
+const laneShare = (count: number) => Math.max(0, Math.ceil((count - data.lane) / data.lanes));
+const total = laneShare(workload.batchCount);
 const latencies = new LatencyRecorder(total);
+const put = (batch: number) =>
+  producer.put(
+    BENCH_DOMAIN,
+    BENCH_AGGREGATE_TYPE,
+    workload.idOf(workload.instanceOf(batch)),
+    workload.inputEvents(batch),
+  );
 
 port.once('message', async () => {
   const outcome = await runInFlight(
     total,
     data.inFlight,
     data.deadline,
-    (i) => {
-      const batch = data.lane + i * data.lanes;
-      return producer.put(
-        BENCH_DOMAIN,
-        BENCH_AGGREGATE_TYPE,
-        workload.idOf(workload.instanceOf(batch)),
-        workload.inputEvents(batch),
-      );
-    },
+    (i) => put(workload.measuredBatch(data.lane + i * data.lanes)),
     latencies,
   );
   const samples = latencies.samples();
@@ -55,4 +56,6 @@ port.once('message', async () => {
   };
   port.postMessage(report, [samples.buffer as ArrayBuffer]);
 });
+// Warm up before 'ready': the case starts its CPU meter and clock on 'ready' from every lane.
+await warmUp(laneShare(workload.warmupBatches), data.inFlight, (i) => put(data.lane + i * data.lanes));
 port.postMessage('ready');

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import type { RingStoreStats } from '../../src/api/ring-engine.js';
 import { RingStore, ringStoreThreads } from '../../src/api/ring-store.js';
 import type { Durability } from '../../src/types.js';
 import type { CaseContext } from '../case.js';
@@ -12,6 +13,7 @@ import {
   round,
   runInFlight,
   throughput,
+  warmUp,
 } from '../measure.js';
 import type { ThreadRoles } from '../thread-roles.js';
 import { BENCH_AGGREGATE_TYPE, BENCH_DOMAIN } from '../workload.js';
@@ -58,6 +60,8 @@ function caseId(variant: Variant): string {
 
 interface MeasuredRun extends InFlightRun {
   cpu: ThreadCpu;
+  /** The store's counters when measuring began (after the warm-up). */
+  statsBefore: RingStoreStats;
 }
 
 /** Names the store's writer and CRC pool threads (a pool thread that died has a replacement). */
@@ -67,9 +71,15 @@ export function nameStoreThreads(threads: ThreadRoles, store: RingStore): void {
   for (const thread of pool?.threads ?? []) threads.assign(thread.threadId, 'crc');
 }
 
-function stopMeter(context: CaseContext, store: RingStore, meter: CpuMeter, run: InFlightRun): MeasuredRun {
+function stopMeter(
+  context: CaseContext,
+  store: RingStore,
+  meter: CpuMeter,
+  run: InFlightRun,
+  statsBefore: RingStoreStats,
+): MeasuredRun {
   nameStoreThreads(context.threads, store);
-  return { ...run, cpu: meter.stop(run.completed * context.config.batchEvents) };
+  return { ...run, cpu: meter.stop(run.completed * context.config.batchEvents), statsBefore };
 }
 
 async function fromMainThread(
@@ -78,22 +88,25 @@ async function fromMainThread(
   latencies: LatencyRecorder,
 ): Promise<MeasuredRun> {
   const { workload, config } = context;
+  const put = (batch: number) =>
+    store.put(
+      BENCH_DOMAIN,
+      BENCH_AGGREGATE_TYPE,
+      workload.idOf(workload.instanceOf(batch)),
+      workload.inputEvents(batch),
+    );
+  await warmUp(workload.warmupBatches, config.inFlight, put);
+  const statsBefore = store.stats();
   const meter = new CpuMeter(context.threads);
   meter.start();
   const run = await runInFlight(
     workload.batchCount,
     config.inFlight,
     context.deadline,
-    (batch) =>
-      store.put(
-        BENCH_DOMAIN,
-        BENCH_AGGREGATE_TYPE,
-        workload.idOf(workload.instanceOf(batch)),
-        workload.inputEvents(batch),
-      ),
+    (i) => put(workload.measuredBatch(i)),
     latencies,
   );
-  return stopMeter(context, store, meter, run);
+  return stopMeter(context, store, meter, run, statsBefore);
 }
 
 async function fromProducerThreads(
@@ -134,6 +147,7 @@ async function fromProducerThreads(
     );
   }
   await Promise.all(ready);
+  const statsBefore = store.stats();
   const meter = new CpuMeter(context.threads);
   meter.start();
   const start = nowSeconds();
@@ -149,10 +163,23 @@ async function fromProducerThreads(
       latencies.recordAll(report.latencies);
     }
     // Measured before the producer threads end, which would take their CPU time with them.
-    return stopMeter(context, store, meter, { completed, seconds, capped });
+    return stopMeter(context, store, meter, { completed, seconds, capped }, statsBefore);
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
+}
+
+/** The counters the measured puts moved (the warm-up's taken out). */
+function measuredStats(
+  before: RingStoreStats,
+  after: RingStoreStats,
+): Pick<RingStoreStats, 'commits' | 'batches' | 'fsyncs' | 'crcTasks'> {
+  return {
+    commits: after.commits - before.commits,
+    batches: after.batches - before.batches,
+    fsyncs: after.fsyncs - before.fsyncs,
+    crcTasks: after.crcTasks - before.crcTasks,
+  };
 }
 
 export async function run(context: CaseContext, variantText: string): Promise<CaseResult[]> {
@@ -179,7 +206,7 @@ export async function run(context: CaseContext, variantText: string): Promise<Ca
     await store.close();
     closeSeconds = nowSeconds() - closing;
   }
-  const stats = store.stats();
+  const stats = measuredStats(outcome.statsBefore, store.stats());
   const events = outcome.completed * config.batchEvents;
   const notes = [
     `${round(stats.batches / Math.max(1, stats.commits), 1)} batches per commit, ` +

@@ -44,30 +44,40 @@ export async function run(context: CaseContext, variant: string): Promise<CaseRe
     fsyncs += report.fsyncs;
     for (const outcome of report.outcomes) if (!outcome.ok) rejected++;
   };
-  const meter = new CpuMeter(context.threads);
-  meter.start();
-  const start = nowSeconds();
-  let seconds = 0;
-  let cpu: ThreadCpu | undefined;
-  try {
-    for (let first = 0; first < workload.batchCount; first += config.batchesPerCall) {
-      if (nowSeconds() > context.deadline) {
+  /** Appends batches first … end - 1 (of the workload's numbering) and waits for every commit. */
+  const appendRange = async (first: number, end: number, measured: boolean): Promise<void> => {
+    for (let from = first; from < end; from += config.batchesPerCall) {
+      if (measured && nowSeconds() > context.deadline) {
         capped = true;
         break;
       }
-      const call = callBatches(workload, first, Math.min(config.batchesPerCall, workload.batchCount - first));
+      const call = callBatches(workload, from, Math.min(config.batchesPerCall, end - from));
       const issued = performance.now();
       if (durability === 'fsync') {
         // Overlapped commits: this one is written while up to COMMITS_IN_FLIGHT - 1 earlier ones sync.
         if (inFlight.length === COMMITS_IN_FLIGHT) count(await inFlight.shift()!);
-        inFlight.push(writer.appendOverlapped(call).then((report) => timed(report, issued)));
+        inFlight.push(
+          writer.appendOverlapped(call).then((report) => (measured ? timed(report, issued) : report)),
+        );
       } else {
-        count(timed(writer.append(call, durability), issued));
+        const report = writer.append(call, durability);
+        count(measured ? timed(report, issued) : report);
       }
-      batches += call.length;
+      if (measured) batches += call.length;
     }
-    for (const commit of inFlight) count(await commit);
+    for (const commit of inFlight.splice(0)) count(await commit);
     await writer.drain();
+  };
+  let seconds = 0;
+  let cpu: ThreadCpu | undefined;
+  try {
+    await appendRange(0, workload.warmupBatches, false);
+    fsyncs = 0;
+    const meter = new CpuMeter(context.threads);
+    meter.start();
+    const start = nowSeconds();
+    const first = workload.measuredBatch(0);
+    await appendRange(first, first + workload.batchCount, true);
     seconds = nowSeconds() - start;
     cpu = meter.stop(batches * config.batchEvents);
   } finally {

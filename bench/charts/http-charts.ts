@@ -13,7 +13,7 @@ export interface HttpReport {
   }[];
 }
 
-const TARGET_COLORS: Record<string, string> = { bare: '#6b6b6b', ringstore: '#1f5fbf' };
+const TARGET_COLORS: Record<string, string> = { bare: '#6b6b6b', stub: '#9bb7e0', ringstore: '#1f5fbf' };
 
 function targetsOf(report: HttpReport): string[] {
   return [...new Set(report.rows.map((r) => r.target))];

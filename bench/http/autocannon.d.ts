@@ -34,6 +34,8 @@ declare module 'autocannon' {
     amount?: number;
     pipelining?: number;
     timeout?: number;
+    /** Requests per second across all connections (latencies corrected for coordinated omission). */
+    overallRate?: number;
     requests?: RequestDefinition[];
   }
   function autocannon(options: Options): Promise<Result> & { stop(): void };

@@ -10,7 +10,6 @@ import {
   writeBloom,
 } from './instance-bloom.js';
 import {
-  compareRunEntries,
   InstanceRun,
   parseRunFileName,
   type RunEntry,
@@ -291,17 +290,37 @@ export class DomainIndex {
    */
   spill(indexTo: number): void {
     if (this.#memtable.length > 0) {
-      this.#memtable.sort(compareRunEntries);
+      const entries = this.#memtableInRunOrder();
       const runId = this.#nextRunId++;
       const meta = { runId, indexFrom: this.#memtableFrom, indexTo };
-      const entryCount = writeRun(this.#io, this.#runPath(runId), this.#memtable, meta);
-      writeBloom(this.#io, this.#bloomPath(runId), this.#memtable, entryCount);
+      const entryCount = writeRun(this.#io, this.#runPath(runId), entries, meta);
+      writeBloom(this.#io, this.#bloomPath(runId), entries, entryCount);
       this.#pushRun(runId, entryCount, indexTo);
       this.#memtable = [];
       this.#byInstance = new Map();
       this.#mergeTiers();
     }
     this.#memtableFrom = indexTo;
+  }
+
+  /**
+   * The memtable's entries in run order (type code, instance, first version) without comparing
+   * entries: each instance's list is already in version order (batches are added in commit order),
+   * so only the instances are sorted, the ids of each type code by a native typed-array sort.
+   */
+  #memtableInRunOrder(): RunEntry[] {
+    const sorted: RunEntry[] = new Array<RunEntry>(this.#memtable.length);
+    let at = 0;
+    const codes = [...this.#byInstance.keys()].sort((a, b) => a - b);
+    for (const code of codes) {
+      const byId = this.#byInstance.get(code)!;
+      const ids = new BigUint64Array(byId.size);
+      let i = 0;
+      for (const id of byId.keys()) ids[i++] = id;
+      ids.sort();
+      for (const id of ids) for (const entry of byId.get(id)!) sorted[at++] = entry;
+    }
+    return sorted;
   }
 
   close(): void {

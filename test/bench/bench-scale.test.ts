@@ -18,6 +18,7 @@ import { Workload } from '../../bench/workload.js';
  */
 const config: BenchConfig = {
   events: 20_000,
+  warmupEvents: 0,
   eventBytes: 100,
   batchEvents: 10,
   instances: 200,

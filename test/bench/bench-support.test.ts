@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BenchConfig } from '../../bench/config.js';
-import { type CaseResult, LatencyRecorder, medianRounds } from '../../bench/measure.js';
+import { type CaseResult, LatencyRecorder, medianRounds, warmUp } from '../../bench/measure.js';
 import { checkTargets, withRatios } from '../../bench/report.js';
 import { selectSpecs } from '../../bench/specs.js';
 import { Workload } from '../../bench/workload.js';
@@ -8,6 +8,7 @@ import { crc32 } from '../../src/crc.js';
 
 const config: BenchConfig = {
   events: 2_000,
+  warmupEvents: 0,
   eventBytes: 100,
   batchEvents: 10,
   instances: 20,
@@ -60,6 +61,26 @@ describe('bench workload', () => {
       for (const event of a.appendEvents(k)) expect(event.crc).toBe(crc32(event.data));
     }
     expect(new Set(a.readSample(5)).size).toBe(5);
+  });
+});
+
+describe('bench warm-up', () => {
+  it('puts batches 0 … k-1 first, then measures the batches after them', async () => {
+    const workload = new Workload({ ...config, warmupEvents: 300 });
+    expect(workload.warmupBatches).toBe(30);
+    expect(workload.measuredBatch(0)).toBe(30);
+    expect(workload.measuredBatch(workload.batchCount - 1)).toBe(30 + workload.batchCount - 1);
+    const warmed: number[] = [];
+    await warmUp(workload.warmupBatches, 7, async (batch) => {
+      warmed.push(batch);
+    });
+    expect(warmed.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    // Versions go on where the warm-up left them: the measured puts extend the same instances.
+    const first = workload.measuredBatch(0);
+    const instance = workload.instanceOf(first);
+    const lastWarm = warmed.filter((batch) => workload.instanceOf(batch) === instance).pop() ?? -1;
+    expect(lastWarm).toBeGreaterThanOrEqual(0);
+    expect(workload.firstVersionOf(first)).toBe(workload.firstVersionOf(lastWarm) + config.batchEvents);
   });
 });
 
