@@ -103,7 +103,8 @@ export class ClusterNode {
   readonly #routing = new Map<string, Promise<void>>();
   readonly #validator = new PutValidator();
   readonly #timers: NodeJS.Timeout[] = [];
-  #replicas: ReplicaStatus[] = [];
+  /** The writer thread's latest status of each domain it follows. */
+  readonly #replicas = new Map<string, ReplicaStatus>();
   #publishedMessages = 0;
   #fenced = 0;
   #forwarded = 0;
@@ -402,7 +403,8 @@ export class ClusterNode {
         void this.#leases.release(message.domain);
         return;
       case 'cluster-status':
-        this.#replicas = message.domains;
+        if (!message.partial) this.#replicas.clear();
+        for (const entry of message.domains) this.#replicas.set(entry.domain, entry);
         this.#publishedMessages = message.publishedMessages;
         return;
       default:
@@ -417,7 +419,7 @@ export class ClusterNode {
 
   /** This node's view: per domain what it applied, its lag and whether it writes it; lease counters. */
   status(): ClusterNodeStatus {
-    const domains: ClusterDomainStatus[] = this.#replicas.map((r) => ({
+    const domains: ClusterDomainStatus[] = [...this.#replicas.values()].map((r) => ({
       ...r,
       owner: this.#owned.has(r.domain),
     }));

@@ -52,7 +52,8 @@ export type ClusterWriterMessage =
   | { type: 'own-failed'; domain: string; error: WireError }
   /** The writer stopped writing a domain (posted before the commit that fails its batches). */
   | { type: 'stepped-down'; domain: string; reason: StepDownReason }
-  | { type: 'cluster-status'; domains: ReplicaStatus[]; publishedMessages: number };
+  /** Every domain followed (`partial` false), or only those a commit just changed (true). */
+  | { type: 'cluster-status'; domains: ReplicaStatus[]; publishedMessages: number; partial: boolean };
 
 const DISCOVERY_MS = 2000;
 /** Generation messages of one domain published and not yet applied, at most (pipelining). */
@@ -228,7 +229,7 @@ export class ClusterWriterNode {
     for (const entry of report.delta.domains) {
       this.#applied.set(entry.domain, Math.max(this.#applied.get(entry.domain) ?? 0, generation));
     }
-    if (report.delta.domains.length > 0) this.#postStatus();
+    if (report.delta.domains.length > 0) this.#postStatus(report.delta.domains.map((d) => d.domain));
   }
 
   /**
@@ -273,10 +274,14 @@ export class ClusterWriterNode {
     await Promise.all([...this.#replicas.values()].map((r) => r.watch().catch(() => undefined)));
   }
 
-  #postStatus(): void {
+  /** Posts the status of every domain followed, or only of `only` (after a commit: cheap per commit). */
+  #postStatus(only?: readonly string[]): void {
     if (this.#closed) return;
     this.settle();
-    const domains = [...this.#replicas.values()]
+    const replicas = only
+      ? only.map((d) => this.#replicas.get(d)).filter((r) => r !== undefined)
+      : [...this.#replicas.values()];
+    const domains = replicas
       .map((r) => {
         const applied = Math.max(r.applied, this.#applied.get(r.domain) ?? 0);
         const entry: ReplicaStatus = {
@@ -290,7 +295,12 @@ export class ClusterWriterNode {
       .sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
     let published = this.#published;
     for (const publisher of this.#publishers.values()) published += publisher.published;
-    this.#post({ type: 'cluster-status', domains, publishedMessages: published });
+    this.#post({
+      type: 'cluster-status',
+      domains,
+      publishedMessages: published,
+      partial: only !== undefined,
+    });
   }
 
   /**
