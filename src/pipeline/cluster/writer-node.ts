@@ -84,6 +84,8 @@ export class ClusterWriterNode {
   readonly #post: (message: ClusterWriterMessage) => void;
   readonly #replicas = new Map<string, DomainReplica>();
   readonly #publishers = new Map<string, DomainPublisher>();
+  /** Per domain, 'own' and 'disown' requests so far: a catch-up outdated by a later one is dropped. */
+  readonly #requests = new Map<string, number>();
   readonly #maxPayload: number;
   readonly #timers: NodeJS.Timeout[] = [];
   readonly target: ClusterTarget;
@@ -152,11 +154,13 @@ export class ClusterWriterNode {
 
   /** Handles a request of the main thread. */
   control(message: ClusterControl): void {
-    if (message.type === 'own') void this.#own(message.domain);
+    const request = (this.#requests.get(message.domain) ?? 0) + 1;
+    this.#requests.set(message.domain, request);
+    if (message.type === 'own') void this.#own(message.domain, request);
     else this.#stepDown(message.domain, 'disowned');
   }
 
-  async #own(domain: string): Promise<void> {
+  async #own(domain: string, request: number): Promise<void> {
     try {
       const current = this.#publishers.get(domain);
       if (current?.active) {
@@ -171,6 +175,11 @@ export class ClusterWriterNode {
         maxInFlight: MESSAGES_IN_FLIGHT,
         clock: Date.now,
       });
+      if (this.#requests.get(domain) !== request) {
+        // Disowned (or asked again) while it caught up: the main thread no longer waits for this one.
+        publisher.stepDown('disowned');
+        return;
+      }
       if (current) this.#published += current.published;
       this.#publishers.set(domain, publisher);
       this.#post({ type: 'owning', domain, last: publisher.last });
