@@ -532,6 +532,8 @@ export class RingEngine {
       }
       case 'replicated': {
         // A generation the writer thread's cluster side committed (docs/CLUSTER.md, "Followers").
+        // The cluster side counts it before a read or watcher can see it (status, lag).
+        this.#clusterListener?.(message);
         this.#stats.fsyncs += message.fsyncs;
         this.#stats.appendedEvents += message.appendedEvents;
         this.#stats.appendedBytes += message.appendedBytes;
@@ -549,6 +551,7 @@ export class RingEngine {
       case 'owning':
       case 'own-failed':
       case 'stepped-down':
+      case 'published':
       case 'cluster-status':
         if (this.#clusterListener) this.#clusterListener(message);
         else this.#fail(unexpectedWriterMessage(message, 'outside cluster mode'));

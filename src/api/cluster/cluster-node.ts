@@ -402,8 +402,23 @@ export class ClusterNode {
         this.#unserve(message.domain);
         void this.#leases.release(message.domain);
         return;
+      case 'replicated':
+        // Applied here now: the status says so before any read can see it.
+        for (const { domain } of message.delta.domains) {
+          const entry = this.#replicas.get(domain) ?? { domain, applied: 0, lag: 0 };
+          const ahead = Math.max(0, message.generation - entry.applied);
+          this.#replicas.set(domain, {
+            ...entry,
+            applied: entry.applied + ahead,
+            lag: Math.max(0, entry.lag - ahead),
+          });
+        }
+        return;
+      case 'published':
+        this.#publishedMessages = message.publishedMessages;
+        return;
       case 'cluster-status':
-        if (!message.partial) this.#replicas.clear();
+        this.#replicas.clear();
         for (const entry of message.domains) this.#replicas.set(entry.domain, entry);
         this.#publishedMessages = message.publishedMessages;
         return;

@@ -39,6 +39,8 @@ export type ClusterWriterMessage =
   | {
       /** A generation committed to this node's store (another owner's or this node's own). */
       type: 'replicated';
+      /** Its generation: the stream sequence of its message in the domains of the delta. */
+      generation: number;
       delta: CommitDelta;
       caches: CacheStats[];
       fsyncs: number;
@@ -52,8 +54,10 @@ export type ClusterWriterMessage =
   | { type: 'own-failed'; domain: string; error: WireError }
   /** The writer stopped writing a domain (posted before the commit that fails its batches). */
   | { type: 'stepped-down'; domain: string; reason: StepDownReason }
-  /** Every domain followed (`partial` false), or only those a commit just changed (true). */
-  | { type: 'cluster-status'; domains: ReplicaStatus[]; publishedMessages: number; partial: boolean };
+  /** After a commit that published: the node's count of stored messages (before its commit message). */
+  | { type: 'published'; publishedMessages: number }
+  /** Every domain followed, now and then (a commit's 'replicated' updates its domains between). */
+  | { type: 'cluster-status'; domains: ReplicaStatus[]; publishedMessages: number };
 
 const DISCOVERY_MS = 2000;
 /** Generation messages of one domain published and not yet applied, at most (pipelining). */
@@ -91,6 +95,8 @@ export class ClusterWriterNode {
   readonly target: ClusterTarget;
   /** Messages published by publishers that have stepped down since. */
   #published = 0;
+  /** The count of published messages last told to the main thread. */
+  #publishedPosted = 0;
   /** Per domain, the generation of the last commit applied (ahead of its replica's count while it settles). */
   readonly #applied = new Map<string, number>();
   #closed = false;
@@ -221,11 +227,24 @@ export class ClusterWriterNode {
    */
   settle(): void {
     for (const publisher of [...this.#publishers.values()]) if (!publisher.active) this.#retire(publisher);
+    const published = this.#publishedMessages();
+    if (published !== this.#publishedPosted) {
+      this.#publishedPosted = published;
+      this.#post({ type: 'published', publishedMessages: published });
+    }
+  }
+
+  /** Messages this node's publishers had JetStream store since open. */
+  #publishedMessages(): number {
+    let published = this.#published;
+    for (const publisher of this.#publishers.values()) published += publisher.published;
+    return published;
   }
 
   #replicated(report: AppendReport, generation: number): void {
     this.#post({
       type: 'replicated',
+      generation,
       delta: report.delta,
       caches: report.caches,
       fsyncs: report.fsyncs,
@@ -234,11 +253,9 @@ export class ClusterWriterNode {
       appendedBytes: report.appendedBytes,
       generations: report.generations,
     });
-    // The status follows each commit at once, so that a put answered after it sees it current.
     for (const entry of report.delta.domains) {
       this.#applied.set(entry.domain, Math.max(this.#applied.get(entry.domain) ?? 0, generation));
     }
-    if (report.delta.domains.length > 0) this.#postStatus(report.delta.domains.map((d) => d.domain));
   }
 
   /**
@@ -283,14 +300,10 @@ export class ClusterWriterNode {
     await Promise.all([...this.#replicas.values()].map((r) => r.watch().catch(() => undefined)));
   }
 
-  /** Posts the status of every domain followed, or only of `only` (after a commit: cheap per commit). */
-  #postStatus(only?: readonly string[]): void {
+  #postStatus(): void {
     if (this.#closed) return;
     this.settle();
-    const replicas = only
-      ? only.map((d) => this.#replicas.get(d)).filter((r) => r !== undefined)
-      : [...this.#replicas.values()];
-    const domains = replicas
+    const domains = [...this.#replicas.values()]
       .map((r) => {
         const applied = Math.max(r.applied, this.#applied.get(r.domain) ?? 0);
         const entry: ReplicaStatus = {
@@ -302,14 +315,7 @@ export class ClusterWriterNode {
         return entry;
       })
       .sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
-    let published = this.#published;
-    for (const publisher of this.#publishers.values()) published += publisher.published;
-    this.#post({
-      type: 'cluster-status',
-      domains,
-      publishedMessages: published,
-      partial: only !== undefined,
-    });
+    this.#post({ type: 'cluster-status', domains, publishedMessages: this.#publishedMessages() });
   }
 
   /**
