@@ -9,7 +9,7 @@ import { CpuMeter } from './cpu-meter.js';
 import { LatencyRecorder, runInFlight } from './measure.js';
 import { cpuByRole } from './report.js';
 import { ThreadRoles } from './thread-roles.js';
-import { BENCH_AGGREGATE_TYPE, BENCH_DOMAIN, Workload } from './workload.js';
+import { Workload } from './workload.js';
 
 /**
  * A small standalone driver for profiling the write pipeline from the main thread, without the
@@ -48,13 +48,7 @@ async function main(): Promise<void> {
         workload.batchCount,
         config.inFlight,
         Number.POSITIVE_INFINITY,
-        (batch) =>
-          store.put(
-            BENCH_DOMAIN,
-            BENCH_AGGREGATE_TYPE,
-            workload.idOf(workload.instanceOf(batch)),
-            workload.inputEvents(batch),
-          ),
+        (batch) => workload.putBatch(store, batch),
         latencies,
       );
       const events = outcome.completed * config.batchEvents;

@@ -38,6 +38,16 @@ function shuffled(count: number, random: () => number): Uint32Array {
   return order;
 }
 
+/** What a write case puts batches into: RingStore, or a Producer in another thread. */
+export interface BatchSink {
+  put(
+    domain: string,
+    aggregateType: string,
+    id: number,
+    events: { type: string; data: Uint8Array }[],
+  ): Promise<unknown>;
+}
+
 /**
  * The one workload every write case replays: `events` events of `eventBytes` bytes in batches of
  * `batchEvents`, batch k going to instance order[k % instances] (a seeded shuffle, so consecutive
@@ -121,6 +131,16 @@ export class Workload {
       events[j] = { type: source.type, data: source.data };
     }
     return events;
+  }
+
+  /** Puts batch k through a store's or a producer's put(). */
+  putBatch(into: BatchSink, batch: number): Promise<unknown> {
+    return into.put(
+      BENCH_DOMAIN,
+      BENCH_AGGREGATE_TYPE,
+      this.idOf(this.instanceOf(batch)),
+      this.inputEvents(batch),
+    );
   }
 
   appendBatch(batch: number): AppendBatch {

@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Producer, type ProducerHandle } from '../../src/pipeline/producer.js';
 import type { BenchConfig } from '../config.js';
 import { LatencyRecorder, runInFlight, warmUp } from '../measure.js';
-import { BENCH_AGGREGATE_TYPE, BENCH_DOMAIN, Workload } from '../workload.js';
+import { Workload } from '../workload.js';
 
 /**
  * A producer thread of the ringstore bench: puts batches lane, lane + lanes, lane + 2·lanes, … of
@@ -32,13 +32,7 @@ const producer = Producer.fromHandle(data.handle);
 const laneShare = (count: number) => Math.max(0, Math.ceil((count - data.lane) / data.lanes));
 const total = laneShare(workload.batchCount);
 const latencies = new LatencyRecorder(total);
-const put = (batch: number) =>
-  producer.put(
-    BENCH_DOMAIN,
-    BENCH_AGGREGATE_TYPE,
-    workload.idOf(workload.instanceOf(batch)),
-    workload.inputEvents(batch),
-  );
+const put = (batch: number) => workload.putBatch(producer, batch);
 
 port.once('message', async () => {
   const outcome = await runInFlight(

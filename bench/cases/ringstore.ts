@@ -16,7 +16,6 @@ import {
   warmUp,
 } from '../measure.js';
 import type { ThreadRoles } from '../thread-roles.js';
-import { BENCH_AGGREGATE_TYPE, BENCH_DOMAIN } from '../workload.js';
 import type { ProducerThreadData, ProducerThreadReport } from './producer-thread.js';
 
 /**
@@ -88,13 +87,7 @@ async function fromMainThread(
   latencies: LatencyRecorder,
 ): Promise<MeasuredRun> {
   const { workload, config } = context;
-  const put = (batch: number) =>
-    store.put(
-      BENCH_DOMAIN,
-      BENCH_AGGREGATE_TYPE,
-      workload.idOf(workload.instanceOf(batch)),
-      workload.inputEvents(batch),
-    );
+  const put = (batch: number) => workload.putBatch(store, batch);
   await warmUp(workload.warmupBatches, config.inFlight, put);
   const statsBefore = store.stats();
   const meter = new CpuMeter(context.threads);
