@@ -1,10 +1,11 @@
-import { ClusterStore } from 'ringstore/cluster';
+import { RingStore } from 'ringstore';
 
 // Two cluster nodes (docs/CLUSTER.md) in one process, for the example: each has its own store
 // directory and follows every domain stream. Point RINGSTORE_NATS at your nats-servers.
+// (`ClusterStore.open(dir, options)` from 'ringstore/cluster' is the same call.)
 const servers = process.env.RINGSTORE_NATS ?? 'nats://127.0.0.1:4222';
-const a = await ClusterStore.open('./example-data/a', { cluster: { servers, nodeId: 'a' } });
-const b = await ClusterStore.open('./example-data/b', { cluster: { servers, nodeId: 'b' } });
+const a = await RingStore.open({ dir: './example-data/a', cluster: { servers, nodeId: 'a' } });
+const b = await RingStore.open({ dir: './example-data/b', cluster: { servers, nodeId: 'b' } });
 
 // Through a: a takes the domain's lease and writes it. Through b: forwarded to a.
 const id = a.newKey();

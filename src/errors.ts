@@ -69,7 +69,7 @@ export const ERROR_CATALOG = {
   },
   NOT_OWNER: {
     status: 503,
-    message: "no node can take this domain's writes now (its owner is unreachable); retry later",
+    message: "no node could take this domain's writes now; nothing was stored, retry later",
   },
   REPLICA_DIVERGED: {
     status: 500,

@@ -5,6 +5,8 @@
  *   const store = await RingStore.open({ dir: './data' });
  */
 
+export type { ClusterDomainStatus, ClusterNodeStatus } from './api/cluster/cluster-node.js';
+export type { ClusterOptions } from './api/cluster/cluster-options.js';
 export {
   Consumer,
   type ConsumerHandler,

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ClusterStore } from '../../src/api/cluster/cluster-store.js';
 import type { EventStore } from '../../src/api/event-store.js';
+import { RingStore } from '../../src/api/ring-store.js';
 import { StorageEngine } from '../../src/storage/storage-engine.js';
 import type { CaseContext } from '../case.js';
 import {
@@ -22,8 +22,8 @@ import { BENCH_AGGREGATE_TYPE, BENCH_DOMAIN } from '../workload.js';
  * `inFlight` lanes into
  *
  *   single   StorageEngine.put, durability fsync (the single-node store without the ring)
- *   r1       ClusterStore, domain stream with one replica (publish → ack → apply)
- *   r3       ClusterStore, three replicas (a quorum of two writes each message first)
+ *   r1       RingStore in cluster mode, domain stream with one replica (publish → ack → apply)
+ *   r3       RingStore in cluster mode, three replicas (a quorum of two writes each message first)
  *
  * Each row has events/s, per-put latency p50/p99, and for the cluster rows events per JetStream
  * message (how much group commit each message carries) and the ratio to the single-node row.
@@ -41,7 +41,8 @@ export async function run(context: CaseContext, variant: string): Promise<CaseRe
       ...[1, 3].map((replicas) => ({
         id: `r${replicas}`,
         open: (dir: string) =>
-          ClusterStore.open(dir, {
+          RingStore.open({
+            dir,
             durability: 'fsync',
             cluster: { servers: nats.urls, nodeId: 'bench', namespace: `bench${replicas}`, replicas },
           }),
@@ -77,7 +78,8 @@ export async function run(context: CaseContext, variant: string): Promise<CaseRe
         await store.close();
       }
       const notes: string[] = [`${config.inFlight} puts in flight`];
-      const messages = store instanceof ClusterStore ? store.status().publishedMessages : undefined;
+      const messages =
+        store instanceof RingStore && store.node !== undefined ? store.status().publishedMessages : undefined;
       const single = results[0];
       if (messages !== undefined && messages > 0)
         notes.push(`${round(events / messages, 1)} events per JetStream message`);
@@ -91,7 +93,7 @@ export async function run(context: CaseContext, variant: string): Promise<CaseRe
         description:
           system.id === 'single'
             ? 'StorageEngine.put, fsync (single node)'
-            : `ClusterStore.put, stream ${system.id.toUpperCase()}, 3 nats-servers on loopback`,
+            : `RingStore.put (cluster mode), stream ${system.id.toUpperCase()}, 3 nats-servers on loopback`,
         ...throughput(events, (events / config.batchEvents) * workload.batchBytes, outcome.seconds),
         latencyP50Ms: latencies.percentile(50),
         latencyP99Ms: latencies.percentile(99),

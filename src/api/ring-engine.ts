@@ -7,6 +7,7 @@ import { DurationHistogram, type DurationHistogramSnapshot } from '../model/dura
 import type { AggregateIdInput } from '../model/event-store.js';
 import { readInstance } from '../model/instance-read.js';
 import type { ValidInstanceRead, ValidReadOptions } from '../model/queries.js';
+import type { ClusterWriterConfig, ClusterWriterMessage } from '../pipeline/cluster/writer-node.js';
 import { CrcDispatcher } from '../pipeline/crc-dispatcher.js';
 import type { CrcTask, CrcTaskResult } from '../pipeline/crc-stage.js';
 import { Handoff } from '../pipeline/handoff.js';
@@ -30,7 +31,11 @@ import type { CacheStats, CommitDelta } from '../storage/types.js';
 import type { DomainReadResult, EventInput, InstanceEvents, PutOptions, PutResult } from '../types.js';
 import type { CrcWorkerData } from '../workers/crc-worker-data.js';
 import { compiledWorkerUrl } from '../workers/worker-url.js';
-import type { WriterWorkerData, WriterWorkerMessage } from '../workers/writer-protocol.js';
+import type {
+  WriterControlMessage,
+  WriterWorkerData,
+  WriterWorkerMessage,
+} from '../workers/writer-protocol.js';
 import type { StoreMetrics } from './http/metrics.js';
 import type { ResolvedRingStoreOptions } from './ring-store-options.js';
 
@@ -147,6 +152,8 @@ export class RingEngine {
   #writerStopped = false;
   #closing: Promise<void> | undefined;
   #closed = false;
+  /** Cluster mode: what the writer thread's cluster side reports (src/api/cluster/cluster-node.ts). */
+  #clusterListener: ((message: ClusterWriterMessage) => void) | undefined;
   #recovery: readonly RecoveryAction[] = [];
   #indexRebuilds: readonly IndexRebuild[] = [];
 
@@ -219,13 +226,15 @@ export class RingEngine {
   static async start(
     resolved: ResolvedRingStoreOptions,
     internals: RingEngineInternals,
+    cluster?: ClusterWriterConfig,
   ): Promise<RingEngine> {
-    return RingEngine.#start(resolved, internals);
+    return RingEngine.#start(resolved, internals, cluster);
   }
 
   static async #start(
     resolved: ResolvedRingStoreOptions,
     internals: RingEngineInternals,
+    cluster: ClusterWriterConfig | undefined,
   ): Promise<RingEngine> {
     const ring = Ring.create(resolved.ringBytes, internals.initialCursor ?? 0);
     const workerData: WriterWorkerData = {
@@ -241,6 +250,7 @@ export class RingEngine {
       instanceCacheSize: resolved.instanceCacheSize,
       checkpointIndexBytes: resolved.checkpointIndexBytes,
       runFanIn: resolved.runFanIn,
+      ...(cluster ? { cluster } : {}),
     };
     const writerScript =
       internals.writerScript ?? compiledWorkerUrl('../workers/writer-worker.js', import.meta.url);
@@ -380,6 +390,17 @@ export class RingEngine {
     return this.#watchers.add(listener);
   }
 
+  /** Cluster mode: receives the writer thread's cluster messages (one listener). */
+  onCluster(listener: (message: ClusterWriterMessage) => void): void {
+    this.#clusterListener = listener;
+  }
+
+  /** Cluster mode: a request to the writer thread's cluster side. */
+  control(message: WriterControlMessage): void {
+    if (this.#closing || this.#closed || this.#failure) return;
+    this.#writer.postMessage(message);
+  }
+
   /**
    * See RingStore.backup: the writer thread takes a cut between two commits (generation G, the last
    * commit written when it saw the request) and answers once the commits up to it are synced; this
@@ -502,25 +523,39 @@ export class RingEngine {
           this.#stats.fsyncSeconds += seconds;
           this.#stats.lastFsyncSeconds = seconds;
         }
-        if (message.delta) {
-          this.#pendingDeltas.push(message.delta);
-          if (!this.#applyScheduled) {
-            this.#applyScheduled = true;
-            setImmediate(this.#applyPending);
-          }
-        }
+        if (message.delta) this.#queueDelta(message.delta);
         this.#appliedCursor = message.committedCursor;
         this.#producer.completeReady(message.committedCursor);
         this.#releaseSyncWaiters(false);
-        if (message.delta && message.delta.domains.length > 0 && this.#watchers.size > 0) {
-          this.#applyPending();
-          this.#watchers.notify({
-            generation: this.#reader.generation,
-            domains: message.delta.domains.map((d) => d.domain),
-          });
-        }
+        if (message.delta) this.#notifyWatchers(message.delta);
         return;
       }
+      case 'replicated': {
+        // A generation the writer thread's cluster side committed (docs/CLUSTER.md, "Followers").
+        // The cluster side counts it before a read or watcher can see it (status, lag).
+        this.#clusterListener?.(message);
+        this.#stats.fsyncs += message.fsyncs;
+        this.#stats.appendedEvents += message.appendedEvents;
+        this.#stats.appendedBytes += message.appendedBytes;
+        this.#stats.generations += message.generations;
+        this.#writerCaches = message.caches;
+        for (const seconds of message.syncSeconds) {
+          this.#fsyncDurations.observe(seconds);
+          this.#stats.fsyncSeconds += seconds;
+          this.#stats.lastFsyncSeconds = seconds;
+        }
+        this.#queueDelta(message.delta);
+        this.#notifyWatchers(message.delta);
+        return;
+      }
+      case 'owning':
+      case 'own-failed':
+      case 'stepped-down':
+      case 'published':
+      case 'cluster-status':
+        if (this.#clusterListener) this.#clusterListener(message);
+        else this.#fail(unexpectedWriterMessage(message, 'outside cluster mode'));
+        return;
       case 'cut':
         this.#answerCuts(message.request, {
           cut: message.cut,
@@ -539,6 +574,24 @@ export class RingEngine {
         this.#fail(unexpectedWriterMessage(message, 'after start-up'));
         return;
     }
+  }
+
+  /** Queues a commit's delta for the reader (applied after this turn, or by the next read). */
+  #queueDelta(delta: CommitDelta): void {
+    this.#pendingDeltas.push(delta);
+    if (!this.#applyScheduled) {
+      this.#applyScheduled = true;
+      setImmediate(this.#applyPending);
+    }
+  }
+
+  #notifyWatchers(delta: CommitDelta): void {
+    if (delta.domains.length === 0 || this.#watchers.size === 0) return;
+    this.#applyPending();
+    this.#watchers.notify({
+      generation: this.#reader.generation,
+      domains: delta.domains.map((d) => d.domain),
+    });
   }
 
   #releaseSyncWaiters(all: boolean): void {

@@ -4,6 +4,11 @@ import { DEFAULT_GENERATION_BYTES } from '../model/limits.js';
 import { DEFAULT_RING_BYTES, isPowerOfTwo } from '../pipeline/ring-layout.js';
 import type { WaitStrategyName } from '../pipeline/wait-strategy.js';
 import type { Durability } from '../types.js';
+import {
+  type ClusterOptions,
+  type ResolvedClusterOptions,
+  resolveClusterOptions,
+} from './cluster/cluster-options.js';
 
 /** Options of RingStore.open. Every option but `dir` has a default; README.md explains each. */
 export interface RingStoreOptions {
@@ -69,6 +74,11 @@ export interface RingStoreOptions {
    * re-reads the ring for a few microseconds, which saves wake-ups when a core is to spare.
    */
   writerWait?: WriterWaitStrategy;
+  /**
+   * Cluster mode on NATS JetStream (docs/CLUSTER.md): the writer commits each generation as one
+   * JetStream message of its domain's stream, and applies every domain stream to this store.
+   */
+  cluster?: ClusterOptions;
 }
 
 /** The wait strategies a worker thread may use while idle ('async' is for threads with I/O to await). */
@@ -78,7 +88,9 @@ export type WriterWaitStrategy = Exclude<WaitStrategyName, 'async'>;
 export type CrcMode = 'pool' | 'inline';
 
 /** The options in effect: every default applied, and `crc` the mode chosen ('auto' resolved). */
-export type ResolvedRingStoreOptions = Readonly<Omit<Required<RingStoreOptions>, 'crc'> & { crc: CrcMode }>;
+export type ResolvedRingStoreOptions = Readonly<
+  Omit<Required<RingStoreOptions>, 'crc' | 'cluster'> & { crc: CrcMode; cluster?: ResolvedClusterOptions }
+>;
 
 /**
  * The CRC mode of crc 'auto': 'inline' on up to two cores, 'pool' from three. Measured on a 2-core
@@ -130,7 +142,7 @@ export const RING_STORE_BOUNDS = Object.freeze({
 
 type BoundedOption = keyof typeof RING_STORE_BOUNDS;
 
-const KNOWN = new Set(['dir', ...Object.keys(RING_STORE_DEFAULTS)]);
+const KNOWN = new Set(['dir', 'cluster', ...Object.keys(RING_STORE_DEFAULTS)]);
 
 function invalid(option: string, message: string): RingStoreError {
   return new RingStoreError('INVALID_OPTION', `${option}: ${message}`, { option });
@@ -162,12 +174,6 @@ export function resolveRingStoreOptions(options: unknown): ResolvedRingStoreOpti
     throw invalid('options', 'RingStore.open needs an options object with at least { dir }');
   }
   const o = options as Record<string, unknown>;
-  if ('cluster' in o) {
-    throw invalid(
-      'cluster',
-      "cluster mode is ClusterStore.open(dir, { cluster }) from 'ringstore/cluster' (docs/CLUSTER.md), not RingStore.open",
-    );
-  }
   for (const key of Object.keys(o)) {
     if (!KNOWN.has(key)) throw invalid(key, 'unknown option');
   }
@@ -191,5 +197,6 @@ export function resolveRingStoreOptions(options: unknown): ResolvedRingStoreOpti
     checkpointIndexBytes: integer(o, 'checkpointIndexBytes'),
     runFanIn: integer(o, 'runFanIn'),
     writerWait: oneOf(o, 'writerWait', ['blocking', 'spin-then-block'] as const),
+    ...(o.cluster !== undefined ? { cluster: resolveClusterOptions(o.cluster) } : {}),
   });
 }

@@ -1,3 +1,4 @@
+import { RingStoreError } from '../errors.js';
 import { validateInstanceAddress } from '../model/address.js';
 import type { CommitListener } from '../model/commit-watchers.js';
 import type { DurationHistogramSnapshot } from '../model/duration-histogram.js';
@@ -20,6 +21,7 @@ import type {
   PutResult,
   ReadOptions,
 } from '../types.js';
+import type { ClusterNode, ClusterNodeStatus } from './cluster/cluster-node.js';
 import { type Consumer, type ConsumerOptions, consumer } from './consumer.js';
 import type { AggregateIdInput, EventStore } from './event-store.js';
 import { Domain } from './facade.js';
@@ -36,6 +38,7 @@ import {
   resolveRingStoreOptions,
 } from './ring-store-options.js';
 import { traced } from './tracing.js';
+import { refuseUnheldPosition } from './wait-position.js';
 
 export type { RingEngineInternals, RingStoreStats, RingStoreThreads } from './ring-engine.js';
 export type { RingStoreOptions } from './ring-store-options.js';
@@ -62,12 +65,15 @@ export class RingStore implements EventStore, MetricsSource {
   /** Held from open to the end of close(), even when the store failed. */
   readonly #lock: DirectoryLock;
   readonly #keys = new KeyGenerator();
+  /** Cluster mode: leases, routing and forwarding (src/api/cluster/cluster-node.ts). */
+  readonly #cluster: ClusterNode | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(engine: RingEngine, lock: DirectoryLock) {
+  private constructor(engine: RingEngine, lock: DirectoryLock, cluster: ClusterNode | undefined) {
     this.options = engine.options;
     this.#engine = engine;
     this.#lock = lock;
+    this.#cluster = cluster;
     enginesOf.set(this, engine);
   }
 
@@ -84,9 +90,26 @@ export class RingStore implements EventStore, MetricsSource {
   static async create(options: RingStoreOptions, internals: RingEngineInternals): Promise<RingStore> {
     const resolved = resolveRingStoreOptions(options);
     const lock = DirectoryLock.acquire(resolved.dir);
+    const cluster = resolved.cluster;
+    let engine: RingEngine | undefined;
     try {
-      return new RingStore(await RingEngine.start(resolved, internals), lock);
+      engine = await RingEngine.start(
+        resolved,
+        internals,
+        cluster && {
+          servers: cluster.servers,
+          nodeId: cluster.nodeId,
+          namespace: cluster.namespace,
+          putTimeoutMs: cluster.putTimeoutMs,
+        },
+      );
+      // Loaded only in cluster mode: a single node never loads the NATS client.
+      const node = cluster
+        ? await (await import('./cluster/cluster-node.js')).ClusterNode.start(engine, cluster)
+        : undefined;
+      return new RingStore(engine, lock, node);
     } catch (error) {
+      await engine?.close().catch(() => undefined);
       lock.release();
       throw error;
     }
@@ -133,7 +156,9 @@ export class RingStore implements EventStore, MetricsSource {
 
   /** The pipeline's counters, ring occupancy and CRC pool for /metrics (see StoreMetrics). */
   metrics(): StoreMetrics {
-    return this.#engine.metrics();
+    const metrics = this.#engine.metrics();
+    if (this.#cluster) metrics.cluster = this.#cluster.metrics();
+    return metrics;
   }
 
   /**
@@ -168,7 +193,39 @@ export class RingStore implements EventStore, MetricsSource {
    * put() appends into this store's ring with promises of its own.
    */
   producer(): ProducerHandle {
+    if (this.#cluster) {
+      throw new RingStoreError(
+        'INVALID_OPTION',
+        'producer(): a cluster node routes each put to its domain’s owner; put through the store itself',
+        { option: 'cluster' },
+      );
+    }
     return this.#engine.producer();
+  }
+
+  /** Cluster mode: this node's id (undefined for a single node). */
+  get node(): string | undefined {
+    return this.#cluster?.node;
+  }
+
+  /** Cluster mode: this node's view of domains, leases and lag (docs/CLUSTER.md, "Operations"). */
+  status(): ClusterNodeStatus {
+    if (!this.#cluster) {
+      throw new RingStoreError('INVALID_OPTION', 'status(): only a cluster node has a cluster status', {
+        option: 'cluster',
+      });
+    }
+    return this.#cluster.status();
+  }
+
+  /**
+   * Resolves once this node holds `position` of `domain`: a cluster node waits until it has applied
+   * it (read-your-writes on a node other than the one written through); a single node already holds
+   * everything acknowledged, so a position past its log's end fails at once. Fails with APPLY_TIMEOUT.
+   */
+  async waitForPosition(domain: string, position: number, timeoutMs?: number): Promise<void> {
+    if (this.#cluster) return this.#cluster.waitForPosition(domain, position, timeoutMs);
+    return refuseUnheldPosition(this, domain, position);
   }
 
   put(
@@ -185,7 +242,10 @@ export class RingStore implements EventStore, MetricsSource {
         'ringstore.aggregate_type': aggregateType,
         'ringstore.events': events.length,
       }),
-      () => this.#engine.put(domain, aggregateType, id, events, options),
+      () =>
+        this.#cluster
+          ? this.#cluster.put(domain, aggregateType, id, events, options)
+          : this.#engine.put(domain, aggregateType, id, events, options),
       (result) => ({
         'ringstore.first_version': result.firstVersion,
         'ringstore.first_position': result.firstPosition,
@@ -263,7 +323,11 @@ export class RingStore implements EventStore, MetricsSource {
    * STORE_FAILED if the store fails while closing; threads are ended either way.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#engine.close().finally(() => this.#lock.release());
+    this.#closing ??= (async () => {
+      // A cluster node first gives up its leases (others take over at once) and leaves NATS.
+      await this.#cluster?.close();
+      await this.#engine.close();
+    })().finally(() => this.#lock.release());
     return this.#closing;
   }
 }

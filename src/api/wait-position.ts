@@ -26,6 +26,15 @@ export async function waitForPosition(
     await waiter.waitForPosition(domain, position, timeoutMs);
     return;
   }
+  await refuseUnheldPosition(store, domain, position);
+}
+
+/** A store that holds everything acknowledged: a position past its log's end fails at once. */
+export async function refuseUnheldPosition(
+  store: EventStore,
+  domain: string,
+  position: number,
+): Promise<void> {
   if ((await logEnd(store, domain)) <= position) {
     throw new RingStoreError('APPLY_TIMEOUT', `domain ${domain} holds no position ${position}`, {
       domain,

@@ -234,16 +234,6 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     logLevel,
     cluster: clusterConfig(pick),
   };
-  if (
-    config.cluster &&
-    (config.crcThreads !== undefined ||
-      config.ringBytes !== undefined ||
-      config.backpressureTimeoutMs !== undefined)
-  ) {
-    throw invalid(
-      '--crc-threads, --ring-bytes and --backpressure-timeout-ms do not apply in cluster mode (--nats): a cluster node writes through NATS, not through the ring',
-    );
-  }
   if (!isLoopback(config.host) && config.tokens === undefined && !config.insecure) {
     throw invalid(
       `refusing to listen on ${config.host} without --tokens: anyone who can reach it could read and append. Give --tokens FILE, or --insecure if a trusted network makes that acceptable`,

@@ -1,3 +1,4 @@
+import type { ClusterOptions } from '../api/cluster/cluster-options.js';
 import type { EventStore } from '../api/event-store.js';
 import { RingStore } from '../api/ring-store.js';
 import type { IndexRebuild } from '../storage/open-log.js';
@@ -15,10 +16,10 @@ export interface ServedStore {
 
 /**
  * Opens the store `ringstore serve` exposes: the embedded RingStore (ring, CRC pool, writer
- * thread) on the configured directory, durability, CRC threads, ring size and backpressure wait.
+ * thread) on the configured directory, durability, CRC threads, ring size and backpressure wait;
+ * with --nats in cluster mode (docs/CLUSTER.md), its writer committing through NATS JetStream.
  */
 export async function openServeStore(config: Readonly<ServeConfig>): Promise<ServedStore> {
-  if (config.cluster) return openClusterStore(config, config.cluster);
   const store = await RingStore.open({
     dir: config.dir,
     durability: config.durability,
@@ -32,6 +33,7 @@ export async function openServeStore(config: Readonly<ServeConfig>): Promise<Ser
       : {}),
     ...(config.indexCacheBytes !== undefined ? { indexCacheBytes: config.indexCacheBytes } : {}),
     ...(config.instanceCacheSize !== undefined ? { instanceCacheSize: config.instanceCacheSize } : {}),
+    ...(config.cluster ? { cluster: clusterOptions(config.cluster) } : {}),
   });
   return {
     store,
@@ -40,27 +42,12 @@ export async function openServeStore(config: Readonly<ServeConfig>): Promise<Ser
   };
 }
 
-/**
- * Cluster mode (--nats): a ClusterStore, whose own store in the directory follows every domain
- * stream; the ring options do not apply (config.ts refuses them).
- */
-async function openClusterStore(
-  config: Readonly<ServeConfig>,
-  cluster: ServeClusterConfig,
-): Promise<ServedStore> {
-  // Loaded only in cluster mode: a single node never loads the NATS client.
-  const { ClusterStore } = await import('../api/cluster/cluster-store.js');
-  const store = await ClusterStore.open(config.dir, {
-    durability: config.durability,
-    ...(config.indexCacheBytes !== undefined ? { indexCacheBytes: config.indexCacheBytes } : {}),
-    ...(config.instanceCacheSize !== undefined ? { instanceCacheSize: config.instanceCacheSize } : {}),
-    cluster: {
-      servers: cluster.servers,
-      nodeId: cluster.nodeId,
-      ...(cluster.replicas !== undefined ? { replicas: cluster.replicas } : {}),
-      ...(cluster.namespace !== undefined ? { namespace: cluster.namespace } : {}),
-      ...(cluster.leaseTtlMs !== undefined ? { leaseTtlMs: cluster.leaseTtlMs } : {}),
-    },
-  });
-  return { store };
+function clusterOptions(cluster: ServeClusterConfig): ClusterOptions {
+  return {
+    servers: cluster.servers,
+    nodeId: cluster.nodeId,
+    ...(cluster.replicas !== undefined ? { replicas: cluster.replicas } : {}),
+    ...(cluster.namespace !== undefined ? { namespace: cluster.namespace } : {}),
+    ...(cluster.leaseTtlMs !== undefined ? { leaseTtlMs: cluster.leaseTtlMs } : {}),
+  };
 }

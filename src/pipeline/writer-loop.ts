@@ -42,6 +42,12 @@ export interface AppendTarget {
   appendOverlapped?(batches: readonly AppendBatch[]): Promise<AppendReport>;
   /** The log's ends after the last commit written (StorageWriter.cut), for a backup. */
   cut?(): LogCut;
+  /**
+   * True for a target whose commits are always asynchronous, whatever the durability (a cluster's,
+   * src/pipeline/cluster/cluster-target.ts: each waits for JetStream's acknowledgement): the loop
+   * then always uses appendOverlapped.
+   */
+  readonly commitsAsync?: boolean;
 }
 
 /** Commits that may sync at once while the loop stages the next one. */
@@ -270,7 +276,9 @@ export class WriterLoop {
   async run(): Promise<WriterLoopEnd> {
     const ring = this.#ring;
     // With 'fsync' and a target that can, commits overlap: the next is staged while one syncs.
-    const overlap = this.#options.durability === 'fsync' && this.#storage.appendOverlapped !== undefined;
+    const overlap =
+      (this.#options.durability === 'fsync' || this.#storage.commitsAsync === true) &&
+      this.#storage.appendOverlapped !== undefined;
     for (;;) {
       if (ring.lifecycle() === LIFECYCLE_FAILED) return 'failed';
       let passed: number;

@@ -198,7 +198,7 @@ export class StorageEngine implements EventStore {
   }
 
   /**
-   * Applies one generation decided elsewhere (a replica of a cluster, src/api/cluster): the batches
+   * Applies one generation decided elsewhere (a replica of a cluster, src/pipeline/cluster): the batches
    * are admitted here as on every other replica and get the stamp's generation and timestamp. Calls
    * are committed in call order, after every put already queued.
    */

@@ -71,6 +71,21 @@ export interface DomainTip {
   lastTimestamp: number;
 }
 
+/**
+ * What a cluster's decisions read and its replicas write (StorageEngine in process, the writer
+ * thread's ReplicatedWriter): the state an owner decides a generation against, and the apply of a
+ * generation decided by a domain's owner (StorageWriter.append with a stamp).
+ */
+export interface GenerationApplier {
+  /** An instance's current version, as the writer has it (0 when it has no events). */
+  version(domain: string, aggregateType: string, id: bigint): number;
+  /** The result of an instance's earlier put with this idempotency key, when there was one. */
+  keyedResult(domain: string, aggregateType: string, id: bigint, key: string): PutResult | undefined;
+  tip(domain: string): DomainTip;
+  /** Commits one generation with the stamp's number and timestamp; calls commit in call order. */
+  applyGeneration(batches: readonly AppendBatch[], stamp: GenerationStamp): Promise<AppendReport>;
+}
+
 /** One outcome per batch, in the order given. A rejected batch appends nothing and costs no position. */
 export type AppendOutcome = { ok: true; result: PutResult } | { ok: false; error: WireError };
 

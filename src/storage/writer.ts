@@ -289,7 +289,7 @@ export class StorageWriter {
   }
 
   /**
-   * One commit. With `stamp` (a replica applying a generation decided elsewhere: src/api/cluster)
+   * One commit. With `stamp` (a replica applying a generation decided elsewhere: src/pipeline/cluster)
    * every accepted batch gets exactly the stamp's generation and timestamp, however many bytes they
    * hold, so that every replica numbers and times them alike; the stamp may not go back in any
    * domain of the call.

@@ -1,4 +1,9 @@
 import type { WireError } from '../errors.js';
+import type {
+  ClusterControl,
+  ClusterWriterConfig,
+  ClusterWriterMessage,
+} from '../pipeline/cluster/writer-node.js';
 import type { WaitStrategyName } from '../pipeline/wait-strategy.js';
 import type { CommitMessage, CutMessage, FailedMessage } from '../pipeline/writer-loop.js';
 import type { IndexRebuild } from '../storage/open-log.js';
@@ -20,7 +25,15 @@ export interface WriterWorkerData {
   instanceCacheSize: number;
   checkpointIndexBytes: number;
   runFanIn: number;
+  /** Cluster mode: the writer commits through NATS JetStream and applies every domain stream. */
+  cluster?: ClusterWriterConfig;
 }
+
+/**
+ * What the main thread sends the writer thread after start-up (cluster mode only): 'follow' once
+ * its reader listens for commits (the replicas start then), 'own' / 'disown' a domain.
+ */
+export type WriterControlMessage = { type: 'follow' } | ClusterControl;
 
 /** Messages from the writer thread to the main thread (one 'commit' per commit cycle). */
 export type WriterWorkerMessage =
@@ -29,4 +42,5 @@ export type WriterWorkerMessage =
   | { type: 'stopped'; generation: number }
   | CommitMessage
   | CutMessage
-  | FailedMessage;
+  | FailedMessage
+  | ClusterWriterMessage;

@@ -55,8 +55,10 @@ describe('RingStore options', () => {
       [{ dir: root, claimTimeoutMs: 0 }, 'claimTimeoutMs'],
       [{ dir: root, writerWait: 'async' }, 'writerWait'],
       [{ dir: root, colour: 'blue' }, 'colour'],
-      // Cluster mode is ClusterStore.open: RingStore.open says so instead of opening a single node.
-      [{ dir: root, cluster: { servers: 'nats://127.0.0.1:4222', nodeId: 'a' } }, 'cluster'],
+      // Cluster mode's options are checked before anything connects.
+      [{ dir: root, cluster: { servers: 'nats://127.0.0.1:4222', nodeId: 'not an id' } }, 'nodeId'],
+      [{ dir: root, cluster: { servers: [], nodeId: 'a' } }, 'servers'],
+      [{ dir: root, cluster: { servers: 'nats://127.0.0.1:4222', nodeId: 'a', ttl: 5 } }, 'ttl'],
     ];
     for (const [options, option] of bad) {
       await expect(RingStore.open(options as never)).rejects.toMatchObject({

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { ClusterStore } from '../../src/api/cluster/cluster-store.js';
 import type { EventStore } from '../../src/api/event-store.js';
-import { ManualClock, runModelCheck } from '../support/model-check.js';
+import { runModelCheck } from '../support/model-check.js';
 import { type NatsCluster, startNatsCluster } from '../support/nats-cluster.js';
 
 const SEED = Number(process.env.RINGSTORE_SEED ?? 20_261_202);
@@ -24,13 +24,11 @@ afterAll(async () => {
 
 describe(`ClusterStore equals MemoryEventStore (model-based, seed ${SEED}; set RINGSTORE_SEED to change)`, () => {
   it('one node writing through JetStream (R1 streams), close and reopen catching up from its store', async () => {
-    const clock = new ManualClock();
     // Each run: a fresh namespace and directory; a reopen keeps both.
     const where = new WeakMap<EventStore, { dir: string; namespace: string }>();
     const open = async (dir: string, namespace: string) => {
       const store = await ClusterStore.open(dir, {
         durability: 'write',
-        clock: clock.read,
         cluster: { servers: cluster.urls, nodeId: 'm', namespace, replicas: 1, putTimeoutMs: 10_000 },
       });
       where.set(store, { dir, namespace });
@@ -47,7 +45,7 @@ describe(`ClusterStore equals MemoryEventStore (model-based, seed ${SEED}; set R
         await store.close();
         return open(dir, namespace);
       },
-      { seed: SEED, numRuns: 12, clock, storeGeneration: false },
+      { seed: SEED, numRuns: 12, storeGeneration: false },
     );
   }, 240_000);
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterStore } from '../../src/api/cluster/cluster-store.js';
+import { RingStore } from '../../src/api/ring-store.js';
 import { eventStoreContract } from '../contract/event-store-contract.js';
 import { type NatsCluster, startNatsCluster } from '../support/nats-cluster.js';
 
@@ -89,6 +90,50 @@ describe('ClusterStore on three nats-servers', () => {
       const small = await a.put('files', 'blob', 1, big.slice(0, 10));
       expect(small).toMatchObject({ firstVersion: 1, lastVersion: 10, firstPosition: 0 });
     } finally {
+      await a.close();
+    }
+  });
+
+  it("RingStore.open({ cluster }): puts go through the ring and the writer thread's JetStream commits; a follower's subscription sees them live", async () => {
+    const ns = `t${namespaces++}`;
+    const clusterOf = (nodeId: string) => ({
+      servers: cluster.urls,
+      nodeId,
+      namespace: ns,
+      leaseTtlMs: 2000,
+      putTimeoutMs: 10_000,
+    });
+    const a = await RingStore.open({ dir: tempDir(), durability: 'fsync', cluster: clusterOf('a') });
+    const b = await RingStore.open({ dir: tempDir(), durability: 'fsync', cluster: clusterOf('b') });
+    try {
+      expect(a.node).toBe('a');
+      expect(() => a.producer()).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+      const live = b.domain('ledger').subscribe({ fromPosition: 0 });
+      const seen: string[] = [];
+      const following = (async () => {
+        for await (const event of live) {
+          seen.push(`${event.position}:${text(event.data)}`);
+          if (seen.length === 6) break;
+        }
+      })();
+      const puts = await Promise.all(
+        [1, 2, 3].map((id) =>
+          a.put('ledger', 'acct', id, [{ type: 'E', data: `a${id}` }], { expectedVersion: 'none' }),
+        ),
+      );
+      // The writer loop committed them (ring records) and each is one generation of the stream.
+      expect(a.stats().commits).toBeGreaterThan(0);
+      expect(puts.every((p) => p.durability === 'fsync' && p.generation >= 1)).toBe(true);
+      // Through b: forwarded to a, put into a's ring; b applies a's messages and sees them live.
+      for (const id of [4, 5, 6]) await b.put('ledger', 'acct', id, [{ type: 'E', data: `b${id}` }]);
+      await following;
+      expect(seen.map((s) => s.split(':')[0])).toEqual(['0', '1', '2', '3', '4', '5']);
+      expect(seen.map((s) => s.split(':')[1]).sort()).toEqual(['a1', 'a2', 'a3', 'b4', 'b5', 'b6']);
+      expect(b.status()).toMatchObject({ forwardedPuts: 3, domains: [{ domain: 'ledger', owner: false }] });
+      expect(a.status().publishedMessages).toBeGreaterThanOrEqual(1);
+      expect((await a.read('ledger')).events).toEqual((await b.read('ledger')).events);
+    } finally {
+      await b.close();
       await a.close();
     }
   });

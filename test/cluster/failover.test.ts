@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NatsNames } from '../../src/api/cluster/nats-names.js';
+import { NatsNames } from '../../src/pipeline/cluster/nats-names.js';
 import { ClusterNodeProcess, type NodeEvent, type NodeSpec } from '../support/cluster-node-process.js';
 import { type NatsCluster, startNatsCluster } from '../support/nats-cluster.js';
 import { mulberry32 } from '../support/prng.js';

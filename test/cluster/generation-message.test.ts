@@ -1,10 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  decodeGenerationMessage,
-  encodeGenerationMessage,
-} from '../../src/api/cluster/generation-message.js';
 import { eventCrc } from '../../src/model/events.js';
+import { decodeGenerationMessage, encodeGenerationMessage } from '../../src/storage/generation-message.js';
 import type { AppendBatch } from '../../src/storage/types.js';
 
 const SEED = Number(process.env.RINGSTORE_SEED ?? 20_261_202);

@@ -115,11 +115,11 @@ describe('ringstore serve --nats', () => {
     }
   });
 
-  it('refuses cluster options without --nats, and ring options with it', () => {
+  it('refuses cluster options without --nats; ring options apply in cluster mode too', () => {
     expect(() => parseServeConfig(['--node-id', 'a'], {})).toThrow(/--node-id needs --nats/);
     expect(() => parseServeConfig(['--nats', 'nats://127.0.0.1:4222'], {})).toThrow(/needs --node-id/);
-    expect(() =>
+    expect(
       parseServeConfig(['--nats', 'nats://127.0.0.1:4222', '--node-id', 'a', '--ring-bytes', '1048576'], {}),
-    ).toThrow(/do not apply in cluster mode/);
+    ).toMatchObject({ ringBytes: 1048576, cluster: { nodeId: 'a' } });
   });
 });

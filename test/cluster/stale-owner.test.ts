@@ -3,8 +3,8 @@ import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { ClusterStore } from '../../src/api/cluster/cluster-store.js';
-import { decodeGenerationMessage } from '../../src/api/cluster/generation-message.js';
-import { NatsNames } from '../../src/api/cluster/nats-names.js';
+import { NatsNames } from '../../src/pipeline/cluster/nats-names.js';
+import { decodeGenerationMessage } from '../../src/storage/generation-message.js';
 import { ClusterNodeProcess } from '../support/cluster-node-process.js';
 import { clusterSuite } from '../support/cluster-suite.js';
 

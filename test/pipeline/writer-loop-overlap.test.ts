@@ -152,12 +152,16 @@ async function turns(count = 20): Promise<void> {
   for (let i = 0; i < count; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-function setup() {
+/** A target whose commits are always asynchronous (as a cluster's, which waits for JetStream). */
+class AsyncOnlyTarget extends InstrumentedTarget {
+  readonly commitsAsync = true;
+}
+
+function setup(durability: 'fsync' | 'write' = 'fsync', target = new InstrumentedTarget()) {
   const ring = Ring.create(1 << 16);
-  const target = new InstrumentedTarget();
   const messages: (CommitMessage | FailedMessage | CutMessage)[] = [];
   const loop = new WriterLoop(ring, target, {
-    durability: 'fsync',
+    durability,
     maxBatchesPerCycle: 100,
     idleWait: blockingWait,
     idleWaitMs: 5,
@@ -257,5 +261,21 @@ describe('WriterLoop overlap (instrumented storage target, no timing)', () => {
     expect(committed()).toBe(start);
     // No record of either commit is acknowledged: their producers learn of the failure from the ring.
     expect([...first, ...second].map((r) => ring.state(r))).toEqual(Array(3).fill(STATE_VALID));
+  });
+
+  it("overlaps a target whose commits are always asynchronous (cluster) at durability 'write' too", async () => {
+    const { ring, target, messages, loop } = setup('write', new AsyncOnlyTarget());
+    publishAndCheck(ring, [1]);
+    const running = loop.run();
+    // Handed over with appendOverlapped (append() would throw) and acknowledged once it settles.
+    expect(target.events).toEqual(['append 1']);
+    publishAndCheck(ring, [2]);
+    await until(() => target.syncs.length === 2, 'commit 2 handed over while commit 1 is open');
+    expect(messages).toEqual([]);
+    Atomics.store(ring.words, CONTROL.writerStop, 1);
+    target.syncs[0]!.resolve(okReport(target.syncs[0]!.batches, 1));
+    target.syncs[1]!.resolve(okReport(target.syncs[1]!.batches, 2));
+    await expect(running).resolves.toBe('stopped');
+    expect(messages.map((m) => m.type)).toEqual(['commit', 'commit']);
   });
 });

@@ -2,10 +2,10 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { RingStoreError } from '../../errors.js';
-import type { ClusterNodeStatus } from './cluster-store.js';
+import { describe } from '../../pipeline/cluster/nats-errors.js';
+import { NatsNames } from '../../pipeline/cluster/nats-names.js';
+import type { ClusterNodeStatus } from './cluster-node.js';
 import type { LeaseRecord } from './lease-book.js';
-import { describe } from './nats-errors.js';
-import { NatsNames } from './nats-names.js';
 
 /** A cluster as NATS holds it: domain streams, leases and node heartbeats (`ringstore cluster status`). */
 export interface ClusterStatus {

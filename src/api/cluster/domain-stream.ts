@@ -1,7 +1,7 @@
 import { DiscardPolicy, type JetStreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { KV, Kvm } from '@nats-io/kv';
-import { isStreamNotFound } from './nats-errors.js';
-import type { NatsNames } from './nats-names.js';
+import { isStreamNotFound } from '../../pipeline/cluster/nats-errors.js';
+import type { NatsNames } from '../../pipeline/cluster/nats-names.js';
 
 /** JetStream's duplicate window for domain streams: an unanswered publish may be repeated within it. */
 const DUPLICATE_WINDOW_NS = 120 * 1_000_000_000;
@@ -45,31 +45,34 @@ export async function ensureDomainStream(
 const OPEN_BUCKET_MS = 30_000;
 
 /**
- * Opens a KV bucket, creating it with `options` when it does not exist yet. Creating one that
- * exists with the same configuration is a no-op, and one that exists with another (another TTL) is
- * used as it is. Anything else (a timeout while a busy cluster creates the bucket's replicated
- * stream, no meta leader yet) is tried again until OPEN_BUCKET_MS have passed; then the creation's
- * own error is thrown, not the open's "stream not found" that would hide it.
+ * Opens a KV bucket, creating it with `options` when it does not exist yet, and reads its TTL (its
+ * max_age). Creating one that exists with the same configuration is a no-op, and one that exists
+ * with another (another TTL) is used as it is. Anything else (a timeout while a busy cluster creates
+ * the bucket's replicated stream, no meta leader yet, a bucket whose stream does not answer its
+ * status yet) is tried again until OPEN_BUCKET_MS have passed; then the creation's own error is
+ * thrown, not the open's "stream not found" that would hide it.
  */
 export async function openBucket(
   kvm: Kvm,
   name: string,
   options: { ttl: number; history: number; replicas: number },
-): Promise<KV> {
+): Promise<{ kv: KV; ttl: number }> {
   const deadline = Date.now() + OPEN_BUCKET_MS;
   for (let attempt = 0; ; attempt++) {
+    let firstError: unknown;
     try {
-      return await kvm.create(name, options);
+      const kv = await kvm.create(name, options);
+      return { kv, ttl: (await kv.status()).ttl || options.ttl };
     } catch (createError) {
-      try {
-        const kv = await kvm.open(name);
-        await kv.status();
-        return kv;
-      } catch {
-        if (Date.now() >= deadline) throw createError;
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 100 * 2 ** attempt)));
+      firstError = createError;
     }
+    try {
+      const kv = await kvm.open(name);
+      return { kv, ttl: (await kv.status()).ttl || options.ttl };
+    } catch {
+      if (Date.now() >= deadline) throw firstError;
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 100 * 2 ** attempt)));
   }
 }
 

@@ -5,15 +5,15 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { RingStoreError } from '../../errors.js';
 import { eventCrc } from '../../model/events.js';
 import { LIMITS } from '../../model/limits.js';
+import { describe } from '../../pipeline/cluster/nats-errors.js';
+import { NatsNames } from '../../pipeline/cluster/nats-names.js';
 import { eventListOf } from '../../storage/event-list.js';
+import { encodeGenerationMessage } from '../../storage/generation-message.js';
 import { StorageEngine } from '../../storage/storage-engine.js';
 import type { AppendBatch, BatchHead } from '../../storage/types.js';
 import type { StoredEvent } from '../../types.js';
 import { defaultReplicas, ensureDomainStream, openBucket } from './domain-stream.js';
-import { encodeGenerationMessage } from './generation-message.js';
 import { LeaseBook } from './lease-book.js';
-import { describe } from './nats-errors.js';
-import { NatsNames } from './nats-names.js';
 
 export interface ImportOptions {
   servers: readonly string[];
@@ -63,20 +63,15 @@ export async function importStore(sourceDir: string, options: ImportOptions): Pr
     const js = jetstream(nc, { timeout: 10_000 });
     const servers = Math.max(1, nc.info?.connect_urls?.length ?? 1);
     const replicas = options.replicas ?? defaultReplicas(servers);
-    const kv = await openBucket(new Kvm(js), names.leaseBucket, {
+    const { kv, ttl } = await openBucket(new Kvm(js), names.leaseBucket, {
       ttl: options.leaseTtlMs ?? 10_000,
       history: 1,
       replicas: Math.min(replicas, defaultReplicas(servers)),
     });
     let lost: string | undefined;
-    const book = new LeaseBook(
-      kv,
-      `import-${randomUUID().slice(0, 8)}`,
-      (await kv.status()).ttl || 10_000,
-      (d, why) => {
-        lost = `${d}: ${why}`;
-      },
-    );
+    const book = new LeaseBook(kv, `import-${randomUUID().slice(0, 8)}`, ttl, (d, why) => {
+      lost = `${d}: ${why}`;
+    });
     leases = book;
     const maxBytes = (nc.info?.max_payload ?? 1024 * 1024) - HEADER_ALLOWANCE;
     const wanted = options.domains ?? source.domains();

@@ -1,8 +1,7 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { RingStoreError } from '../../errors.js';
-import type { StorageEngine } from '../../storage/storage-engine.js';
-import type { AppendReport } from '../../storage/types.js';
-import { decodeGenerationMessage, type GenerationMessage } from './generation-message.js';
+import { decodeGenerationMessage, type GenerationMessage } from '../../storage/generation-message.js';
+import type { AppendReport, GenerationApplier } from '../../storage/types.js';
 import type { NatsNames } from './nats-names.js';
 
 /** What the owner learns when the message at an expected sequence has been applied. */
@@ -32,7 +31,7 @@ interface SeqWaiter {
  */
 export class DomainReplica {
   readonly domain: string;
-  readonly #engine: StorageEngine;
+  readonly #engine: GenerationApplier;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #names: NatsNames;
@@ -55,7 +54,7 @@ export class DomainReplica {
 
   constructor(
     domain: string,
-    engine: StorageEngine,
+    engine: GenerationApplier,
     js: JetStreamClient,
     jsm: JetStreamManager,
     names: NatsNames,

@@ -1,8 +1,18 @@
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 
-/** JetStream refused a publish because the stream's last sequence was not the one expected. */
+/** JetStream's code for a publish whose Nats-Expected-Last-Msg-Id is not the stream's last (10070). */
+const STREAM_WRONG_LAST_MSG_ID = 10070;
+
+/**
+ * JetStream refused a publish because the stream's end was not the one expected: its last sequence
+ * (Nats-Expected-Last-Sequence) or its last message id (Nats-Expected-Last-Msg-Id). Nothing of
+ * the message was stored.
+ */
 export function isWrongLastSequence(err: unknown): boolean {
-  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === STREAM_WRONG_LAST_MSG_ID)
+  );
 }
 
 /** JetStream answered: the stream does not exist. */

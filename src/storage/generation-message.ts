@@ -1,8 +1,8 @@
-import { RingStoreError } from '../../errors.js';
-import { eventCrc } from '../../model/events.js';
-import { eventListOf } from '../../storage/event-list.js';
-import type { AppendBatch, AppendEvent } from '../../storage/types.js';
-import type { ExpectedVersion } from '../../types.js';
+import { RingStoreError } from '../errors.js';
+import { eventCrc } from '../model/events.js';
+import type { ExpectedVersion } from '../types.js';
+import { eventListOf } from './event-list.js';
+import type { AppendBatch, AppendEvent } from './types.js';
 
 /**
  * The bytes of one JetStream message of a domain stream: one generation, all of its batches or none
