@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { crcMismatch, fromWire, RingStoreError, type WireError } from '../../errors.js';
 import type { CommitListener } from '../../model/commit-watchers.js';
 import type { AggregateIdInput } from '../../model/event-store.js';
@@ -10,6 +10,7 @@ import { validateDomain } from '../../model/names.js';
 import { PutValidator } from '../../model/put-validator.js';
 import type { ValidReadOptions } from '../../model/queries.js';
 import { validateReadOptions } from '../../model/queries.js';
+import { connectJetStream } from '../../pipeline/cluster/jetstream-connection.js';
 import { describe, isNoResponders } from '../../pipeline/cluster/nats-errors.js';
 import { NatsNames } from '../../pipeline/cluster/nats-names.js';
 import type { ClusterWriterMessage, ReplicaStatus } from '../../pipeline/cluster/writer-node.js';
@@ -137,21 +138,8 @@ export class ClusterNode {
 
   /** Connects to NATS, opens the lease and node buckets and lets the writer thread start following. */
   static async start(engine: ClusterEngine, options: ResolvedClusterOptions): Promise<ClusterNode> {
-    let nc: NatsConnection;
+    const { nc, js, jsm } = await connectJetStream(options.servers, `ringstore-${options.nodeId}`);
     try {
-      nc = await connect({
-        servers: options.servers,
-        name: `ringstore-${options.nodeId}`,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
-        timeout: 5000,
-      });
-    } catch (err) {
-      throw new RingStoreError('CLUSTER_UNAVAILABLE', `cannot connect to NATS: ${describe(err)}`);
-    }
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: 5000 });
-      const js = jetstream(nc, { timeout: 5000 });
       const servers = Math.max(1, nc.info?.connect_urls?.length ?? 1);
       const bucketReplicas = Math.min(options.replicas ?? 3, defaultReplicas(servers));
       const names = new NatsNames(options.namespace);

@@ -20,14 +20,24 @@ export function isStreamNotFound(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
 }
 
-/** Nobody listens on the subject: a request was never delivered (safe to send again). */
-export function isNoResponders(err: unknown): boolean {
+/** The error or one of its causes (a request error wraps what happened) matches. */
+function inChain(err: unknown, matches: (e: Error) => boolean): boolean {
   let e: unknown = err;
   for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
-    if (e.name === 'NoRespondersError' || /no responders/i.test(e.message)) return true;
+    if (matches(e)) return true;
     e = e.cause;
   }
   return false;
+}
+
+/** Nobody listens on the subject: a request was never delivered (safe to send again). */
+export function isNoResponders(err: unknown): boolean {
+  return inChain(err, (e) => e.name === 'NoRespondersError' || /no responders/i.test(e.message));
+}
+
+/** A request got no answer in time (it may or may not have been acted on). */
+export function isTimeout(err: unknown): boolean {
+  return inChain(err, (e) => e.name === 'TimeoutError');
 }
 
 export function describe(err: unknown): string {

@@ -1,5 +1,5 @@
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { RingStoreError, type WireError } from '../../errors.js';
 import { validateDomain } from '../../model/names.js';
 import type { AppendReport, CacheStats, CommitDelta } from '../../storage/types.js';
@@ -8,6 +8,7 @@ import type { Durability } from '../../types.js';
 import { ClusterTarget } from './cluster-target.js';
 import { DomainPublisher, type StepDownReason } from './domain-publisher.js';
 import { DomainReplica } from './domain-replica.js';
+import { connectJetStream } from './jetstream-connection.js';
 import { describe } from './nats-errors.js';
 import { NatsNames } from './nats-names.js';
 import { ReplicatedWriter } from './replicated-writer.js';
@@ -135,27 +136,8 @@ export class ClusterWriterNode {
     durability: Durability,
     post: (message: ClusterWriterMessage) => void,
   ): Promise<ClusterWriterNode> {
-    let nc: NatsConnection;
-    try {
-      nc = await connect({
-        servers: config.servers,
-        name: `ringstore-${config.nodeId}-writer`,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
-        timeout: 5000,
-      });
-    } catch (err) {
-      throw new RingStoreError('CLUSTER_UNAVAILABLE', `cannot connect to NATS: ${describe(err)}`);
-    }
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: 5000 });
-      const js = jetstream(nc, { timeout: 5000 });
-      return new ClusterWriterNode(nc, js, jsm, config, storage, durability, post);
-    } catch (err) {
-      await nc.close().catch(() => undefined);
-      if (err instanceof RingStoreError) throw err;
-      throw new RingStoreError('CLUSTER_UNAVAILABLE', `cannot open the cluster: ${describe(err)}`);
-    }
+    const { nc, js, jsm } = await connectJetStream(config.servers, `ringstore-${config.nodeId}-writer`);
+    return new ClusterWriterNode(nc, js, jsm, config, storage, durability, post);
   }
 
   /** Handles a request of the main thread. */
