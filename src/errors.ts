@@ -65,7 +65,8 @@ export const ERROR_CATALOG = {
   INVALID_PLAN: { status: 400, message: 'a repartition plan is malformed or does not fit the store' },
   CLUSTER_UNAVAILABLE: {
     status: 503,
-    message: 'the NATS JetStream cluster cannot be reached or has no quorum; retry later',
+    message:
+      'the NATS JetStream cluster did not answer; a put may or may not be stored: retry it with the same idempotency key',
   },
   NOT_OWNER: {
     status: 503,

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { RingStore } from '../../src/api/ring-store.js';
+import { clusterSuite } from '../support/cluster-suite.js';
+
+/**
+ * A put whose outcome is unknown (its JetStream publish went unanswered for putTimeoutMs) is routed
+ * again only when it carries an idempotency key (src/api/cluster/put-retry.ts), and the key makes
+ * the second attempt replay the first if that was stored after all: every nats-server is paused
+ * (SIGSTOP) while the put is in flight, so its message waits in the socket and may be stored when
+ * they resume, after the writer gave up waiting for its acknowledgement.
+ */
+const suite = clusterSuite('unknown-outcome');
+const PUT_TIMEOUT_MS = 2_000;
+const PAUSE_MS = 3_000;
+
+function signalAll(signal: NodeJS.Signals): void {
+  for (const server of suite.cluster.servers) server.process?.kill(signal);
+}
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+async function waitUntil(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('a keyed put with an unknown outcome', () => {
+  it('is stored exactly once after NATS comes back, and its retry answers with its result', async () => {
+    const store = await RingStore.open({
+      dir: suite.tempDir(),
+      durability: 'write',
+      cluster: {
+        servers: suite.cluster.urls,
+        nodeId: 'a',
+        namespace: 'unknown',
+        leaseTtlMs: 20_000,
+        putTimeoutMs: PUT_TIMEOUT_MS,
+      },
+    });
+    try {
+      await store.put('acct', 'account', 1, [{ type: 'Opened', data: 'open' }], { expectedVersion: 'none' });
+      signalAll('SIGSTOP');
+      const put = store.put(
+        'acct',
+        'account',
+        1,
+        [
+          { type: 'Deposited', data: 'x' },
+          { type: 'Deposited', data: 'y' },
+        ],
+        { idempotencyKey: 'deposit-1' },
+      );
+      let settled = false;
+      void put
+        .finally(() => {
+          settled = true;
+        })
+        .catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
+      // Nothing can be acknowledged while every server is paused.
+      expect(settled).toBe(false);
+      signalAll('SIGCONT');
+      const result = await put;
+      expect(result).toMatchObject({ firstVersion: 2, lastVersion: 3 });
+      expect(store.status().unknownOutcomeRetries).toBeGreaterThan(0);
+
+      const again = await store.put(
+        'acct',
+        'account',
+        1,
+        [
+          { type: 'Deposited', data: 'x' },
+          { type: 'Deposited', data: 'y' },
+        ],
+        { idempotencyKey: 'deposit-1' },
+      );
+      expect(again).toMatchObject({ firstVersion: 2, lastVersion: 3, replayed: true });
+
+      const { events } = await store.get('acct', 'account', 1);
+      expect(events.map((e) => [e.version, e.type, text(e.data)])).toEqual([
+        [1, 'Opened', 'open'],
+        [2, 'Deposited', 'x'],
+        [3, 'Deposited', 'y'],
+      ]);
+    } finally {
+      signalAll('SIGCONT');
+      await store.close();
+    }
+  }, 60_000);
+
+  it('is not routed again without an idempotency key: it fails with CLUSTER_UNAVAILABLE', async () => {
+    const store = await RingStore.open({
+      dir: suite.tempDir(),
+      durability: 'write',
+      cluster: {
+        servers: suite.cluster.urls,
+        nodeId: 'b',
+        namespace: 'unkeyed',
+        leaseTtlMs: 20_000,
+        putTimeoutMs: PUT_TIMEOUT_MS,
+      },
+    });
+    try {
+      await store.put('acct', 'account', 1, [{ type: 'Opened' }], { expectedVersion: 'none' });
+      signalAll('SIGSTOP');
+      const failure = await store
+        .put('acct', 'account', 1, [{ type: 'Deposited' }])
+        .catch((err: unknown) => err);
+      signalAll('SIGCONT');
+      expect(failure).toMatchObject({ code: 'CLUSTER_UNAVAILABLE' });
+      expect(String(failure)).toContain('same idempotency key');
+      expect(store.status().unknownOutcomeRetries).toBe(0);
+      // Its message may still be stored once the servers resume (this node then applies it from the
+      // stream as a follower); without a retry it is stored at most once.
+      const stream = store.status().domains.find((d) => d.domain === 'acct');
+      expect(stream).toBeDefined();
+      await waitUntil(() => store.status().domains.find((d) => d.domain === 'acct')?.lag === 0);
+      const { events } = await store.get('acct', 'account', 1);
+      expect(events.filter((e) => e.type === 'Deposited').length).toBeLessThanOrEqual(1);
+      expect(events.map((e) => e.version)).toEqual(events.map((_, i) => i + 1));
+    } finally {
+      signalAll('SIGCONT');
+      await store.close();
+    }
+  }, 60_000);
+});
