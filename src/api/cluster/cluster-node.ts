@@ -22,7 +22,7 @@ import type { ClusterMetrics } from '../http/metrics.js';
 import type { ResolvedClusterOptions } from './cluster-options.js';
 import { defaultReplicas, ensureDomainStream, openBucket } from './domain-stream.js';
 import { LeaseBook } from './lease-book.js';
-import { routesAgain } from './put-retry.js';
+import { PutRetry } from './put-retry.js';
 
 /** One domain as this node sees it (`ringstore cluster status`, metrics). */
 export interface ClusterDomainStatus {
@@ -111,6 +111,8 @@ export class ClusterNode {
   #forwarded = 0;
   /** Keyed puts routed again after an unknown outcome (CLUSTER_UNAVAILABLE). */
   #unknownRetries = 0;
+  /** Forwarded puts taken into the ring and not yet answered. */
+  readonly #served = new Set<Promise<void>>();
   #closed = false;
 
   private constructor(
@@ -179,14 +181,17 @@ export class ClusterNode {
   ): Promise<PutResult> {
     this.#assertOpen();
     const batch = toBatch(this.#validator, domain, aggregateType, id, events, options);
-    const started = performance.now();
-    const keyed = batch.idempotencyKey !== undefined;
+    const retry = new PutRetry(
+      batch.idempotencyKey !== undefined,
+      this.#options.putTimeoutMs,
+      performance.now(),
+    );
     for (let attempt = 0; ; attempt++) {
       this.#assertOpen();
       try {
         return await this.#route(batch);
       } catch (err) {
-        if (!routesAgain(err, keyed, performance.now() - started, this.#options.putTimeoutMs)) throw err;
+        if (!retry.again(err, performance.now())) throw retry.answer(err);
         if (err instanceof RingStoreError && err.code === 'CLUSTER_UNAVAILABLE') this.#unknownRetries++;
       }
       await new Promise((r) => setTimeout(r, Math.min(500, 50 * 2 ** attempt)));
@@ -337,7 +342,14 @@ export class ClusterNode {
     if (this.#serving.has(domain)) return;
     const sub = this.#nc.subscribe(this.#names.puts(domain), {
       callback: (_err, msg) => {
-        const respond = (reply: PutReply) => msg.respond(utf8.encode(JSON.stringify(reply)));
+        const respond = (reply: PutReply) => {
+          try {
+            msg.respond(utf8.encode(JSON.stringify(reply)));
+          } catch {
+            // The connection is closing: the forwarder's request times out and it treats the put's
+            // outcome as unknown (CLUSTER_UNAVAILABLE), which it is from there.
+          }
+        };
         let batch: AppendBatch;
         try {
           const decoded = decodeGenerationMessage(msg.data);
@@ -348,10 +360,13 @@ export class ClusterNode {
           respond({ ok: false, error: asRingStoreError(err).toWire() });
           return;
         }
-        this.#intoRing(batch).then(
-          (result) => respond({ ok: true, result }),
-          (err: unknown) => respond({ ok: false, error: asRingStoreError(err).toWire() }),
-        );
+        const served = this.#intoRing(batch)
+          .then(
+            (result) => respond({ ok: true, result }),
+            (err: unknown) => respond({ ok: false, error: asRingStoreError(err).toWire() }),
+          )
+          .finally(() => this.#served.delete(served));
+        this.#served.add(served);
       },
     });
     this.#serving.set(domain, sub);
@@ -513,6 +528,8 @@ export class ClusterNode {
     }
     for (const sub of this.#serving.values()) sub.unsubscribe();
     this.#serving.clear();
+    // Forwarded puts already in the ring are answered before the connection drains.
+    await Promise.allSettled([...this.#served]);
     const closed = new RingStoreError('STORE_CLOSED');
     for (const waiter of this.#owning.values()) waiter.reject(closed);
     this.#owning.clear();
