@@ -48,6 +48,11 @@ export interface AppendTarget {
    * then always uses appendOverlapped.
    */
   readonly commitsAsync?: boolean;
+  /**
+   * A failure the target met after it answered a commit (a cluster's: a message its domain stream
+   * holds that this node's store could not apply): the loop fails the store at its next turn.
+   */
+  readonly failure?: unknown;
 }
 
 /** Commits that may sync at once while the loop stages the next one. */
@@ -287,6 +292,8 @@ export class WriterLoop {
         if (overlap) {
           this.#settleStaged();
           this.#answerCut();
+          // After the commits it answered: their records keep the outcomes the target gave them.
+          if (this.#storage.failure !== undefined) throw this.#storage.failure;
           passed = this.#staged.length < COMMITS_IN_FLIGHT ? this.#stage() : 0;
         } else {
           this.#answerCut();

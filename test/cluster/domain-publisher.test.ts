@@ -7,7 +7,7 @@ import {
   type Publishing,
   type ReplicaLink,
 } from '../../src/pipeline/cluster/domain-publisher.js';
-import type { Applied } from '../../src/pipeline/cluster/domain-replica.js';
+import { type Applied, DomainReplica } from '../../src/pipeline/cluster/domain-replica.js';
 import { NatsNames } from '../../src/pipeline/cluster/nats-names.js';
 import { eventListOf } from '../../src/storage/event-list.js';
 import { decodeGenerationMessage, type GenerationMessage } from '../../src/storage/generation-message.js';
@@ -72,7 +72,7 @@ class FakeReplica implements ReplicaLink {
   readonly store: FakeStore;
   appliedSeq = 0;
   streamLast = 0;
-  readonly #expected = new Map<number, { id: string; resolve: (a: Applied) => void }>();
+  readonly #expected = new Map<number, { id: string; resolve: (a: Applied) => void }[]>();
   #chain: Promise<void> = Promise.resolve();
 
   constructor(store: FakeStore) {
@@ -84,11 +84,16 @@ class FakeReplica implements ReplicaLink {
   }
 
   expect(seq: number, id: string): Promise<Applied> {
-    return new Promise((resolve) => this.#expected.set(seq, { id, resolve }));
+    return new Promise((resolve) =>
+      this.#expected.set(seq, [...(this.#expected.get(seq) ?? []), { id, resolve }]),
+    );
   }
 
-  unexpect(seq: number): void {
-    this.#expected.delete(seq);
+  unexpect(seq: number, id: string): void {
+    this.#expected.set(
+      seq,
+      (this.#expected.get(seq) ?? []).filter((e) => e.id !== id),
+    );
   }
 
   apply(seq: number, bytes: Uint8Array | GenerationMessage): Promise<void> {
@@ -101,9 +106,9 @@ class FakeReplica implements ReplicaLink {
         timestamp: message.timestamp,
       });
       this.appliedSeq = seq;
-      const e = this.#expected.get(seq);
+      for (const e of this.#expected.get(seq) ?? [])
+        e.resolve(e.id === message.id ? { mine: true, report } : { mine: false });
       this.#expected.delete(seq);
-      e?.resolve(e.id === message.id ? { mine: true, report } : { mine: false });
     });
     this.#chain = run.catch(() => undefined);
     return run;
@@ -171,7 +176,53 @@ function setup() {
   return { store, replica, js, publisher };
 }
 
+describe('DomainReplica expectations', () => {
+  it('answers every publisher that waits on a sequence: the one whose message it is, and the others', async () => {
+    const store = new FakeStore();
+    const replica = new DomainReplica('d', store, {} as never, {} as never, new NatsNames('t'));
+    const old = replica.expect(1, 'old');
+    const current = replica.expect(1, 'new');
+    const dropped = replica.expect(2, 'dropped');
+    replica.unexpect(2, 'dropped');
+    replica.unexpect(1, 'unknown id');
+    let droppedSettled = false;
+    void dropped.then(() => {
+      droppedSettled = true;
+    });
+    await replica.apply(1, { domain: 'd', node: 'n', id: 'new', timestamp: 5, batches: [batch(1, 0)] });
+    expect(await old).toEqual({ mine: false });
+    expect(await current).toMatchObject({ mine: true, report: { outcomes: [{ ok: true }] } });
+    await turns();
+    expect(droppedSettled).toBe(false);
+    replica.stop();
+  });
+});
+
 describe('DomainPublisher (fake JetStream)', () => {
+  it('is drained once the messages it sent before stepping down are handled', async () => {
+    const { store, js, publisher } = setup();
+    const committed = publisher.commit([batch(1)]);
+    await turns();
+    expect(js.publishes).toHaveLength(1);
+    publisher.stepDown('disowned');
+    let drained = false;
+    const draining = publisher.drained().then(() => {
+      drained = true;
+    });
+    await turns();
+    expect(drained).toBe(false);
+    js.publishes[0]!.ack();
+    await draining;
+    expect(store.applied).toEqual([1]);
+    expect((await committed)[0]).toMatchObject({ ok: true });
+    // Stepped down: a later commit is refused without a publish.
+    expect((await publisher.commit([batch(2)]))[0]).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_OWNER' },
+    });
+    expect(js.publishes).toHaveLength(1);
+  });
+
   it('publishes the next message before the previous one is acknowledged, and applies them in order', async () => {
     const { store, js, publisher } = setup();
     const first = publisher.commit([batch(1), batch(2)]);

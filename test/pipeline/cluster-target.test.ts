@@ -52,6 +52,7 @@ class HeldPublisher implements DomainCommitter {
 const storage = {
   cut: (): LogCut => ({ generation: 0, lastTimestamp: 0, domains: [] }),
   cacheStats: () => [],
+  failed: false,
 };
 
 const turns = async (count = 10) => {
@@ -108,5 +109,18 @@ describe('ClusterTarget', () => {
     const refused = (await target.appendOverlapped([batch('a', 3)])).outcomes[0]!;
     expect(refused.ok ? undefined : refused.error.code).toBe('NOT_OWNER');
     expect(a.calls).toHaveLength(2);
+  });
+
+  it("reports the store's failure to the writer loop once the store has failed", () => {
+    const failing = { ...storage, failed: false };
+    const target = new ClusterTarget(
+      () => undefined,
+      failing,
+      'write',
+      () => undefined,
+    );
+    expect(target.failure).toBeUndefined();
+    failing.failed = true;
+    expect(target.failure).toMatchObject({ code: 'STORE_FAILED' });
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RingStoreError } from '../../src/errors.js';
 import { eventCrc } from '../../src/model/events.js';
 import { BatchEncoder, type EncodableBatch } from '../../src/pipeline/batch-codec.js';
 import { checkCrcRange, publishedRunEnd } from '../../src/pipeline/crc-stage.js';
@@ -277,5 +278,20 @@ describe('WriterLoop overlap (instrumented storage target, no timing)', () => {
     target.syncs[1]!.resolve(okReport(target.syncs[1]!.batches, 2));
     await expect(running).resolves.toBe('stopped');
     expect(messages.map((m) => m.type)).toEqual(['commit', 'commit']);
+  });
+
+  it('fails the store at its next turn when the target met a failure after answering a commit', async () => {
+    const target = new AsyncOnlyTarget() as AsyncOnlyTarget & { failure?: unknown };
+    const { ring, messages, loop } = setup('write', target);
+    publishAndCheck(ring, [1]);
+    const running = loop.run();
+    expect(target.events).toEqual(['append 1']);
+    // The target answers the commit and has failed meanwhile (a cluster's store that could not
+    // apply a message its stream holds): the commit keeps its outcomes, then the store fails.
+    target.failure = new RingStoreError('STORE_FAILED', 'this node could not apply a message');
+    target.syncs[0]!.resolve(okReport(target.syncs[0]!.batches, 1));
+    await expect(running).resolves.toBe('failed');
+    expect(messages.map((m) => m.type)).toEqual(['commit', 'failed']);
+    expect(ring.lifecycle()).toBe(LIFECYCLE_FAILED);
   });
 });

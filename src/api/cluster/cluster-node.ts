@@ -62,6 +62,8 @@ export interface ClusterEngine {
   watch(listener: CommitListener): () => void;
   onCluster(listener: (message: ClusterWriterMessage) => void): void;
   control(message: WriterControlMessage): void;
+  /** True once the store failed (its writer thread writes nothing more). */
+  readonly failed: boolean;
 }
 
 const HEARTBEAT_MS = 1000;
@@ -292,6 +294,8 @@ export class ClusterNode {
     const pending = this.#becoming.get(domain);
     if (pending) return pending;
     const attempt = (async () => {
+      // A failed store would hold the lease without ever writing: leave the domain to other nodes.
+      if (this.#engine.failed) throw new RingStoreError('STORE_FAILED');
       if (!(await this.#leases.take(domain))) return false;
       try {
         await ensureDomainStream(this.#jsm, this.#names, domain, this.#streamReplicas);
@@ -380,8 +384,12 @@ export class ClusterNode {
   }
 
   #leaseLost(domain: string, reason: string): void {
-    void reason;
     this.#unserve(domain);
+    // A writer still catching up for this lease may never answer now (it drops a superseded
+    // request): the wait for it ends here instead of at its timeout.
+    const waiter = this.#owning.get(domain);
+    this.#owning.delete(domain);
+    waiter?.reject(new Error(`the lease was lost while the writer caught up (${reason})`));
     this.#engine.control({ type: 'disown', domain });
   }
 

@@ -29,13 +29,13 @@ export interface DomainCommitter {
 export class ClusterTarget implements AppendTarget {
   readonly commitsAsync = true;
   readonly #publisher: (domain: string) => DomainCommitter | undefined;
-  readonly #storage: Pick<StorageWriter, 'cut' | 'cacheStats'>;
+  readonly #storage: Pick<StorageWriter, 'cut' | 'cacheStats' | 'failed'>;
   readonly #durability: Durability;
   readonly #afterCommit: () => void;
 
   constructor(
     publisher: (domain: string) => DomainCommitter | undefined,
-    storage: Pick<StorageWriter, 'cut' | 'cacheStats'>,
+    storage: Pick<StorageWriter, 'cut' | 'cacheStats' | 'failed'>,
     durability: Durability,
     afterCommit: () => void,
   ) {
@@ -43,6 +43,16 @@ export class ClusterTarget implements AppendTarget {
     this.#publisher = publisher;
     this.#storage = storage;
     this.#durability = durability;
+  }
+
+  /**
+   * Once the store failed (an apply after a PubAck failed: the stream holds what this node could
+   * not apply), the loop fails the whole store, which then takes no lease and answers no put.
+   */
+  get failure(): RingStoreError | undefined {
+    return this.#storage.failed
+      ? new RingStoreError('STORE_FAILED', "this node's store failed to apply a message of a domain stream")
+      : undefined;
   }
 
   append(): AppendReport {

@@ -142,6 +142,16 @@ export class DomainPublisher {
   }
 
   /**
+   * Resolves once every message it sent has been handled (applied here, or failed): after a step
+   * down, the point from which a new publisher of the domain may catch up and send, so that no
+   * message of this one is still waiting for a sequence the new one also uses.
+   */
+  async drained(): Promise<void> {
+    await this.#deciding;
+    await Promise.all(this.#inFlight.map((entry) => entry.handled));
+  }
+
+  /**
    * Commits the batches (all of this domain, in ring order) in as few messages as they fit in;
    * one outcome per batch. A batch that was certainly not stored fails with NOT_OWNER once the
    * publisher has stepped down (safe to route again); one whose message's fate is unknown fails with
@@ -290,7 +300,7 @@ export class DomainPublisher {
         reached = false;
       }
       if (!reached) {
-        this.#replica.unexpect(seq);
+        this.#replica.unexpect(seq, message.id);
         this.stepDown(published === 'fenced' ? 'fenced' : 'unanswered');
         // It may still be stored later (a publish the cluster has not answered): its puts have an
         // unknown outcome, and this node stops writing so that whoever writes next catches up first.
@@ -310,11 +320,15 @@ export class DomainPublisher {
       result = await applied;
     } catch (err) {
       this.stepDown('apply-failed');
-      const error =
-        err instanceof RingStoreError
-          ? err
-          : new RingStoreError('STORE_FAILED', `domain ${this.domain}: applying failed: ${describe(err)}`);
-      return failAll(error);
+      // The stream holds the message (every other node applies it); only this node's store could
+      // not: its puts must not read as "not written".
+      return failAll(
+        new RingStoreError(
+          'CLUSTER_UNAVAILABLE',
+          `domain ${this.domain}: the message is in the domain's stream but this node could not apply it (${describe(err)}); retry with the same idempotency key on another node`,
+          { domain: this.domain },
+        ),
+      );
     }
     if (!result.mine) {
       // Someone else extended the stream: this message was refused, nothing of it is stored.

@@ -44,7 +44,8 @@ export class DomainReplica {
   /** Messages between the last delivered one and the stream's end (the consumer's count). */
   #pending = 0;
   #chain: Promise<void> = Promise.resolve();
-  readonly #expected = new Map<number, Expectation>();
+  /** Per sequence, the publishers' expectations of it (by message id: an old and a new publisher may both wait on one). */
+  readonly #expected = new Map<number, Expectation[]>();
   #waiters: SeqWaiter[] = [];
   #failure: unknown;
   #stopped = false;
@@ -183,10 +184,10 @@ export class DomainReplica {
       });
       this.#applied = seq;
       this.appliedMessages++;
-      const expectation = this.#expected.get(seq);
-      if (expectation) {
+      const expectations = this.#expected.get(seq);
+      if (expectations) {
         this.#expected.delete(seq);
-        expectation.resolve(expectation.id === message.id ? { mine: true, report } : { mine: false });
+        for (const e of expectations) e.resolve(e.id === message.id ? { mine: true, report } : { mine: false });
       }
       this.#wake();
     } catch (err) {
@@ -199,12 +200,19 @@ export class DomainReplica {
   expect(seq: number, id: string): Promise<Applied> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (seq <= this.#applied) return Promise.resolve({ mine: false });
-    return new Promise((resolve, reject) => this.#expected.set(seq, { id, resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const expectations = this.#expected.get(seq);
+      if (expectations) expectations.push({ id, resolve, reject });
+      else this.#expected.set(seq, [{ id, resolve, reject }]);
+    });
   }
 
-  /** Drops an expectation (its publish was certainly not stored). */
-  unexpect(seq: number): void {
-    this.#expected.delete(seq);
+  /** Drops the expectation of message `id` at `seq` (its publish was certainly not stored). */
+  unexpect(seq: number, id: string): void {
+    const expectations = this.#expected.get(seq)?.filter((e) => e.id !== id);
+    if (expectations === undefined) return;
+    if (expectations.length > 0) this.#expected.set(seq, expectations);
+    else this.#expected.delete(seq);
   }
 
   /** Resolves once every message up to `seq` is applied. */
@@ -243,7 +251,7 @@ export class DomainReplica {
     const closed = new RingStoreError('STORE_CLOSED');
     for (const w of this.#waiters) w.reject(closed);
     this.#waiters = [];
-    for (const e of this.#expected.values()) e.reject(closed);
+    for (const expectations of this.#expected.values()) for (const e of expectations) e.reject(closed);
     this.#expected.clear();
   }
 
@@ -261,7 +269,7 @@ export class DomainReplica {
     this.#failure ??= err;
     for (const w of this.#waiters) w.reject(err);
     this.#waiters = [];
-    for (const e of this.#expected.values()) e.reject(err);
+    for (const expectations of this.#expected.values()) for (const e of expectations) e.reject(err);
     this.#expected.clear();
   }
 }

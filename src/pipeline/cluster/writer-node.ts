@@ -89,6 +89,8 @@ export class ClusterWriterNode {
   readonly #post: (message: ClusterWriterMessage) => void;
   readonly #replicas = new Map<string, DomainReplica>();
   readonly #publishers = new Map<string, DomainPublisher>();
+  /** Per domain, until the messages of its publishers that stepped down are all handled. */
+  readonly #draining = new Map<string, Promise<void>>();
   /** Per domain, 'own' and 'disown' requests so far: a catch-up outdated by a later one is dropped. */
   readonly #requests = new Map<string, number>();
   readonly #maxPayload: number;
@@ -155,6 +157,10 @@ export class ClusterWriterNode {
         this.#post({ type: 'owning', domain, last: current.last });
         return;
       }
+      // A publisher that stepped down may still have messages in flight: the new one starts once
+      // they are handled (its catch-up then includes whichever of them were stored).
+      if (current) this.#retire(current, false);
+      await this.#draining.get(domain);
       const replica = this.#follow(domain);
       const publisher = await DomainPublisher.start(domain, this.#store, replica, this.#js, this.#names, {
         node: this.#config.nodeId,
@@ -168,7 +174,6 @@ export class ClusterWriterNode {
         publisher.stepDown('disowned');
         return;
       }
-      if (current) this.#published += current.published;
       this.#publishers.set(domain, publisher);
       this.#post({ type: 'owning', domain, last: publisher.last });
       this.#postStatus();
@@ -194,13 +199,28 @@ export class ClusterWriterNode {
     return this.#publishers.get(domain);
   }
 
-  #retire(publisher: DomainPublisher): void {
-    if (this.#publishers.get(publisher.domain) !== publisher) return;
-    this.#publishers.delete(publisher.domain);
-    this.#published += publisher.published;
-    if (publisher.stopped !== 'disowned') {
-      this.#post({ type: 'stepped-down', domain: publisher.domain, reason: publisher.stopped! });
+  /**
+   * Takes a publisher that stepped down out of use, tells the main thread why (unless it asked for
+   * it, or asked to own the domain again), and counts its messages once all of them are handled.
+   */
+  #retire(publisher: DomainPublisher, report = true): void {
+    const domain = publisher.domain;
+    if (this.#publishers.get(domain) !== publisher) return;
+    this.#publishers.delete(domain);
+    if (report && publisher.stopped !== 'disowned') {
+      this.#post({ type: 'stepped-down', domain, reason: publisher.stopped! });
     }
+    const drained = (this.#draining.get(domain) ?? Promise.resolve())
+      .then(() => publisher.drained())
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.#published += publisher.published;
+        if (this.#draining.get(domain) === drained) this.#draining.delete(domain);
+      });
+    this.#draining.set(domain, drained);
   }
 
   /**
