@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 
 /**
@@ -11,7 +12,16 @@ import type { KV } from '@nats-io/kv';
  * A lease counts as held locally until `ttlMs × 3/4` after the start of the request that last wrote
  * it: the server's expiry counts from when it stored that write, which is later, so this node stops
  * writing before the key can expire (whatever the clocks of the machines say). Renewals run every
- * `ttlMs / 4`. A failed renewal (the key is gone or someone else's) loses the lease at once.
+ * `ttlMs / 4`, one at a time per lease: a renewal asked for while one is in progress shares it.
+ *
+ * Each take writes a new random `lease` token into the value, kept by every renewal. When a
+ * compare-and-set fails with a revision this node did not see (its own earlier write whose answer
+ * was lost, e.g. a timed-out renewal that the server did store), the key is read again: when it
+ * still holds this node's id and this take's token, nobody else has written it since this node's
+ * last write, and the renewal is retried against the revision read. Otherwise (the key is
+ * gone or someone else's) the lease is lost at once. The read only chooses the revision to
+ * compare against: the validity is extended only by a compare-and-set that succeeded, so a stale
+ * read can cost a renewal but never makes this node believe it holds someone else's lease.
  */
 export interface LeaseRecord {
   node: string;
@@ -19,16 +29,39 @@ export interface LeaseRecord {
   since: number;
 }
 
+/** The value stored: the record and the token of the take that wrote it (kept by renewals). */
+interface StoredLease extends LeaseRecord {
+  lease: string;
+}
+
 interface Held {
   revision: number;
   since: number;
+  token: string;
   validUntil: number;
   timer: NodeJS.Timeout;
+  /** The renewal in progress; callers of renew() meanwhile share it. */
+  renewing?: Promise<boolean>;
 }
 
 export type LeaseLost = (domain: string, reason: string) => void;
 
 const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+/** Compare-and-sets one renewal tries (each after re-reading the key) before leaving it undecided. */
+const MAX_RENEW_ATTEMPTS = 3;
+
+/** What a re-read of the key says about this node's lease. */
+type Reread = { mine: true; revision: number } | { mine: false; reason: string } | { unknown: string };
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The compare-and-set failed: the key's last revision is not the one given. */
+function isWrongRevision(err: unknown): boolean {
+  return /wrong last sequence/i.test(describe(err));
+}
 
 export class LeaseBook {
   readonly #kv: KV;
@@ -65,36 +98,41 @@ export class LeaseBook {
   async take(domain: string): Promise<boolean> {
     if (this.holds(domain)) return true;
     const since = Date.now();
+    const token = randomUUID();
     const started = performance.now();
     let revision: number;
     try {
-      revision = await this.#kv.create(domain, this.#value(since));
-    } catch {
-      return false;
+      revision = await this.#kv.create(domain, this.#value(since, token));
+    } catch (err) {
+      if (isWrongRevision(err)) return false;
+      // No answer: the create may have been stored. The token is new, so the key holding it
+      // means this request wrote it; it was written after `started`.
+      const reread = await this.#reread(domain, since, token);
+      if (!('mine' in reread) || !reread.mine) return false;
+      revision = reread.revision;
     }
-    this.#keep(domain, revision, since, started);
+    if (this.#held.has(domain)) {
+      // Another take of this domain won meanwhile (both cannot have created the key).
+      return this.holds(domain);
+    }
+    this.#keep(domain, revision, since, token, started);
     this.taken++;
     return true;
   }
 
-  /** Renews now; false (and the lease is dropped) when the bucket no longer says it is ours. */
-  async renew(domain: string): Promise<boolean> {
+  /**
+   * Renews now; false (and the lease is dropped) when the bucket no longer says it is ours. One
+   * renewal runs at a time per lease: a call while one is in progress gets its result.
+   */
+  renew(domain: string): Promise<boolean> {
     const held = this.#held.get(domain);
-    if (!held) return false;
-    const started = performance.now();
-    try {
-      const revision = await this.#kv.update(domain, this.#value(held.since), held.revision);
-      if (this.#held.get(domain) !== held) return this.holds(domain);
-      held.revision = revision;
-      held.validUntil = started + (this.#ttlMs * 3) / 4;
-      return true;
-    } catch (err) {
-      if (this.#held.get(domain) !== held) return this.holds(domain);
-      // A timeout is not a loss yet: the lease stays held until its local validity ends.
-      if (performance.now() < held.validUntil && !/wrong last sequence/i.test(String(err))) return true;
-      this.#drop(domain, held, `renewal failed: ${err instanceof Error ? err.message : String(err)}`);
-      return false;
-    }
+    if (!held) return Promise.resolve(false);
+    if (held.renewing) return held.renewing;
+    const renewing = this.#renew(domain, held).finally(() => {
+      if (held.renewing === renewing) held.renewing = undefined;
+    });
+    held.renewing = renewing;
+    return renewing;
   }
 
   /** Gives a lease up (deleting the key if it is still ours). */
@@ -105,8 +143,12 @@ export class LeaseBook {
     this.#held.delete(domain);
     try {
       await this.#kv.delete(domain, { previousSeq: held.revision });
-    } catch {
-      // Someone else wrote it since, or the bucket is unreachable: it expires on its own.
+    } catch (err) {
+      if (!isWrongRevision(err)) return; // unreachable: the key expires on its own
+      // A write of ours whose answer was lost (or a renewal still in flight) moved the revision.
+      const reread = await this.#reread(domain, held.since, held.token);
+      if (!('mine' in reread) || !reread.mine) return; // someone else's now, or gone
+      await this.#kv.delete(domain, { previousSeq: reread.revision }).catch(() => undefined);
     }
   }
 
@@ -114,14 +156,84 @@ export class LeaseBook {
     await Promise.all(this.domains().map((d) => this.release(d)));
   }
 
-  #value(since: number): Uint8Array {
-    return utf8.encode(JSON.stringify({ node: this.#node, since } satisfies LeaseRecord));
+  async #renew(domain: string, held: Held): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const started = performance.now();
+      const tried = held.revision;
+      try {
+        const revision = await this.#kv.update(domain, this.#value(held.since, held.token), tried);
+        held.revision = revision;
+        if (this.#held.get(domain) !== held) return this.holds(domain);
+        held.validUntil = Math.max(held.validUntil, started + (this.#ttlMs * 3) / 4);
+        return true;
+      } catch (err) {
+        if (this.#held.get(domain) !== held) return this.holds(domain);
+        if (!isWrongRevision(err)) return this.#notYetLost(domain, held, describe(err));
+        // Someone wrote the key since the revision this node knows: maybe this node itself (a
+        // renewal that timed out here but was stored). Read it again.
+        const found = await this.#reread(domain, held.since, held.token);
+        if (this.#held.get(domain) !== held) return this.holds(domain);
+        if ('unknown' in found) return this.#notYetLost(domain, held, `${describe(err)}; ${found.unknown}`);
+        if (!found.mine) {
+          this.#drop(domain, held, `renewal failed: ${found.reason}`);
+          return false;
+        }
+        if (found.revision === tried || attempt >= MAX_RENEW_ATTEMPTS) {
+          // The read disagrees with the compare-and-set (a replica behind the leader): undecided.
+          return this.#notYetLost(
+            domain,
+            held,
+            `${describe(err)}; the lease read back at revision ${found.revision}`,
+          );
+        }
+        // Still this take's value, at another revision: only this node wrote it. Compare against
+        // that revision now (validity is extended only by that update succeeding).
+        held.revision = found.revision;
+      }
+    }
   }
 
-  #keep(domain: string, revision: number, since: number, started: number): void {
+  /**
+   * A renewal neither succeeded nor proved the lease lost (no answer, or answers that disagree):
+   * the lease stays held until its local validity ends, and the next renewal tries again.
+   */
+  #notYetLost(domain: string, held: Held, why: string): boolean {
+    if (performance.now() < held.validUntil) return true;
+    this.#drop(domain, held, `renewal failed: ${why}`);
+    return false;
+  }
+
+  /** The key's current revision when it holds this node's lease of the take (since, token). */
+  async #reread(domain: string, since: number, token: string): Promise<Reread> {
+    let entry: Awaited<ReturnType<KV['get']>>;
+    try {
+      entry = await this.#kv.get(domain);
+    } catch (err) {
+      return { unknown: `could not read the lease: ${describe(err)}` };
+    }
+    if (entry?.operation !== 'PUT') return { mine: false, reason: 'the lease key is gone' };
+    let stored: Partial<StoredLease> | undefined;
+    try {
+      stored = JSON.parse(utf8Decoder.decode(entry.value)) as Partial<StoredLease>;
+    } catch {
+      stored = undefined;
+    }
+    if (stored?.node === this.#node && stored.since === since && stored.lease === token) {
+      return { mine: true, revision: entry.revision };
+    }
+    const holder = typeof stored?.node === 'string' ? stored.node : 'unknown';
+    const which = holder === this.#node ? 'another lease of this node' : `node ${holder}`;
+    return { mine: false, reason: `the lease key is held by ${which} (revision ${entry.revision})` };
+  }
+
+  #value(since: number, token: string): Uint8Array {
+    return utf8.encode(JSON.stringify({ node: this.#node, since, lease: token } satisfies StoredLease));
+  }
+
+  #keep(domain: string, revision: number, since: number, token: string, started: number): void {
     const timer = setInterval(() => void this.renew(domain), Math.max(50, this.#ttlMs / 4));
     timer.unref();
-    this.#held.set(domain, { revision, since, validUntil: started + (this.#ttlMs * 3) / 4, timer });
+    this.#held.set(domain, { revision, since, token, validUntil: started + (this.#ttlMs * 3) / 4, timer });
   }
 
   #drop(domain: string, held: Held, reason: string): void {
