@@ -187,7 +187,8 @@ export class DomainReplica {
       const expectations = this.#expected.get(seq);
       if (expectations) {
         this.#expected.delete(seq);
-        for (const e of expectations) e.resolve(e.id === message.id ? { mine: true, report } : { mine: false });
+        for (const e of expectations)
+          e.resolve(e.id === message.id ? { mine: true, report } : { mine: false });
       }
       this.#wake();
     } catch (err) {
