@@ -27,19 +27,24 @@ async function waitUntil(condition: () => boolean, timeoutMs = 20_000): Promise<
   }
 }
 
+/** One ringstore node with its own directory and namespace; a lease that outlasts every pause. */
+function openNode(nodeId: string, namespace: string): Promise<RingStore> {
+  return RingStore.open({
+    dir: suite.tempDir(),
+    durability: 'write',
+    cluster: {
+      servers: suite.cluster.urls,
+      nodeId,
+      namespace,
+      leaseTtlMs: 20_000,
+      putTimeoutMs: PUT_TIMEOUT_MS,
+    },
+  });
+}
+
 describe('a keyed put with an unknown outcome', () => {
   it('is stored exactly once after NATS comes back, and its retry answers with its result', async () => {
-    const store = await RingStore.open({
-      dir: suite.tempDir(),
-      durability: 'write',
-      cluster: {
-        servers: suite.cluster.urls,
-        nodeId: 'a',
-        namespace: 'unknown',
-        leaseTtlMs: 20_000,
-        putTimeoutMs: PUT_TIMEOUT_MS,
-      },
-    });
+    const store = await openNode('a', 'unknown');
     try {
       await store.put('acct', 'account', 1, [{ type: 'Opened', data: 'open' }], { expectedVersion: 'none' });
       signalAll('SIGSTOP');
@@ -92,17 +97,7 @@ describe('a keyed put with an unknown outcome', () => {
   }, 60_000);
 
   it('is not routed again without an idempotency key: it fails with CLUSTER_UNAVAILABLE', async () => {
-    const store = await RingStore.open({
-      dir: suite.tempDir(),
-      durability: 'write',
-      cluster: {
-        servers: suite.cluster.urls,
-        nodeId: 'b',
-        namespace: 'unkeyed',
-        leaseTtlMs: 20_000,
-        putTimeoutMs: PUT_TIMEOUT_MS,
-      },
-    });
+    const store = await openNode('b', 'unkeyed');
     try {
       await store.put('acct', 'account', 1, [{ type: 'Opened' }], { expectedVersion: 'none' });
       signalAll('SIGSTOP');
