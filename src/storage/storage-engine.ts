@@ -28,15 +28,7 @@ import {
 import { DirectoryLock } from './directory-lock.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import { StorageReader } from './reader.js';
-import type {
-  AppendBatch,
-  AppendEvent,
-  AppendReport,
-  BatchHead,
-  CacheStats,
-  DomainTip,
-  GenerationStamp,
-} from './types.js';
+import type { AppendBatch, AppendEvent, AppendReport, BatchHead, CacheStats } from './types.js';
 import { StorageWriter } from './writer.js';
 
 export interface StorageEngineOptions {
@@ -197,24 +189,6 @@ export class StorageEngine implements EventStore {
     return writeBackup(this.#dir, cut, to, options);
   }
 
-  /**
-   * Applies one generation decided elsewhere (a replica of a cluster, src/pipeline/cluster): the batches
-   * are admitted here as on every other replica and get the stamp's generation and timestamp. Calls
-   * are committed in call order, after every put already queued.
-   */
-  applyGeneration(batches: readonly AppendBatch[], stamp: GenerationStamp): Promise<AppendReport> {
-    this.#assertOpen();
-    this.#flush();
-    if (this.#durability === 'fsync') {
-      return this.#writer.appendOverlapped(batches, stamp).then((report) => this.#published(report));
-    }
-    try {
-      return Promise.resolve(this.#published(this.#writer.append(batches, this.#durability, stamp)));
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
   /** A domain's batches from `fromPosition` on (StorageReader.batches): for copying a store. */
   batches(domain: string, fromPosition: number, limit: number): BatchHead[] {
     this.#assertOpen();
@@ -224,21 +198,6 @@ export class StorageEngine implements EventStore {
   /** The writer's caches (for metrics). */
   cacheStats(): CacheStats[] {
     return this.#writer.cacheStats();
-  }
-
-  /** Where a domain's log ends, as the writer has it (including commits still syncing). */
-  tip(domain: string): DomainTip {
-    return this.#writer.tip(domain);
-  }
-
-  /** An instance's current version, as the writer has it (0 when it has no events). */
-  version(domain: string, aggregateType: string, id: bigint): number {
-    return this.#writer.version(domain, aggregateType, id);
-  }
-
-  /** The result of an instance's earlier put with this idempotency key, when there was one. */
-  keyedResult(domain: string, aggregateType: string, id: bigint, key: string): PutResult | undefined {
-    return this.#writer.keyedResult(domain, aggregateType, id, key);
   }
 
   async get(
