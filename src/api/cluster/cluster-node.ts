@@ -101,7 +101,13 @@ export class ClusterNode {
   readonly #owned = new Set<string>();
   readonly #serving = new Map<string, Subscription>();
   readonly #becoming = new Map<string, Promise<boolean>>();
-  readonly #owning = new Map<string, { resolve: () => void; reject: (err: unknown) => void }>();
+  readonly #owning = new Map<
+    string,
+    { request: number; resolve: () => void; reject: (err: unknown) => void }
+  >();
+  /** Per domain, the number of the last request sent to the writer thread, and of the last 'own'. */
+  readonly #requests = new Map<string, number>();
+  readonly #ownRequests = new Map<string, number>();
   /** Per domain, the last put on the slow path (lease or forward): the next waits for it to be handed on. */
   readonly #routing = new Map<string, Promise<void>>();
   readonly #validator = new PutValidator();
@@ -308,7 +314,9 @@ export class ClusterNode {
             this.#options.putTimeoutMs + OWN_GRACE_MS,
           );
           const settle = () => clearTimeout(timer);
+          const request = this.#control('own', domain);
           this.#owning.set(domain, {
+            request,
             resolve: () => {
               settle();
               resolve();
@@ -318,7 +326,6 @@ export class ClusterNode {
               reject(err);
             },
           });
-          this.#engine.control({ type: 'own', domain });
         });
         if (!this.#leases.holds(domain)) throw new Error('the lease expired while catching up');
         this.#owned.add(domain);
@@ -326,7 +333,7 @@ export class ClusterNode {
         return true;
       } catch (err) {
         this.#owning.delete(domain);
-        this.#engine.control({ type: 'disown', domain });
+        this.#control('disown', domain);
         await this.#leases.release(domain);
         throw new RingStoreError(
           'NOT_OWNER',
@@ -383,6 +390,15 @@ export class ClusterNode {
     this.#serving.delete(domain);
   }
 
+  /** Sends the writer thread a numbered request about a domain; returns its number. */
+  #control(type: 'own' | 'disown', domain: string): number {
+    const request = (this.#requests.get(domain) ?? 0) + 1;
+    this.#requests.set(domain, request);
+    if (type === 'own') this.#ownRequests.set(domain, request);
+    this.#engine.control({ type, domain, request });
+    return request;
+  }
+
   #leaseLost(domain: string, reason: string): void {
     this.#unserve(domain);
     // A writer still catching up for this lease may never answer now (it drops a superseded
@@ -390,26 +406,26 @@ export class ClusterNode {
     const waiter = this.#owning.get(domain);
     this.#owning.delete(domain);
     waiter?.reject(new Error(`the lease was lost while the writer caught up (${reason})`));
-    this.#engine.control({ type: 'disown', domain });
+    this.#control('disown', domain);
   }
 
   #onWriter(message: ClusterWriterMessage): void {
     switch (message.type) {
-      case 'owning': {
-        const waiter = this.#owning.get(message.domain);
-        this.#owning.delete(message.domain);
-        waiter?.resolve();
-        return;
-      }
+      case 'owning':
       case 'own-failed': {
+        // An answer to an earlier request than the one waited for is stale: it changes nothing.
         const waiter = this.#owning.get(message.domain);
+        if (waiter?.request !== message.request) return;
         this.#owning.delete(message.domain);
-        waiter?.reject(fromWire(message.error));
+        if (message.type === 'owning') waiter.resolve();
+        else waiter.reject(fromWire(message.error));
         return;
       }
       case 'stepped-down':
-        // Fenced, or a publish went unanswered: someone else may write now; the lease goes.
+        // Fenced, or a publish went unanswered: someone else may write now; the lease goes. A
+        // publisher of an earlier 'own' than the last one says nothing about the lease held now.
         if (message.reason === 'fenced') this.#fenced++;
+        if (message.request !== this.#ownRequests.get(message.domain)) return;
         this.#unserve(message.domain);
         void this.#leases.release(message.domain);
         return;
@@ -532,7 +548,7 @@ export class ClusterNode {
     for (const timer of this.#timers) clearInterval(timer);
     for (const domain of [...this.#owned]) {
       this.#unserve(domain);
-      this.#engine.control({ type: 'disown', domain });
+      this.#control('disown', domain);
     }
     for (const sub of this.#serving.values()) sub.unsubscribe();
     this.#serving.clear();

@@ -22,8 +22,14 @@ export interface ClusterWriterConfig {
   putTimeoutMs: number;
 }
 
-/** The main thread's requests to the writer thread's cluster side. */
-export type ClusterControl = { type: 'own'; domain: string } | { type: 'disown'; domain: string };
+/**
+ * The main thread's requests to the writer thread's cluster side, numbered per domain by the main
+ * thread: every answer names the 'own' it answers, so that a late answer to an earlier request (a
+ * step-down of a publisher the main thread has already replaced) is told apart and ignored.
+ */
+export type ClusterControl =
+  | { type: 'own'; domain: string; request: number }
+  | { type: 'disown'; domain: string; request: number };
 
 /** One domain stream as this node's writer thread follows it. */
 export interface ReplicaStatus {
@@ -51,10 +57,10 @@ export type ClusterWriterMessage =
       generations: number;
     }
   /** The answer to 'own': caught up to `last`, the domain's puts may enter the ring now. */
-  | { type: 'owning'; domain: string; last: number }
-  | { type: 'own-failed'; domain: string; error: WireError }
+  | { type: 'owning'; domain: string; request: number; last: number }
+  | { type: 'own-failed'; domain: string; request: number; error: WireError }
   /** The writer stopped writing a domain (posted before the commit that fails its batches). */
-  | { type: 'stepped-down'; domain: string; reason: StepDownReason }
+  | { type: 'stepped-down'; domain: string; request: number; reason: StepDownReason }
   /** After a commit that published: the node's count of stored messages (before its commit message). */
   | { type: 'published'; publishedMessages: number }
   /** Every domain followed, now and then (a commit's 'replicated' updates its domains between). */
@@ -93,6 +99,8 @@ export class ClusterWriterNode {
   readonly #draining = new Map<string, Promise<void>>();
   /** Per domain, 'own' and 'disown' requests so far: a catch-up outdated by a later one is dropped. */
   readonly #requests = new Map<string, number>();
+  /** The 'own' request each publisher answers to (named in its step-down). */
+  readonly #requestOf = new WeakMap<DomainPublisher, number>();
   readonly #maxPayload: number;
   readonly #timers: NodeJS.Timeout[] = [];
   readonly target: ClusterTarget;
@@ -144,9 +152,8 @@ export class ClusterWriterNode {
 
   /** Handles a request of the main thread. */
   control(message: ClusterControl): void {
-    const request = (this.#requests.get(message.domain) ?? 0) + 1;
-    this.#requests.set(message.domain, request);
-    if (message.type === 'own') void this.#own(message.domain, request);
+    this.#requests.set(message.domain, message.request);
+    if (message.type === 'own') void this.#own(message.domain, message.request);
     else this.#stepDown(message.domain, 'disowned');
   }
 
@@ -154,7 +161,9 @@ export class ClusterWriterNode {
     try {
       const current = this.#publishers.get(domain);
       if (current?.active) {
-        this.#post({ type: 'owning', domain, last: current.last });
+        // The same publisher now answers to this request.
+        this.#requestOf.set(current, request);
+        this.#post({ type: 'owning', domain, request, last: current.last });
         return;
       }
       // A publisher that stepped down may still have messages in flight: the new one starts once
@@ -175,7 +184,8 @@ export class ClusterWriterNode {
         return;
       }
       this.#publishers.set(domain, publisher);
-      this.#post({ type: 'owning', domain, last: publisher.last });
+      this.#requestOf.set(publisher, request);
+      this.#post({ type: 'owning', domain, request, last: publisher.last });
       this.#postStatus();
     } catch (err) {
       const error =
@@ -184,7 +194,7 @@ export class ClusterWriterNode {
           : new RingStoreError('NOT_OWNER', `domain ${domain}: could not start writing (${describe(err)})`, {
               domain,
             });
-      this.#post({ type: 'own-failed', domain, error: error.toWire() });
+      this.#post({ type: 'own-failed', domain, request, error: error.toWire() });
     }
   }
 
@@ -208,7 +218,8 @@ export class ClusterWriterNode {
     if (this.#publishers.get(domain) !== publisher) return;
     this.#publishers.delete(domain);
     if (report && publisher.stopped !== 'disowned') {
-      this.#post({ type: 'stepped-down', domain, reason: publisher.stopped! });
+      const request = this.#requestOf.get(publisher) ?? 0;
+      this.#post({ type: 'stepped-down', domain, request, reason: publisher.stopped! });
     }
     const drained = (this.#draining.get(domain) ?? Promise.resolve())
       .then(() => publisher.drained())
