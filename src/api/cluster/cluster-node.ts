@@ -4,7 +4,7 @@ import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { crcMismatch, fromWire, RingStoreError, type WireError } from '../../errors.js';
 import type { CommitListener } from '../../model/commit-watchers.js';
-import type { AggregateIdInput } from '../../model/event-store.js';
+import type { AggregateIdInput, EventStore } from '../../model/event-store.js';
 import { eventCrc } from '../../model/events.js';
 import { validateDomain } from '../../model/names.js';
 import { PutValidator } from '../../model/put-validator.js';
@@ -50,14 +50,7 @@ export interface ClusterNodeStatus {
 }
 
 /** What the cluster side needs of the store's engine (RingEngine): the ring, the writer, the reader. */
-export interface ClusterEngine {
-  put(
-    domain: string,
-    aggregateType: string,
-    id: AggregateIdInput,
-    events: readonly EventInput[],
-    options?: PutOptions,
-  ): Promise<PutResult>;
+export interface ClusterEngine extends Pick<EventStore, 'put'> {
   read(domain: string, options: ValidReadOptions): DomainReadResult;
   watch(listener: CommitListener): () => void;
   onCluster(listener: (message: ClusterWriterMessage) => void): void;
