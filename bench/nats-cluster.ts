@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 
@@ -45,13 +45,20 @@ async function freePort(): Promise<number> {
   });
 }
 
-function config(name: string, clientPort: number, routePort: number, routes: number[], dir: string): string {
+function config(
+  name: string,
+  clusterName: string,
+  clientPort: number,
+  routePort: number,
+  routes: number[],
+  dir: string,
+): string {
   return [
     `server_name: ${name}`,
     `listen: 127.0.0.1:${clientPort}`,
     `jetstream { store_dir: "${join(dir, name)}" }`,
     'cluster {',
-    '  name: ringstore-test',
+    `  name: ${clusterName}`,
     `  listen: 127.0.0.1:${routePort}`,
     `  routes: [${routes.map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}]`,
     '}',
@@ -86,8 +93,47 @@ export async function waitForMetaLeader(urls: string[], timeoutMs = 20_000): Pro
   throw new Error(`no JetStream meta leader within ${timeoutMs} ms: ${String(last)}`);
 }
 
+/**
+ * Checks that every server of the cluster is running and answers on its own URL under its own
+ * name. A port found free can be taken by another process before the server binds it (test files
+ * start clusters side by side): that server then exits, and its URL may reach someone else's.
+ */
+async function checkOwnServers(servers: readonly NatsServer[]): Promise<void> {
+  for (const server of servers) {
+    const child = server.process;
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`nats-server ${server.name} exited (its ports may have been taken)`);
+    }
+    const nc = await connect({ servers: server.url, timeout: 1000, reconnect: false });
+    try {
+      if (nc.info?.server_name !== server.name) {
+        throw new Error(`${server.url} is served by ${nc.info?.server_name}, not by ${server.name}`);
+      }
+    } finally {
+      await nc.close();
+    }
+  }
+}
+
+/** Starts the cluster; a start whose ports were taken meanwhile is stopped and tried again. */
 export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  for (let attempt = 1; ; attempt++) {
+    const cluster = await startOnce(size);
+    try {
+      await checkOwnServers(cluster.servers);
+      return cluster;
+    } catch (err) {
+      await cluster.stop();
+      if (attempt === 3) throw err;
+    }
+  }
+}
+
+async function startOnce(size: number): Promise<NatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'ringstore-nats-'));
+  // Names unique to this cluster: a route or client that reaches another test's server is refused
+  // (another cluster name) or found out (another server name).
+  const tag = basename(dir).replace(/[^A-Za-z0-9]/g, '');
   const clientPorts: number[] = [];
   const routePorts: number[] = [];
   for (let i = 0; i < size; i++) {
@@ -97,9 +143,12 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   const servers: NatsServer[] = [];
   let spawnError: Error | undefined;
   for (let i = 0; i < size; i++) {
-    const name = `n${i + 1}`;
+    const name = `${tag}-n${i + 1}`;
     const file = join(dir, `${name}.conf`);
-    writeFileSync(file, config(name, clientPorts[i]!, routePorts[i]!, routePorts, dir));
+    writeFileSync(
+      file,
+      config(name, `ringstore-test-${tag}`, clientPorts[i]!, routePorts[i]!, routePorts, dir),
+    );
     const child = spawn(NATS_SERVER, ['-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.on('error', (err) => {
       spawnError ??= new Error(

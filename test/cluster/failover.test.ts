@@ -75,7 +75,7 @@ async function streamLeader(domain: string): Promise<string> {
   try {
     const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info(new NatsNames('failover').stream(domain));
-    return info.cluster?.leader ?? 'n1';
+    return info.cluster?.leader ?? cluster.servers[0]!.name;
   } finally {
     await nc.close();
   }
