@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RingStore } from '../../src/api/ring-store.js';
 import { clusterSuite } from '../support/cluster-suite.js';
@@ -15,6 +16,21 @@ const PAUSE_MS = 3_000;
 
 function signalAll(signal: NodeJS.Signals): void {
   for (const server of suite.cluster.servers) server.process?.kill(signal);
+}
+
+/** The scheduler state of every server process (`T` once stopped), from /proc. */
+function serverStates(): string[] {
+  return suite.cluster.servers.map((server) => {
+    const pid = server.process?.pid;
+    if (pid === undefined) return 'gone';
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.charAt(0) ?? '?';
+  });
+}
+
+/** Pauses every server and returns once the kernel has stopped them all. */
+async function pauseAll(): Promise<void> {
+  signalAll('SIGSTOP');
+  await waitUntil(() => serverStates().every((state) => state === 'T'), 5_000);
 }
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -47,7 +63,7 @@ describe('a keyed put with an unknown outcome', () => {
     const store = await openNode('a', 'unknown');
     try {
       await store.put('acct', 'account', 1, [{ type: 'Opened', data: 'open' }], { expectedVersion: 'none' });
-      signalAll('SIGSTOP');
+      await pauseAll();
       const put = store.put(
         'acct',
         'account',
@@ -58,15 +74,19 @@ describe('a keyed put with an unknown outcome', () => {
         ],
         { idempotencyKey: 'deposit-1' },
       );
-      let settled = false;
-      void put
-        .finally(() => {
-          settled = true;
-        })
-        .catch(() => undefined);
+      // What the put settled with while every server was paused (nothing, if all goes well).
+      let whilePaused: string | undefined;
+      void put.then(
+        (result) => {
+          whilePaused ??= `resolved ${JSON.stringify(result)}`;
+        },
+        (err: unknown) => {
+          whilePaused ??= `rejected ${String(err)} ${JSON.stringify(err)}`;
+        },
+      );
       await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
-      // Nothing can be acknowledged while every server is paused.
-      expect(settled).toBe(false);
+      // Nothing can be acknowledged (or given up on) while every server is paused.
+      expect(whilePaused).toBeUndefined();
       signalAll('SIGCONT');
       const result = await put;
       expect(result).toMatchObject({ firstVersion: 2, lastVersion: 3 });
@@ -100,12 +120,14 @@ describe('a keyed put with an unknown outcome', () => {
     const store = await openNode('b', 'unkeyed');
     try {
       await store.put('acct', 'account', 1, [{ type: 'Opened' }], { expectedVersion: 'none' });
-      signalAll('SIGSTOP');
+      await pauseAll();
       const failure = await store
         .put('acct', 'account', 1, [{ type: 'Deposited' }])
         .catch((err: unknown) => err);
       signalAll('SIGCONT');
-      expect(failure).toMatchObject({ code: 'CLUSTER_UNAVAILABLE' });
+      expect(failure, `the put settled with ${JSON.stringify(failure)}`).toMatchObject({
+        code: 'CLUSTER_UNAVAILABLE',
+      });
       expect(String(failure)).toContain('same idempotency key');
       expect(store.status().unknownOutcomeRetries).toBe(0);
       // Its message may still be stored once the servers resume (this node then applies it from the
