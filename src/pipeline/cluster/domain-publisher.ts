@@ -143,8 +143,7 @@ export class DomainPublisher {
 
   /**
    * Resolves once every message it sent has been handled (applied here, or failed): after a step
-   * down, the point from which a new publisher of the domain may catch up and send, so that no
-   * message of this one is still waiting for a sequence the new one also uses.
+   * down, when its count of published messages is final.
    */
   async drained(): Promise<void> {
     await this.#deciding;

@@ -95,8 +95,6 @@ export class ClusterWriterNode {
   readonly #post: (message: ClusterWriterMessage) => void;
   readonly #replicas = new Map<string, DomainReplica>();
   readonly #publishers = new Map<string, DomainPublisher>();
-  /** Per domain, until the messages of its publishers that stepped down are all handled. */
-  readonly #draining = new Map<string, Promise<void>>();
   /** Per domain, 'own' and 'disown' requests so far: a catch-up outdated by a later one is dropped. */
   readonly #requests = new Map<string, number>();
   /** The 'own' request each publisher answers to (named in its step-down). */
@@ -166,10 +164,11 @@ export class ClusterWriterNode {
         this.#post({ type: 'owning', domain, request, last: current.last });
         return;
       }
-      // A publisher that stepped down may still have messages in flight: the new one starts once
-      // they are handled (its catch-up then includes whichever of them were stored).
+      // A publisher that stepped down may still have messages in flight. The new one does not wait
+      // for them: the replica answers every expectation of a sequence by the message the stream
+      // holds there, so an old message stored first is the old publisher's, and the new one's at
+      // that sequence is refused by the fence (it steps down, its puts are routed again).
       if (current) this.#retire(current, false);
-      await this.#draining.get(domain);
       const replica = this.#follow(domain);
       const publisher = await DomainPublisher.start(domain, this.#store, replica, this.#js, this.#names, {
         node: this.#config.nodeId,
@@ -221,17 +220,10 @@ export class ClusterWriterNode {
       const request = this.#requestOf.get(publisher) ?? 0;
       this.#post({ type: 'stepped-down', domain, request, reason: publisher.stopped! });
     }
-    const drained = (this.#draining.get(domain) ?? Promise.resolve())
-      .then(() => publisher.drained())
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .then(() => {
-        this.#published += publisher.published;
-        if (this.#draining.get(domain) === drained) this.#draining.delete(domain);
-      });
-    this.#draining.set(domain, drained);
+    const count = () => {
+      this.#published += publisher.published;
+    };
+    publisher.drained().then(count, count);
   }
 
   /**
