@@ -30,8 +30,11 @@ import type { AppendBatch, EventList } from './types.js';
 export type Admission =
   | { kind: 'refused'; error: RingStoreError }
   | { kind: 'replayed'; original: PutResult }
-  /** `version`: the instance's version before the batch; `storedBytes`: its payload bytes. */
-  | { kind: 'admitted'; version: number; storedBytes: number };
+  /**
+   * `version`: the instance's version before the batch; `storedBytes`: its payload bytes;
+   * `instance`: the state looked up, unless the batch brings its aggregate type's name.
+   */
+  | { kind: 'admitted'; version: number; storedBytes: number; instance: InstanceState | undefined };
 
 /**
  * The state of the batch's instance, for an aggregate type that has a code; with `withKeys` its
@@ -65,7 +68,7 @@ export function admit(
   }
   const refused = registerNames(domain, batch, events, codes, codesStart);
   if (refused) return { kind: 'refused', error: refused };
-  return { kind: 'admitted', version, storedBytes: shape };
+  return { kind: 'admitted', version, storedBytes: shape, instance };
 }
 
 /**

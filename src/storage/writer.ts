@@ -398,7 +398,7 @@ export class StorageWriter {
       }
       const dataLength = admission.storedBytes;
       const aggregateType = domain.aggregateTypes[domain.registry.aggregateCode(batch.aggregateType)]!;
-      const state = this.#stateOf(domain, aggregateType, batch.aggregateId, false);
+      const state = admission.instance ?? this.#stateOf(domain, aggregateType, batch.aggregateId, false);
       if (aggregateType.end > SEGMENT_HEADER_BYTES && aggregateType.end + dataLength > this.#segmentBytes) {
         aggregateType.segment++;
         aggregateType.end = SEGMENT_HEADER_BYTES;
