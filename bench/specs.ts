@@ -32,9 +32,9 @@ export const CASE_SPECS: readonly CaseSpec[] = [
   { id: 'ringstore-1-producer-fsync-pool', module: 'ringstore', variant: '1:fsync:pool' },
   { id: 'ringstore-4-producers-fsync-pool', module: 'ringstore', variant: '4:fsync:pool' },
   {
-    id: 'ringstore-main-fsync-pool-sliced-handoff',
+    id: 'ringstore-main-fsync-inline-turn-handoff',
     module: 'ringstore',
-    variant: 'main:fsync:pool:32768',
+    variant: 'main:fsync:inline:0',
   },
   { id: 'ringstore-main-fsync-inline', module: 'ringstore', variant: 'main:fsync:inline' },
   { id: 'ringstore-1-producer-fsync-inline', module: 'ringstore', variant: '1:fsync:inline' },

@@ -40,10 +40,11 @@ export interface RingStoreOptions {
   /**
    * A producer hands its new records on to the CRC pool (or the writer, with crc 'inline') at the
    * end of each turn of its thread and, when this is above 0, also every `handoffBytes` of ring
-   * records within a long burst of puts (default 0: only at the end of a turn). Slices let the
-   * writer commit the start of a burst while the producer still encodes the rest, at the cost of
-   * more hand-offs and more, smaller commits; on the 2-core bench machine 32 KiB measured the same
-   * throughput as 0 (docs/BENCHMARKS.md), so it is off by default.
+   * records within a long burst of puts (default 32 KiB; 0: only at the end of a turn). Slices let
+   * the writer commit the start of a burst while the producer still encodes the rest, so the two
+   * threads work at the same time instead of taking turns, at the cost of more hand-offs and more,
+   * smaller commits. On the 2-core bench machine 32 KiB measured 1.06–1.34× the events/s of 0 with
+   * 'fsync' and 1.06–1.34× with 'none' (docs/BENCHMARKS.md, "Stages that take turns").
    */
   handoffBytes?: number;
   /**
@@ -112,7 +113,7 @@ export const RING_STORE_DEFAULTS = Object.freeze({
   backpressureTimeoutMs: 5_000,
   maxWaitingPuts: 10_000,
   maxBatchesPerCommit: 8_192,
-  handoffBytes: 0,
+  handoffBytes: 32 * 1024,
   claimTimeoutMs: 10_000,
   indexCacheBytes: 16 * 1024 * 1024,
   instanceCacheSize: 100_000,

@@ -74,7 +74,7 @@ describe('RingStore options', () => {
         crcThreads: 1,
         ringBytes: 16 * 1024 * 1024,
         generationBytes: 4096,
-        handoffBytes: 0,
+        handoffBytes: 32 * 1024,
         writerWait: 'blocking',
       });
       expect(Object.isFrozen(store.options)).toBe(true);
