@@ -7,10 +7,13 @@ export interface BenchConfig {
   events: number;
   /**
    * Events each write case puts into the same store, in the same process and the same way, before it
-   * starts measuring (BENCH_WARMUP_EVENTS, default 200,000; quick 20,000; 0 for none). A cold
-   * process spends its first second compiling: V8's optimizing-compiler threads took about 0.8 µs
-   * of CPU per event of a 1 M-event ringstore run (the whole of its 'other' column), and under
-   * 0.3 µs per event of a 4 M-event one. The rows report a running store, not its start.
+   * starts measuring (BENCH_WARMUP_EVENTS, default 500,000; quick 20,000; 0 for none). A cold
+   * process spends its first second compiling, and a store compiles its index code (memtable spill,
+   * run and Bloom filter writes, run merges) at its first index checkpoints, every 4 MiB of index
+   * records (~210,000 events of the default workload). With 200,000 events of warm-up, V8's
+   * optimizing compiler still ran 0.6–1.2 s inside the measured million events (0.3–0.6 µs of CPU
+   * per event, most of the 'other' column); with 500,000, 0.3 s. The rows report a running store,
+   * not its start.
    */
   warmupEvents: number;
   /** Payload bytes per event (BENCH_EVENT_BYTES, default 100). */
@@ -89,7 +92,7 @@ export function configFromEnv(): BenchConfig {
   const instances = positiveInt('BENCH_INSTANCES', Math.max(1, Math.round(events / 100)));
   const config: BenchConfig = {
     events,
-    warmupEvents: nonNegativeInt('BENCH_WARMUP_EVENTS', quick ? 20_000 : 200_000),
+    warmupEvents: nonNegativeInt('BENCH_WARMUP_EVENTS', quick ? 20_000 : 500_000),
     eventBytes: positiveInt('BENCH_EVENT_BYTES', 100),
     batchEvents,
     instances,

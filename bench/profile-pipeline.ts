@@ -6,7 +6,7 @@ import type { Durability } from '../src/types.js';
 import { nameStoreThreads } from './cases/ringstore.js';
 import { configFromEnv } from './config.js';
 import { CpuMeter } from './cpu-meter.js';
-import { LatencyRecorder, runInFlight } from './measure.js';
+import { LatencyRecorder, runInFlight, warmUp } from './measure.js';
 import { cpuByRole } from './report.js';
 import { ThreadRoles } from './thread-roles.js';
 import { Workload } from './workload.js';
@@ -18,11 +18,12 @@ import { Workload } from './workload.js';
  *   node --import ./dist/bench/thread-tag-preload.js dist/bench/profile-pipeline.js [fsync|none] [pool|inline] [runs]
  *
  * It uses the bench workload (BENCH_EVENTS, BENCH_IN_FLIGHT, … as in docs/BENCHMARKS.md) and prints
- * one line per run: events/s, commits, batches per commit, ms per commit and the CPU time per event
+ * one line per run, measured after a warm-up of BENCH_WARMUP_EVENTS on the same store: events/s, commits, batches per commit, ms per commit and the CPU time per event
  * of all threads and of the main/writer/CRC/other threads, from schedstat (less sensitive to a
  * loaded machine than the rate; without the --import the writer and CRC threads count as 'other').
  * Several runs in one process show the warm-up; compare builds by running two copies of dist/
- * alternately. Add `--cpu-prof --cpu-prof-dir=/tmp/prof` for profiles (wall-time samples).
+ * alternately. PROFILE_MAX_BATCHES_PER_COMMIT and PROFILE_HANDOFF_BYTES set those RingStore
+ * options. Add `--cpu-prof --cpu-prof-dir=/tmp/prof` for profiles (wall-time samples).
  */
 async function main(): Promise<void> {
   const durability = (process.argv[2] ?? 'fsync') as Durability;
@@ -35,12 +36,17 @@ async function main(): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'ringstore-profile-'));
     try {
       const maxBatches = process.env.PROFILE_MAX_BATCHES_PER_COMMIT;
+      const handoffBytes = process.env.PROFILE_HANDOFF_BYTES;
       const store = await RingStore.open({
         dir,
         durability,
         crc,
         ...(maxBatches ? { maxBatchesPerCommit: Number(maxBatches) } : {}),
+        ...(handoffBytes ? { handoffBytes: Number(handoffBytes) } : {}),
       });
+      const put = (batch: number) => workload.putBatch(store, batch);
+      await warmUp(workload.warmupBatches, config.inFlight, put);
+      const before = store.stats();
       const latencies = new LatencyRecorder(workload.batchCount);
       const meter = new CpuMeter(threads);
       meter.start();
@@ -48,14 +54,20 @@ async function main(): Promise<void> {
         workload.batchCount,
         config.inFlight,
         Number.POSITIVE_INFINITY,
-        (batch) => workload.putBatch(store, batch),
+        (i) => put(workload.measuredBatch(i)),
         latencies,
       );
       const events = outcome.completed * config.batchEvents;
       nameStoreThreads(threads, store);
       const cpu = meter.stop(events);
       await store.close();
-      const stats = store.stats();
+      const after = store.stats();
+      const stats = {
+        commits: after.commits - before.commits,
+        batches: after.batches - before.batches,
+        fsyncs: after.fsyncs - before.fsyncs,
+        crcTasks: after.crcTasks - before.crcTasks,
+      };
       const perCommitMs = (outcome.seconds * 1000) / Math.max(1, stats.commits);
       console.log(
         `${durability} ${crc} run ${run}: ${Math.round(events / outcome.seconds)} events/s, ` +
