@@ -29,9 +29,8 @@ const server = createServer((request, response) => {
       validateDomain(domain);
       validateAggregateType(type);
       const id = parseAggregateId(match[3] as string);
-      const text =
-        chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
-      const { events, options } = decodePutBody(parseEventsBody(text));
+      const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      const { events, options } = decodePutBody(parseEventsBody(bytes));
       store.put(domain, type, id, events, options).then((result) => {
         const body = putResultJson(result);
         response

@@ -1,15 +1,26 @@
+import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { JsonText, parseEventsBody } from '../../src/api/http/events-body.js';
+import type { EventStore } from '../../src/api/event-store.js';
+import { parseEventsBody } from '../../src/api/http/events-body.js';
+import { JsonBytes, JsonText } from '../../src/api/http/events-scan.js';
+import { parseEventsText } from '../../src/api/http/events-text.js';
+import { publicError } from '../../src/api/http/http-errors.js';
+import { ingestResults } from '../../src/api/http/ingest.js';
 import { parseJsonSafely } from '../../src/api/http/safe-json.js';
-import { decodePutBody } from '../../src/api/http/wire.js';
+import { decodeEvents, decodePutBody, isPlainObject, putOptions } from '../../src/api/http/wire.js';
 import { RingStoreError } from '../../src/errors.js';
+import type { EventInput, PutResult } from '../../src/types.js';
 
 /**
- * parseEventsBody must never change what an append stores or answers. The oracle is the path it
- * replaced: parseJsonSafely (JSON.parse and the safety walk) of the whole body, then every event's
- * data and metadata stored as JSON.stringify of the parsed value.
+ * The scans must never change what an append stores or answers. The oracle is the path they
+ * replaced: parseJsonSafely (JSON.parse and the safety walk) of the whole body as the API decoded
+ * it, then every event's data and metadata stored as JSON.stringify of the parsed value. The bytes
+ * scan (parseEventsBody) is also held to the text scan (parseEventsText) it falls back to: the same
+ * envelope, the same canonical decisions.
  */
+
+const SEED = Number(process.env.RINGSTORE_SEED ?? 20_261_125);
 
 const hex = (bytes: Uint8Array | string | undefined) =>
   Buffer.from(bytes ?? new Uint8Array(0)).toString('hex');
@@ -35,6 +46,32 @@ function oracleBytes(body: string): { data: string; metadata: string }[] {
     metadata: e.metadata === undefined ? '' : hex(Buffer.from(JSON.stringify(e.metadata), 'utf8')),
   }));
 }
+
+/** A scanned data or metadata value as text: its source, whether it is canonical, what is stored. */
+function spanOf(field: unknown): { text: string; canonical: boolean; compact: string } | undefined {
+  if (field instanceof JsonBytes) {
+    const text = Buffer.from(field.bytes).toString('utf8');
+    return { text, canonical: true, compact: text };
+  }
+  if (field instanceof JsonText)
+    return { text: field.text, canonical: field.canonical, compact: field.compact() };
+  return undefined;
+}
+
+/**
+ * The two scans, each given a body the way the API receives it: parseEventsBody the UTF-8 of the
+ * test's text, parseEventsText the text. `received` is the text the oracle parses: for the bytes
+ * the API decodes, which differs from the test's text where that holds a lone surrogate (UTF-8
+ * cannot carry one, Buffer.from writes U+FFFD).
+ */
+const SCANS = [
+  {
+    name: 'parseEventsBody (UTF-8 bytes)',
+    parse: (body: string) => parseEventsBody(Buffer.from(body, 'utf8')),
+    received: (body: string) => Buffer.from(body, 'utf8').toString('utf8'),
+  },
+  { name: 'parseEventsText (decoded text)', parse: parseEventsText, received: (body: string) => body },
+];
 
 const ws = fc.constantFrom('', '', '', '', '', ' ', '\n', '\t', '\r\n  ');
 
@@ -183,14 +220,15 @@ const bodyText = fc
     return `${head}${expected === undefined ? '' : `,${w}"expectedVersion":${expected}`}${w}}`;
   });
 
-describe('parseEventsBody', () => {
+describe.each(SCANS)('$name', ({ parse, received }) => {
   it('stores exactly the bytes JSON.stringify(JSON.parse(…)) stored, and answers the same errors (seeded)', () => {
     let compactSpans = 0;
     let spans = 0;
     fc.assert(
-      fc.property(bodyText, (body) => {
+      fc.property(bodyText, (written) => {
+        const body = received(written);
         const expected = outcome(parseJsonSafely, body);
-        expect(outcome(parseEventsBody, body)).toEqual(expected);
+        expect(outcome(parse, written)).toEqual(expected);
         if ('events' in (expected as object)) {
           const stored = (expected as { events: { data: string; metadata: string }[] }).events;
           const oracle = oracleBytes(body);
@@ -200,17 +238,18 @@ describe('parseEventsBody', () => {
           });
         }
         if (!('events' in (expected as object))) return;
-        const parsed = parseEventsBody(body) as { events?: unknown[] };
+        const parsed = parse(written) as { events?: unknown[] };
         for (const event of parsed.events ?? []) {
           for (const field of [
             (event as { data?: unknown }).data,
             (event as { metadata?: unknown }).metadata,
           ]) {
-            if (!(field instanceof JsonText)) continue;
+            const span = spanOf(field);
+            if (span === undefined) continue;
             spans++;
-            if (field.canonical) {
+            if (span.canonical) {
               compactSpans++;
-              expect(JSON.stringify(JSON.parse(field.text))).toBe(field.text);
+              expect(JSON.stringify(JSON.parse(span.text))).toBe(span.text);
             }
           }
         }
@@ -253,7 +292,7 @@ describe('parseEventsBody', () => {
       });
     fc.assert(
       fc.property(damaged, (body) => {
-        expect(outcome(parseEventsBody, body)).toEqual(outcome(parseJsonSafely, body));
+        expect(outcome(parse, body)).toEqual(outcome(parseJsonSafely, received(body)));
       }),
       { seed: 12, numRuns: 5000 },
     );
@@ -262,10 +301,12 @@ describe('parseEventsBody', () => {
   it('keeps compact data as its source text and normalises anything else', () => {
     const body = (data: string) => `{"events":[{"type":"A","data":${data}}]}`;
     const span = (data: string) =>
-      (parseEventsBody(body(data)) as { events: { data: JsonText }[] }).events[0]?.data as JsonText;
-    expect(span('{"a":1,"b":[true,null,"x\\n"]}')).toEqual(
-      new JsonText('{"a":1,"b":[true,null,"x\\n"]}', true),
-    );
+      spanOf((parse(body(data)) as { events: { data: unknown }[] }).events[0]?.data);
+    expect(span('{"a":1,"b":[true,null,"x\\n"]}')).toEqual({
+      text: '{"a":1,"b":[true,null,"x\\n"]}',
+      canonical: true,
+      compact: '{"a":1,"b":[true,null,"x\\n"]}',
+    });
     for (const [written, stored] of [
       ['{ "a": 1 }', '{"a":1}'],
       ['{"b":1,"a":2,"b":3}', '{"b":3,"a":2}'],
@@ -275,8 +316,8 @@ describe('parseEventsBody', () => {
       ['"\\ud800"', '"\\ud800"'],
     ] as const) {
       const text = span(written);
-      expect(text.canonical).toBe(false);
-      expect(text.compact()).toBe(stored);
+      expect(text?.canonical).toBe(false);
+      expect(text?.compact).toBe(stored);
     }
   });
 
@@ -284,10 +325,8 @@ describe('parseEventsBody', () => {
     // The body is level 1, events 2, the event 3, so data may nest 61 arrays deep.
     const nested = (levels: number) =>
       `{"events":[{"type":"A","data":${'['.repeat(levels)}${']'.repeat(levels)}}]}`;
-    expect(outcome(parseEventsBody, nested(61))).toEqual(outcome(parseJsonSafely, nested(61)));
-    expect((parseEventsBody(nested(61)) as { events: { data: unknown }[] }).events[0]?.data).toBeInstanceOf(
-      JsonText,
-    );
+    expect(outcome(parse, nested(61))).toEqual(outcome(parseJsonSafely, nested(61)));
+    expect(spanOf((parse(nested(61)) as { events: { data: unknown }[] }).events[0]?.data)).toBeDefined();
     for (const body of [
       nested(62),
       nested(10_000),
@@ -298,9 +337,610 @@ describe('parseEventsBody', () => {
       '{"events":[{"type":"A","__proto__":1}]}',
       '{"__proto__":{"events":[]}}',
     ]) {
-      expect(() => parseEventsBody(body)).toThrow(RingStoreError);
-      expect(outcome(parseEventsBody, body)).toEqual(outcome(parseJsonSafely, body));
-      expect(outcome(parseEventsBody, body)).toMatchObject({ code: 'INVALID_JSON' });
+      expect(() => parse(body)).toThrow(RingStoreError);
+      expect(outcome(parse, body)).toEqual(outcome(parseJsonSafely, body));
+      expect(outcome(parse, body)).toMatchObject({ code: 'INVALID_JSON' });
     }
+  });
+});
+
+/** Raw characters of every UTF-8 length: noncharacters, U+FEFF, the line separators, the last code point. */
+const rawUnicode = fc.constantFrom(
+  '\u007f',
+  '\u0080',
+  'é',
+  'ÿ',
+  '\u07ff',
+  '\u0800',
+  '中',
+  '\u2028',
+  '\u2029',
+  '\ufeff',
+  '\ufffd',
+  '\uffff',
+  '😀',
+  '𝄞',
+  '\u{10000}',
+  '\u{10ffff}',
+);
+
+const richString = fc
+  .array(
+    fc.oneof(
+      { weight: 300, arbitrary: stringPiece },
+      { weight: 200, arbitrary: rawUnicode },
+      {
+        weight: 100,
+        arbitrary: fc
+          .string({ unit: 'binary', maxLength: 3 })
+          .map((raw) => raw.replace(/["\\\u0000-\u001f]/g, 'é')),
+      },
+      {
+        weight: 200,
+        arbitrary: fc.constantFrom('\\/', '\\u0041', '\\n', '\\u00e9', '\\uD83D\\uDE00', '\\u2028'),
+      },
+      // A raw control character: not JSON.
+      { weight: 1, arbitrary: fc.constantFrom('\t', '\u0000', '\u001f') },
+    ),
+    { maxLength: 6 },
+  )
+  .map((pieces) => `"${pieces.join('')}"`);
+
+const richNumber = fc.oneof(
+  { weight: 200, arbitrary: numberText },
+  {
+    weight: 100,
+    arbitrary: fc.constantFrom(
+      '-0',
+      '-0.0',
+      '-0e0',
+      '0.10',
+      '1E2',
+      '1e+2',
+      '1e-0',
+      '5e-324',
+      '1.7976931348623157e308',
+      '2e308',
+      '-1e-400',
+      '0.000001',
+      '1e-7',
+      '1e20',
+      '1e21',
+      '999999999999999',
+      '1000000000000000',
+      '-123456789012345',
+      '123456789012345678',
+      '-9007199254740993',
+      '4.35',
+      '0.1e1',
+      '10.0e-1',
+    ),
+  },
+  // Not JSON numbers.
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '01',
+      '-',
+      '1.',
+      '.1',
+      '+1',
+      '1e',
+      '1e+',
+      '--1',
+      '0x10',
+      'NaN',
+      '-01',
+      '1.e1',
+      '00',
+    ),
+  },
+);
+
+const richKey = fc.oneof(
+  { weight: 30, arbitrary: keyText },
+  { weight: 15, arbitrary: richString },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      '"__proto__"',
+      '"\\u005f_proto__"',
+      '"constructor"',
+      '"prototype"',
+      '"é"',
+      '"😀"',
+      '"9"',
+      '"4294967294"',
+      '"4294967295"',
+      '"-0"',
+      '"00"',
+      '"data"',
+    ),
+  },
+);
+
+/** Byte sequences that are not UTF-8: stray continuations, overlongs, surrogates, past U+10FFFF, cut. */
+const NOT_UTF8 = [
+  [0x80],
+  [0xbf],
+  [0xc0, 0x80],
+  [0xc1, 0xbf],
+  [0xc2],
+  [0xe0, 0x80, 0x80],
+  [0xe0, 0xa0],
+  [0xed, 0xa0, 0x80],
+  [0xed, 0xbf, 0xbf],
+  [0xf0, 0x8f, 0xbf, 0xbf],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xf5, 0x80, 0x80, 0x80],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+  [0xfe],
+  [0xff],
+  [0xf0, 0x9f, 0x98],
+];
+/** Valid UTF-8 at the edges of each length, the BOM, and ASCII that breaks the JSON. */
+const OTHER_INSERTS = [
+  [],
+  [0xc2, 0x80],
+  [0xef, 0xbb, 0xbf],
+  [0xef, 0xbf, 0xbf],
+  [0xf4, 0x8f, 0xbf, 0xbf],
+  ...[...'"\\{}[],: 0-.ex\t\r'].map((c) => [c.charCodeAt(0)]),
+  [0x01],
+];
+
+interface Edit {
+  at: number;
+  bytes: number[];
+  drop: number;
+  /** `at` counts quotes instead of bytes: the insertion goes right after one, often into a string. */
+  afterQuote: boolean;
+}
+
+/** Insertions of `bytes` at `at` (modulo the length), after dropping `drop` bytes there. */
+const edits = fc.oneof(
+  { weight: 2, arbitrary: fc.constant([]) },
+  {
+    weight: 1,
+    arbitrary: fc.array(
+      fc.record({
+        at: fc.nat(),
+        bytes: fc.oneof(
+          { weight: 3, arbitrary: fc.constantFrom(...NOT_UTF8) },
+          { weight: 2, arbitrary: fc.constantFrom(...OTHER_INSERTS) },
+        ),
+        drop: fc.nat(3),
+        afterQuote: fc.boolean(),
+      }),
+      { minLength: 1, maxLength: 2 },
+    ),
+  },
+);
+
+function applyEdits(text: string, changes: readonly Edit[]): Buffer {
+  let bytes = Buffer.from(text, 'utf8');
+  for (const { at, bytes: insert, drop, afterQuote } of changes) {
+    let i = at % (bytes.length + 1);
+    if (afterQuote) {
+      const quotes = [...bytes.entries()].filter(([, b]) => b === 0x22).map(([k]) => k + 1);
+      i = quotes.length === 0 ? i : (quotes[at % quotes.length] as number);
+    }
+    bytes = Buffer.concat([
+      bytes.subarray(0, i),
+      Buffer.from(insert),
+      bytes.subarray(i + (afterQuote ? 0 : drop)),
+    ]);
+  }
+  return bytes;
+}
+
+/** Usually none of `members`, sometimes one or two. */
+const rarely = (members: string[]) =>
+  fc.oneof(
+    { weight: 3, arbitrary: fc.constant([]) },
+    { weight: 1, arbitrary: fc.subarray(members, { minLength: 1, maxLength: 2 }) },
+  );
+
+/** Append bodies and NDJSON lines with whitespace from `w` everywhere whitespace may go. */
+function jsonTexts(w: fc.Arbitrary<string>) {
+  const { value } = fc.letrec<{ value: string; array: string; object: string }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      richNumber,
+      richString,
+      fc.oneof(
+        { weight: 200, arbitrary: fc.constantFrom('true', 'false', 'null') },
+        { weight: 1, arbitrary: fc.constantFrom('tru', 'nul', 'True') },
+      ),
+      tie('array'),
+      tie('object'),
+    ),
+    array: fc
+      .tuple(w, fc.array(fc.tuple(w, tie('value'), w), { maxLength: 4 }))
+      .map(([a, items]) => `[${items.length === 0 ? a : items.map(([b, v, c]) => b + v + c).join(',')}]`),
+    object: fc
+      .tuple(w, fc.array(fc.tuple(w, richKey, w, w, tie('value'), w), { maxLength: 4 }))
+      .map(
+        ([a, members]) =>
+          `{${members.length === 0 ? a : members.map(([b, k, c, d, v, e]) => `${b}${k}${c}:${d}${v}${e}`).join(',')}}`,
+      ),
+  }));
+  // Data nests 3 levels below the body, and the body allows 64: around 61 levels either way.
+  const deep = fc
+    .tuple(fc.integer({ min: 57, max: 63 }), fc.array(fc.boolean(), { minLength: 63, maxLength: 63 }), value)
+    .map(([levels, kinds, inner]) => {
+      let text = inner;
+      for (let l = 0; l < levels; l++) text = kinds[l] ? `[${text}]` : `{"k":${text}}`;
+      return text;
+    });
+  const data = fc.oneof({ weight: 12, arbitrary: value }, { weight: 1, arbitrary: deep });
+  const rotate = (members: string[], by: number) => [
+    ...members.slice(by % members.length),
+    ...members.slice(0, by % members.length),
+  ];
+  const event = fc
+    .tuple(
+      w,
+      w,
+      fc.constantFrom('"Opened"', '"Opened"', '"Opened"', '"é😀"', '"A\\u0042"'),
+      fc.option(data),
+      fc.option(data),
+      rarely([
+        '"crc":5',
+        '"crc":-0',
+        '"crc":1e400',
+        '"dataBase64":"aGk="',
+        '"metadataBase64":""',
+        '"extra":1',
+        '"type":"B"',
+        '"data":[1, 2]',
+        '"metadata":null',
+        '"__proto__":1',
+        '"constructor":{"prototype":1}',
+        '"typ\\u0065":"C"',
+        '"d\\u0061ta":{"a":1}',
+        '"type":5',
+      ]),
+      fc.nat(),
+    )
+    .map(([a, b, type, data, metadata, extras, by]) => {
+      const members = [`${a}"type"${b}:${a}${type}`];
+      if (data !== null) members.push(`"data"${b}:${data}${a}`);
+      if (metadata !== null) members.push(`${b}"metadata"${a}:${b}${metadata}`);
+      return `{${rotate([...members, ...extras], by).join(',')}${b}}`;
+    });
+  const events = fc
+    .tuple(
+      w,
+      w,
+      fc.oneof(
+        { weight: 20, arbitrary: fc.array(event, { minLength: 1, maxLength: 4 }) },
+        { weight: 1, arbitrary: fc.constant([]) },
+      ),
+    )
+    .map(([a, b, list]) => `[${b}${list.join(`${a},${b}`)}${a}]`);
+  const body = fc
+    .tuple(
+      w,
+      w,
+      events,
+      rarely([
+        '"expectedVersion":0',
+        '"expectedVersion":"any"',
+        '"expectedVersion":[1]',
+        '"expectedVersion":1.0',
+        '"idempotencyKey":"k😀"',
+        '"idempotencyKey":"k\\u00e9"',
+        '"events":[]',
+        '"__proto__":{}',
+        '"extra":[[[1]]]',
+        '"constructor":{"prototype":{}}',
+      ]),
+      fc.option(deep, { freq: 10 }),
+      fc.nat(),
+    )
+    .map(([a, b, list, extras, version, by]) => {
+      const members = [`${a}"events"${b}:${a}${list}`, ...extras];
+      if (version !== null) members.push(`"expectedVersion":${b}${version}`);
+      return `${a}{${rotate(members, by).join(',')}${b}}${a}`;
+    });
+  const line = fc
+    .tuple(
+      w,
+      w,
+      events,
+      fc.constantFrom('"d"', '"billing"', '"dé"', '"d\\u0065"', '5'),
+      fc.constantFrom('"t"', '"invoice"', '"t😀"'),
+      fc.constantFrom('"1"', '"42"', '7', '"x"'),
+      rarely([
+        '"expectedVersion":0',
+        '"expectedVersion":"none"',
+        '"idempotencyKey":"k"',
+        '"extra":1',
+        '"domain":"other"',
+        '"__proto__":1',
+      ]),
+      fc.nat(),
+    )
+    .map(([a, b, list, domain, type, id, extras, by]) => {
+      const members = [
+        `${a}"domain"${b}:${domain}`,
+        `"aggregateType":${a}${type}${b}`,
+        `"id":${id}`,
+        `"events"${a}:${b}${list}`,
+        ...extras,
+      ];
+      return `${a}{${rotate(members, by).join(',')}${b}}${a}`;
+    });
+  return { body, line };
+}
+
+const bodyWs = fc.constantFrom('', '', '', '', ' ', '\n', '\t', '\r', '\r\n  ', '\n\t');
+/** No newline: it would end the NDJSON line. */
+const lineWs = fc.constantFrom('', '', '', '', ' ', '\t', '\r', ' \t\r ');
+const bodies = jsonTexts(bodyWs);
+const lines = jsonTexts(lineWs);
+/** Without whitespace: the form most values are canonical in, where a missed rule shows. */
+const compact = jsonTexts(fc.constant(''));
+
+const errorOutcome = (err: unknown) => {
+  if (!(err instanceof RingStoreError)) throw err;
+  return { code: err.code, message: err.message, details: err.details };
+};
+
+const storedEvent = (e: EventInput) => ({
+  type: e.type,
+  crc: e.crc,
+  data: hex(e.data),
+  metadata: hex(e.metadata),
+});
+
+/** What the API makes of a parsed body or line: its other fields and each event's stored bytes, or the error. */
+function stored(parse: () => unknown): unknown {
+  try {
+    const record = parse();
+    if (!isPlainObject(record)) return { notAnObject: record };
+    const { events, ...envelope } = record;
+    return { envelope, events: decodeEvents(events).map(storedEvent) };
+  } catch (err) {
+    return errorOutcome(err);
+  }
+}
+
+/** A scan's result with its unparsed values as text, keys in order, or its error. */
+function shape(parse: () => unknown): unknown {
+  const walk = (value: unknown): unknown => {
+    if (value instanceof JsonBytes)
+      return { json: Buffer.from(value.bytes).toString('utf8'), canonical: true };
+    if (value instanceof JsonText) return { json: value.text, canonical: value.canonical };
+    if (Array.isArray(value)) return value.map(walk);
+    if (isPlainObject(value)) return Object.entries(value).map(([k, v]) => [k, walk(v)]);
+    return value;
+  };
+  try {
+    return { value: walk(parse()) };
+  } catch (err) {
+    return errorOutcome(err);
+  }
+}
+
+/** Levels of arrays and objects in a parsed value. */
+function nesting(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  let deepest = 0;
+  for (const item of Object.values(value)) deepest = Math.max(deepest, nesting(item));
+  return deepest + 1;
+}
+
+/** Every JsonBytes in a scan's result. */
+function views(value: unknown, out: JsonBytes[] = []): JsonBytes[] {
+  if (value instanceof JsonBytes) out.push(value);
+  else if (Array.isArray(value)) for (const item of value) views(item, out);
+  else if (isPlainObject(value)) for (const item of Object.values(value)) views(item, out);
+  return out;
+}
+
+describe(`parseEventsBody on random bytes (seed ${SEED})`, () => {
+  it('accepts, refuses and stores exactly as the decoded text through parseJsonSafely, and scans as the text scan', () => {
+    let accepted = 0;
+    let refused = 0;
+    let acceptedNotUtf8 = 0;
+    let multibyteViews = 0;
+    let deepAccepted = 0;
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          { weight: 5, arbitrary: bodies.body },
+          { weight: 5, arbitrary: compact.body },
+          { weight: 3, arbitrary: bodies.line },
+          { weight: 3, arbitrary: compact.line },
+          { weight: 1, arbitrary: fc.constantFrom('[1]', '"x"', '5', '', ' ', '{}') },
+        ),
+        edits,
+        (text, changes) => {
+          const bytes = applyEdits(text, changes);
+          const decoded = bytes.toString('utf8');
+          const expected = stored(() => parseJsonSafely(decoded));
+          expect(stored(() => parseEventsBody(bytes))).toEqual(expected);
+          expect(shape(() => parseEventsBody(bytes))).toEqual(shape(() => parseEventsText(decoded)));
+          if ('code' in (expected as object)) {
+            refused++;
+            return;
+          }
+          accepted++;
+          if (!isUtf8(bytes)) acceptedNotUtf8++;
+          if (nesting(JSON.parse(decoded)) >= 62) deepAccepted++;
+          // A canonical value is a view of the body itself, not a copy.
+          for (const view of views(parseEventsBody(bytes))) {
+            expect(view.bytes.buffer).toBe(bytes.buffer);
+            expect(view.bytes.byteOffset).toBeGreaterThanOrEqual(bytes.byteOffset);
+            expect(view.bytes.byteOffset + view.bytes.byteLength).toBeLessThanOrEqual(
+              bytes.byteOffset + bytes.byteLength,
+            );
+            if (view.bytes.some((b) => b >= 0x80)) multibyteViews++;
+          }
+        },
+      ),
+      { seed: SEED, numRuns: 4000 },
+    );
+    // The runs must cover each kind, not only refusals.
+    expect(accepted, `seed ${SEED}`).toBeGreaterThan(1200);
+    expect(refused, `seed ${SEED}`).toBeGreaterThan(2000);
+    expect(acceptedNotUtf8, `seed ${SEED}`).toBeGreaterThan(60);
+    expect(multibyteViews, `seed ${SEED}`).toBeGreaterThan(200);
+    expect(deepAccepted, `seed ${SEED}`).toBeGreaterThan(300);
+  });
+
+  it('keeps canonical multi-byte and astral data as a view of the body, and falls back to the text scan for bad UTF-8', () => {
+    const body = Buffer.from(
+      '{"events":[{"type":"A","data":{"é":"中😀\u2028"},"metadata":"\ufeff"}]}',
+      'utf8',
+    );
+    const event = (parseEventsBody(body) as { events: { data: JsonBytes; metadata: JsonBytes }[] })
+      .events[0] as { data: JsonBytes; metadata: JsonBytes };
+    expect(event.data).toBeInstanceOf(JsonBytes);
+    expect(Buffer.from(event.data.bytes).toString()).toBe('{"é":"中😀\u2028"}');
+    expect(event.metadata.bytes.buffer).toBe(body.buffer);
+    // A surrogate encoded in UTF-8 (CESU) is not UTF-8: each of its bytes becomes U+FFFD, as before.
+    const cesu = Buffer.concat([
+      Buffer.from('{"events":[{"type":"A","data":"'),
+      Buffer.from([0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80]),
+      Buffer.from('"}]}'),
+    ]);
+    const [bad] = (parseEventsBody(cesu) as { events: { data: unknown }[] }).events;
+    expect(bad?.data).toEqual(new JsonText('"\ufffd\ufffd\ufffd\ufffd\ufffd\ufffd"', true));
+    expect(decodePutBody(parseEventsBody(cesu)).events[0]?.data).toEqual(
+      Buffer.from(JSON.stringify('\ufffd'.repeat(6))),
+    );
+  });
+});
+
+const PUT_RESULT: PutResult = {
+  firstVersion: 1,
+  lastVersion: 1,
+  firstPosition: 0,
+  generation: 1,
+  timestamp: 5,
+  durability: 'fsync',
+  replayed: false,
+};
+const LINE_KEYS = ['domain', 'aggregateType', 'id', 'events', 'expectedVersion', 'idempotencyKey'];
+
+/** What POST /v1/ingest answered and stored before the bytes scan, for a store that takes every put. */
+function referenceIngest(body: Buffer): { results: unknown[]; puts: unknown[] } {
+  const results: unknown[] = [];
+  const puts: unknown[] = [];
+  for (let start = 0; start <= body.length; ) {
+    const end = body.indexOf(0x0a, start);
+    const text = body.subarray(start, end === -1 ? body.length : end).toString('utf8');
+    start = end === -1 ? body.length + 1 : end + 1;
+    if (/^[ \t\r]*$/.test(text)) continue;
+    try {
+      const record = parseJsonSafely(text);
+      if (!isPlainObject(record))
+        throw new RingStoreError('INVALID_BATCH', 'each line must be a JSON object');
+      for (const key in record) {
+        if (!LINE_KEYS.includes(key)) {
+          throw new RingStoreError('INVALID_BATCH', `unknown field ${JSON.stringify(key.slice(0, 40))}`);
+        }
+      }
+      const events = decodeEvents(record.events);
+      if (typeof record.domain !== 'string') {
+        throw new RingStoreError('INVALID_NAME', 'domain must be a string', { kind: 'domain' });
+      }
+      puts.push({
+        domain: record.domain,
+        aggregateType: record.aggregateType,
+        id: record.id,
+        events: events.map(storedEvent),
+        options: putOptions(record),
+      });
+      const { durability: _, replayed: __, ...wire } = PUT_RESULT;
+      results.push({ ok: true, ...wire });
+    } catch (err) {
+      results.push(JSON.parse(JSON.stringify({ ok: false, error: publicError(err as RingStoreError) })));
+    }
+  }
+  return { results, puts };
+}
+
+describe(`NDJSON ingest on random bytes (seed ${SEED})`, () => {
+  it('answers and stores every line as the reference, however the body is cut into chunks', async () => {
+    const line = fc.oneof(
+      {
+        weight: 8,
+        arbitrary: fc
+          .tuple(fc.oneof(lines.line, compact.line), edits)
+          .map(([text, changes]) => applyEdits(text, changes)),
+      },
+      {
+        weight: 2,
+        arbitrary: fc
+          .constantFrom('', ' ', '\t', '\r', ' \t \r', '{not json', '[1]', '\u00a0', '\ufeff{}')
+          .map((t) => Buffer.from(t, 'utf8')),
+      },
+    );
+    let okLines = 0;
+    let notUtf8Lines = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(line, { minLength: 1, maxLength: 8 }),
+        fc.constantFrom('\n', '\r\n'),
+        fc.boolean(),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        async (lineBytes, newline, lastNewline, offsets) => {
+          const parts = lineBytes.flatMap((l) => [l, Buffer.from(newline)]);
+          if (!lastNewline) parts.pop();
+          const body = Buffer.concat(parts);
+          const puts: unknown[] = [];
+          const store = {
+            put(domain: string, aggregateType: string, id: unknown, events: EventInput[], options: unknown) {
+              puts.push({ domain, aggregateType, id, events, options });
+              return new Promise<PutResult>((resolve) => setImmediate(() => resolve(PUT_RESULT)));
+            },
+          } as unknown as EventStore;
+          async function* chunks() {
+            const points = [...new Set(offsets.map((o) => o % (body.length + 1)))].sort((a, b) => a - b);
+            let start = 0;
+            for (const point of points) {
+              yield body.subarray(start, point);
+              start = point;
+            }
+            yield body.subarray(start);
+          }
+          let answer = '';
+          for await (const text of ingestResults(chunks(), {
+            store,
+            maxLineBytes: 1 << 20,
+            maxInFlight: 3,
+            authorize: () => undefined,
+            onAppended: () => {},
+            onError: () => {},
+          })) {
+            answer += text;
+          }
+          const expected = referenceIngest(body);
+          const results =
+            answer.length === 0
+              ? []
+              : answer
+                  .trimEnd()
+                  .split('\n')
+                  .map((l) => JSON.parse(l));
+          expect(results).toEqual(expected.results);
+          // Compared after the whole body went through: the stored views stayed intact.
+          const got = (puts as { events: EventInput[] }[]).map((p) => ({
+            ...p,
+            events: p.events.map(storedEvent),
+          }));
+          expect(got).toEqual(expected.puts);
+          okLines += expected.puts.length;
+          notUtf8Lines += lineBytes.filter((l) => !isUtf8(l)).length;
+        },
+      ),
+      { seed: SEED, numRuns: 400 },
+    );
+    expect(okLines, `seed ${SEED}`).toBeGreaterThan(300);
+    expect(notUtf8Lines, `seed ${SEED}`).toBeGreaterThan(250);
   });
 });

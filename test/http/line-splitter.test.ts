@@ -5,7 +5,10 @@ import { LineSplitter } from '../../src/api/http/ingest.js';
 function split(chunks: readonly Buffer[], maxLineBytes: number) {
   const splitter = new LineSplitter(maxLineBytes);
   const out = chunks.flatMap((chunk) => splitter.push(chunk));
-  return [...out, ...splitter.end()];
+  // A line is its bytes; compared as the text they decode to.
+  return [...out, ...splitter.end()].map((line) =>
+    'bytes' in line ? { text: line.bytes.toString('utf8') } : line,
+  );
 }
 
 /** Cuts `bytes` into chunks at the given (sorted, deduplicated) offsets. */

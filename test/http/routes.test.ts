@@ -61,6 +61,51 @@ describe('POST /v1/domains/:domain/aggregates/:type/:id/events', () => {
     const bad = await postJson(port, `${EVENTS}/1/events`, { events: [{ type: 'A', data, crc: good ^ 1 }] });
     expect(errorOf(bad).code).toBe('CRC_MISMATCH');
   });
+
+  it('stores the compact UTF-8 of the body decoded as before, multi-byte and bad UTF-8 alike', async () => {
+    const { port } = await start();
+    const bodies = [
+      Buffer.from('{"events":[{"type":"A","data":{"é":"中😀"},"metadata":[1,{"b":"\u2028"}]}]}'),
+      Buffer.from('{"events":[{"type":"A","data":{ "x" : "\\u0041" , "1" : -0 }}]}'),
+      // A stray continuation byte and a cut 4-byte character inside strings: U+FFFD, as decoded.
+      Buffer.concat([
+        Buffer.from('{"events":[{"type":"A","data":"a'),
+        Buffer.from([0x80, 0xf0, 0x9f, 0x98]),
+        Buffer.from('b","metadata":{"k":"'),
+        Buffer.from([0xff]),
+        Buffer.from('"}}]}'),
+      ]),
+    ];
+    for (const [i, body] of bodies.entries()) {
+      const response = await rawRequest(port, 'POST', `${EVENTS}/${i + 1}/events`, {
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(response.status, response.text).toBe(201);
+      const sent = JSON.parse(body.toString('utf8')) as { events: { data?: unknown; metadata?: unknown }[] };
+      const [event] = (await http.store.get('billing', 'invoice', BigInt(i + 1))).events;
+      expect(Buffer.from(event?.data ?? []).toString('hex')).toBe(
+        Buffer.from(JSON.stringify(sent.events[0]?.data)).toString('hex'),
+      );
+      expect(Buffer.from(event?.metadata ?? []).toString('hex')).toBe(
+        sent.events[0]?.metadata === undefined
+          ? ''
+          : Buffer.from(JSON.stringify(sent.events[0]?.metadata)).toString('hex'),
+      );
+    }
+    const bad = await rawRequest(port, 'POST', `${EVENTS}/9/events`, {
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.concat([
+        Buffer.from('{"events":[{"type":"A","data":'),
+        Buffer.from([0xc0, 0x80]),
+        Buffer.from('}]}'),
+      ]),
+    });
+    expect(errorOf(bad)).toMatchObject({
+      code: 'INVALID_JSON',
+      message: 'the request body is not valid JSON',
+    });
+  });
 });
 
 describe('GET /v1/domains/:domain/aggregates/:type/:id/events', () => {
@@ -414,6 +459,37 @@ describe('POST /v1/ingest', () => {
     expect(results[2].error.actualVersion).toBe(2);
     expect(results[5]).toMatchObject({ replayed: true, firstPosition: results[4].firstPosition });
     expect((await http.store.read('billing')).events).toHaveLength(3);
+  });
+
+  it('stores each line as the compact UTF-8 of its decoded text, multi-byte and bad UTF-8 alike', async () => {
+    const { port } = await start();
+    const line = (id: number, data: Buffer) =>
+      Buffer.concat([
+        Buffer.from(
+          `{"domain":"billing","aggregateType":"invoice","id":"${id}","events":[{"type":"A","data":`,
+        ),
+        data,
+        Buffer.from('}]}\n'),
+      ]);
+    const datas = [
+      Buffer.from('{"é":["中😀",1.50]}'),
+      Buffer.concat([Buffer.from('"x'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('y"')]),
+      Buffer.from([0xf5]),
+    ];
+    const body = Buffer.concat(datas.map((data, i) => line(i + 1, data)));
+    const response = await rawRequest(port, 'POST', '/v1/ingest', { headers: ndjson, body });
+    const results = response.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ok', 'ok', 'INVALID_JSON']);
+    for (const i of [0, 1]) {
+      const [event] = (await http.store.get('billing', 'invoice', BigInt(i + 1))).events;
+      const decoded = JSON.parse((datas[i] as Buffer).toString('utf8'));
+      expect(Buffer.from(event?.data ?? []).toString('hex')).toBe(
+        Buffer.from(JSON.stringify(decoded)).toString('hex'),
+      );
+    }
   });
 
   it('takes metadata and metadataBase64 on each line', async () => {

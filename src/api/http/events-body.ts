@@ -1,75 +1,62 @@
+import { isUtf8 } from 'node:buffer';
+import {
+  BACKSLASH,
+  CLOSE_BRACE,
+  CLOSE_BRACKET,
+  COLON,
+  COMMA,
+  DOT,
+  ENVELOPE_KEYS,
+  isCompactEscape,
+  isDigit,
+  isHex,
+  JsonBytes,
+  JsonText,
+  MINUS,
+  type Mode,
+  NINE,
+  OPEN_BRACE,
+  OPEN_BRACKET,
+  PLUS,
+  QUOTE,
+  REFUSED,
+  SAFE_INTEGER_DIGITS,
+  ZERO,
+} from './events-scan.js';
+import { parseEventsText } from './events-text.js';
 import { MAX_JSON_DEPTH, parseJsonSafely } from './safe-json.js';
 
 /**
- * One pass over the JSON text of an append body (or an NDJSON line) that validates it and builds
+ * One pass over the UTF-8 bytes of an append body (or an NDJSON line) that validates it and builds
  * only the envelope: `{ events: [ { type, crc, …, data, metadata } ], expectedVersion, … }`. Each
- * event's `data` and `metadata` value is not parsed into objects: it stays a JsonText, the slice of
- * the source it was written as, with a flag saying whether that slice is already the compact text
- * `JSON.stringify(JSON.parse(slice))` gives. The stored bytes are the UTF-8 of that compact text,
- * as documented in docs/HTTP.md, so a canonical slice is stored as it is and only a slice written
- * otherwise (whitespace, escapes such as `\/` or `\u0041`, `1.0`, `-0`, duplicate keys, integer-like
- * keys that JSON.stringify reorders) is parsed and serialised again.
+ * event's `data` and `metadata` value is not parsed into objects, nor decoded: the scan notes
+ * whether its source bytes are already the UTF-8 of the compact text
+ * `JSON.stringify(JSON.parse(source))`. The stored bytes are that UTF-8, as documented in
+ * docs/HTTP.md, so a canonical value is a JsonBytes, a view of the body that is stored as it is,
+ * and only a value written otherwise (whitespace, escapes such as `\/` or `\u0041`, `1.0`, `-0`,
+ * duplicate keys, integer-like keys that JSON.stringify reorders) is decoded into a JsonText, parsed
+ * and serialised again.
  *
  * The scan checks what parseJsonSafely checks (syntax, nesting depth, `__proto__` and
- * `constructor.prototype` keys). Whenever it refuses a text, the text goes through
+ * `constructor.prototype` keys). Whenever it refuses a body, the decoded body goes through
  * parseJsonSafely instead, which throws the error the API always answered with; if that accepts
  * the text after all, its value is returned (with parsed data, which decodeEvents serialises), so
  * the scan never changes what is accepted or what is stored, only how much work it takes.
+ *
+ * The scan assumes valid UTF-8, which the body is checked to be first (natively): in valid UTF-8
+ * every byte of a multi-byte character is ≥ 0x80, so it is never mistaken for a quote, a backslash
+ * or a control character, and every character it encodes is one JSON.stringify writes as it is (it
+ * escapes only `"`, `\`, control characters and lone surrogates, which UTF-8 cannot carry). A body
+ * that is not valid UTF-8 is decoded as before (bad bytes become U+FFFD) and scanned as text
+ * (events-text.ts).
  */
-export class JsonText {
-  constructor(
-    /** The value's source text, without the whitespace around it. */
-    readonly text: string,
-    /** `text` equals JSON.stringify(JSON.parse(text)). */
-    readonly canonical: boolean,
-  ) {}
 
-  /** The compact JSON text that is stored for this value. */
-  compact(): string {
-    return this.canonical ? this.text : JSON.stringify(JSON.parse(this.text));
-  }
-}
-
-/** Thrown inside the scan for anything it does not accept; never leaves this module. */
-const REFUSED = new Error('refused by the events body scanner');
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const MINUS = 0x2d;
-const PLUS = 0x2b;
-const DOT = 0x2e;
-const ZERO = 0x30;
-const NINE = 0x39;
-
-/** Integers of at most this many digits are printed back by JSON.stringify as written. */
-const SAFE_INTEGER_DIGITS = 15;
-
-type Mode = 'root' | 'event' | 'plain';
-
-/** The field names of append bodies, NDJSON lines and events. */
-const ENVELOPE_KEYS = [
-  'type',
-  'data',
-  'metadata',
-  'crc',
-  'dataBase64',
-  'metadataBase64',
-  'events',
-  'expectedVersion',
-  'idempotencyKey',
-  'domain',
-  'aggregateType',
-  'id',
-] as const;
+/** What #at reads past the end of the body: no byte of the grammar, and not ≥ 0x20 either. */
+const END = -1;
 
 class Scanner {
-  readonly #s: string;
+  readonly #b: Buffer;
+  readonly #n: number;
   #i = 0;
   /** Cleared when the value being scanned is not in JSON.stringify's compact form. */
   #canonical = true;
@@ -79,76 +66,88 @@ class Scanner {
   /** Whether the last string scanned contained an escape. */
   #escaped = false;
 
-  constructor(text: string) {
-    this.#s = text;
+  constructor(body: Buffer) {
+    this.#b = body;
+    this.#n = body.length;
   }
 
   root(): unknown {
     this.#ws();
     const value = this.#member('root', 1, false);
     this.#ws();
-    if (this.#i !== this.#s.length) throw REFUSED;
+    if (this.#i !== this.#n) throw REFUSED;
     return value;
+  }
+
+  /** The byte at `i`, or END past the end of the body. */
+  #at(i: number): number {
+    return i < this.#n ? (this.#b[i] as number) : END;
+  }
+
+  /** The body's bytes from `start` to `end`, decoded. */
+  #text(start: number, end: number): string {
+    return this.#b.toString('utf8', start, end);
   }
 
   /** A value at nesting `depth` (the depth it has if it is an object or array). */
   #member(mode: Mode, depth: number, constructorValue: boolean): unknown {
-    const c = this.#s.charCodeAt(this.#i);
+    const c = this.#at(this.#i);
     if (c === OPEN_BRACE && mode !== 'plain') return this.#object(mode, depth);
     if (c === OPEN_BRACKET && mode === 'root') return this.#parsed(depth, false);
     const start = this.#i;
     if (c === QUOTE) {
       this.#string();
-      if (!this.#escaped) return this.#s.slice(start + 1, this.#i - 1);
-      return JSON.parse(this.#s.slice(start, this.#i)) as unknown;
+      if (!this.#escaped) return this.#text(start + 1, this.#i - 1);
+      return JSON.parse(this.#text(start, this.#i)) as unknown;
     }
     this.#value(depth, constructorValue);
-    return JSON.parse(this.#s.slice(start, this.#i)) as unknown;
+    return JSON.parse(this.#text(start, this.#i)) as unknown;
   }
 
   /** Scans any value and returns JSON.parse of its text (containers and literals outside data). */
   #parsed(depth: number, constructorValue: boolean): unknown {
     const start = this.#i;
     this.#value(depth, constructorValue);
-    return JSON.parse(this.#s.slice(start, this.#i)) as unknown;
+    return JSON.parse(this.#text(start, this.#i)) as unknown;
   }
 
   /** The envelope object (mode 'root') or an event (mode 'event'), built as JSON.parse would. */
   #object(mode: Mode, depth: number): Record<string, unknown> {
     if (depth > MAX_JSON_DEPTH) throw REFUSED;
-    const s = this.#s;
     const out: Record<string, unknown> = {};
     this.#i++;
     this.#ws();
-    if (s.charCodeAt(this.#i) === CLOSE_BRACE) {
+    if (this.#at(this.#i) === CLOSE_BRACE) {
       this.#i++;
       return out;
     }
     for (;;) {
-      if (s.charCodeAt(this.#i) !== QUOTE) throw REFUSED;
+      if (this.#at(this.#i) !== QUOTE) throw REFUSED;
       const keyStart = this.#i;
       this.#string();
       const key = this.#escaped
-        ? (JSON.parse(s.slice(keyStart, this.#i)) as string)
+        ? (JSON.parse(this.#text(keyStart, this.#i)) as string)
         : this.#knownKey(keyStart);
       if (key === '__proto__') throw REFUSED;
       this.#ws();
-      if (s.charCodeAt(this.#i) !== COLON) throw REFUSED;
+      if (this.#at(this.#i) !== COLON) throw REFUSED;
       this.#i++;
       this.#ws();
-      const c = s.charCodeAt(this.#i);
+      const c = this.#at(this.#i);
       if (mode === 'root' && key === 'events' && c === OPEN_BRACKET) {
         out[key] = this.#events(depth + 1);
       } else if (mode === 'event' && (key === 'data' || key === 'metadata')) {
         const start = this.#i;
         this.#canonical = true;
         this.#value(depth + 1, false);
-        out[key] = new JsonText(s.slice(start, this.#i), this.#canonical);
+        out[key] = this.#canonical
+          ? new JsonBytes(this.#b.subarray(start, this.#i))
+          : new JsonText(this.#text(start, this.#i), false);
       } else {
         out[key] = this.#member('plain', depth + 1, key === 'constructor');
       }
       this.#ws();
-      const next = s.charCodeAt(this.#i);
+      const next = this.#at(this.#i);
       this.#i++;
       if (next === CLOSE_BRACE) return out;
       if (next !== COMMA) throw REFUSED;
@@ -158,18 +157,17 @@ class Scanner {
 
   #events(depth: number): unknown[] {
     if (depth > MAX_JSON_DEPTH) throw REFUSED;
-    const s = this.#s;
     const out: unknown[] = [];
     this.#i++;
     this.#ws();
-    if (s.charCodeAt(this.#i) === CLOSE_BRACKET) {
+    if (this.#at(this.#i) === CLOSE_BRACKET) {
       this.#i++;
       return out;
     }
     for (;;) {
       out.push(this.#member('event', depth + 1, false));
       this.#ws();
-      const next = s.charCodeAt(this.#i);
+      const next = this.#at(this.#i);
       this.#i++;
       if (next === CLOSE_BRACKET) return out;
       if (next !== COMMA) throw REFUSED;
@@ -179,40 +177,38 @@ class Scanner {
 
   /** Skips one value, checking it as parseJsonSafely would and noting whether it is compact. */
   #value(depth: number, constructorValue: boolean): void {
-    const s = this.#s;
-    const c = s.charCodeAt(this.#i);
+    const c = this.#at(this.#i);
     if (c === OPEN_BRACE) this.#skipObject(depth, constructorValue);
     else if (c === OPEN_BRACKET) this.#skipArray(depth);
     else if (c === QUOTE) this.#string();
     else if (c === MINUS || (c >= ZERO && c <= NINE)) this.#number();
-    else if (s.startsWith('true', this.#i)) this.#i += 4;
-    else if (s.startsWith('false', this.#i)) this.#i += 5;
-    else if (s.startsWith('null', this.#i)) this.#i += 4;
+    else if (this.#word(this.#i, 'true')) this.#i += 4;
+    else if (this.#word(this.#i, 'false')) this.#i += 5;
+    else if (this.#word(this.#i, 'null')) this.#i += 4;
     else throw REFUSED;
   }
 
   #skipObject(depth: number, constructorValue: boolean): void {
     if (depth > MAX_JSON_DEPTH) throw REFUSED;
-    const s = this.#s;
     const keys = this.#keys;
     const base = this.#keyCount;
     this.#i++;
     this.#ws();
-    if (s.charCodeAt(this.#i) === CLOSE_BRACE) {
+    if (this.#at(this.#i) === CLOSE_BRACE) {
       this.#i++;
       return;
     }
     for (;;) {
-      if (s.charCodeAt(this.#i) !== QUOTE) throw REFUSED;
+      if (this.#at(this.#i) !== QUOTE) throw REFUSED;
       const keyStart = this.#i;
       this.#string();
       const keyEnd = this.#i;
-      const first = s.charCodeAt(keyStart + 1);
+      const first = this.#at(keyStart + 1);
       // JSON.stringify writes integer-like keys first, so their order may change.
       if (first >= ZERO && first <= NINE) this.#canonical = false;
       let isConstructor: boolean;
       if (this.#escaped) {
-        const key = JSON.parse(s.slice(keyStart, keyEnd)) as string;
+        const key = JSON.parse(this.#text(keyStart, keyEnd)) as string;
         if (key === '__proto__' || (constructorValue && key === 'prototype')) throw REFUSED;
         isConstructor = key === 'constructor';
       } else {
@@ -224,7 +220,7 @@ class Scanner {
         // A repeated key keeps its first place and its last value in JSON.parse's result.
         const top = this.#keyCount;
         for (let k = base; k < top; k += 2) {
-          if (this.#sameText(keys[k] as number, keys[k + 1] as number, keyStart, keyEnd)) {
+          if (this.#sameBytes(keys[k] as number, keys[k + 1] as number, keyStart, keyEnd)) {
             this.#canonical = false;
             break;
           }
@@ -234,12 +230,12 @@ class Scanner {
         this.#keyCount = top + 2;
       }
       this.#ws();
-      if (s.charCodeAt(this.#i) !== COLON) throw REFUSED;
+      if (this.#at(this.#i) !== COLON) throw REFUSED;
       this.#i++;
       this.#ws();
       this.#value(depth + 1, isConstructor);
       this.#ws();
-      const next = s.charCodeAt(this.#i);
+      const next = this.#at(this.#i);
       this.#i++;
       if (next === CLOSE_BRACE) break;
       if (next !== COMMA) throw REFUSED;
@@ -248,38 +244,40 @@ class Scanner {
     this.#keyCount = base;
   }
 
-  #sameText(start: number, end: number, otherStart: number, otherEnd: number): boolean {
+  /**
+   * Whether two keys are written with the same bytes. Canonical keys hold no `\u` escape and each
+   * character has one UTF-8 encoding, so equal keys are equal bytes.
+   */
+  #sameBytes(start: number, end: number, otherStart: number, otherEnd: number): boolean {
     if (end - start !== otherEnd - otherStart) return false;
-    const s = this.#s;
-    for (let k = 0; k < end - start; k++)
-      if (s.charCodeAt(start + k) !== s.charCodeAt(otherStart + k)) return false;
+    const b = this.#b;
+    for (let k = 0; k < end - start; k++) if (b[start + k] !== b[otherStart + k]) return false;
     return true;
   }
 
   /**
    * The unescaped key that starts at `keyStart` (its quote; #i is past its closing quote). The keys
    * of the API's bodies are returned as the interned literals, which property stores look up
-   * faster than fresh slices.
+   * faster than fresh strings.
    */
   #knownKey(keyStart: number): string {
     const end = this.#i;
     for (const name of ENVELOPE_KEYS) if (this.#rawKeyIs(keyStart, end, name)) return name;
-    return this.#s.slice(keyStart + 1, end - 1);
+    return this.#text(keyStart + 1, end - 1);
   }
 
   #skipArray(depth: number): void {
     if (depth > MAX_JSON_DEPTH) throw REFUSED;
-    const s = this.#s;
     this.#i++;
     this.#ws();
-    if (s.charCodeAt(this.#i) === CLOSE_BRACKET) {
+    if (this.#at(this.#i) === CLOSE_BRACKET) {
       this.#i++;
       return;
     }
     for (;;) {
       this.#value(depth + 1, false);
       this.#ws();
-      const next = s.charCodeAt(this.#i);
+      const next = this.#at(this.#i);
       this.#i++;
       if (next === CLOSE_BRACKET) return;
       if (next !== COMMA) throw REFUSED;
@@ -287,52 +285,44 @@ class Scanner {
     }
   }
 
+  /** Whether the key from `keyStart` to `keyEnd` (quotes included) is the ASCII `name`. */
   #rawKeyIs(keyStart: number, keyEnd: number, name: string): boolean {
-    return keyEnd - keyStart === name.length + 2 && this.#s.startsWith(name, keyStart + 1);
+    return keyEnd - keyStart === name.length + 2 && this.#word(keyStart + 1, name);
+  }
+
+  /** Whether the body holds the ASCII `word` at `at`. */
+  #word(at: number, word: string): boolean {
+    if (at + word.length > this.#n) return false;
+    const b = this.#b;
+    for (let k = 0; k < word.length; k++) if (b[at + k] !== word.charCodeAt(k)) return false;
+    return true;
   }
 
   /** Skips a string at the opening quote; sets #escaped when it holds an escape. */
   #string(): void {
-    const s = this.#s;
-    const length = s.length;
+    const b = this.#b;
+    const length = this.#n;
     let i = this.#i + 1;
     let escaped = false;
     for (;;) {
       if (i >= length) throw REFUSED;
-      const c = s.charCodeAt(i);
+      const c = b[i] as number;
       if (c === QUOTE) break;
       if (c < 0x20) throw REFUSED;
       if (c === BACKSLASH) {
         escaped = true;
-        const e = s.charCodeAt(i + 1);
-        // b f n r t " \ are the escapes JSON.stringify writes itself; / and \u are not compact.
-        if (
-          e === 0x62 ||
-          e === 0x66 ||
-          e === 0x6e ||
-          e === 0x72 ||
-          e === 0x74 ||
-          e === QUOTE ||
-          e === BACKSLASH
-        ) {
+        const e = this.#at(i + 1);
+        if (isCompactEscape(e)) {
           i += 2;
         } else if (e === 0x2f) {
           this.#canonical = false;
           i += 2;
         } else if (e === 0x75) {
-          for (let h = i + 2; h < i + 6; h++) if (!isHex(s.charCodeAt(h))) throw REFUSED;
+          for (let h = i + 2; h < i + 6; h++) if (!isHex(this.#at(h))) throw REFUSED;
           this.#canonical = false;
           i += 6;
         } else {
           throw REFUSED;
-        }
-      } else if (c >= 0xd800 && c <= 0xdfff) {
-        // A surrogate pair is written as it is; a lone surrogate is escaped by JSON.stringify.
-        const low = s.charCodeAt(i + 1);
-        if (c <= 0xdbff && low >= 0xdc00 && low <= 0xdfff) i += 2;
-        else {
-          this.#canonical = false;
-          i++;
         }
       } else {
         i++;
@@ -343,36 +333,35 @@ class Scanner {
   }
 
   #number(): void {
-    const s = this.#s;
     const start = this.#i;
     let i = start;
-    if (s.charCodeAt(i) === MINUS) i++;
+    if (this.#at(i) === MINUS) i++;
     const intStart = i;
-    let c = s.charCodeAt(i);
+    let c = this.#at(i);
     if (c === ZERO) i++;
     else if (c >= 0x31 && c <= NINE) {
       do i++;
-      while (isDigit(s.charCodeAt(i)));
+      while (isDigit(this.#at(i)));
     } else throw REFUSED;
     const intDigits = i - intStart;
     let plainInteger = true;
-    c = s.charCodeAt(i);
+    c = this.#at(i);
     if (c === DOT) {
       plainInteger = false;
       i++;
-      if (!isDigit(s.charCodeAt(i))) throw REFUSED;
+      if (!isDigit(this.#at(i))) throw REFUSED;
       do i++;
-      while (isDigit(s.charCodeAt(i)));
-      c = s.charCodeAt(i);
+      while (isDigit(this.#at(i)));
+      c = this.#at(i);
     }
     if (c === 0x65 || c === 0x45) {
       plainInteger = false;
       i++;
-      c = s.charCodeAt(i);
+      c = this.#at(i);
       if (c === PLUS || c === MINUS) i++;
-      if (!isDigit(s.charCodeAt(i))) throw REFUSED;
+      if (!isDigit(this.#at(i))) throw REFUSED;
       do i++;
-      while (isDigit(s.charCodeAt(i)));
+      while (isDigit(this.#at(i)));
     }
     this.#i = i;
     if (!this.#canonical) return;
@@ -380,21 +369,22 @@ class Scanner {
     if (
       plainInteger &&
       intDigits <= SAFE_INTEGER_DIGITS &&
-      (intStart === start || s.charCodeAt(intStart) !== ZERO)
+      (intStart === start || this.#at(intStart) !== ZERO)
     ) {
       return;
     }
     // JSON.stringify writes a finite number as String(number) (and -0 as 0, which String does too).
-    const text = s.slice(start, i);
+    const text = this.#b.toString('latin1', start, i);
     if (String(Number(text)) !== text) this.#canonical = false;
   }
 
   /** Skips JSON whitespace; any inside a value means the value is not compact. */
   #ws(): void {
-    const s = this.#s;
+    const b = this.#b;
+    const length = this.#n;
     let i = this.#i;
-    for (;;) {
-      const c = s.charCodeAt(i);
+    while (i < length) {
+      const c = b[i] as number;
       if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
       i++;
     }
@@ -405,23 +395,19 @@ class Scanner {
   }
 }
 
-function isDigit(c: number): boolean {
-  return c >= ZERO && c <= NINE;
-}
-
-function isHex(c: number): boolean {
-  return (c >= ZERO && c <= NINE) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
-}
-
 /**
- * Parses an append body or NDJSON line: the value JSON.parse gives, with each event's `data` and
- * `metadata` as a JsonText. Throws exactly what parseJsonSafely throws for the same text.
+ * Parses the UTF-8 bytes of an append body or NDJSON line: the value JSON.parse gives for their
+ * decoded text, with each event's `data` and `metadata` as a JsonBytes (a view of `body`, which
+ * must not change while the events are in use) or a JsonText. Throws exactly what parseJsonSafely
+ * throws for the decoded text.
  */
-export function parseEventsBody(text: string): unknown {
+export function parseEventsBody(body: Uint8Array): unknown {
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (!isUtf8(bytes)) return parseEventsText(bytes.toString('utf8'));
   try {
-    return new Scanner(text).root();
+    return new Scanner(bytes).root();
   } catch (err) {
     if (err !== REFUSED) throw err;
-    return parseJsonSafely(text);
+    return parseJsonSafely(bytes.toString('utf8'));
   }
 }

@@ -13,7 +13,9 @@ import { decodeEvents, isPlainObject, putOptions, putResultJson } from './wire.j
  *    never buffered)   bounded)       an earlier line's version)                            head of the queue settles)
  *
  * Reading stops while `maxInFlight` puts are unsettled, and the response is pulled by the socket, so
- * memory per request is bounded by maxInFlight batches plus one line, whatever the body size.
+ * memory per request is bounded by maxInFlight lines plus one, whatever the body size. A line's
+ * events are views of its bytes, so an unsettled line keeps the chunk it arrived in (or, when it
+ * spanned chunks, its own copy) alive until its put settles.
  */
 
 export interface IngestOptions {
@@ -27,7 +29,8 @@ export interface IngestOptions {
   onError(error: RingStoreError, cause: unknown): void;
 }
 
-type Line = { text: string } | { tooLarge: number };
+/** A line's bytes (not decoded: parseEventsBody scans the UTF-8), or the size of an over-long one. */
+type Line = { bytes: Buffer } | { tooLarge: number };
 
 const NEWLINE = 0x0a;
 
@@ -77,13 +80,13 @@ export class LineSplitter {
   #emit(out: Line[]): void {
     if (this.#skipping > 0) out.push({ tooLarge: this.#skipping });
     else if (this.#partBytes > 0) {
-      // Most lines arrive within one chunk: decode that slice directly instead of copying it.
-      const text =
-        this.#parts.length === 1
-          ? (this.#parts[0] as Buffer).toString('utf8')
-          : Buffer.concat(this.#parts, this.#partBytes).toString('utf8');
+      // Most lines arrive within one chunk: that slice is the line, a view of the chunk, not a copy.
+      // A stream never writes to a chunk it has emitted, so the view stays valid while the line's
+      // events (views of it in turn) wait for the store.
+      const bytes =
+        this.#parts.length === 1 ? (this.#parts[0] as Buffer) : Buffer.concat(this.#parts, this.#partBytes);
       // A blank line (or a lone \r of CRLF input) is not a batch: it gets no result.
-      if (!isBlank(text)) out.push({ text });
+      if (!isBlank(bytes)) out.push({ bytes });
     }
     this.#parts = [];
     this.#partBytes = 0;
@@ -91,9 +94,10 @@ export class LineSplitter {
   }
 }
 
-function isBlank(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+/** Only spaces, tabs and carriage returns (as text: any other byte decodes to another character). */
+function isBlank(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i] as number;
     if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return false;
   }
   return true;
@@ -121,7 +125,7 @@ async function putLine(line: Line, options: IngestOptions): Promise<string> {
         `an NDJSON line is ${line.tooLarge} bytes or more, the limit is ${options.maxLineBytes}`,
       );
     }
-    const record = parseEventsBody(line.text);
+    const record = parseEventsBody(line.bytes);
     if (!isPlainObject(record)) throw new RingStoreError('INVALID_BATCH', 'each line must be a JSON object');
     for (const key in record) {
       if (!LINE_KEYS.has(key)) {

@@ -131,12 +131,17 @@ export function mountRoutes(
   app.decorateRequest('principal', undefined);
 
   app.removeAllContentTypeParsers();
-  // The append body is scanned once and its events' data kept as text (parseEventsBody); the other
-  // JSON bodies are small and parsed whole.
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+  // The append body's bytes are scanned once and its events' data kept as views of them
+  // (parseEventsBody); the other JSON bodies are small and decoded and parsed whole.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     try {
-      const text = body as string;
-      done(null, request.routeOptions.url === appendUrl ? parseEventsBody(text) : parseJsonSafely(text));
+      const bytes = body as Buffer;
+      done(
+        null,
+        request.routeOptions.url === appendUrl
+          ? parseEventsBody(bytes)
+          : parseJsonSafely(bytes.toString('utf8')),
+      );
     } catch (err) {
       done(err as Error, undefined);
     }

@@ -2,7 +2,7 @@ import { RingStoreError } from '../../errors.js';
 import { EMPTY_BYTES } from '../../model/events.js';
 import { checkEventCount } from '../../model/put-validator.js';
 import type { EventInput, PutOptions, PutResult, StoredEvent } from '../../types.js';
-import { JsonText } from './events-body.js';
+import { JsonBytes, JsonText } from './events-scan.js';
 import { assertSafeJsonValue } from './safe-json.js';
 
 /**
@@ -77,12 +77,13 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
  * Turns the `events` array of a request into EventInputs; the store's PutValidator
  * (src/model/put-validator.ts) validates names and sizes.
  *
- * Each `data` and `metadata` value becomes its compact JSON text, and all of a batch's texts are
- * encoded to UTF-8 in one Buffer.from; every event gets views of its slices. One encode call per
- * batch instead of one per field and event (the store copies the bytes into its ring, so the views
- * need not own their memory). A value that parseEventsBody left as a JsonText is its source text
- * when that is already compact (the usual case: no parse, no stringify); any other value is
- * `JSON.stringify(value)`.
+ * Each `data` and `metadata` value is stored as the UTF-8 of its compact JSON text. A value that
+ * parseEventsBody left as a JsonBytes already is those bytes (the usual case: no parse, no
+ * stringify, no encode), and the event gets them as they are, a view of the body. Any other value
+ * becomes its compact JSON text (a JsonText's compact(), else `JSON.stringify(value)`), and all of
+ * a batch's texts are encoded to UTF-8 in one Buffer.from; every event gets views of its slices.
+ * One encode call per batch instead of one per field and event. The store copies the bytes into
+ * its ring, so none of the views need own their memory.
  */
 export function decodeEvents(value: unknown): EventInput[] {
   if (!Array.isArray(value)) throw new RingStoreError('INVALID_BATCH', '"events" must be a non-empty array');
@@ -129,7 +130,7 @@ export function decodeEvents(value: unknown): EventInput[] {
 
 /**
  * The stored text of a `data` or `metadata` value. JSON.stringify cannot throw here: the values came
- * from JSON.parse or the scan of parseEventsBody and passed the depth check.
+ * from JSON.parse or a scan of parseEventsBody and passed the depth check.
  */
 function compactJson(value: unknown): string {
   return value instanceof JsonText ? value.compact() : (JSON.stringify(value) as string);
@@ -157,7 +158,10 @@ function decodeEvent(value: unknown, index: number): EventInput {
   return event;
 }
 
-/** The bytes of `field`/`fieldBase64`: undefined when they are JSON for decodeEvents to encode. */
+/**
+ * The bytes of `field`/`fieldBase64`: undefined when they are JSON for decodeEvents to encode, the
+ * scanned bytes themselves when they are already the compact UTF-8 JSON text stored.
+ */
 function decodeBytes(
   json: unknown,
   base64: unknown,
@@ -173,6 +177,7 @@ function decodeBytes(
     }
     return Buffer.from(base64, 'base64');
   }
+  if (json instanceof JsonBytes) return json.bytes;
   return json === undefined ? EMPTY_BYTES : undefined;
 }
 
