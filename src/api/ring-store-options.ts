@@ -43,7 +43,7 @@ export interface RingStoreOptions {
    * records within a long burst of puts (default 32 KiB; 0: only at the end of a turn). Slices let
    * the writer commit the start of a burst while the producer still encodes the rest, so the two
    * threads work at the same time instead of taking turns, at the cost of more hand-offs and more,
-   * smaller commits. On the 2-core bench machine 32 KiB measured 1.06–1.34× the events/s of 0 with
+   * smaller commits. On the 2-core bench machine 32 KiB measured 1.06–1.28× the events/s of 0 with
    * 'fsync' and 1.06–1.34× with 'none' (docs/BENCHMARKS.md, "Stages that take turns").
    */
   handoffBytes?: number;
