@@ -10,7 +10,11 @@ import {
 import { type Applied, DomainReplica } from '../../src/pipeline/cluster/domain-replica.js';
 import { NatsNames } from '../../src/pipeline/cluster/nats-names.js';
 import { eventListOf } from '../../src/storage/event-list.js';
-import { decodeGenerationMessage, type GenerationMessage } from '../../src/storage/generation-message.js';
+import {
+  decodeGenerationMessage,
+  encodeGenerationMessage,
+  type GenerationMessage,
+} from '../../src/storage/generation-message.js';
 import type {
   AppendBatch,
   AppendOutcome,
@@ -195,6 +199,36 @@ describe('DomainReplica expectations', () => {
     await turns();
     expect(droppedSettled).toBe(false);
     replica.stop();
+  });
+});
+
+describe('DomainReplica catch-up', () => {
+  it('ends at once when the replica is stopped while it catches up, instead of asking again until its deadline', async () => {
+    const store = new FakeStore();
+    let replica: DomainReplica | undefined;
+    let fetched = 0;
+    const jsm = {
+      streams: {
+        info: async () => ({ state: { last_seq: 2 } }),
+        getMessage: async () => {
+          fetched++;
+          replica?.stop();
+          return {
+            data: encodeGenerationMessage({
+              domain: 'd',
+              node: 'n',
+              id: 'm1',
+              timestamp: 5,
+              batches: [batch(1, 0)],
+            }),
+          };
+        },
+      },
+    };
+    replica = new DomainReplica('d', store, {} as never, jsm as never, new NatsNames('t'));
+    await expect(replica.catchUp(5_000)).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+    expect(fetched).toBe(1);
+    expect(store.applied).toEqual([]);
   });
 });
 

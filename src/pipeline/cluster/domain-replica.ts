@@ -88,6 +88,14 @@ export class DomainReplica {
     const deadline = performance.now() + timeoutMs;
     while (this.#applied < last) {
       if (this.#failure !== undefined) throw this.#failure;
+      // A stopped replica applies nothing more: asking for the same message again would only spin
+      // until the deadline.
+      if (this.#stopped) {
+        throw new RingStoreError(
+          'STORE_CLOSED',
+          `domain ${this.domain}: stopped while catching up, at ${this.#applied} of ${last}`,
+        );
+      }
       if (performance.now() > deadline) {
         throw new RingStoreError(
           'APPLY_TIMEOUT',
