@@ -49,6 +49,9 @@ port.once('message', async () => {
     latencies: samples,
   };
   port.postMessage(report, [samples.buffer as ArrayBuffer]);
+  // Stay alive until the case terminates this thread: a thread that ended would take its CPU time
+  // out of /proc before the case's meter reads it (the producer column then read 0).
+  port.once('message', () => port.close());
 });
 // Warm up before 'ready': the case starts its CPU meter and clock on 'ready' from every lane.
 await warmUp(laneShare(workload.warmupBatches), data.inFlight, (i) => put(data.lane + i * data.lanes));
