@@ -135,7 +135,8 @@ export class Producer {
     try {
       const refusal = this.#refusal();
       if (refusal) throw refusal;
-      // Checked in place: encoded into the ring before put returns, or copied when it must wait.
+      // Checked in place: encoded into the ring before put returns, or copied (events and bytes)
+      // when it must wait.
       const batch: EncodableBatch = this.#validator.putInPlace(domain, aggregateType, id, events, options);
       const size = this.#encoder.measure(batch, this.#inline);
       if (size > this.#ring.maxRecordBytes) {
@@ -346,12 +347,19 @@ export class Producer {
 }
 
 /**
- * A batch whose events belong to the producer: a put that waits for ring space is encoded later,
- * after the caller may have changed its own event objects or array.
+ * A batch whose events and bytes belong to the producer: a put that waits for ring space is
+ * encoded later, after the caller may have changed its own event objects, its array or the bytes
+ * of its data and metadata (with crc 'inline' their CRCs were already computed from the bytes as
+ * they were at the call). Only a put that waits pays for the copies.
  */
 function ownEvents(batch: EncodableBatch): EncodableBatch {
-  const events = batch.events.map(({ type, data, metadata, crc }) =>
-    crc === undefined ? { type, data, metadata } : { type, data, metadata, crc },
-  );
+  const events = batch.events.map(({ type, data, metadata, crc }) => {
+    const owned = { type, data: ownBytes(data), metadata: ownBytes(metadata) };
+    return crc === undefined ? owned : { ...owned, crc };
+  });
   return { ...batch, events };
+}
+
+function ownBytes(bytes: Uint8Array | undefined): Uint8Array | undefined {
+  return bytes === undefined || bytes.byteLength === 0 ? bytes : new Uint8Array(bytes);
 }

@@ -187,6 +187,31 @@ describe('RingStore pipeline details', () => {
     }
   });
 
+  it('stores what was put even when the caller refills its data bytes while the put waits for room', async () => {
+    // The same Uint8Array for every put: a put that waits for ring space must not encode whatever
+    // the array holds by then (nor a CRC computed from the bytes it held at the call).
+    const store = await RingStore.open({ dir: join(root, `refill-${dirs++}`), ringBytes: 64 * 1024 });
+    try {
+      const data = new Uint8Array(300);
+      const metadata = new Uint8Array(20);
+      const puts: Promise<unknown>[] = [];
+      for (let i = 0; i < 600; i++) {
+        data.fill(i & 255);
+        metadata.fill((i + 1) & 255);
+        puts.push(store.put('d', 'a', 1, [{ type: 'E', data, metadata }]));
+      }
+      await Promise.all(puts);
+      const { events: stored } = await store.get('d', 'a', 1);
+      expect(stored).toHaveLength(600);
+      const wrong = stored.findIndex(
+        (e, i) => !e.data.every((b) => b === (i & 255)) || !e.metadata.every((b) => b === ((i + 1) & 255)),
+      );
+      expect(wrong).toBe(-1);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('runs the whole pipeline across the 2^32 cursor wrap and packs small generations', async () => {
     const store = await openRingStore(
       { dir: join(root, `wrap-${dirs++}`), ringBytes: 64 * 1024, generationBytes: 256, durability: 'none' },
