@@ -43,8 +43,9 @@ export interface RingStoreOptions {
    * records within a long burst of puts (default 32 KiB; 0: only at the end of a turn). Slices let
    * the writer commit the start of a burst while the producer still encodes the rest, so the two
    * threads work at the same time instead of taking turns, at the cost of more hand-offs and more,
-   * smaller commits. On the 2-core bench machine 32 KiB measured 1.06–1.28× the events/s of 0 with
-   * 'fsync' and 1.06–1.34× with 'none' (docs/BENCHMARKS.md, "Stages that take turns").
+   * smaller commits. On the 2-core bench machine, in paired runs of one build, 32 KiB measured
+   * 1.06–1.28× the events/s of 0 with 'fsync' (4 pairs) and 1.06–1.35× with 'none' (3 pairs)
+   * (docs/BENCHMARKS.md, "Stages that take turns").
    */
   handoffBytes?: number;
   /**
@@ -95,10 +96,11 @@ export type ResolvedRingStoreOptions = Readonly<
 
 /**
  * The CRC mode of crc 'auto': 'inline' on up to two cores, 'pool' from three. Measured on a 2-core
- * machine (docs/BENCHMARKS.md), the pool lost in every write case (fsync, 1 producer: 0.84× of
- * inline; main thread: 0.93×; 'none': 0.80×): its thread competes with the writer and the producer
- * for the same two cores, and its hand-off costs more than the CRCs it takes off the producer. With
- * a third core the pool can run beside both without taking one from them.
+ * machine (docs/BENCHMARKS.md), the pool lost in most write cases (fsync, 1 producer: 0.67–0.84× of
+ * inline; 'none', main thread: 0.80–0.82×; fsync, main thread: 0.93× and, in one run, 1.10×): its
+ * thread competes with the writer and the producer for the same two cores, and its hand-off costs
+ * more than the CRCs it takes off the producer. With a third core the pool can run beside both
+ * without taking one from them.
  */
 export function chooseCrcMode(cores: number): CrcMode {
   return cores >= 3 ? 'pool' : 'inline';

@@ -10,9 +10,10 @@ import { STATE_PADDING, STATE_PUBLISHED, STATE_REJECTED, STATE_VALID } from './r
  *
  *   main thread (CrcDispatcher)                  pool worker (checkCrcRange)
  *   scan PUBLISHED/PADDING from its cursor ──task {start, end}──► for each PUBLISHED record:
- *   (at most one task per pool thread in            crc32 per event, compare with supplied,
- *    flight; what arrives meanwhile forms           write computed CRCs, store VALID|REJECTED
- *    the next, larger range)                      then wake the writer once, if it waits
+ *   (1 task per pool thread in flight, 4            crc32 per event, compare with supplied,
+ *    when producers hand on slices; what            write computed CRCs, store VALID|REJECTED
+ *    arrives meanwhile forms the next,              then wake the writer once, if it waits
+ *    larger range)
  *   task settled ◄────────────────────────────────
  *   (rejected: the worker died — its records still PUBLISHED become REJECTED/INTERNAL)
  */

@@ -163,7 +163,8 @@ async function putLine(line: Line, options: IngestOptions): Promise<string> {
 /**
  * Yields NDJSON result text for the request body, in line order. All complete lines of a chunk are
  * submitted in one synchronous run, so a store that groups the puts of one turn (group commit)
- * commits them together.
+ * commits them in few commits (RingStore hands them to its writer every handoffBytes of records and
+ * at the end of the turn).
  */
 export async function* ingestResults(
   source: AsyncIterable<Buffer>,
