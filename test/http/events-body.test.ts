@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
 import { parseEventsBody } from '../../src/api/http/events-body.js';
 import { JsonBytes, JsonText } from '../../src/api/http/events-scan.js';
-import { parseEventsText } from '../../src/api/http/events-text.js';
 import { publicError } from '../../src/api/http/http-errors.js';
 import { ingestResults } from '../../src/api/http/ingest.js';
 import { parseJsonSafely } from '../../src/api/http/safe-json.js';
@@ -15,9 +14,9 @@ import type { EventInput, PutResult } from '../../src/types.js';
 /**
  * The scans must never change what an append stores or answers. The oracle is the path they
  * replaced: parseJsonSafely (JSON.parse and the safety walk) of the whole body as the API decoded
- * it, then every event's data and metadata stored as JSON.stringify of the parsed value. The bytes
- * scan (parseEventsBody) is also held to the text scan (parseEventsText) it falls back to: the same
- * envelope, the same canonical decisions.
+ * it, then every event's data and metadata stored as JSON.stringify of the parsed value. A body
+ * that is not valid UTF-8 is decoded, re-encoded and scanned as bytes; it is held to the same
+ * oracle, and its canonical values must be views of the re-encoded text.
  */
 
 const SEED = Number(process.env.RINGSTORE_SEED ?? 20_261_125);
@@ -53,25 +52,45 @@ function spanOf(field: unknown): { text: string; canonical: boolean; compact: st
     const text = Buffer.from(field.bytes).toString('utf8');
     return { text, canonical: true, compact: text };
   }
-  if (field instanceof JsonText)
-    return { text: field.text, canonical: field.canonical, compact: field.compact() };
+  if (field instanceof JsonText) return { text: field.text, canonical: false, compact: field.compact() };
   return undefined;
 }
 
 /**
- * The two scans, each given a body the way the API receives it: parseEventsBody the UTF-8 of the
- * test's text, parseEventsText the text. `received` is the text the oracle parses: for the bytes
- * the API decodes, which differs from the test's text where that holds a lone surrogate (UTF-8
- * cannot carry one, Buffer.from writes U+FFFD).
+ * The test's text as bytes that are not UTF-8 wherever it has a U+FFFD or a lone surrogate (each
+ * written as the byte 0xFF, which decodes to one U+FFFD) or an event type (a 0xFF is put at the
+ * start of its string), so that parseEventsBody takes its decode, re-encode and scan path.
+ */
+function notUtf8(body: string): Buffer {
+  const marked = Buffer.from(body.replace(/("type"\s*:\s*")/g, '$1\ufffd'), 'utf8');
+  const out: number[] = [];
+  for (let i = 0; i < marked.length; i++) {
+    if (marked[i] === 0xef && marked[i + 1] === 0xbf && marked[i + 2] === 0xbd) {
+      out.push(0xff);
+      i += 2;
+    } else out.push(marked[i] as number);
+  }
+  return Buffer.from(out);
+}
+
+/**
+ * parseEventsBody given the test's text two ways: as its UTF-8, and as bytes that are not UTF-8
+ * (notUtf8). `received` is the text the oracle parses: the bytes as the API decodes them, which
+ * differs from the test's text where that holds a lone surrogate (UTF-8 cannot carry one,
+ * Buffer.from writes U+FFFD) and, for notUtf8, in each event type's leading U+FFFD.
  */
 const SCANS = [
   {
     name: 'parseEventsBody (UTF-8 bytes)',
-    parse: (body: string) => parseEventsBody(Buffer.from(body, 'utf8')),
-    received: (body: string) => Buffer.from(body, 'utf8').toString('utf8'),
+    bytes: (body: string) => Buffer.from(body, 'utf8'),
   },
-  { name: 'parseEventsText (decoded text)', parse: parseEventsText, received: (body: string) => body },
-];
+  { name: 'parseEventsBody (not UTF-8: decoded, re-encoded, scanned)', bytes: notUtf8 },
+].map(({ name, bytes }) => ({
+  name,
+  bytes,
+  parse: (body: string) => parseEventsBody(bytes(body)),
+  received: (body: string) => bytes(body).toString('utf8'),
+}));
 
 const ws = fc.constantFrom('', '', '', '', '', ' ', '\n', '\t', '\r\n  ');
 
@@ -220,12 +239,16 @@ const bodyText = fc
     return `${head}${expected === undefined ? '' : `,${w}"expectedVersion":${expected}`}${w}}`;
   });
 
-describe.each(SCANS)('$name', ({ parse, received }) => {
+describe.each(SCANS)('$name', ({ name, bytes, parse, received }) => {
+  /** Whether this case hands parseEventsBody bytes that are not UTF-8 (when the text has an event type). */
+  const fallback = bytes === notUtf8;
+
   it('stores exactly the bytes JSON.stringify(JSON.parse(…)) stored, and answers the same errors (seeded)', () => {
     let compactSpans = 0;
     let spans = 0;
     fc.assert(
       fc.property(bodyText, (written) => {
+        expect(isUtf8(bytes(written)), name).toBe(!fallback);
         const body = received(written);
         const expected = outcome(parseJsonSafely, body);
         expect(outcome(parse, written)).toEqual(expected);
@@ -290,16 +313,21 @@ describe.each(SCANS)('$name', ({ parse, received }) => {
         const i = at % (body.length + 1);
         return body.slice(0, i) + insert + body.slice(i + drop);
       });
+    let notUtf8Runs = 0;
     fc.assert(
       fc.property(damaged, (body) => {
+        if (!isUtf8(bytes(body))) notUtf8Runs++;
         expect(outcome(parse, body)).toEqual(outcome(parseJsonSafely, received(body)));
       }),
       { seed: 12, numRuns: 5000 },
     );
+    // The damage rarely reaches the event types the not-UTF-8 case marks.
+    if (fallback) expect(notUtf8Runs).toBeGreaterThan(4500);
   });
 
   it('keeps compact data as its source text and normalises anything else', () => {
     const body = (data: string) => `{"events":[{"type":"A","data":${data}}]}`;
+    expect(isUtf8(bytes(body('1')))).toBe(!fallback);
     const span = (data: string) =>
       spanOf((parse(body(data)) as { events: { data: unknown }[] }).events[0]?.data);
     expect(span('{"a":1,"b":[true,null,"x\\n"]}')).toEqual({
@@ -325,7 +353,8 @@ describe.each(SCANS)('$name', ({ parse, received }) => {
     // The body is level 1, events 2, the event 3, so data may nest 61 arrays deep.
     const nested = (levels: number) =>
       `{"events":[{"type":"A","data":${'['.repeat(levels)}${']'.repeat(levels)}}]}`;
-    expect(outcome(parse, nested(61))).toEqual(outcome(parseJsonSafely, nested(61)));
+    expect(isUtf8(bytes(nested(61)))).toBe(!fallback);
+    expect(outcome(parse, nested(61))).toEqual(outcome(parseJsonSafely, received(nested(61))));
     expect(spanOf((parse(nested(61)) as { events: { data: unknown }[] }).events[0]?.data)).toBeDefined();
     for (const body of [
       nested(62),
@@ -338,7 +367,7 @@ describe.each(SCANS)('$name', ({ parse, received }) => {
       '{"__proto__":{"events":[]}}',
     ]) {
       expect(() => parse(body)).toThrow(RingStoreError);
-      expect(outcome(parse, body)).toEqual(outcome(parseJsonSafely, body));
+      expect(outcome(parse, body)).toEqual(outcome(parseJsonSafely, received(body)));
       expect(outcome(parse, body)).toMatchObject({ code: 'INVALID_JSON' });
     }
   });
@@ -707,12 +736,14 @@ function stored(parse: () => unknown): unknown {
   }
 }
 
-/** A scan's result with its unparsed values as text, keys in order, or its error. */
+/**
+ * A parsed body (a scan's or parseJsonSafely's) with every object as its entries, keys in order,
+ * and the scan's unparsed values parsed, or its error.
+ */
 function shape(parse: () => unknown): unknown {
   const walk = (value: unknown): unknown => {
-    if (value instanceof JsonBytes)
-      return { json: Buffer.from(value.bytes).toString('utf8'), canonical: true };
-    if (value instanceof JsonText) return { json: value.text, canonical: value.canonical };
+    if (value instanceof JsonBytes) return walk(JSON.parse(Buffer.from(value.bytes).toString('utf8')));
+    if (value instanceof JsonText) return walk(JSON.parse(value.text));
     if (Array.isArray(value)) return value.map(walk);
     if (isPlainObject(value)) return Object.entries(value).map(([k, v]) => [k, walk(v)]);
     return value;
@@ -732,6 +763,33 @@ function nesting(value: unknown): number {
   return deepest + 1;
 }
 
+/**
+ * Whether every view lies in one copy of `text`'s UTF-8 in the memory the views share: the
+ * re-encoded text of a body that is not UTF-8 (a copy, so possibly one of several in a pool).
+ */
+function inOneCopyOf(text: string, list: JsonBytes[]): boolean {
+  const encoded = new TextEncoder().encode(text);
+  const first = list[0];
+  if (first === undefined) return true;
+  if (list.some((v) => v.bytes.buffer !== first.bytes.buffer)) return false;
+  const memory = Buffer.from(first.bytes.buffer);
+  for (let at = memory.indexOf(encoded); at !== -1; at = memory.indexOf(encoded, at + 1)) {
+    const end = at + encoded.byteLength;
+    if (list.every((v) => v.bytes.byteOffset >= at && v.bytes.byteOffset + v.bytes.byteLength <= end))
+      return true;
+  }
+  return false;
+}
+
+function catchError(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected an error');
+}
+
 /** Every JsonBytes in a scan's result. */
 function views(value: unknown, out: JsonBytes[] = []): JsonBytes[] {
   if (value instanceof JsonBytes) out.push(value);
@@ -741,11 +799,13 @@ function views(value: unknown, out: JsonBytes[] = []): JsonBytes[] {
 }
 
 describe(`parseEventsBody on random bytes (seed ${SEED})`, () => {
-  it('accepts, refuses and stores exactly as the decoded text through parseJsonSafely, and scans as the text scan', () => {
+  it('accepts, refuses, parses and stores exactly as the decoded text through parseJsonSafely', () => {
     let accepted = 0;
     let refused = 0;
     let acceptedNotUtf8 = 0;
     let multibyteViews = 0;
+    let reencodedViews = 0;
+    let replacementViews = 0;
     let deepAccepted = 0;
     fc.assert(
       fc.property(
@@ -762,7 +822,8 @@ describe(`parseEventsBody on random bytes (seed ${SEED})`, () => {
           const decoded = bytes.toString('utf8');
           const expected = stored(() => parseJsonSafely(decoded));
           expect(stored(() => parseEventsBody(bytes))).toEqual(expected);
-          expect(shape(() => parseEventsBody(bytes))).toEqual(shape(() => parseEventsText(decoded)));
+          // The same value as parseJsonSafely, keys in order, or the same error.
+          expect(shape(() => parseEventsBody(bytes))).toEqual(shape(() => parseJsonSafely(decoded)));
           if ('code' in (expected as object)) {
             refused++;
             return;
@@ -770,15 +831,25 @@ describe(`parseEventsBody on random bytes (seed ${SEED})`, () => {
           accepted++;
           if (!isUtf8(bytes)) acceptedNotUtf8++;
           if (nesting(JSON.parse(decoded)) >= 62) deepAccepted++;
-          // A canonical value is a view of the body itself, not a copy.
-          for (const view of views(parseEventsBody(bytes))) {
-            expect(view.bytes.buffer).toBe(bytes.buffer);
-            expect(view.bytes.byteOffset).toBeGreaterThanOrEqual(bytes.byteOffset);
-            expect(view.bytes.byteOffset + view.bytes.byteLength).toBeLessThanOrEqual(
-              bytes.byteOffset + bytes.byteLength,
-            );
-            if (view.bytes.some((b) => b >= 0x80)) multibyteViews++;
+          // A canonical value is a view of the body itself, not a copy; for a body that is not
+          // UTF-8, a view of the UTF-8 of its decoded text. Either way its bytes are the compact form.
+          const found = views(parseEventsBody(bytes));
+          for (const view of found) {
+            const json = Buffer.from(view.bytes).toString('utf8');
+            expect(JSON.stringify(JSON.parse(json))).toBe(json);
+            if (isUtf8(bytes)) {
+              expect(view.bytes.buffer).toBe(bytes.buffer);
+              expect(view.bytes.byteOffset).toBeGreaterThanOrEqual(bytes.byteOffset);
+              expect(view.bytes.byteOffset + view.bytes.byteLength).toBeLessThanOrEqual(
+                bytes.byteOffset + bytes.byteLength,
+              );
+              if (view.bytes.some((b) => b >= 0x80)) multibyteViews++;
+            } else {
+              reencodedViews++;
+              if (json.includes('\ufffd')) replacementViews++;
+            }
           }
+          if (!isUtf8(bytes)) expect(inOneCopyOf(decoded, found), 'views of the re-encoded text').toBe(true);
         },
       ),
       { seed: SEED, numRuns: 4000 },
@@ -788,10 +859,12 @@ describe(`parseEventsBody on random bytes (seed ${SEED})`, () => {
     expect(refused, `seed ${SEED}`).toBeGreaterThan(2000);
     expect(acceptedNotUtf8, `seed ${SEED}`).toBeGreaterThan(60);
     expect(multibyteViews, `seed ${SEED}`).toBeGreaterThan(200);
+    expect(reencodedViews, `seed ${SEED}`).toBeGreaterThan(60);
+    expect(replacementViews, `seed ${SEED}`).toBeGreaterThan(0);
     expect(deepAccepted, `seed ${SEED}`).toBeGreaterThan(300);
   });
 
-  it('keeps canonical multi-byte and astral data as a view of the body, and falls back to the text scan for bad UTF-8', () => {
+  it('keeps canonical multi-byte and astral data as a view of the body, and of the re-encoded text for bad UTF-8', () => {
     const body = Buffer.from(
       '{"events":[{"type":"A","data":{"é":"中😀\u2028"},"metadata":"\ufeff"}]}',
       'utf8',
@@ -807,11 +880,48 @@ describe(`parseEventsBody on random bytes (seed ${SEED})`, () => {
       Buffer.from([0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80]),
       Buffer.from('"}]}'),
     ]);
+    expect(isUtf8(cesu)).toBe(false);
     const [bad] = (parseEventsBody(cesu) as { events: { data: unknown }[] }).events;
-    expect(bad?.data).toEqual(new JsonText('"\ufffd\ufffd\ufffd\ufffd\ufffd\ufffd"', true));
+    expect(bad?.data).toBeInstanceOf(JsonBytes);
+    const view = bad?.data as JsonBytes;
+    expect(Buffer.from(view.bytes)).toEqual(Buffer.from('"\ufffd\ufffd\ufffd\ufffd\ufffd\ufffd"'));
+    expect(inOneCopyOf(cesu.toString('utf8'), [view])).toBe(true);
     expect(decodePutBody(parseEventsBody(cesu)).events[0]?.data).toEqual(
       Buffer.from(JSON.stringify('\ufffd'.repeat(6))),
     );
+    // Not canonical once decoded: normalised from the decoded text, as before.
+    const spaced = Buffer.concat([
+      Buffer.from('{"events":[{"type":"A","data":[ "'),
+      Buffer.from([0xff, 0xc0, 0x80]),
+      Buffer.from('", 1.0 ]}]}'),
+    ]);
+    const [normalised] = (parseEventsBody(spaced) as { events: { data: unknown }[] }).events;
+    expect(normalised?.data).toEqual(new JsonText('[ "\ufffd\ufffd\ufffd", 1.0 ]'));
+    expect(decodePutBody(parseEventsBody(spaced)).events[0]?.data).toEqual(
+      Buffer.from('["\ufffd\ufffd\ufffd",1]'),
+    );
+    // A refused body answers parseJsonSafely's error for the decoded text.
+    const broken = Buffer.concat([
+      Buffer.from('{"events":[{"type":"'),
+      Buffer.from([0xff]),
+      Buffer.from('"'),
+    ]);
+    expect(isUtf8(broken)).toBe(false);
+    expect(errorOutcome(catchError(() => parseEventsBody(broken)))).toEqual(
+      errorOutcome(catchError(() => parseJsonSafely(broken.toString('utf8')))),
+    );
+    const deep = Buffer.concat([
+      Buffer.from('{"events":[{"type":"'),
+      Buffer.from([0xff]),
+      Buffer.from(`","data":${'['.repeat(62)}${']'.repeat(62)}}]}`),
+    ]);
+    expect(errorOutcome(catchError(() => parseEventsBody(deep)))).toEqual(
+      errorOutcome(catchError(() => parseJsonSafely(deep.toString('utf8')))),
+    );
+    expect(errorOutcome(catchError(() => parseEventsBody(deep)))).toMatchObject({
+      code: 'INVALID_JSON',
+      message: 'JSON is nested deeper than 64 levels',
+    });
   });
 });
 

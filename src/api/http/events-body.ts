@@ -23,7 +23,6 @@ import {
   SAFE_INTEGER_DIGITS,
   ZERO,
 } from './events-scan.js';
-import { parseEventsText } from './events-text.js';
 import { MAX_JSON_DEPTH, parseJsonSafely } from './safe-json.js';
 
 /**
@@ -47,8 +46,8 @@ import { MAX_JSON_DEPTH, parseJsonSafely } from './safe-json.js';
  * every byte of a multi-byte character is ≥ 0x80, so it is never mistaken for a quote, a backslash
  * or a control character, and every character it encodes is one JSON.stringify writes as it is (it
  * escapes only `"`, `\`, control characters and lone surrogates, which UTF-8 cannot carry). A body
- * that is not valid UTF-8 is decoded as before (bad bytes become U+FFFD) and scanned as text
- * (events-text.ts).
+ * that is not valid UTF-8 is decoded as it always was, and the UTF-8 of that text is scanned (see
+ * parseEventsBody).
  */
 
 /** What #at reads past the end of the body: no byte of the grammar, and not ≥ 0x20 either. */
@@ -142,7 +141,7 @@ class Scanner {
         this.#value(depth + 1, false);
         out[key] = this.#canonical
           ? new JsonBytes(this.#b.subarray(start, this.#i))
-          : new JsonText(this.#text(start, this.#i), false);
+          : new JsonText(this.#text(start, this.#i));
       } else {
         out[key] = this.#member('plain', depth + 1, key === 'constructor');
       }
@@ -398,16 +397,32 @@ class Scanner {
 /**
  * Parses the UTF-8 bytes of an append body or NDJSON line: the value JSON.parse gives for their
  * decoded text, with each event's `data` and `metadata` as a JsonBytes (a view of `body`, which
- * must not change while the events are in use) or a JsonText. Throws exactly what parseJsonSafely
- * throws for the decoded text.
+ * must not change while the events are in use, or of its re-encoded copy, below) or a JsonText.
+ * Throws exactly what parseJsonSafely throws for the decoded text.
+ *
+ * A body that is not valid UTF-8 is decoded as the API always decoded it, `toString('utf8')`, each
+ * bad byte sequence becoming U+FFFD, and that text is encoded again, `Buffer.from(text, 'utf8')`,
+ * and scanned. Nothing the API answers or stores changes by this: the API has always parsed (and,
+ * before this scan, scanned as text) the decoded text and stored the UTF-8 of its values' compact
+ * form; a decoded string holds no lone surrogate, so its re-encoding is valid UTF-8 that decodes
+ * back to the very same text, and on valid UTF-8 the scan accepts, refuses and stores exactly as
+ * parseJsonSafely of the decoded text (test/http/events-body.test.ts holds it to that). A refused
+ * body is answered by parseJsonSafely of the decoded text itself, as before. The cost is one
+ * extra encode, only for bodies that are not valid UTF-8.
  */
 export function parseEventsBody(body: Uint8Array): unknown {
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  if (!isUtf8(bytes)) return parseEventsText(bytes.toString('utf8'));
+  if (isUtf8(bytes)) return scan(bytes, undefined);
+  const text = bytes.toString('utf8');
+  return scan(Buffer.from(text, 'utf8'), text);
+}
+
+/** Scans valid UTF-8 `bytes`; `text` is their decoded text when the caller already has it. */
+function scan(bytes: Buffer, text: string | undefined): unknown {
   try {
     return new Scanner(bytes).root();
   } catch (err) {
     if (err !== REFUSED) throw err;
-    return parseJsonSafely(bytes.toString('utf8'));
+    return parseJsonSafely(text ?? bytes.toString('utf8'));
   }
 }

@@ -1,24 +1,22 @@
 /**
- * What the two scanners of append bodies and NDJSON lines share: the forms in which they leave an
- * event's `data` and `metadata` unparsed, and the JSON grammar they both check. The bytes scanner
- * (events-body.ts) reads the UTF-8 of a body; the text scanner (events-text.ts) reads a decoded
- * string and serves the bodies that are not valid UTF-8. Both keep the canonical-form rules
- * documented in events-body.ts. The character codes below are the same in UTF-16 and UTF-8: every
- * character the grammar names is ASCII.
+ * The forms in which the scanner of append bodies and NDJSON lines (events-body.ts, which documents
+ * the canonical-form rules) leaves an event's `data` and `metadata` unparsed, and the byte codes of
+ * the JSON grammar it checks. Every character the grammar names is ASCII, one byte in UTF-8.
  */
 
-/** A `data` or `metadata` value kept as the text it was written as. */
+/**
+ * A `data` or `metadata` value kept as the text it was written as, which is not (or not known to
+ * be) its compact form: the stored text is JSON.stringify(JSON.parse(text)).
+ */
 export class JsonText {
   constructor(
     /** The value's source text, without the whitespace around it. */
     readonly text: string,
-    /** `text` equals JSON.stringify(JSON.parse(text)). */
-    readonly canonical: boolean,
   ) {}
 
   /** The compact JSON text that is stored for this value. */
   compact(): string {
-    return this.canonical ? this.text : JSON.stringify(JSON.parse(this.text));
+    return JSON.stringify(JSON.parse(this.text));
   }
 }
 
@@ -31,7 +29,7 @@ export class JsonBytes {
   constructor(readonly bytes: Uint8Array) {}
 }
 
-/** Thrown inside a scan for anything it does not accept; never leaves the scanners. */
+/** Thrown inside a scan for anything it does not accept; never leaves the scanner. */
 export const REFUSED = new Error('refused by the events body scanner');
 
 export const QUOTE = 0x22;
