@@ -10,7 +10,8 @@ import type { FileIO } from './file-io.js';
  * the bytes themselves need more). Writes then land in
  * allocated blocks and leave the size alone, so the commit's fdatasync has no metadata to journal;
  * the extent itself costs one larger sync once per extent. An extent of 0 grows the file write by
- * write (the registry, written once per new name).
+ * write: the registry (written once per new name), and every file of a store whose commits do not
+ * sync (StorageWriterOptions.preallocate).
  *
  *   0            end                  allocated
  *   | records    | zeros (preallocated)|

@@ -41,6 +41,8 @@ export interface StorageEngineOptions {
   /** Zeros written ahead of the index and of data segments (docs/FORMAT.md, "Preallocation"). */
   indexExtentBytes?: number;
   dataExtentBytes?: number;
+  /** Whether files grow by extents of zeros (default: only with durability 'fsync'). */
+  preallocate?: boolean;
   /** Index bytes cached by the writer and by the reader each (default 8 MiB and 16 MiB). */
   indexCacheBytes?: number;
   /** Instance states the writer caches (default 100,000). */
@@ -106,7 +108,10 @@ export class StorageEngine implements EventStore {
       options.io === undefined || options.io === realFileIO ? DirectoryLock.acquire(dir) : undefined;
     let writer: StorageWriter | undefined;
     try {
-      writer = StorageWriter.open(dir, options);
+      writer = StorageWriter.open(dir, {
+        ...options,
+        preallocate: options.preallocate ?? durability === 'fsync',
+      });
       const reader = StorageReader.open(dir, {
         ...(options.io ? { io: options.io } : {}),
         ...(options.indexCacheBytes !== undefined ? { indexCacheBytes: options.indexCacheBytes } : {}),

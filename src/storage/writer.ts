@@ -60,6 +60,12 @@ export interface StorageWriterOptions {
   /** Zeros written ahead of the index (default 1 MiB) and of data segments (default 4 MiB). */
   indexExtentBytes?: number;
   dataExtentBytes?: number;
+  /**
+   * Whether files grow by extents of zeros written ahead (default true). They pay off only for
+   * commits that fdatasync (docs/FORMAT.md, "Preallocation"); a store whose commits do not sync
+   * turns them off, since they write every byte twice.
+   */
+  preallocate?: boolean;
   /** Bytes of index files (runs, positions) the writer keeps in memory (default 8 MiB). */
   indexCacheBytes?: number;
   /** Instance states (version, idempotency keys) the writer keeps in memory (default 100,000). */
@@ -191,16 +197,20 @@ export class StorageWriter {
       1,
       MAX_SEGMENT_BYTES,
     );
-    this.#indexExtentBytes = integerOption(
+    const indexExtentBytes = integerOption(
       'indexExtentBytes',
       options.indexExtentBytes ?? DEFAULT_INDEX_EXTENT_BYTES,
       1,
     );
-    this.#dataExtentBytes = integerOption(
+    const dataExtentBytes = integerOption(
       'dataExtentBytes',
       options.dataExtentBytes ?? DEFAULT_DATA_EXTENT_BYTES,
       1,
     );
+    // An extent of 0 makes AppendFile append without zeros ahead.
+    const preallocate = options.preallocate ?? true;
+    this.#indexExtentBytes = preallocate ? indexExtentBytes : 0;
+    this.#dataExtentBytes = preallocate ? dataExtentBytes : 0;
     this.#cache = new BlockCache(
       integerOption('indexCacheBytes', options.indexCacheBytes ?? DEFAULT_WRITER_INDEX_CACHE_BYTES, 0),
     );

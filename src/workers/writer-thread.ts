@@ -30,6 +30,8 @@ export async function runWriterThread(io: FileIO): Promise<void> {
       instanceCacheSize: data.instanceCacheSize,
       checkpointIndexBytes: data.checkpointIndexBytes,
       runFanIn: data.runFanIn,
+      // Zeros written ahead only shorten fdatasyncs; without them they write every byte twice.
+      preallocate: data.durability === 'fsync',
     });
   } catch (error) {
     post({ type: 'open-failed', error: toWireError(error) });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -210,6 +210,20 @@ describe('RingStore pipeline details', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it("writes no zeros ahead of its files with durability 'none' (nothing syncs per commit)", async () => {
+    const dir = join(root, `no-prealloc-${dirs++}`);
+    const store = await RingStore.open({ dir, durability: 'none' });
+    try {
+      for (let i = 0; i < 20; i++)
+        await store.put('d', 'a', 1, [{ type: 'A', data: new Uint8Array(100).fill(i) }]);
+    } finally {
+      await store.close();
+    }
+    // 16-byte segment header, then 20 payloads of 100 bytes; index records of 80 + 12 bytes.
+    expect(statSync(join(dir, 'd', 'a.0')).size).toBe(16 + 20 * 100);
+    expect(statSync(join(dir, 'd', 'index')).size).toBe(20 * 92);
   });
 
   it('runs the whole pipeline across the 2^32 cursor wrap and packs small generations', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -46,6 +46,40 @@ describe('StorageEngine', () => {
     expect(io.operations - before).toBe(4);
     expect((await store.read('d')).events).toHaveLength(21);
     await store.close();
+  });
+
+  it('writes zeros ahead of its files only when its commits fdatasync, and reads the same either way', async () => {
+    const sizes = async (durability: 'fsync' | 'none', reopenWith: 'fsync' | 'none') => {
+      const dir = join(root, `prealloc-${++counter}`);
+      let store = StorageEngine.open(dir, { durability });
+      for (let i = 0; i < 20; i++)
+        await store.put('d', 'a', 1n, [{ type: 'A', data: new Uint8Array(100).fill(i) }]);
+      await store.close();
+      const grown = {
+        data: statSync(join(dir, 'd', 'a.0')).size,
+        index: statSync(join(dir, 'd', 'index')).size,
+      };
+      store = StorageEngine.open(dir, { durability: reopenWith });
+      await store.put('d', 'a', 1n, [{ type: 'A', data: new Uint8Array(100).fill(20) }]);
+      const { events } = await store.get('d', 'a', 1n);
+      await store.close();
+      const after = {
+        data: statSync(join(dir, 'd', 'a.0')).size,
+        index: statSync(join(dir, 'd', 'index')).size,
+      };
+      return { grown, after, events };
+    };
+    // 16-byte segment header, then 20 payloads of 100 bytes; index records of 80 + 12 bytes.
+    const unsynced = await sizes('none', 'fsync');
+    expect(unsynced.grown).toEqual({ data: 16 + 20 * 100, index: 20 * 92 });
+    expect(unsynced.after.data).toBeGreaterThanOrEqual(64 * 1024);
+    const synced = await sizes('fsync', 'none');
+    expect(synced.grown.data).toBeGreaterThanOrEqual(64 * 1024);
+    expect(synced.grown.index).toBeGreaterThanOrEqual(64 * 1024);
+    expect(synced.after).toEqual(synced.grown);
+    for (const { events } of [unsynced, synced]) {
+      expect(events.map((e) => e.data[0])).toEqual(Array.from({ length: 21 }, (_, i) => i));
+    }
   });
 
   it('rolls data segments without splitting a batch and reads across them after reopen', async () => {
