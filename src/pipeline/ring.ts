@@ -369,8 +369,8 @@ export class Ring {
   /**
    * Writer thread only: reclaims RELEASED and PADDING records from releasedCursor up to (not past)
    * `limitCursor`, zeroing their bytes (one fill per run of records up to the ring's end) so that
-   * free space reads as STATE_FREE. Returns true when
-   * room was freed; then producers waiting for room are notified.
+   * free space reads as STATE_FREE. Returns true when room was freed; then producers waiting for
+   * room are notified.
    */
   reclaim(limitCursor: number): boolean {
     const words = this.words;
