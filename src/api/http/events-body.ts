@@ -1,29 +1,60 @@
 import { isUtf8 } from 'node:buffer';
-import {
-  BACKSLASH,
-  CLOSE_BRACE,
-  CLOSE_BRACKET,
-  COLON,
-  COMMA,
-  DOT,
-  ENVELOPE_KEYS,
-  isCompactEscape,
-  isDigit,
-  isHex,
-  JsonBytes,
-  JsonText,
-  MINUS,
-  type Mode,
-  NINE,
-  OPEN_BRACE,
-  OPEN_BRACKET,
-  PLUS,
-  QUOTE,
-  REFUSED,
-  SAFE_INTEGER_DIGITS,
-  ZERO,
-} from './events-scan.js';
+import { JsonBytes, JsonText } from './events-scan.js';
 import { MAX_JSON_DEPTH, parseJsonSafely } from './safe-json.js';
+
+/** Thrown inside a scan for anything it does not accept; never leaves this module. */
+const REFUSED = new Error('refused by the events body scanner');
+
+// The byte codes of the JSON grammar the scan checks: every character it names is ASCII, one byte
+// in UTF-8.
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+/** Integers of at most this many digits are printed back by JSON.stringify as written. */
+const SAFE_INTEGER_DIGITS = 15;
+
+/** What a value is scanned as: the body, an event (both built), or anything else (parsed). */
+type Mode = 'root' | 'event' | 'plain';
+
+/** The field names of append bodies, NDJSON lines and events. */
+const ENVELOPE_KEYS = [
+  'type',
+  'data',
+  'metadata',
+  'crc',
+  'dataBase64',
+  'metadataBase64',
+  'events',
+  'expectedVersion',
+  'idempotencyKey',
+  'domain',
+  'aggregateType',
+  'id',
+] as const;
+
+/** `\b \f \n \r \t \" \\`: the escapes JSON.stringify writes itself (`\/` and `\u` are not compact). */
+function isCompactEscape(e: number): boolean {
+  return e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74 || e === QUOTE || e === BACKSLASH;
+}
+
+function isDigit(c: number): boolean {
+  return c >= ZERO && c <= NINE;
+}
+
+function isHex(c: number): boolean {
+  return (c >= ZERO && c <= NINE) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
 
 /**
  * One pass over the UTF-8 bytes of an append body (or an NDJSON line) that validates it and builds
