@@ -31,6 +31,9 @@ import { asyncWait, type WaitStrategy } from './wait-strategy.js';
  *        before it resolves puts: read-your-writes)
  *     └► reclaim released records behind committedCursor
  *
+ * With nothing to stage, the loop first lets the target do one bounded piece of upkeep that a later
+ * commit would otherwise do in its path (writeZerosAhead), then looks again.
+ *
  * Between cycles the thread waits on writerWake through its idle WaitStrategy ('blocking' or
  * 'spin-then-block', bounded), after announcing the wait (Ring.beginWriterWait) and re-checking for
  * work, so a waker never notifies in vain and never needs to when the writer is busy. While commits
@@ -53,6 +56,12 @@ export interface AppendTarget {
    * holds that this node's store could not apply): the loop fails the store at its next turn.
    */
   readonly failure?: unknown;
+  /**
+   * Upkeep that a later commit would otherwise do in its path (StorageWriter.writeZerosAhead: one
+   * bounded chunk of zeros ahead of a file), called when the loop has nothing to stage; returns
+   * whether it did any.
+   */
+  writeZerosAhead?(): boolean;
 }
 
 /** Commits that may sync at once while the loop stages the next one. */
@@ -287,6 +296,7 @@ export class WriterLoop {
     for (;;) {
       if (ring.lifecycle() === LIFECYCLE_FAILED) return 'failed';
       let passed: number;
+      let upkept = false;
       try {
         this.#takeCut();
         if (overlap) {
@@ -299,6 +309,7 @@ export class WriterLoop {
           this.#answerCut();
           passed = this.cycle();
         }
+        if (passed === 0) upkept = this.#storage.writeZerosAhead?.() ?? false;
       } catch (error) {
         const wire = toWireError(error);
         ring.fail(errorCodeNumber('STORE_FAILED'));
@@ -310,6 +321,7 @@ export class WriterLoop {
         await this.#awaitStaged();
         continue;
       }
+      if (upkept) continue;
       const stalled = this.#claimWatch.observe(ring, this.#cursor, performance.now());
       if (stalled) {
         ring.fail(errorCodeNumber('STORE_FAILED'));

@@ -9,7 +9,9 @@ import type { FileIO } from './file-io.js';
  * as large as the file already is, from 64 KiB up to `extentBytes` (at most up to `limit`, unless
  * the bytes themselves need more). Writes then land in
  * allocated blocks and leave the size alone, so the commit's fdatasync has no metadata to journal;
- * the extent itself costs one larger sync once per extent. An extent of 0 grows the file write by
+ * the extent itself costs one larger sync once per extent. The writer also writes zeros ahead in
+ * small chunks while it would otherwise wait (writeZerosAhead), keeping about one extent ahead of
+ * `end`, so that appends rarely extend in the commit's path. An extent of 0 grows the file write by
  * write: the registry (written once per new name), and every file of a store whose commits do not
  * sync (StorageWriterOptions.preallocate).
  *
@@ -59,8 +61,39 @@ export class AppendFile {
     return this.#io.fdatasyncAsync(this.fd);
   }
 
+  /**
+   * True when the zeros ahead of `end` are less than one extent (and the file may still grow): an
+   * append soon would have to write an extent first.
+   */
+  get zerosWanted(): boolean {
+    return this.#extentBytes > 0 && this.allocated < this.#leadTarget();
+  }
+
+  /**
+   * Writes up to `maxBytes` of zeros at `allocated`, towards one extent ahead of `end`, so that the
+   * writer can do in a moment it would otherwise wait what the next append would do in its path.
+   * Returns the bytes written (0 when nothing is wanted).
+   */
+  writeZerosAhead(maxBytes: number): number {
+    if (!this.zerosWanted) return 0;
+    const length = Math.min(maxBytes, ZEROS.byteLength, this.#leadTarget() - this.allocated);
+    this.#io.write(this.fd, ZEROS.subarray(0, length), this.allocated);
+    this.allocated += length;
+    this.dirty = true;
+    return length;
+  }
+
   close(): void {
     this.#io.close(this.fd);
+  }
+
+  /**
+   * Where the zeros written ahead stop: as many bytes past `end` as the file holds, from 64 KiB up
+   * to one extent, never past the limit (a small file stays small).
+   */
+  #leadTarget(): number {
+    const lead = Math.min(this.#extentBytes, Math.max(FIRST_EXTENT_BYTES, this.end));
+    return Math.min(this.end + lead, this.#limit);
   }
 
   #extend(needed: number): void {

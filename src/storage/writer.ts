@@ -95,6 +95,11 @@ export const DEFAULT_WRITER_INDEX_CACHE_BYTES = 8 * 1024 * 1024;
 const MERGE_ENTRIES_PER_BATCH = 8;
 const MERGE_MIN_ENTRIES = 1024;
 export const DEFAULT_INSTANCE_CACHE_SIZE = 100_000;
+/**
+ * Zeros one writeZerosAhead call writes at most: short enough not to hold up a commit that becomes
+ * ready meanwhile (docs/FORMAT.md, "Preallocation", has the paired runs).
+ */
+const ZEROS_AHEAD_CHUNK_BYTES = 64 * 1024;
 
 /** The bytes one append call adds to one data segment file. */
 interface DataTarget {
@@ -177,6 +182,8 @@ export class StorageWriter {
   #inFlight: Promise<void> = Promise.resolve();
   /** Segment files let go of while an overlapped sync may still use their descriptor. */
   readonly #retired: AppendFile[] = [];
+  /** Open files that last wanted zeros ahead (writeZerosAhead). */
+  readonly #zerosWanted = new Set<AppendFile>();
   /** Overlapped commits whose syncs have not settled. */
   #overlapping = 0;
   /** Files an overlapped sync is running on (with how many): a barrier syncs them again. */
@@ -347,6 +354,31 @@ export class StorageWriter {
       });
     }
     return cut;
+  }
+
+  /**
+   * Writes one chunk (64 KiB at most) of the zeros ahead that a file wants (AppendFile.zerosWanted),
+   * for a moment when the caller would otherwise wait: the writer thread calls it while it waits for
+   * a sync or for work, so that commits rarely write an extent of zeros in their own path. Returns
+   * whether it wrote; false when no file wants zeros (or the writer is closed or failed). A failed
+   * write fails the writer, as any write does.
+   */
+  writeZerosAhead(): boolean {
+    if (this.#closed || this.#failure) return false;
+    for (const file of this.#zerosWanted) {
+      if (!file.zerosWanted) {
+        this.#zerosWanted.delete(file);
+        continue;
+      }
+      try {
+        file.writeZerosAhead(ZEROS_AHEAD_CHUNK_BYTES);
+      } catch (err) {
+        this.#fail(err);
+      }
+      this.#dirty.add(file);
+      return true;
+    }
+    return false;
   }
 
   /** Resolves once every overlapped commit so far has synced; rejects with the failure when one failed. */
@@ -629,6 +661,7 @@ export class StorageWriter {
       }
     }
     this.#dirty.clear();
+    this.#zerosWanted.clear();
     for (const file of this.#retired.splice(0)) attempt(() => file.close());
     for (const domain of this.#domains.values()) {
       for (const aggregateType of domain.aggregateTypes)
@@ -917,6 +950,7 @@ export class StorageWriter {
   #appendTo(file: AppendFile, bytes: Uint8Array): void {
     file.append(bytes);
     this.#dirty.add(file);
+    if (file.zerosWanted) this.#zerosWanted.add(file);
   }
 
   /** Creates the domain folder on first use (and makes its entry durable); returns fsyncs made. */
@@ -956,6 +990,7 @@ export class StorageWriter {
       // The previous segment is complete: make it durable before letting go of its descriptor.
       fsyncs += previous.sync((sync) => this.#timed(sync));
       this.#dirty.delete(previous);
+      this.#zerosWanted.delete(previous);
       // An overlapped sync may still hold its descriptor number: close it once the syncs settle.
       this.#retired.push(previous);
       aggregateType.file = undefined;

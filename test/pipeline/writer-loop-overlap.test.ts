@@ -158,6 +158,20 @@ class AsyncOnlyTarget extends InstrumentedTarget {
   readonly commitsAsync = true;
 }
 
+/** A target with upkeep (as StorageWriter.writeZerosAhead): it has `left` pieces to do, then none. */
+class UpkeepTarget extends InstrumentedTarget {
+  left = 3;
+  fails = false;
+
+  writeZerosAhead(): boolean {
+    if (this.fails) throw new RingStoreError('STORE_FAILED', 'a write of zeros ahead failed');
+    if (this.left === 0) return false;
+    this.left--;
+    this.events.push('upkeep');
+    return true;
+  }
+}
+
 function setup(durability: 'fsync' | 'write' = 'fsync', target = new InstrumentedTarget()) {
   const ring = Ring.create(1 << 16);
   const messages: (CommitMessage | FailedMessage | CutMessage)[] = [];
@@ -292,6 +306,34 @@ describe('WriterLoop overlap (instrumented storage target, no timing)', () => {
     target.syncs[0]!.resolve(okReport(target.syncs[0]!.batches, 1));
     await expect(running).resolves.toBe('failed');
     expect(messages.map((m) => m.type)).toEqual(['commit', 'failed']);
+    expect(ring.lifecycle()).toBe(LIFECYCLE_FAILED);
+  });
+
+  it('does upkeep only when nothing is ready to stage, while a sync is open too; a failed upkeep fails the store', async () => {
+    const target = new UpkeepTarget();
+    const { ring, messages, loop } = setup('fsync', target);
+    publishAndCheck(ring, [1]);
+    const running = loop.run();
+    // Records ready at the start are staged first; the upkeep comes when there is nothing to stage.
+    expect(target.events).toEqual(['append 1', 'upkeep']);
+    publishAndCheck(ring, [2]);
+    await until(() => target.syncs.length === 2, 'commit 2 handed to storage');
+    await turns();
+    // Two commits in flight: the loop does one piece of upkeep and waits for the oldest sync.
+    expect(target.events).toEqual(['append 1', 'upkeep', 'append 2', 'upkeep']);
+    target.syncs[0]!.resolve(okReport(target.syncs[0]!.batches, 1));
+    await until(() => messages.length === 1, 'commit 1 acknowledged');
+    await turns();
+    expect(target.events).toEqual(['append 1', 'upkeep', 'append 2', 'upkeep', 'sync 1 resolved', 'upkeep']);
+    expect(target.left).toBe(0);
+
+    // An upkeep that throws (a failed write) fails the store like a failed commit.
+    target.fails = true;
+    publishAndCheck(ring, [3]);
+    await expect(running).resolves.toBe('failed');
+    expect(target.events.at(-1)).toBe('append 3');
+    expect(messages.map((m) => m.type)).toEqual(['commit', 'failed']);
+    expect((messages[1] as FailedMessage).error.code).toBe('STORE_FAILED');
     expect(ring.lifecycle()).toBe(LIFECYCLE_FAILED);
   });
 });

@@ -37,7 +37,8 @@ import { mulberry32 } from '../support/prng.js';
  *     batches acknowledged in both runs are intact, the first recovery's quarantine files unchanged;
  *   - on a sample of recovered images, a byte flipped inside the index (and the registry) region a
  *     later record vouches for is refused as CORRUPT_DATA and reported by verifyStore.
- * Options are small so that extents, extent growth and segment rolls happen in every run.
+ * Options are small so that extents, extent growth, zeros written ahead in idle moments and segment
+ * rolls happen in every run.
  */
 const SEEDS = (
   process.env.RINGSTORE_SEED ? [Number(process.env.RINGSTORE_SEED)] : [101, 202, 303, 404, 505, 606]
@@ -59,7 +60,11 @@ const OPTIONS: StorageWriterOptions = {
 /** Every how many images the damage check runs. */
 const DAMAGE_EVERY = 7;
 
-type Step = { kind: 'append'; durability: Durability; batches: AppendBatch[] } | { kind: 'reopen' };
+type Step =
+  | { kind: 'append'; durability: Durability; batches: AppendBatch[] }
+  | { kind: 'reopen' }
+  /** The writer thread's idle moments: that many StorageWriter.writeZerosAhead calls. */
+  | { kind: 'zeros'; calls: number };
 
 function payload(random: () => number, size: number): Uint8Array {
   const bytes = new Uint8Array(size);
@@ -104,6 +109,7 @@ function workload(seed: number): Step[] {
       durability: durability < 0.75 ? 'fsync' : durability < 0.9 ? 'write' : 'none',
       batches,
     });
+    if (random() < 0.4) steps.push({ kind: 'zeros', calls: 1 + Math.floor(random() * 3) });
   }
   return steps;
 }
@@ -155,6 +161,10 @@ function run(io: FaultInjectingFileIO, steps: Step[]): Appended[] {
       if (step.kind === 'reopen') {
         writer.close();
         writer = StorageWriter.open(DIR, { io, clock: counterClock(), ...OPTIONS });
+        continue;
+      }
+      if (step.kind === 'zeros') {
+        for (let call = 0; call < step.calls; call++) writer.writeZerosAhead();
         continue;
       }
       const report = writer.append(step.batches, step.durability);

@@ -181,3 +181,80 @@ describe('StorageWriter.append', () => {
     writer.close();
   });
 });
+
+describe('StorageWriter.writeZerosAhead', () => {
+  const KiB = 1024;
+  const fileSize = (io: FaultInjectingFileIO, path: string) => io.fileContent(path).byteLength;
+  /** Calls writeZerosAhead until it has nothing to do; returns each call's growth of the two files. */
+  const zeroUntilDone = (writer: StorageWriter, io: FaultInjectingFileIO) => {
+    const growths: number[] = [];
+    for (let call = 0; call < 1000; call++) {
+      const before = fileSize(io, '/s/d/a.0') + fileSize(io, '/s/d/index');
+      if (!writer.writeZerosAhead()) return growths;
+      growths.push(fileSize(io, '/s/d/a.0') + fileSize(io, '/s/d/index') - before);
+    }
+    throw new Error('writeZerosAhead never finished');
+  };
+
+  it('writes zeros in chunks of at most 64 KiB up to one extent past the data, so a later append writes none', () => {
+    const io = new FaultInjectingFileIO();
+    const options = { io, dataExtentBytes: 512 * KiB, indexExtentBytes: 128 * KiB };
+    const writer = StorageWriter.open('/s', options);
+    const payload = 'x'.repeat(1000);
+    writer.append(
+      Array.from({ length: 300 }, (_, i) => batch(BigInt(i + 1), [payload])),
+      'fsync',
+    );
+    const dataEnd = 16 + 300 * 1000;
+    const growths = zeroUntilDone(writer, io);
+    expect(growths.length).toBeGreaterThan(1);
+    for (const growth of growths) {
+      expect(growth).toBeGreaterThan(0);
+      expect(growth).toBeLessThanOrEqual(64 * KiB);
+    }
+    // One extent ahead: as many bytes as the file holds (≥ 64 KiB), at most one extent.
+    expect(fileSize(io, '/s/d/a.0')).toBe(dataEnd + Math.min(512 * KiB, dataEnd));
+    expect(fileSize(io, '/s/d/index')).toBeGreaterThanOrEqual(300 * 92 + 64 * KiB);
+
+    // 250 KB more data: past where the commit's own extent ended, inside the zeros written ahead.
+    const before = io.operations;
+    writer.append(
+      Array.from({ length: 250 }, (_, i) => batch(BigInt(i + 1), [payload])),
+      'fsync',
+    );
+    expect(io.operations - before).toBe(4); // one data write, one index write, two fdatasyncs
+    writer.close();
+
+    const reopened = StorageWriter.open('/s', options);
+    expect(reopened.recovery).toEqual([]);
+    reopened.close();
+    const reader = StorageReader.open('/s', { io });
+    const { events } = reader.get('d', 'a', 7n, validateGetOptions({ verifyCrc: true }));
+    expect(events.map((e) => new TextDecoder().decode(e.data))).toEqual([payload, payload]);
+    reader.close();
+  });
+
+  it('stops at the segment limit, writes nothing for a closed writer, and fails the writer when a write fails', () => {
+    const io = new FaultInjectingFileIO();
+    const writer = StorageWriter.open('/s', { io, segmentBytes: 100 * KiB, dataExtentBytes: 1024 * KiB });
+    writer.append([batch(1n, ['y'.repeat(60 * KiB)])], 'fsync');
+    zeroUntilDone(writer, io);
+    expect(fileSize(io, '/s/d/a.0')).toBe(100 * KiB);
+
+    writer.append([batch(2n, ['z'.repeat(100)])], 'fsync');
+    io.failNth('write', 1);
+    expect(() => {
+      while (writer.writeZerosAhead());
+    }).toThrow(expect.objectContaining({ code: 'STORE_FAILED' }));
+    expect(() => writer.append([batch(3n, ['w'])], 'fsync')).toThrow(
+      expect.objectContaining({ code: 'STORE_FAILED' }),
+    );
+    expect(writer.writeZerosAhead()).toBe(false);
+    writer.close();
+
+    const closed = StorageWriter.open('/t', { io: new FaultInjectingFileIO() });
+    closed.append([batch(1n, ['v'])], 'fsync');
+    closed.close();
+    expect(closed.writeZerosAhead()).toBe(false);
+  });
+});
