@@ -278,4 +278,34 @@ describe('stale answers of the writer thread', () => {
     expect(await firstOf(put(node, 'p2'), writer)).toBe('put answered');
     expect(writer.puts).toEqual(['p1', 'p2']);
   });
+
+  it('numbers requests in one sequence across domains; a step-down already acted on is stale when repeated', async () => {
+    const { node, writer, leases } = await start();
+    const first = put(node, 'p1');
+    const own = await writer.expect('own');
+    writer.answer({ type: 'owning', domain: DOMAIN, request: own.request, last: 0 });
+    await first;
+    // Another domain's 'own' takes the next number: no number is used twice, whatever the domain.
+    const other = node.put('billing', 'invoice', '1', [{ type: 'Opened', data: 'b1' }]);
+    const ownOther = await writer.next();
+    expect(ownOther).toMatchObject({ type: 'own', domain: 'billing' });
+    expect(ownOther.request).toBeGreaterThan(own.request);
+    writer.answer({ type: 'owning', domain: 'billing', request: ownOther.request, last: 0 });
+    await other;
+
+    // The orders publisher is fenced: the node stops writing the domain and gives the lease up.
+    writer.answer({ type: 'stepped-down', domain: DOMAIN, request: own.request, reason: 'fenced' });
+    expect(owner(node)).toBe(false);
+    const second = put(node, 'p2');
+    const reown = await writer.expect('own');
+    expect(reown.request).toBeGreaterThan(ownOther.request);
+    writer.answer({ type: 'owning', domain: DOMAIN, request: reown.request, last: 1 });
+    expect(await firstOf(second, writer)).toBe('put answered');
+    // The same step-down once more (a duplicate): it answers an 'own' long replaced and changes nothing.
+    writer.answer({ type: 'stepped-down', domain: DOMAIN, request: own.request, reason: 'fenced' });
+    expect(owner(node)).toBe(true);
+    expect(await firstOf(put(node, 'p3'), writer)).toBe('put answered');
+    expect(writer.puts).toEqual(['p1', 'b1', 'p2', 'p3']);
+    expect(await holder(leases)).toBe('n1');
+  });
 });

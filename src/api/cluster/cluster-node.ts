@@ -98,8 +98,12 @@ export class ClusterNode {
     string,
     { request: number; resolve: () => void; reject: (err: unknown) => void }
   >();
-  /** Per domain, the number of the last request sent to the writer thread, and of the last 'own'. */
-  readonly #requests = new Map<string, number>();
+  /**
+   * The number of the last request sent to the writer thread: one sequence for every domain, so a
+   * number is never used twice and a domain's entry below can go when its lease does.
+   */
+  #lastRequest = 0;
+  /** Per domain whose lease this node holds or is taking, the number of its last 'own' request. */
   readonly #ownRequests = new Map<string, number>();
   /** Per domain, the last put on the slow path (lease or forward): the next waits for it to be handed on. */
   readonly #routing = new Map<string, Promise<void>>();
@@ -385,9 +389,10 @@ export class ClusterNode {
 
   /** Sends the writer thread a numbered request about a domain; returns its number. */
   #control(type: 'own' | 'disown', domain: string): number {
-    const request = (this.#requests.get(domain) ?? 0) + 1;
-    this.#requests.set(domain, request);
+    const request = ++this.#lastRequest;
+    // After a 'disown', any step-down still on its way answers an earlier 'own': stale.
     if (type === 'own') this.#ownRequests.set(domain, request);
+    else this.#ownRequests.delete(domain);
     this.#engine.control({ type, domain, request });
     return request;
   }
@@ -419,6 +424,7 @@ export class ClusterNode {
         // publisher of an earlier 'own' than the last one says nothing about the lease held now.
         if (message.reason === 'fenced') this.#fenced++;
         if (message.request !== this.#ownRequests.get(message.domain)) return;
+        this.#ownRequests.delete(message.domain);
         this.#unserve(message.domain);
         void this.#leases.release(message.domain);
         return;

@@ -23,9 +23,10 @@ export interface ClusterWriterConfig {
 }
 
 /**
- * The main thread's requests to the writer thread's cluster side, numbered per domain by the main
- * thread: every answer names the 'own' it answers, so that a late answer to an earlier request (a
- * step-down of a publisher the main thread has already replaced) is told apart and ignored.
+ * The main thread's requests to the writer thread's cluster side, numbered by the main thread (one
+ * increasing sequence for all domains, so a number never comes twice): every answer names the 'own'
+ * it answers, so that a late answer to an earlier request (a step-down of a publisher the main
+ * thread has already replaced) is told apart and ignored.
  */
 export type ClusterControl =
   | { type: 'own'; domain: string; request: number }
@@ -95,7 +96,10 @@ export class ClusterWriterNode {
   readonly #post: (message: ClusterWriterMessage) => void;
   readonly #replicas = new Map<string, DomainReplica>();
   readonly #publishers = new Map<string, DomainPublisher>();
-  /** Per domain, 'own' and 'disown' requests so far: a catch-up outdated by a later one is dropped. */
+  /**
+   * Per domain, the last 'own' request, until a 'disown' removes it: a catch-up whose request is no
+   * longer the domain's entry was outdated by a later request and is dropped.
+   */
   readonly #requests = new Map<string, number>();
   /** The 'own' request each publisher answers to (named in its step-down). */
   readonly #requestOf = new WeakMap<DomainPublisher, number>();
@@ -150,9 +154,13 @@ export class ClusterWriterNode {
 
   /** Handles a request of the main thread. */
   control(message: ClusterControl): void {
-    this.#requests.set(message.domain, message.request);
-    if (message.type === 'own') void this.#own(message.domain, message.request);
-    else this.#stepDown(message.domain, 'disowned');
+    if (message.type === 'own') {
+      this.#requests.set(message.domain, message.request);
+      void this.#own(message.domain, message.request);
+    } else {
+      this.#requests.delete(message.domain);
+      this.#stepDown(message.domain, 'disowned');
+    }
   }
 
   async #own(domain: string, request: number): Promise<void> {
