@@ -226,6 +226,31 @@ describe('RingStore pipeline details', () => {
     expect(statSync(join(dir, 'd', 'index')).size).toBe(20 * 92);
   });
 
+  it("with durability 'fsync', writes zeros one extent ahead while the writer is idle", async () => {
+    const dir = join(root, `zeros-ahead-${dirs++}`);
+    const store = await RingStore.open({ dir, durability: 'fsync' });
+    // 16-byte segment header, then 100 payloads of 1,000 bytes: past the first extent of 64 KiB.
+    const dataEnd = 16 + 100 * 1000;
+    try {
+      for (let i = 0; i < 100; i++)
+        await store.put('d', 'a', 1, [{ type: 'A', data: new Uint8Array(1000).fill(i) }]);
+      // As far past the records as the file holds: the writer does it between commits, soon.
+      const sizeOf = () => statSync(join(dir, 'd', 'a.0')).size;
+      for (let turn = 0; turn < 500 && sizeOf() < 2 * dataEnd; turn++)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(sizeOf()).toBe(2 * dataEnd);
+    } finally {
+      await store.close();
+    }
+    const reopened = await RingStore.open({ dir, durability: 'fsync' });
+    try {
+      const { events } = await reopened.get('d', 'a', 1, { verifyCrc: true });
+      expect(events.map((e) => e.data[999])).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    } finally {
+      await reopened.close();
+    }
+  });
+
   it('runs the whole pipeline across the 2^32 cursor wrap and packs small generations', async () => {
     const store = await openRingStore(
       { dir: join(root, `wrap-${dirs++}`), ringBytes: 64 * 1024, generationBytes: 256, durability: 'none' },
