@@ -10,8 +10,8 @@ import type { FileIO } from './file-io.js';
  * the bytes themselves need more). Writes then land in
  * allocated blocks and leave the size alone, so the commit's fdatasync has no metadata to journal;
  * the extent itself costs one larger sync once per extent. The writer also writes zeros ahead in
- * small chunks while it would otherwise wait (writeZerosAhead), keeping about one extent ahead of
- * `end`, so that appends rarely extend in the commit's path. An extent of 0 grows the file write by
+ * small chunks while it would otherwise wait (writeZerosAhead): when less than half a lead is left
+ * past `end`, it extends the file by one lead, so that appends rarely extend in the commit's path. An extent of 0 grows the file write by
  * write: the registry (written once per new name), and every file of a store whose commits do not
  * sync (StorageWriterOptions.preallocate).
  *
@@ -26,6 +26,8 @@ export class AppendFile {
   readonly #io: FileIO;
   readonly #extentBytes: number;
   readonly #limit: number;
+  /** Where the step of zeros that writeZerosAhead is writing ends (≤ allocated: none under way). */
+  #zerosTarget = 0;
 
   constructor(io: FileIO, fd: number, end: number, extentBytes: number, limit = Number.POSITIVE_INFINITY) {
     this.#io = io;
@@ -62,21 +64,30 @@ export class AppendFile {
   }
 
   /**
-   * True when the zeros ahead of `end` are less than one extent (and the file may still grow): an
-   * append soon would have to write an extent first.
+   * True when zeros ahead are being written (writeZerosAhead), or when those left past `end` have
+   * fallen below half the lead (as many bytes as the file holds, from 64 KiB up to one extent) and
+   * the file may still grow.
    */
   get zerosWanted(): boolean {
-    return this.#extentBytes > 0 && this.allocated < this.#leadTarget();
+    if (this.#extentBytes === 0) return false;
+    if (this.allocated < this.#zerosTarget) return true;
+    return this.allocated - this.end < this.#lead() / 2 && this.allocated < this.#limit;
   }
 
   /**
-   * Writes up to `maxBytes` of zeros at `allocated`, towards one extent ahead of `end`, so that the
-   * writer can do in a moment it would otherwise wait what the next append would do in its path.
-   * Returns the bytes written (0 when nothing is wanted).
+   * Writes up to `maxBytes` of zeros at `allocated`, so that the writer can do in a moment it would
+   * otherwise wait what a later append would do in its path. Once the zeros left fall below half
+   * the lead, the file is extended by one step as #extend would (up to `allocated` + the lead,
+   * within the limit), over as many calls as that takes; between two such steps the file's size does
+   * not change, so a commit's fdatasync finds no size change to journal. The zeros are synced with
+   * the next sync of the file (its `dirty` flag). Returns the bytes written (0 when nothing is wanted).
    */
   writeZerosAhead(maxBytes: number): number {
     if (!this.zerosWanted) return 0;
-    const length = Math.min(maxBytes, ZEROS.byteLength, this.#leadTarget() - this.allocated);
+    if (this.allocated >= this.#zerosTarget) {
+      this.#zerosTarget = Math.min(this.allocated + this.#lead(), this.#limit);
+    }
+    const length = Math.min(maxBytes, ZEROS.byteLength, this.#zerosTarget - this.allocated);
     this.#io.write(this.fd, ZEROS.subarray(0, length), this.allocated);
     this.allocated += length;
     this.dirty = true;
@@ -87,13 +98,9 @@ export class AppendFile {
     this.#io.close(this.fd);
   }
 
-  /**
-   * Where the zeros written ahead stop: as many bytes past `end` as the file holds, from 64 KiB up
-   * to one extent, never past the limit (a small file stays small).
-   */
-  #leadTarget(): number {
-    const lead = Math.min(this.#extentBytes, Math.max(FIRST_EXTENT_BYTES, this.end));
-    return Math.min(this.end + lead, this.#limit);
+  /** The zeros kept ahead of `end`: as many bytes as the file holds, from 64 KiB up to one extent. */
+  #lead(): number {
+    return Math.min(this.#extentBytes, Math.max(FIRST_EXTENT_BYTES, this.end));
   }
 
   #extend(needed: number): void {

@@ -359,9 +359,11 @@ export class StorageWriter {
   /**
    * Writes one chunk (64 KiB at most) of the zeros ahead that a file wants (AppendFile.zerosWanted),
    * for a moment when the caller would otherwise wait: the writer thread calls it while it waits for
-   * a sync or for work, so that commits rarely write an extent of zeros in their own path. Returns
-   * whether it wrote; false when no file wants zeros (or the writer is closed or failed). A failed
-   * write fails the writer, as any write does.
+   * a sync or for work, so that commits rarely write an extent of zeros in their own path. One call
+   * writes into one file; a commit that leaves several files short of zeros needs as many idle
+   * moments (until then an append extends in its path, as without this). Returns whether it wrote;
+   * false when no file wants zeros (or the writer is closed or failed). A failed write fails the
+   * writer, as any write does.
    */
   writeZerosAhead(): boolean {
     if (this.#closed || this.#failure) return false;
@@ -375,7 +377,8 @@ export class StorageWriter {
       } catch (err) {
         this.#fail(err);
       }
-      this.#dirty.add(file);
+      // Not added to #dirty: nothing vouches for zeros, so they wait for the file's next commit,
+      // whose sync covers them (the file's own dirty flag), instead of making every commit sync it.
       return true;
     }
     return false;

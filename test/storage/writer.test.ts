@@ -186,43 +186,53 @@ describe('StorageWriter.writeZerosAhead', () => {
   const KiB = 1024;
   const fileSize = (io: FaultInjectingFileIO, path: string) => io.fileContent(path).byteLength;
   /** Calls writeZerosAhead until it has nothing to do; returns each call's growth of the two files. */
-  const zeroUntilDone = (writer: StorageWriter, io: FaultInjectingFileIO) => {
+  const zeroUntilDone = (writer: StorageWriter, io: FaultInjectingFileIO, domain = 'd') => {
+    const size = () => fileSize(io, `/s/${domain}/a.0`) + fileSize(io, `/s/${domain}/index`);
     const growths: number[] = [];
     for (let call = 0; call < 1000; call++) {
-      const before = fileSize(io, '/s/d/a.0') + fileSize(io, '/s/d/index');
+      const before = size();
       if (!writer.writeZerosAhead()) return growths;
-      growths.push(fileSize(io, '/s/d/a.0') + fileSize(io, '/s/d/index') - before);
+      growths.push(size() - before);
     }
     throw new Error('writeZerosAhead never finished');
   };
+  const payload = 'x'.repeat(1000);
+  const batches = (count: number, domain = 'd') =>
+    Array.from({ length: count }, (_, i) => batch(BigInt(i + 1), [payload], { domain }));
 
-  it('writes zeros in chunks of at most 64 KiB up to one extent past the data, so a later append writes none', () => {
+  it('extends a file by one lead, 64 KiB per call, once less than half a lead of zeros is left', () => {
     const io = new FaultInjectingFileIO();
     const options = { io, dataExtentBytes: 512 * KiB, indexExtentBytes: 128 * KiB };
     const writer = StorageWriter.open('/s', options);
-    const payload = 'x'.repeat(1000);
-    writer.append(
-      Array.from({ length: 300 }, (_, i) => batch(BigInt(i + 1), [payload])),
-      'fsync',
-    );
+    writer.append(batches(300), 'fsync');
     const dataEnd = 16 + 300 * 1000;
+    // The commit's own extent ended at its last byte: no zeros are left, the lead is the file's size.
+    expect(fileSize(io, '/s/d/a.0')).toBe(dataEnd);
     const growths = zeroUntilDone(writer, io);
     expect(growths.length).toBeGreaterThan(1);
     for (const growth of growths) {
       expect(growth).toBeGreaterThan(0);
       expect(growth).toBeLessThanOrEqual(64 * KiB);
     }
-    // One extent ahead: as many bytes as the file holds (≥ 64 KiB), at most one extent.
-    expect(fileSize(io, '/s/d/a.0')).toBe(dataEnd + Math.min(512 * KiB, dataEnd));
-    expect(fileSize(io, '/s/d/index')).toBeGreaterThanOrEqual(300 * 92 + 64 * KiB);
+    expect(fileSize(io, '/s/d/a.0')).toBe(2 * dataEnd);
 
-    // 250 KB more data: past where the commit's own extent ended, inside the zeros written ahead.
+    // 250 KB more: inside the zeros written ahead, so the commit writes none and the size stays.
     const before = io.operations;
-    writer.append(
-      Array.from({ length: 250 }, (_, i) => batch(BigInt(i + 1), [payload])),
-      'fsync',
-    );
+    writer.append(batches(250), 'fsync');
     expect(io.operations - before).toBe(4); // one data write, one index write, two fdatasyncs
+    expect(fileSize(io, '/s/d/a.0')).toBe(2 * dataEnd);
+
+    // Now less than half a lead (512 KiB) is left: the next idle moments add one lead.
+    zeroUntilDone(writer, io);
+    expect(fileSize(io, '/s/d/a.0')).toBe(2 * dataEnd + 512 * KiB);
+    // Small commits with idle moments between them leave the size alone until half of it is used.
+    const sizes = new Set<number>();
+    for (let i = 0; i < 10; i++) {
+      writer.append([batch(BigInt(i + 1), [payload])], 'fsync');
+      zeroUntilDone(writer, io);
+      sizes.add(fileSize(io, '/s/d/a.0')).add(fileSize(io, '/s/d/index') + 1e9);
+    }
+    expect(sizes.size).toBe(2);
     writer.close();
 
     const reopened = StorageWriter.open('/s', options);
@@ -230,8 +240,21 @@ describe('StorageWriter.writeZerosAhead', () => {
     reopened.close();
     const reader = StorageReader.open('/s', { io });
     const { events } = reader.get('d', 'a', 7n, validateGetOptions({ verifyCrc: true }));
-    expect(events.map((e) => new TextDecoder().decode(e.data))).toEqual([payload, payload]);
+    expect(events.map((e) => new TextDecoder().decode(e.data))).toEqual([payload, payload, payload]);
     reader.close();
+  });
+
+  it('leaves zeros for the next commit of their file to sync, instead of making every commit sync it', () => {
+    const io = new FaultInjectingFileIO();
+    const writer = StorageWriter.open('/s', { io });
+    writer.append([...batches(1, 'd'), ...batches(1, 'e')], 'fsync');
+    writer.append([batch(1n, ['y'.repeat(40 * KiB)])], 'fsync');
+    expect(zeroUntilDone(writer, io).length).toBeGreaterThan(0);
+    // Domain e's commit syncs e's data and index only, not d's data file that got zeros.
+    expect(writer.append(batches(1, 'e'), 'fsync').fsyncs).toBe(2);
+    // d's next commit syncs its data file, zeros included.
+    expect(writer.append(batches(1, 'd'), 'fsync').fsyncs).toBe(2);
+    writer.close();
   });
 
   it('stops at the segment limit, writes nothing for a closed writer, and fails the writer when a write fails', () => {
@@ -240,21 +263,19 @@ describe('StorageWriter.writeZerosAhead', () => {
     writer.append([batch(1n, ['y'.repeat(60 * KiB)])], 'fsync');
     zeroUntilDone(writer, io);
     expect(fileSize(io, '/s/d/a.0')).toBe(100 * KiB);
+    writer.close();
+    expect(writer.writeZerosAhead()).toBe(false);
 
-    writer.append([batch(2n, ['z'.repeat(100)])], 'fsync');
-    io.failNth('write', 1);
-    expect(() => {
-      while (writer.writeZerosAhead());
-    }).toThrow(expect.objectContaining({ code: 'STORE_FAILED' }));
-    expect(() => writer.append([batch(3n, ['w'])], 'fsync')).toThrow(
+    const failing = new FaultInjectingFileIO();
+    const broken = StorageWriter.open('/s', { io: failing });
+    // 40 KiB of the first 64 KiB extent used: less than half of the 64 KiB lead is left.
+    broken.append([batch(1n, ['z'.repeat(40 * KiB)])], 'fsync');
+    failing.failNth('write', 1);
+    expect(() => broken.writeZerosAhead()).toThrow(expect.objectContaining({ code: 'STORE_FAILED' }));
+    expect(() => broken.append([batch(2n, ['w'])], 'fsync')).toThrow(
       expect.objectContaining({ code: 'STORE_FAILED' }),
     );
-    expect(writer.writeZerosAhead()).toBe(false);
-    writer.close();
-
-    const closed = StorageWriter.open('/t', { io: new FaultInjectingFileIO() });
-    closed.append([batch(1n, ['v'])], 'fsync');
-    closed.close();
-    expect(closed.writeZerosAhead()).toBe(false);
+    expect(broken.writeZerosAhead()).toBe(false);
+    broken.close();
   });
 });

@@ -97,8 +97,9 @@ export class ClusterWriterNode {
   readonly #replicas = new Map<string, DomainReplica>();
   readonly #publishers = new Map<string, DomainPublisher>();
   /**
-   * Per domain, the last 'own' request, until a 'disown' removes it: a catch-up whose request is no
-   * longer the domain's entry was outdated by a later request and is dropped.
+   * Per domain, the last 'own' request, until a 'disown' removes it or its publisher steps down: a
+   * catch-up whose request is no longer the domain's entry was outdated by a later request and is
+   * dropped.
    */
   readonly #requests = new Map<string, number>();
   /** The 'own' request each publisher answers to (named in its step-down). */
@@ -226,6 +227,8 @@ export class ClusterWriterNode {
     this.#publishers.delete(domain);
     if (report && publisher.stopped !== 'disowned') {
       const request = this.#requestOf.get(publisher) ?? 0;
+      // The domain's request is answered for good, unless a later one came (its catch-up runs).
+      if (this.#requests.get(domain) === request) this.#requests.delete(domain);
       this.#post({ type: 'stepped-down', domain, request, reason: publisher.stopped! });
     }
     const count = () => {
