@@ -53,6 +53,7 @@ const storage = {
   cut: (): LogCut => ({ generation: 0, lastTimestamp: 0, domains: [] }),
   cacheStats: () => [],
   failed: false,
+  writeZerosAhead: () => false,
 };
 
 const turns = async (count = 10) => {
@@ -122,5 +123,20 @@ describe('ClusterTarget', () => {
     expect(target.failure).toBeUndefined();
     failing.failed = true;
     expect(target.failure).toMatchObject({ code: 'STORE_FAILED' });
+  });
+
+  it("writes this node's zeros ahead when the loop asks (the store's own upkeep, as on a single node)", () => {
+    let zeroChunks = 2;
+    const target = new ClusterTarget(
+      () => undefined,
+      { ...storage, writeZerosAhead: () => zeroChunks-- > 0 },
+      'fsync',
+      () => undefined,
+    );
+    expect([target.writeZerosAhead(), target.writeZerosAhead(), target.writeZerosAhead()]).toEqual([
+      true,
+      true,
+      false,
+    ]);
   });
 });

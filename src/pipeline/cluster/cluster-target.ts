@@ -29,13 +29,13 @@ export interface DomainCommitter {
 export class ClusterTarget implements AppendTarget {
   readonly commitsAsync = true;
   readonly #publisher: (domain: string) => DomainCommitter | undefined;
-  readonly #storage: Pick<StorageWriter, 'cut' | 'cacheStats' | 'failed'>;
+  readonly #storage: Pick<StorageWriter, 'cut' | 'cacheStats' | 'failed' | 'writeZerosAhead'>;
   readonly #durability: Durability;
   readonly #afterCommit: () => void;
 
   constructor(
     publisher: (domain: string) => DomainCommitter | undefined,
-    storage: Pick<StorageWriter, 'cut' | 'cacheStats' | 'failed'>,
+    storage: Pick<StorageWriter, 'cut' | 'cacheStats' | 'failed' | 'writeZerosAhead'>,
     durability: Durability,
     afterCommit: () => void,
   ) {
@@ -66,6 +66,11 @@ export class ClusterTarget implements AppendTarget {
 
   cut(): LogCut {
     return this.#storage.cut();
+  }
+
+  /** This node's files, as on a single node: zeros ahead while the loop has nothing to stage. */
+  writeZerosAhead(): boolean {
+    return this.#storage.writeZerosAhead();
   }
 
   async #commit(batches: readonly AppendBatch[]): Promise<AppendReport> {
