@@ -1,6 +1,7 @@
 import { crc32, crc32Range } from '../crc.js';
 import { crcMismatch } from '../errors.js';
 import { EMPTY_BYTES } from '../model/events.js';
+import type { NameCache } from '../model/name-cache.js';
 import type { CheckedEvent } from '../model/put-validator.js';
 import type { AppendBatch, EventList } from '../storage/types.js';
 import type { ExpectedVersion } from '../types.js';
@@ -254,35 +255,6 @@ export function checkRecordCrcs(bytes: Uint8Array, view: DataView, record: numbe
     at += length;
   }
   return mismatch;
-}
-
-/**
- * Decodes names without allocating when they repeat: a small open-addressing cache keyed by an FNV-1a
- * hash of the bytes and confirmed by comparing them. Each decoding thread keeps one.
- */
-export class NameCache {
-  readonly #slots: ({ bytes: Uint8Array; text: string } | undefined)[] = new Array(1024);
-
-  decode(bytes: Uint8Array, start: number, length: number): string {
-    let hash = 0x811c9dc5;
-    for (let i = 0; i < length; i++) hash = Math.imul(hash ^ bytes[start + i]!, 0x01000193);
-    const slot = (hash >>> 0) & 1023;
-    const hit = this.#slots[slot];
-    if (hit && hit.bytes.byteLength === length) {
-      let same = true;
-      for (let i = 0; i < length; i++) {
-        if (hit.bytes[i] !== bytes[start + i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return hit.text;
-    }
-    const copy = bytes.slice(start, start + length);
-    const text = String.fromCharCode(...copy);
-    this.#slots[slot] = { bytes: copy, text };
-    return text;
-  }
 }
 
 /**

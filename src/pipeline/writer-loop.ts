@@ -1,8 +1,9 @@
 import { RingStoreError, type WireError } from '../errors.js';
+import { NameCache } from '../model/name-cache.js';
 import type { LogCut } from '../storage/log-cut.js';
 import type { AppendBatch, AppendReport, CacheStats, CommitDelta } from '../storage/types.js';
 import type { Durability } from '../types.js';
-import { decodeAppendBatch, NameCache } from './batch-codec.js';
+import { decodeAppendBatch } from './batch-codec.js';
 import { errorCodeNumber, writeOutcome } from './record-results.js';
 import type { Ring } from './ring.js';
 import {

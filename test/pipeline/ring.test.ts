@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { crc32, crc32Range, ZLIB_CRC_THRESHOLD_BYTES } from '../../src/crc.js';
 import { eventCrc } from '../../src/model/events.js';
+import { NameCache } from '../../src/model/name-cache.js';
 import {
   BatchEncoder,
   BODY,
@@ -10,7 +11,6 @@ import {
   EVENT_HEADER,
   EVENT_HEADER_BYTES,
   eventTableAt,
-  NameCache,
   RingEventList,
 } from '../../src/pipeline/batch-codec.js';
 import { checkCrcRange, publishedRunEnd } from '../../src/pipeline/crc-stage.js';

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { NameCache } from '../../model/name-cache.js';
 import { JsonBytes, JsonText } from './events-scan.js';
 import { MAX_JSON_DEPTH, parseJsonSafely } from './safe-json.js';
 
@@ -23,6 +24,15 @@ const NINE = 0x39;
 
 /** Integers of at most this many digits are printed back by JSON.stringify as written. */
 const SAFE_INTEGER_DIGITS = 15;
+
+/** The fields whose string values are names that repeat from body to body (see #name). */
+const NAME_KEYS = new Set(['type', 'domain', 'aggregateType']);
+/** Names of at most this many bytes are decoded through the cache (the longest valid name is 64). */
+const SHORT_NAME_BYTES = 64;
+/** As Buffer's toString('utf8'): a leading U+FEFF is kept (a default TextDecoder drops it). */
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+/** Names of bodies seen before, on the thread that scans bodies. */
+const names = new NameCache((bytes) => utf8.decode(bytes));
 
 /** What a value is scanned as: the body, an event (both built), or anything else (parsed). */
 type Mode = 'root' | 'event' | 'plain';
@@ -119,15 +129,28 @@ class Scanner {
     return this.#b.toString('utf8', start, end);
   }
 
+  /**
+   * As #text, for a name that repeats from body to body (an event type, a domain, an aggregate
+   * type): a short one comes from the cache of names seen before, so the same type in every event of
+   * a body is one string, decoded once, whose hash later lookups find computed.
+   */
+  #name(start: number, end: number): string {
+    return end - start <= SHORT_NAME_BYTES
+      ? names.decode(this.#b, start, end - start)
+      : this.#text(start, end);
+  }
+
   /** A value at nesting `depth` (the depth it has if it is an object or array). */
-  #member(mode: Mode, depth: number, constructorValue: boolean): unknown {
+  #member(mode: Mode, depth: number, constructorValue: boolean, isName = false): unknown {
     const c = this.#at(this.#i);
     if (c === OPEN_BRACE && mode !== 'plain') return this.#object(mode, depth);
     if (c === OPEN_BRACKET && mode === 'root') return this.#parsed(depth, false);
     const start = this.#i;
     if (c === QUOTE) {
       this.#string();
-      if (!this.#escaped) return this.#text(start + 1, this.#i - 1);
+      if (!this.#escaped) {
+        return isName ? this.#name(start + 1, this.#i - 1) : this.#text(start + 1, this.#i - 1);
+      }
       return JSON.parse(this.#text(start, this.#i)) as unknown;
     }
     this.#value(depth, constructorValue);
@@ -174,7 +197,7 @@ class Scanner {
           ? new JsonBytes(this.#b.subarray(start, this.#i))
           : new JsonText(this.#text(start, this.#i));
       } else {
-        out[key] = this.#member('plain', depth + 1, key === 'constructor');
+        out[key] = this.#member('plain', depth + 1, key === 'constructor', NAME_KEYS.has(key));
       }
       this.#ws();
       const next = this.#at(this.#i);
