@@ -322,7 +322,11 @@ export class WriterLoop {
         await this.#awaitStaged();
         continue;
       }
-      if (upkept) continue;
+      if (upkept) {
+        // Its event loop gets a turn between pieces of upkeep (in cluster mode NATS answers there).
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
       const stalled = this.#claimWatch.observe(ring, this.#cursor, performance.now());
       if (stalled) {
         ring.fail(errorCodeNumber('STORE_FAILED'));

@@ -11,9 +11,9 @@ import type { FileIO } from './file-io.js';
  * allocated blocks and leave the size alone, so the commit's fdatasync has no metadata to journal;
  * the extent itself costs one larger sync once per extent. The writer also writes zeros ahead in
  * small chunks while it would otherwise wait (writeZerosAhead): when less than half a lead is left
- * past `end`, it extends the file by one lead, so that appends rarely extend in the commit's path. An extent of 0 grows the file write by
- * write: the registry (written once per new name), and every file of a store whose commits do not
- * sync (StorageWriterOptions.preallocate).
+ * past `end`, it extends the file by one lead, so that appends rarely extend in the commit's path.
+ * An extent of 0 grows the file write by write: the registry (written once per new name), and
+ * every file of a store whose commits do not sync (StorageWriterOptions.preallocate).
  *
  *   0            end                  allocated
  *   | records    | zeros (preallocated)|

@@ -377,8 +377,9 @@ export class StorageWriter {
       } catch (err) {
         this.#fail(err);
       }
-      // Not added to #dirty: nothing vouches for zeros, so they wait for the file's next commit,
-      // whose sync covers them (the file's own dirty flag), instead of making every commit sync it.
+      // Not added to #dirty: nothing vouches for zeros, so they wait for the file's next sync (a
+      // commit with fsync that writes to it, a segment roll, close), which covers them through the
+      // file's own dirty flag, instead of making every commit sync the file.
       return true;
     }
     return false;
@@ -652,7 +653,18 @@ export class StorageWriter {
       }
     };
     if (this.#failure === undefined) {
-      for (const file of this.#dirty) attempt(() => this.#io.fsync(file.fd));
+      // Files with unsynced records (#dirty), and those with only zeros written ahead since their
+      // last sync (their own dirty flag), so that a clean close leaves only synced bytes.
+      const unsynced = new Set(this.#dirty);
+      for (const domain of this.#domains.values()) {
+        for (const file of [
+          domain.registryFile,
+          domain.indexFile,
+          ...domain.aggregateTypes.map((t) => t.file),
+        ])
+          if (file?.dirty) unsynced.add(file);
+      }
+      for (const file of unsynced) attempt(() => this.#io.fsync(file.fd));
       this.#dirty.clear();
       for (const domain of this.#domains.values()) {
         domain.registrySynced = domain.registryEnd;

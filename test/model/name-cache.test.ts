@@ -34,18 +34,23 @@ describe('NameCache', () => {
     expect(cache.decode(bytesOf('Opened'), 0, 6)).toBe('Opened');
   });
 
-  it('decodes through the decoder it was given, and agrees with a plain decode for random names (seeded)', () => {
+  it("decodes through the decoder it was given as Buffer's toString does, for 3,000 random names each seen twice (seeded)", () => {
     const seed = Number(process.env.RINGSTORE_SEED ?? 20261202);
     const random = mulberry32(seed);
     const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
     const cache = new NameCache((bytes) => utf8.decode(bytes));
     const alphabet = ['a', 'b', 'é', '字', '😀', '\uFEFF', '-', '1'];
+    // Up to 40 characters: past the 64 and 128 bytes where the scanner stops using the cache.
     const names = Array.from({ length: 3000 }, () =>
-      Array.from({ length: 1 + Math.floor(random() * 6) }, () => alphabet[Math.floor(random() * 8)]).join(''),
+      Array.from({ length: 1 + Math.floor(random() * 40) }, () => alphabet[Math.floor(random() * 8)]).join(
+        '',
+      ),
     );
     for (const name of [...names, ...names]) {
-      const bytes = bytesOf(`"${name}"`);
-      expect(cache.decode(bytes, 1, bytes.length - 2), `seed ${seed}`).toBe(name);
+      const body = Buffer.from(`"${name}"`);
+      expect(cache.decode(body, 1, body.length - 2), `seed ${seed}`).toBe(
+        body.toString('utf8', 1, body.length - 1),
+      );
     }
   });
 });

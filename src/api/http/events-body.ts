@@ -27,8 +27,8 @@ const SAFE_INTEGER_DIGITS = 15;
 
 /** The fields whose string values are names that repeat from body to body (see #name). */
 const NAME_KEYS = new Set(['type', 'domain', 'aggregateType']);
-/** Names of at most this many bytes are decoded through the cache (the longest valid name is 64). */
-const SHORT_NAME_BYTES = 64;
+/** Names of at most this many bytes are decoded through the cache (the longest valid event type). */
+const SHORT_NAME_BYTES = 128;
 /** As Buffer's toString('utf8'): a leading U+FEFF is kept (a default TextDecoder drops it). */
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 /** Names of bodies seen before, on the thread that scans bodies. */
