@@ -292,9 +292,26 @@ function checkDamage(
   copy.setFileContent(path, bytes);
   const recordStart = region.starts.filter((start) => start <= offset).at(-1)!;
   const [domain, file] = region.file.split('/') as [string, string];
+  const refusal = (): RingStoreError | undefined => {
+    try {
+      open(copy).close();
+      return undefined;
+    } catch (err) {
+      return err as RingStoreError;
+    }
+  };
+  if (offset === 7 && bytes[7] === 1) {
+    // The flip turned the first record's magic into version 1's: the file now says it is a store of
+    // format version 1, which open refuses as such, naming the file (below a checkpoint too).
+    const refused = refusal();
+    expect(refused?.code, `${label}: ${region.file} now says format version 1`).toBe('UNSUPPORTED_FORMAT');
+    expect(refused?.details).toMatchObject({ file: region.file, version: 1 });
+    return 1;
+  }
   const checkpoint = readCheckpoint(copy, `${DIR}/${domain}`);
   if (file === INDEX_FILE && typeof checkpoint === 'object' && offset < checkpoint.indexEnd) {
-    open(copy).close();
+    // Below the checkpoint open reads nothing: it opens, and the read that meets the flip fails.
+    expect(refusal(), `${label}: open with a flipped byte at ${region.file}:${offset}`).toBeUndefined();
     let failed: RingStoreError | undefined;
     try {
       domainLog(copy, domain);
@@ -311,19 +328,7 @@ function checkDamage(
     );
     return 1;
   }
-  let refused: RingStoreError | undefined;
-  try {
-    open(copy).close();
-  } catch (err) {
-    refused = err as RingStoreError;
-  }
-  if (offset === 7 && bytes[7] === 1) {
-    // The flip turned the first record's magic into version 1's: the file now says it is a store of
-    // format version 1, which open refuses as such, naming the file.
-    expect(refused?.code, `${label}: ${region.file} now says format version 1`).toBe('UNSUPPORTED_FORMAT');
-    expect(refused?.details).toMatchObject({ file: region.file, version: 1 });
-    return 1;
-  }
+  const refused = refusal();
   expect(refused?.code, `${label}: a flipped byte at ${region.file}:${offset} is refused`).toBe(
     'CORRUPT_DATA',
   );
