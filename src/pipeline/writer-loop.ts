@@ -33,7 +33,8 @@ import { asyncWait, type WaitStrategy } from './wait-strategy.js';
  *     └► reclaim released records behind committedCursor
  *
  * With nothing to stage, the loop first lets the target do one bounded piece of upkeep that a later
- * commit would otherwise do in its path (writeZerosAhead), then looks again.
+ * commit would otherwise do in its path (writeZerosAhead), then gives its event loop a turn and
+ * looks again.
  *
  * Between cycles the thread waits on writerWake through its idle WaitStrategy ('blocking' or
  * 'spin-then-block', bounded), after announcing the wait (Ring.beginWriterWait) and re-checking for
