@@ -100,12 +100,19 @@ export class AppendFile {
 
   /** The zeros kept ahead of `end`: as many bytes as the file holds, from 64 KiB up to one extent. */
   #lead(): number {
-    return Math.min(this.#extentBytes, Math.max(FIRST_EXTENT_BYTES, this.end));
+    return this.#stepFor(this.end);
+  }
+
+  /**
+   * How far the file grows past a size: as far as that size, from 64 KiB up to extentBytes, so that
+   * extents double and a small store does not start at megabytes.
+   */
+  #stepFor(size: number): number {
+    return Math.min(this.#extentBytes, Math.max(FIRST_EXTENT_BYTES, size));
   }
 
   #extend(needed: number): void {
-    // Extents double from 64 KiB up to extentBytes, so a small store does not start at megabytes.
-    const step = Math.min(this.#extentBytes, Math.max(FIRST_EXTENT_BYTES, this.allocated));
+    const step = this.#stepFor(this.allocated);
     const target = Math.max(needed, Math.min(this.allocated + step, this.#limit));
     let at = this.allocated;
     while (at < target) {

@@ -656,14 +656,8 @@ export class StorageWriter {
       // Files with unsynced records (#dirty), and those with only zeros written ahead since their
       // last sync (their own dirty flag), so that a clean close leaves only synced bytes.
       const unsynced = new Set(this.#dirty);
-      for (const domain of this.#domains.values()) {
-        for (const file of [
-          domain.registryFile,
-          domain.indexFile,
-          ...domain.aggregateTypes.map((t) => t.file),
-        ])
-          if (file?.dirty) unsynced.add(file);
-      }
+      for (const domain of this.#domains.values())
+        for (const file of openFiles(domain)) if (file.dirty) unsynced.add(file);
       for (const file of unsynced) attempt(() => this.#io.fsync(file.fd));
       this.#dirty.clear();
       for (const domain of this.#domains.values()) {
@@ -679,10 +673,7 @@ export class StorageWriter {
     this.#zerosWanted.clear();
     for (const file of this.#retired.splice(0)) attempt(() => file.close());
     for (const domain of this.#domains.values()) {
-      for (const aggregateType of domain.aggregateTypes)
-        if (aggregateType.file) attempt(() => aggregateType.file!.close());
-      if (domain.indexFile) attempt(() => domain.indexFile!.close());
-      if (domain.registryFile) attempt(() => domain.registryFile!.close());
+      for (const file of openFiles(domain)) attempt(() => file.close());
       attempt(() => domain.index.close());
     }
     if (firstError !== undefined && this.#failure === undefined) this.#fail(firstError);
@@ -1166,4 +1157,11 @@ export class StorageWriter {
     );
     throw this.#failure;
   }
+}
+
+/** The files a domain has open for appending: its data segments, its index, its registry. */
+function* openFiles(domain: DomainState): Generator<AppendFile> {
+  for (const aggregateType of domain.aggregateTypes) if (aggregateType.file) yield aggregateType.file;
+  if (domain.indexFile) yield domain.indexFile;
+  if (domain.registryFile) yield domain.registryFile;
 }
