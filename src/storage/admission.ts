@@ -32,9 +32,16 @@ export type Admission =
   | { kind: 'replayed'; original: PutResult }
   /**
    * `version`: the instance's version before the batch; `storedBytes`: its payload bytes;
+   * `aggregateTypeCode`: its aggregate type's code (registered now when the batch brings the name);
    * `instance`: the state looked up, unless the batch brings its aggregate type's name.
    */
-  | { kind: 'admitted'; version: number; storedBytes: number; instance: InstanceState | undefined };
+  | {
+      kind: 'admitted';
+      version: number;
+      storedBytes: number;
+      aggregateTypeCode: number;
+      instance: InstanceState | undefined;
+    };
 
 /**
  * The state of the batch's instance, for an aggregate type that has a code; with `withKeys` its
@@ -66,9 +73,9 @@ export function admit(
   if (!expectedVersionMatches(batch.expectedVersion, version)) {
     return { kind: 'refused', error: versionConflict(version, batch.expectedVersion) };
   }
-  const refused = registerNames(domain, batch, events, codes, codesStart);
-  if (refused) return { kind: 'refused', error: refused };
-  return { kind: 'admitted', version, storedBytes: shape, instance };
+  const registered = registerNames(domain, batch, existingCode, events, codes, codesStart);
+  if (typeof registered !== 'number') return { kind: 'refused', error: registered };
+  return { kind: 'admitted', version, storedBytes: shape, aggregateTypeCode: registered, instance };
 }
 
 /**
@@ -106,30 +113,37 @@ export function invalidName(kind: string, name: string): RingStoreError {
 }
 
 /**
- * Finds or registers the aggregate type and every event type of a batch, writing the event type
- * codes to codes[codesStart…]. Returns an error (and registers nothing) when a new name is not
+ * Finds or registers the aggregate type (`aggregateTypeCode` is its code, or -1 when the name is
+ * new) and every event type of a batch, writing the event type codes to codes[codesStart…].
+ * Returns the aggregate type's code, or an error (and registers nothing) when a new name is not
  * allowed or a registry is full.
  */
 function registerNames(
   domain: DomainState,
   batch: AppendBatch,
+  aggregateTypeCode: number,
   events: EventList,
   codes: Uint16Array,
   codesStart: number,
-): RingStoreError | undefined {
+): number | RingStoreError {
   const registry = domain.registry;
   let newEventTypes: string[] | undefined;
+  let previousType: string | undefined;
+  let previousCode = -1;
   for (let e = 0; e < events.length; e++) {
     const type = events.type(e);
-    // Known types get their code now; only a batch with new types needs the second pass below.
-    const code = registry.eventCode(type);
+    // Known types get their code now (a run of one type is looked up once); only a batch with new
+    // types needs the second pass below.
+    const code = type === previousType ? previousCode : registry.eventCode(type);
+    previousType = type;
+    previousCode = code;
     codes[codesStart + e] = code;
     if (code >= 0 || newEventTypes?.includes(type)) continue;
     if (!EVENT_TYPE_PATTERN.test(type)) return invalidName('event type', type);
     newEventTypes ??= [];
     newEventTypes.push(type);
   }
-  const newAggregateType = registry.aggregateCode(batch.aggregateType) < 0;
+  const newAggregateType = aggregateTypeCode < 0;
   if (newAggregateType && !STORAGE_NAME_PATTERN.test(batch.aggregateType)) {
     return invalidName('aggregate type', batch.aggregateType);
   }
@@ -142,10 +156,11 @@ function registerNames(
       `domain ${domain.name} cannot register more names: the registry holds 65535 of one kind`,
     );
   }
+  let aggregateCode = aggregateTypeCode;
   if (newAggregateType) {
-    const code = registry.add(KIND_AGGREGATE_TYPE, batch.aggregateType);
-    domain.pendingNames.push({ kind: KIND_AGGREGATE_TYPE, code, name: batch.aggregateType });
-    domain.aggregateTypes[code] = newAggregateTypeState(batch.aggregateType, code);
+    aggregateCode = registry.add(KIND_AGGREGATE_TYPE, batch.aggregateType);
+    domain.pendingNames.push({ kind: KIND_AGGREGATE_TYPE, code: aggregateCode, name: batch.aggregateType });
+    domain.aggregateTypes[aggregateCode] = newAggregateTypeState(batch.aggregateType, aggregateCode);
   }
   if (newEventTypes) {
     for (const name of newEventTypes) {
@@ -154,5 +169,5 @@ function registerNames(
     }
     for (let e = 0; e < events.length; e++) codes[codesStart + e] = registry.eventCode(events.type(e));
   }
-  return undefined;
+  return aggregateCode;
 }

@@ -466,8 +466,10 @@ function describeEntry(entry: RunEntry): string {
   return `type ${entry.aggregateTypeCode}, id ${String(entry.aggregateId)}, version ${entry.firstVersion}`;
 }
 
-/** Writes the data blocks from block 1 on and returns the entry count. */
-/** Writes the data blocks, yielding the entry count every `stepEntries` entries; returns the count. */
+/**
+ * Writes the data blocks from block 1 on, yielding the entry count every `stepEntries` entries;
+ * returns the count.
+ */
 function* writeDataBlocks(
   io: FileIO,
   fd: number,

@@ -443,7 +443,7 @@ export class StorageWriter {
         touched.push(domain);
       }
       const dataLength = admission.storedBytes;
-      const aggregateType = domain.aggregateTypes[domain.registry.aggregateCode(batch.aggregateType)]!;
+      const aggregateType = domain.aggregateTypes[admission.aggregateTypeCode]!;
       const state = admission.instance ?? this.#stateOf(domain, aggregateType, batch.aggregateId, false);
       if (aggregateType.end > SEGMENT_HEADER_BYTES && aggregateType.end + dataLength > this.#segmentBytes) {
         aggregateType.segment++;

@@ -115,6 +115,35 @@ describe('StorageWriter.append', () => {
     reader.close();
   });
 
+  it('keeps each event its own type through runs of one type, known and new names mixed', () => {
+    const io = new FaultInjectingFileIO();
+    const writer = StorageWriter.open('/s', { io });
+    const typed = (id: bigint, aggregateType: string, types: string[]): AppendBatch => ({
+      ...batch(id, []),
+      aggregateType,
+      events: types.map((type, i) => {
+        const data = enc.encode(`${type}${i}`);
+        return { type, data, metadata: EMPTY_BYTES, crc: crc32(data) };
+      }),
+    });
+    writer.append([typed(1n, 'a', ['A'])], 'none');
+    const runs = ['A', 'A', 'B', 'B', 'A', 'C', 'C', 'A'];
+    const report = writer.append([typed(1n, 'a', runs), typed(1n, 'z', ['C', 'B', 'B', 'D'])], 'none');
+    expect(report.outcomes.map((o) => o.ok)).toEqual([true, true]);
+    expect(ok(writer.append([typed(1n, 'z', ['B', 'B', 'D', 'D'])], 'none').outcomes[0])).toMatchObject({
+      firstVersion: 5,
+    });
+    const reader = StorageReader.open('/s', { io });
+    const read = (aggregateType: string) =>
+      reader
+        .get('d', aggregateType, 1n, validateGetOptions())
+        .events.map((e) => `${e.type}:${new TextDecoder().decode(e.data)}`);
+    expect(read('a')).toEqual(['A:A0', ...runs.map((type, i) => `${type}:${type}${i}`)]);
+    expect(read('z')).toEqual(['C:C0', 'B:B1', 'B:B2', 'D:D3', 'B:B0', 'B:B1', 'D:D2', 'D:D3']);
+    writer.close();
+    reader.close();
+  });
+
   it('refuses a 65,536th event type with TOO_MANY_TYPES and rejects only that batch', () => {
     const writer = StorageWriter.open('/s', { io: new FaultInjectingFileIO() });
     const filler = (from: number, count: number): AppendBatch => ({
