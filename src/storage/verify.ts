@@ -1,7 +1,8 @@
 import { STORAGE_NAME_PATTERN } from '../model/names.js';
 import { refuseIncomplete } from './build-marker.js';
+import { readCheckpoint } from './checkpoint.js';
 import { type FileIO, realFileIO } from './file-io.js';
-import { joinPath, segmentFileName } from './format.js';
+import { INDEX_FILE, joinPath, REGISTRY_FILE, segmentFileName } from './format.js';
 import type { IndexRecord } from './index-record.js';
 import type { NameRegistry } from './name-registry.js';
 import { firstBadEvent, planDomain } from './recovery-plan.js';
@@ -173,7 +174,18 @@ function verifyDomain(
         problems.push({ ...problem, severity: 'index' });
       }
     }
+    const synced = checkpointedEnds(io, dir, name, plan.registry);
     for (const cut of plan.cuts) {
+      const syncedEnd = synced.get(cut.file) ?? 0;
+      if (cut.start < syncedEnd) {
+        problems.push({
+          file: cut.file,
+          offset: cut.offset,
+          reason: `${cut.reason} (below the checkpoint's end ${syncedEnd} of the file: synced bytes are damaged)`,
+          severity: 'corrupt',
+        });
+        continue;
+      }
       problems.push({
         file: cut.file,
         offset: cut.offset,
@@ -191,4 +203,28 @@ function verifyDomain(
     dataBytes: result.dataBytes,
   });
   return result;
+}
+
+/**
+ * The ends, per file of the log (as named in problems), up to which the domain's checkpoint says its
+ * bytes were synced (docs/FORMAT.md, "Checkpoint"): a cut planned below one is not a torn tail but
+ * damage to acknowledged records. Empty when the checkpoint is missing or does not decode.
+ */
+function checkpointedEnds(
+  io: FileIO,
+  dir: string,
+  domain: string,
+  registry: NameRegistry,
+): Map<string, number> {
+  const ends = new Map<string, number>();
+  const checkpoint = readCheckpoint(io, joinPath(dir, domain));
+  if (checkpoint === undefined || typeof checkpoint === 'string') return ends;
+  ends.set(`${domain}/${REGISTRY_FILE}`, checkpoint.registryEnd);
+  ends.set(`${domain}/${INDEX_FILE}`, checkpoint.indexEnd);
+  for (const dataEnd of checkpoint.dataEnds) {
+    const aggregateType = registry.aggregateTypes[dataEnd.aggregateTypeCode];
+    if (aggregateType === undefined) continue;
+    ends.set(`${domain}/${segmentFileName(aggregateType, dataEnd.segment)}`, dataEnd.end);
+  }
+  return ends;
 }

@@ -58,4 +58,45 @@ describe('verifyStore', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('reports damage below the checkpoint as corrupt, not as a tail the next open would cut', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ringstore-verify-'));
+    try {
+      const store = StorageEngine.open(dir);
+      await store.put('crm', 'person', 17n, [{ type: 'Joined', data: 'first' }]);
+      await store.put('crm', 'person', 18n, [{ type: 'Joined', data: 'second' }]);
+      await store.put('crm', 'person', 19n, [{ type: 'Joined', data: 'third' }]);
+      // Close writes a checkpoint that covers all three records: they were synced.
+      await store.close();
+      expect(verifyStore(dir).ok).toBe(true);
+
+      const index = join(dir, 'crm', 'index');
+      const bytes = readFileSync(index);
+      // Damage in the last record looks like a torn tail, unless the checkpoint says it was synced.
+      const last = findLastRecord(bytes);
+      expect(last).toBeGreaterThan(0);
+      bytes[last + 10]! ^= 0x01;
+      writeFileSync(index, bytes);
+
+      const report = verifyStore(dir);
+      expect(report.ok).toBe(false);
+      expect(report.problems).toContainEqual({
+        file: 'crm/index',
+        offset: last,
+        reason: expect.stringContaining("below the checkpoint's end"),
+        severity: 'corrupt',
+      });
+      expect(report.problems.filter((p) => p.severity === 'tail')).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+/** The offset of the last index record, walking the records by their lengths (each one's first u32). */
+function findLastRecord(bytes: Buffer): number {
+  let last = 0;
+  for (let at = 0; at + 4 <= bytes.length && bytes.readUInt32LE(at) > 0; at += bytes.readUInt32LE(at))
+    last = at;
+  return last;
+}
