@@ -421,6 +421,20 @@ describe('POST /v1/keys, GET /v1/domains, /health, /metrics', () => {
     expect(text).toMatch(/^ringstore_crc_utilization_ratio 0.25$/m);
     expect(text).toMatch(/^ringstore_store_fsyncs_total 3$/m);
     expect(text).toMatch(/^ringstore_generation 1$/m);
+    // What the store does not report has no sample (not 0): its HELP and TYPE lines only.
+    expect(text).toMatch(/^# TYPE ringstore_store_appended_batches_total counter$/m);
+    expect(text).not.toMatch(/^ringstore_store_appended_batches_total /m);
+    expect(text).not.toMatch(/^ringstore_store_commits_total /m);
+  });
+
+  it('exports no store internals over a store without metrics()', async () => {
+    const { port } = await start();
+    const text = (await rawRequest(port, 'GET', '/metrics')).text;
+    expect(text).toMatch(/^ringstore_generation 0$/m);
+    for (const name of ['ringstore_ring_bytes', 'ringstore_crc_threads', 'ringstore_store_fsyncs_total']) {
+      expect(text).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
+      expect(text).not.toMatch(new RegExp(`^${name} `, 'm'));
+    }
   });
 });
 

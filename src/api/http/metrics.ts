@@ -59,34 +59,19 @@ export function storeMetricsOf(store: EventStore): StoreMetrics | undefined {
 }
 
 /** A counter whose value is read from the store at scrape time (the store owns the count). */
+/** A counter the store keeps: read when scraped, absent while the store does not report it. */
 function mirroredCounter(
   registry: Registry,
   name: string,
   help: string,
   read: () => number | undefined,
 ): void {
-  new Counter({
-    name,
-    help,
-    registers: [registry],
-    collect() {
-      const value = read();
-      this.reset();
-      if (value !== undefined) this.inc(value);
-    },
-  });
+  registry.registerMetric(new MirroredValue('counter', name, help, read) as unknown as Metric);
 }
 
+/** A gauge the store keeps: read when scraped, absent while the store does not report it. */
 function mirroredGauge(registry: Registry, name: string, help: string, read: () => number | undefined): void {
-  new Gauge({
-    name,
-    help,
-    registers: [registry],
-    collect() {
-      const value = read();
-      if (value !== undefined) this.set(value);
-    },
-  });
+  registry.registerMetric(new MirroredValue('gauge', name, help, read) as unknown as Metric);
 }
 
 /** One label set of the HTTP latency histogram. */
@@ -140,6 +125,32 @@ function pushHistogram(
 }
 
 /** A histogram whose buckets are read from the store at scrape time (the store owns the counts). */
+/**
+ * One unlabelled value read from the store when scraped (registered as a custom metric, as
+ * MirroredHistogram): no sample at all while `read` returns undefined, where prom-client's own
+ * Counter and Gauge would print 0.
+ */
+class MirroredValue {
+  readonly aggregator = 'sum';
+  readonly type: 'counter' | 'gauge';
+  readonly name: string;
+  readonly help: string;
+  readonly #read: () => number | undefined;
+
+  constructor(type: 'counter' | 'gauge', name: string, help: string, read: () => number | undefined) {
+    this.type = type;
+    this.name = name;
+    this.help = help;
+    this.#read = read;
+  }
+
+  get(): ExportedMetric {
+    const value = this.#read();
+    const values: ExportedValue[] = value === undefined ? [] : [{ labels: {}, value, metricName: this.name }];
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
 class MirroredHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
