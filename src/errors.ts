@@ -16,7 +16,10 @@ export const ERROR_CATALOG = {
   INVALID_NAME: { status: 400, message: 'a domain, aggregate type or event type name is not allowed' },
   INVALID_ID: { status: 400, message: 'an aggregate id must be an integer from 1 to 2^64-1' },
   INVALID_EVENT: { status: 400, message: 'an event is malformed' },
-  INVALID_BATCH: { status: 400, message: 'a batch is malformed (no events, too many events, bad options)' },
+  INVALID_BATCH: {
+    status: 400,
+    message: 'a batch is malformed (no events, not an array, unknown fields, bad options)',
+  },
   INVALID_VERSION: {
     status: 400,
     message: "expectedVersion must be 'any', 'none', 'exists' or a safe integer >= 0",
