@@ -26,7 +26,8 @@ export interface ValidPut {
 
 /**
  * An event checked in place: every limit holds, `data` and `metadata` are bytes or absent (empty),
- * and `crc` is absent or unsigned. It may be the caller's own object (see PutValidator.putInPlace).
+ * and `crc` is absent or unsigned. Its byte arrays may be the caller's own (see
+ * PutValidator.putInPlace).
  */
 export interface CheckedEvent {
   readonly type: string;
@@ -66,9 +67,9 @@ export class PutValidator {
   }
 
   /**
-   * The same checks as put(), without copying events that are already in their checked form (bytes
-   * or absent data and metadata, an unsigned or absent crc): the caller's array is returned when all
-   * of them are. For a caller that encodes the put before it returns and holds no reference after
+   * The same checks as put(), without copying the bytes of events that are already in their checked
+   * form (bytes or absent data and metadata, an unsigned or absent crc): their byte arrays are the
+   * caller's. For a caller that encodes the put before it returns and holds no reference after
    * (RingStore's producer); one that keeps the events must use put(), which always copies.
    */
   putInPlace(
@@ -141,33 +142,37 @@ export class PutValidator {
     return events;
   }
 
+  /**
+   * Every event (and the array) is read once: the values checked are the values returned, so a
+   * getter or a proxy cannot hand the encoder other bytes than the ones whose limits held. Events in
+   * the checked form keep the caller's byte arrays (not copied); the objects and the array are new.
+   */
   #eventsInPlace(inputs: unknown): readonly CheckedEvent[] {
     if (!Array.isArray(inputs)) throw new RingStoreError('INVALID_BATCH', 'a put needs at least one event');
     checkEventCount(inputs.length);
     const count = inputs.length;
-    let copied: CheckedEvent[] | undefined;
+    const events: CheckedEvent[] = new Array(count);
     let total = 0;
     for (let index = 0; index < count; index++) {
       const input: unknown = inputs[index];
-      let event: CheckedEvent;
-      if (isCheckedForm(input)) {
-        this.eventType(input.type);
-        const dataBytes = input.data?.byteLength ?? 0;
-        const metadataBytes = input.metadata?.byteLength ?? 0;
+      const checked =
+        typeof input === 'object' && input !== null ? checkedForm(input as EventInput) : undefined;
+      if (checked) {
+        this.eventType(checked.type);
+        const dataBytes = checked.data?.byteLength ?? 0;
+        const metadataBytes = checked.metadata?.byteLength ?? 0;
         checkEventBytes(dataBytes, index, 'data');
         checkEventBytes(metadataBytes, index, 'metadata');
         total += dataBytes + metadataBytes;
-        event = input;
+        events[index] = checked;
       } else {
         const valid = this.#event(input, index);
         total += valid.data.byteLength + valid.metadata.byteLength;
-        event = valid;
+        events[index] = valid;
       }
-      if (event !== input) copied ??= (inputs as CheckedEvent[]).slice(0, index);
-      copied?.push(event);
     }
     checkBatchBytes(total);
-    return copied ?? (inputs as CheckedEvent[]);
+    return events;
   }
 
   #event(input: unknown, index: number): ValidEvent {
@@ -259,15 +264,18 @@ function eventBytes(value: unknown, index: number, field: 'data' | 'metadata'): 
   return bytes;
 }
 
-/** An object whose data and metadata are bytes or absent and whose crc is absent or unsigned. */
-function isCheckedForm(input: unknown): input is CheckedEvent {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) return false;
-  const { data, metadata, crc } = input as EventInput;
-  return (
-    (data === undefined || data instanceof Uint8Array) &&
+/**
+ * The event's fields, read once, when its data and metadata are bytes or absent and its crc is
+ * absent or unsigned (its type is checked by the caller); undefined for any other form.
+ */
+function checkedForm(input: EventInput): CheckedEvent | undefined {
+  if (Array.isArray(input)) return undefined;
+  const { type, data, metadata, crc } = input;
+  return (data === undefined || data instanceof Uint8Array) &&
     (metadata === undefined || metadata instanceof Uint8Array) &&
     (crc === undefined || (Number.isInteger(crc) && crc >= 0 && crc <= 0xffffffff))
-  );
+    ? { type, data, metadata, crc }
+    : undefined;
 }
 
 function invalidEvent(index: number, why: string): RingStoreError {

@@ -181,7 +181,9 @@ export class BatchEncoder {
       view.setUint16(table + EVENT_HEADER.metadataLength, metadataLength, true);
       view.setUint16(table + EVENT_HEADER.reserved, 0, true);
       table += EVENT_HEADER_BYTES;
-      bytes.set(data, payload);
+      // An empty array is not copied: a detached one (byteLength 0) would throw here, after the
+      // record was claimed.
+      if (length > 0) bytes.set(data, payload);
       payload += length;
       if (metadataLength > 0) {
         bytes.set(metadata, payload);

@@ -187,6 +187,46 @@ describe('RingStore pipeline details', () => {
     }
   });
 
+  it('encodes the bytes it checked, even from a getter that grows data after the check', async () => {
+    const store = await RingStore.open({ dir: join(root, `getters-${dirs++}`), ringBytes: 1 << 20 });
+    try {
+      // Each read of `data` returns a longer array; the last ones break the 65,535-byte limit.
+      let reads = 0;
+      const growing = {
+        type: 'Grows',
+        get data() {
+          reads++;
+          return new Uint8Array(reads === 1 ? 1 : 70_000).fill(7);
+        },
+      };
+      await store.put('d', 'a', 1, [growing]);
+      const { events } = await store.get('d', 'a', 1);
+      expect(events.map((e) => [e.type, Array.from(e.data)])).toEqual([['Grows', [7]]]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('stores a detached data array as the empty data it measured, and goes on', async () => {
+    const store = await RingStore.open({ dir: join(root, `detached-${dirs++}`), ringBytes: 1 << 20 });
+    try {
+      const buffer = new ArrayBuffer(8);
+      const detached = new Uint8Array(buffer);
+      structuredClone(buffer, { transfer: [buffer] });
+      await store.put('d', 'a', 1, [{ type: 'Detached', data: detached }]);
+      // A put after it settles at once, not after the claim watch has failed the store.
+      await store.put('d', 'a', 1, [{ type: 'After', data: new Uint8Array([1, 2]) }]);
+      const { events } = await store.get('d', 'a', 1);
+      expect(events.map((e) => [e.type, Array.from(e.data)])).toEqual([
+        ['Detached', []],
+        ['After', [1, 2]],
+      ]);
+      expect(store.failed).toBe(false);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('stores what was put even when the caller refills its data bytes while the put waits for room', async () => {
     // The same Uint8Array for every put: a put that waits for ring space must not encode whatever
     // the array holds by then (nor a CRC computed from the bytes it held at the call).

@@ -102,25 +102,45 @@ describe('PutValidator', () => {
     );
   });
 
-  it('in place: keeps the caller array when every event is in checked form, copies only when not', () => {
+  it('in place: keeps the caller bytes of checked-form events, in new objects read once', () => {
     const validator = new PutValidator();
     const data = new Uint8Array([1]);
     const checked = [{ type: 'Moved', data }, { type: 'Moved' }, { type: 'Moved', data, crc: 7 }];
-    expect(validator.putInPlace('d', 't', 1, checked, undefined).events).toBe(checked);
+    const kept = validator.putInPlace('d', 't', 1, checked, undefined).events;
+    expect(kept).not.toBe(checked);
+    expect(kept[0]!.data).toBe(data);
+    expect(kept).toEqual([{ type: 'Moved', data }, { type: 'Moved' }, { type: 'Moved', data, crc: 7 }]);
     const mixed = [
       { type: 'Moved', data },
       { type: 'Moved', data: 'text' },
       { type: 'Moved', crc: -1 },
     ];
     const events = validator.putInPlace('d', 't', 1, mixed, undefined).events;
-    expect(events).not.toBe(mixed);
-    expect(events[0]).toBe(mixed[0]);
+    expect(events[0]!.data).toBe(data);
     expect(events[1]).toEqual({
       type: 'Moved',
       data: new TextEncoder().encode('text'),
       metadata: new Uint8Array(0),
     });
     expect(events[2]).toMatchObject({ crc: 0xffffffff });
+  });
+
+  it('in place: reads each field of an event once, so what it checked is what it returns', () => {
+    const validator = new PutValidator();
+    const reads = { type: 0, data: 0 };
+    const event = {
+      get type() {
+        reads.type++;
+        return reads.type === 1 ? 'Moved' : 'not a valid type!';
+      },
+      get data() {
+        reads.data++;
+        return new Uint8Array(reads.data === 1 ? 1 : 70_000);
+      },
+    };
+    const [checked] = validator.putInPlace('d', 't', 1, [event], undefined).events;
+    expect(checked).toMatchObject({ type: 'Moved', data: new Uint8Array(1) });
+    expect(reads).toEqual({ type: 1, data: 1 });
   });
 
   it('returns copies: the validated list is not the caller array', () => {
