@@ -347,6 +347,16 @@ describe.each(SCANS)('$name', ({ name, bytes, parse, received }) => {
       expect(text?.canonical).toBe(false);
       expect(text?.compact).toBe(stored);
     }
+    // Keys are checked for repeats against each other only up to 64 in one object: past that, the
+    // object is stored through JSON.parse and JSON.stringify (linear time, the same bytes).
+    const object = (keys: number, repeat = '') =>
+      `{${Array.from({ length: keys }, (_, i) => `"k${i}":${i}`).join(',')}${repeat}}`;
+    expect(span(object(64))?.canonical).toBe(true);
+    for (const written of [object(65), object(5000), object(70, ',"k3":"again"')]) {
+      const text = span(written);
+      expect(text?.canonical).toBe(false);
+      expect(text?.compact).toBe(JSON.stringify(JSON.parse(written)));
+    }
   });
 
   it('refuses nesting past 64 levels and prototype keys inside data, with the old errors', () => {

@@ -25,6 +25,13 @@ const NINE = 0x39;
 /** Integers of at most this many digits are printed back by JSON.stringify as written. */
 const SAFE_INTEGER_DIGITS = 15;
 
+/**
+ * Keys of one object in data or metadata that the scan checks for repeats (each against those
+ * before it): an object with more is stored through JSON.parse and JSON.stringify, so a body of many
+ * keys costs linear time, not quadratic.
+ */
+const MAX_CHECKED_KEYS = 64;
+
 /** The fields whose string values are names that repeat from body to body (see #name). */
 const NAME_KEYS = new Set(['type', 'domain', 'aggregateType']);
 /** Names of at most this many bytes are decoded through the cache (the longest valid event type). */
@@ -268,6 +275,11 @@ class Scanner {
         if (this.#rawKeyIs(keyStart, keyEnd, '__proto__')) throw REFUSED;
         if (constructorValue && this.#rawKeyIs(keyStart, keyEnd, 'prototype')) throw REFUSED;
         isConstructor = this.#rawKeyIs(keyStart, keyEnd, 'constructor');
+      }
+      if (this.#canonical && this.#keyCount - base >= 2 * MAX_CHECKED_KEYS) {
+        // Each key is compared with the ones before it: past this many, the value is taken as not
+        // compact (parsed and serialised again, in linear time) instead of comparing on.
+        this.#canonical = false;
       }
       if (this.#canonical) {
         // A repeated key keeps its first place and its last value in JSON.parse's result.
