@@ -26,7 +26,7 @@ export const ERROR_CATALOG = {
   },
   INVALID_IDEMPOTENCY_KEY: {
     status: 400,
-    message: 'an idempotency key must be a string of 1 to 64 UTF-8 bytes',
+    message: 'an idempotency key must be a well-formed string of 1 to 64 UTF-8 bytes',
   },
   INVALID_QUERY: { status: 400, message: 'a read option is out of range' },
   INVALID_OPTION: { status: 400, message: 'a configuration option is invalid' },

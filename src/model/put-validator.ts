@@ -243,23 +243,33 @@ export function checkIdempotencyKey(value: unknown): string {
   if (
     typeof value !== 'string' ||
     value.length === 0 ||
-    Buffer.byteLength(value) > LIMITS.maxIdempotencyKeyBytes
+    Buffer.byteLength(value) > LIMITS.maxIdempotencyKeyBytes ||
+    LONE_SURROGATE.test(value)
   ) {
     throw new RingStoreError(
       'INVALID_IDEMPOTENCY_KEY',
-      `an idempotency key must be a string of 1 to ${LIMITS.maxIdempotencyKeyBytes} UTF-8 bytes`,
+      `an idempotency key must be a well-formed string of 1 to ${LIMITS.maxIdempotencyKeyBytes} UTF-8 bytes`,
     );
   }
   return value;
 }
+
+/**
+ * A UTF-16 surrogate without its pair: UTF-8 cannot carry it, and encoding turns every one into
+ * U+FFFD, so two different strings would become the same bytes (two idempotency keys one key).
+ */
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /** The one rule for `data` and `metadata`: bytes, or a string stored as UTF-8; absent is empty. */
 function eventBytes(value: unknown, index: number, field: 'data' | 'metadata'): Uint8Array {
   if (value === undefined) return EMPTY_BYTES;
   let bytes: Uint8Array;
   if (value instanceof Uint8Array) bytes = value;
-  else if (typeof value === 'string') bytes = utf8.encode(value);
-  else throw invalidEvent(index, `${field} must be a Uint8Array or a string`);
+  else if (typeof value === 'string') {
+    if (LONE_SURROGATE.test(value))
+      throw invalidEvent(index, `${field} holds a lone surrogate, which UTF-8 cannot carry`);
+    bytes = utf8.encode(value);
+  } else throw invalidEvent(index, `${field} must be a Uint8Array or a string`);
   checkEventBytes(bytes.byteLength, index, field);
   return bytes;
 }

@@ -69,6 +69,11 @@ describe('hostile and invalid JSON bodies', () => {
       'INVALID_IDEMPOTENCY_KEY',
     ],
     ['idempotency key number', '{"events":[{"type":"A"}],"idempotencyKey":5}', 'INVALID_IDEMPOTENCY_KEY'],
+    [
+      'idempotency key with a lone surrogate',
+      '{"events":[{"type":"A"}],"idempotencyKey":"k\\ud800"}',
+      'INVALID_IDEMPOTENCY_KEY',
+    ],
   ];
   for (const [name, body, code] of cases) {
     it(`rejects ${name} with 400 ${code}`, async () => {

@@ -84,6 +84,9 @@ describe('events and options', () => {
       'BATCH_TOO_LARGE',
     );
     expect(codeOf(() => validateEvents([{ type: 'A', data: 5 }]))).toBe('INVALID_EVENT');
+    // UTF-8 cannot carry a lone surrogate: it would be stored as U+FFFD, not as given.
+    expect(codeOf(() => validateEvents([{ type: 'A', data: 'x\ud800' }]))).toBe('INVALID_EVENT');
+    expect(codeOf(() => validateEvents([{ type: 'A', metadata: '\udc00' }]))).toBe('INVALID_EVENT');
     expect(codeOf(() => validateEvents([{ type: 'A', crc: 1.5 }]))).toBe('INVALID_EVENT');
     expect(codeOf(() => validateEvents([null]))).toBe('INVALID_EVENT');
   });
@@ -148,6 +151,11 @@ describe('events and options', () => {
     expect(checkIdempotencyKey('k')).toBe('k');
     expect(codeOf(() => checkIdempotencyKey(''))).toBe('INVALID_IDEMPOTENCY_KEY');
     expect(codeOf(() => checkIdempotencyKey('é'.repeat(33)))).toBe('INVALID_IDEMPOTENCY_KEY');
+    // Lone surrogates all encode as U+FFFD: 'k\ud800' and 'k\udc00' would be one key.
+    for (const key of ['k\ud800', 'k\udc00', '\udfffk', 'a\ud83d']) {
+      expect(codeOf(() => checkIdempotencyKey(key))).toBe('INVALID_IDEMPOTENCY_KEY');
+    }
+    expect(checkIdempotencyKey('k\u{1f600}')).toBe('k\u{1f600}');
   });
 });
 
