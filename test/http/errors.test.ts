@@ -144,12 +144,19 @@ describe('hostile query strings', () => {
     });
   }
 
-  it('rejects a bad Last-Event-ID', async () => {
+  it('rejects a bad Last-Event-ID, also the last safe integer (no position follows it)', async () => {
     const { port } = await start();
-    const response = await rawRequest(port, 'GET', '/v1/domains/billing/subscribe', {
-      headers: { 'last-event-id': '-5' },
-    });
-    expectRejected(response, 400, 'INVALID_QUERY');
+    for (const id of ['-5', String(Number.MAX_SAFE_INTEGER)]) {
+      const response = await rawRequest(port, 'GET', '/v1/domains/billing/subscribe', {
+        headers: { 'last-event-id': id },
+      });
+      expectRejected(response, 400, 'INVALID_QUERY');
+    }
+  });
+
+  it('answers HEAD of the subscribe route with 404 instead of a stream that never flushes', async () => {
+    const { port } = await start();
+    expect((await rawRequest(port, 'HEAD', '/v1/domains/billing/subscribe')).status).toBe(404);
   });
 });
 

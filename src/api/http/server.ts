@@ -26,7 +26,7 @@ import { HttpMetrics } from './metrics.js';
 import { type HttpServerOptions, type ResolvedHttpOptions, resolveHttpOptions } from './options.js';
 import { instancePage } from './paging.js';
 import { parseJsonSafely } from './safe-json.js';
-import { type SseStream, streamSubscription } from './sse.js';
+import { openSseStream, type SseStream } from './sse.js';
 import {
   assertKnownQuery,
   DURABILITY_HEADER,
@@ -335,6 +335,8 @@ export function mountRoutes(
 
   app.get<{ Params: DomainParams; Querystring: Query }>(
     '/v1/domains/:domain/subscribe',
+    // No HEAD twin: a HEAD answer has no body, so a stream behind it would never be flushed.
+    { exposeHeadRoute: false },
     async (request, reply) => {
       const { domain } = request.params;
       validateDomain(domain);
@@ -348,12 +350,18 @@ export function mountRoutes(
       if (lastEventId !== undefined) {
         // A reconnecting EventSource repeats the original URL; the header is the newer truth.
         const last = queryInteger({ 'Last-Event-ID': lastEventId }, 'Last-Event-ID') as number;
+        if (last >= Number.MAX_SAFE_INTEGER) {
+          throw new RingStoreError(
+            'INVALID_QUERY',
+            `Last-Event-ID must be a position below ${Number.MAX_SAFE_INTEGER}`,
+            { option: 'Last-Event-ID' },
+          );
+        }
         fromPosition = last + 1;
       }
       const types = queryTypes(query);
       if (types) for (const t of types) validateEventType(t);
-      reply.hijack();
-      await streamSubscription(reply.raw, {
+      const stream = openSseStream({
         store,
         domain,
         fromPosition,
@@ -361,6 +369,8 @@ export function mountRoutes(
         heartbeatMs: o.sseHeartbeatMs,
         active: activeStreams,
       });
+      reply.hijack();
+      await stream(reply.raw);
     },
   );
 

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { RingStoreError } from '../../errors.js';
 import type { EventStore } from '../event-store.js';
-import { subscribe } from '../subscription.js';
+import { type Subscription, subscribe } from '../subscription.js';
 import { publicError, toRingStoreError } from './http-errors.js';
 import { encodeStoredEvent } from './wire.js';
 
@@ -53,8 +53,34 @@ function waitForDrainOrClose(raw: ServerResponse): Promise<void> {
   });
 }
 
-export async function streamSubscription(raw: ServerResponse, options: SseOptions): Promise<void> {
+/**
+ * Subscribes at once, so that options the subscription refuses throw here, before anything is
+ * written (an ordinary error answer), and returns the function that streams it to the response.
+ */
+export function openSseStream(options: SseOptions): (raw: ServerResponse) => Promise<void> {
   const abort = new AbortController();
+  let target: ServerResponse | undefined;
+  const subscription = subscribe(options.store, options.domain, {
+    fromPosition: options.fromPosition,
+    ...(options.types ? { types: options.types } : {}),
+    signal: abort.signal,
+    onCaughtUp: () => {
+      if (target && !target.destroyed)
+        target.write(`event: caught-up\ndata: {"nextPosition":${subscription.nextPosition}}\n\n`);
+    },
+  });
+  return (raw) => {
+    target = raw;
+    return streamTo(raw, subscription, abort, options);
+  };
+}
+
+async function streamTo(
+  raw: ServerResponse,
+  subscription: Subscription,
+  abort: AbortController,
+  options: SseOptions,
+): Promise<void> {
   let ending: RingStoreError | undefined;
   const stream: SseStream = {
     end(reason) {
@@ -74,15 +100,6 @@ export async function streamSubscription(raw: ServerResponse, options: SseOption
   heartbeat.unref();
   const onClose = (): void => abort.abort();
   raw.on('close', onClose);
-  const subscription = subscribe(options.store, options.domain, {
-    fromPosition: options.fromPosition,
-    ...(options.types ? { types: options.types } : {}),
-    signal: abort.signal,
-    onCaughtUp: () => {
-      if (!raw.destroyed)
-        raw.write(`event: caught-up\ndata: {"nextPosition":${subscription.nextPosition}}\n\n`);
-    },
-  });
   try {
     for await (const event of subscription) {
       if (raw.destroyed) break;
