@@ -1,7 +1,7 @@
 import { hasCode, RingStoreError } from '../errors.js';
 import { validateConsumerName, validateDomain } from '../model/names.js';
 import { validatePosition } from '../model/queries.js';
-import type { StoredEvent } from '../types.js';
+import type { EventInput, StoredEvent } from '../types.js';
 import type { EventStore } from './event-store.js';
 
 /**
@@ -47,6 +47,61 @@ export interface ConsumerPositions {
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+/** The domain a consumer follows: any valid domain but the positions domain itself. */
+export function validateFollowedDomain(domain: unknown): string {
+  const valid = validateDomain(domain);
+  if (valid === CONSUMER_POSITIONS_DOMAIN) {
+    throw new RingStoreError('INVALID_OPTION', `a consumer cannot follow ${CONSUMER_POSITIONS_DOMAIN}`, {
+      option: 'domain',
+    });
+  }
+  return valid;
+}
+
+/**
+ * Refuses a batch for the positions domain that is not a stored position as store() writes it: a
+ * consumer name as aggregate type, id 1, and only PositionStored events whose data is a position.
+ * For boundaries that let clients append to any domain (HTTP), so that no client can leave a name
+ * whose position no longer loads.
+ */
+export function checkPositionBatch(aggregateType: unknown, id: unknown, events: readonly EventInput[]): void {
+  const refuse = (why: string): never => {
+    throw new RingStoreError(
+      'INVALID_BATCH',
+      `${CONSUMER_POSITIONS_DOMAIN} holds consumer positions only, as the consumer routes store them: ${why}`,
+    );
+  };
+  validateConsumerName(aggregateType);
+  if (String(id) !== String(CONSUMER_POSITION_ID)) refuse(`the id must be ${CONSUMER_POSITION_ID}`);
+  for (const { type, data } of events) {
+    const bytes = typeof data === 'string' ? encoder.encode(data) : data;
+    if (type !== POSITION_STORED || positionIn(bytes) === undefined) {
+      refuse(`each event must be ${POSITION_STORED} with data {"domain","nextPosition"}`);
+    }
+  }
+}
+
+/** The position in the data of a PositionStored event, or undefined when it holds none. */
+function positionIn(data: Uint8Array | undefined): { domain: string; nextPosition: number } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = data === undefined ? undefined : JSON.parse(decoder.decode(data));
+  } catch {
+    return undefined;
+  }
+  const record = parsed as { domain?: unknown; nextPosition?: unknown } | undefined;
+  if (
+    typeof record?.domain !== 'string' ||
+    typeof record.nextPosition !== 'number' ||
+    !Number.isSafeInteger(record.nextPosition) ||
+    record.nextPosition < 0
+  ) {
+    return undefined;
+  }
+  return { domain: record.domain, nextPosition: record.nextPosition };
+}
 
 export class StoredConsumerPositions implements ConsumerPositions {
   readonly #store: EventStore;
@@ -108,24 +163,13 @@ function parsePosition(
   version: number,
   event: StoredEvent | undefined,
 ): { domain: string; nextPosition: number } {
-  let parsed: unknown;
-  try {
-    parsed = event?.type === POSITION_STORED ? JSON.parse(decoder.decode(event.data)) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  const record = parsed as { domain?: unknown; nextPosition?: unknown } | undefined;
-  if (
-    typeof record?.domain !== 'string' ||
-    typeof record.nextPosition !== 'number' ||
-    !Number.isSafeInteger(record.nextPosition) ||
-    record.nextPosition < 0
-  ) {
+  const position = event?.type === POSITION_STORED ? positionIn(event.data) : undefined;
+  if (position === undefined) {
     throw new RingStoreError(
       'CORRUPT_DATA',
       `consumer ${name}: version ${version} of its positions is not a stored position`,
       { version },
     );
   }
-  return { domain: record.domain, nextPosition: record.nextPosition };
+  return position;
 }

@@ -1,12 +1,12 @@
 import { hasCode, RingStoreError } from '../errors.js';
 import { LIMITS } from '../model/limits.js';
-import { validateConsumerName, validateDomain } from '../model/names.js';
+import { validateConsumerName } from '../model/names.js';
 import type { StoredEvent } from '../types.js';
 import {
-  CONSUMER_POSITIONS_DOMAIN,
   type ConsumerPosition,
   type ConsumerPositions,
   StoredConsumerPositions,
+  validateFollowedDomain,
 } from './consumer-positions.js';
 import type { EventStore } from './event-store.js';
 import {
@@ -89,12 +89,7 @@ export class Consumer {
       throw new RingStoreError('INVALID_OPTION', 'consumer options must be an object { domain, … }');
     }
     this.name = validateConsumerName(name);
-    this.domain = validateDomain(options.domain);
-    if (this.domain === CONSUMER_POSITIONS_DOMAIN) {
-      throw new RingStoreError('INVALID_OPTION', `a consumer cannot follow ${CONSUMER_POSITIONS_DOMAIN}`, {
-        option: 'domain',
-      });
-    }
+    this.domain = validateFollowedDomain(options.domain);
     const checkpointEvery = options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
     if (
       !Number.isSafeInteger(checkpointEvery) ||

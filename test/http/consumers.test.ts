@@ -74,6 +74,45 @@ describe('consumer positions over HTTP', () => {
     expect((await rawRequest(port, 'GET', POSITION)).json()).toEqual({ nextPosition: 2, version: 1 });
   });
 
+  it('keeps the positions domain to positions: appends of anything else and consumers of it are refused', async () => {
+    const { port } = await server.start({}, await billingWith(4));
+    const positions = `/v1/domains/${CONSUMER_POSITIONS_DOMAIN}/aggregates`;
+    const position = (nextPosition: unknown) => ({
+      type: 'PositionStored',
+      data: { domain: 'billing', nextPosition },
+    });
+    for (const [path, events] of [
+      [`${positions}/mailer/1/events`, [{ type: 'Oops', data: { hello: 1 } }]],
+      [`${positions}/mailer/1/events`, [position(-1)]],
+      [`${positions}/mailer/1/events`, [position(2), { type: 'PositionStored' }]],
+      [`${positions}/mailer/2/events`, [position(2)]],
+    ] as const) {
+      const response = await postJson(port, path, { events });
+      expect([response.status, errorOf(response).code], JSON.stringify(events)).toEqual([
+        400,
+        'INVALID_BATCH',
+      ]);
+    }
+    const lines = [
+      { domain: CONSUMER_POSITIONS_DOMAIN, aggregateType: 'mailer', id: '1', events: [{ type: 'Oops' }] },
+      { domain: CONSUMER_POSITIONS_DOMAIN, aggregateType: 'mailer', id: '1', events: [position(3)] },
+    ];
+    const ingest = await rawRequest(port, 'POST', '/v1/ingest', {
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: `${lines.map((line) => JSON.stringify(line)).join('\n')}\n`,
+    });
+    expect(
+      ingest.text
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line).ok),
+    ).toEqual([false, true]);
+    // What was refused left the consumer readable; the well-formed position is the one in force.
+    expect((await rawRequest(port, 'GET', POSITION)).json()).toEqual({ nextPosition: 3, version: 1 });
+    const self = await rawRequest(port, 'GET', `/v1/domains/${CONSUMER_POSITIONS_DOMAIN}/consumers/mailer`);
+    expect([self.status, errorOf(self)]).toMatchObject([400, { code: 'INVALID_OPTION', option: 'domain' }]);
+  });
+
   it('embedded and remote consumers of one name share the position; the client consumer resumes it', async () => {
     const store = await billingWith(3);
     const { url, port } = await server.start({}, store);

@@ -1,10 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RingStoreError } from '../../errors.js';
 import { expectedVersionMatches, validateExpectedVersion } from '../../model/events.js';
-import { validateConsumerName, validateDomain } from '../../model/names.js';
+import { validateConsumerName } from '../../model/names.js';
 import { validatePosition } from '../../model/queries.js';
 import type { ExpectedVersion } from '../../types.js';
-import { CONSUMER_POSITIONS_DOMAIN, StoredConsumerPositions } from '../consumer-positions.js';
+import {
+  CONSUMER_POSITIONS_DOMAIN,
+  StoredConsumerPositions,
+  validateFollowedDomain,
+} from '../consumer-positions.js';
 import type { EventStore } from '../event-store.js';
 import { logEnd } from '../log-end.js';
 import type { Scope } from './auth.js';
@@ -53,7 +57,7 @@ export function mountConsumerRoutes(
   const positions = new StoredConsumerPositions(store);
 
   function validateParams(params: ConsumerParams): void {
-    validateDomain(params.domain);
+    validateFollowedDomain(params.domain);
     validateConsumerName(params.name);
   }
 

@@ -12,6 +12,7 @@ import { LIMITS } from '../../model/limits.js';
 import { validateAggregateType, validateDomain, validateEventType } from '../../model/names.js';
 import { validateDirection, validateInstanceRead, validateReadOptions } from '../../model/queries.js';
 import type { PutResult } from '../../types.js';
+import { CONSUMER_POSITIONS_DOMAIN, checkPositionBatch } from '../consumer-positions.js';
 import type { EventStore } from '../event-store.js';
 import { waitForPosition } from '../wait-position.js';
 import { canBackup, parseBackupRequest, streamBackup } from './admin-backup.js';
@@ -238,6 +239,7 @@ export function mountRoutes(
       const id = validateInstance(request.params);
       authorize(request, domain, 'append');
       const { events, options: putOptions } = decodePutBody(request.body);
+      if (domain === CONSUMER_POSITIONS_DOMAIN) checkPositionBatch(type, id, events);
       const result = await store.put(domain, type, id, events, putOptions);
       let bytes = 0;
       for (const event of events)
