@@ -25,6 +25,7 @@ export interface AdminSocket {
 }
 
 interface Logger {
+  error(object: object, message: string): void;
   warn(object: object, message: string): void;
   info(object: object, message: string): void;
 }
@@ -71,7 +72,12 @@ export async function startAdminSocket(
       }
       log.info({ to: backup.to }, 'backup requested on the admin socket');
       response.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8' });
-      void streamBackup(store, backup, (line) => response.write(line)).finally(() => response.end());
+      void streamBackup(
+        store,
+        backup,
+        (line) => response.write(line),
+        (err) => log.error({ err }, 'backup failed'),
+      ).finally(() => response.end());
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -64,9 +64,14 @@ const COPY_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * Refuses a target inside the store directory (it would become a domain folder of the store) or a
- * store inside the target.
+ * store inside the target, and a target that is not a path at all.
  */
-export function refuseNestedTarget(from: string, to: string): void {
+export function refuseNestedTarget(from: string, to: unknown): void {
+  if (typeof to !== 'string' || to.length === 0 || to.includes('\0')) {
+    throw new RingStoreError('INVALID_OPTION', 'the target must be a path: a non-empty string without NUL', {
+      option: 'to',
+    });
+  }
   const inside = (outer: string, inner: string) => {
     const path = relative(resolve(outer), resolve(inner));
     return path === '' || (!path.startsWith('..') && !isAbsolute(path));
@@ -84,11 +89,36 @@ export function refuseExistingTarget(to: string): void {
     lstatSync(to);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+    throw unusableTarget(to, err);
   }
   throw new RingStoreError('TARGET_EXISTS', `the target ${to} already exists; name a new directory`, {
     target: to,
   });
+}
+
+/** What the system says when a path cannot be a new directory: the caller named a wrong target. */
+const TARGET_ERRORS = new Set([
+  'ENOENT',
+  'ENOTDIR',
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'ENAMETOOLONG',
+  'ELOOP',
+  'EEXIST',
+]);
+
+/** A target the system refuses to create, as INVALID_OPTION naming it; other errors as they are. */
+function unusableTarget(to: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (typeof code !== 'string' || !TARGET_ERRORS.has(code)) return err;
+  return new RingStoreError(
+    'INVALID_OPTION',
+    `the target ${to} cannot be created as a new directory (${code})`,
+    {
+      option: 'to',
+    },
+  );
 }
 
 /**
@@ -97,12 +127,12 @@ export function refuseExistingTarget(to: string): void {
  */
 export function createTarget(to: string, note: string): void {
   refuseExistingTarget(to);
-  mkdirSync(dirname(to), { recursive: true });
   try {
+    mkdirSync(dirname(to), { recursive: true });
     mkdirSync(to);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') refuseExistingTarget(to);
-    throw err;
+    throw unusableTarget(to, err);
   }
   realFileIO.fsyncDir(dirname(to));
   writeIncompleteMarker(realFileIO, to, note);

@@ -174,6 +174,15 @@ describe('online backup', () => {
         code: 'TARGET_EXISTS',
       });
       await expect(engine.backup(join(dir, 'inside'))).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+      // A target the system cannot create is the caller's error, named, not a raw system error.
+      const file = join(root, 'a-file');
+      writeFileSync(file, 'x');
+      for (const to of [join(file, 'sub'), '/proc/ringstore-backup', join(root, 'x\0y'), 5, '']) {
+        await expect(engine.backup(to as string), String(to)).rejects.toMatchObject({
+          code: 'INVALID_OPTION',
+          details: { option: 'to' },
+        });
+      }
       const model = new MemoryEventStore();
       const all = await engine.read('docs', { limit: 1000 });
       for (const e of all.events) {

@@ -82,6 +82,20 @@ describe('ringstore backup and repartition (CLI)', () => {
         body: JSON.stringify({ to: 'relative/path' }),
       });
       expect(relative.status).toBe(400);
+      // A target under a file: the answer's error line names the option, and no system message.
+      const plainFile = join(root, 'plain-file');
+      writeFileSync(plainFile, 'x');
+      const underFile = await fetch(`${server.url}/v1/admin/backup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ to: join(plainFile, 'backup') }),
+      });
+      const failed = (await underFile.text())
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(failed.at(-1).error).toMatchObject({ code: 'INVALID_OPTION', option: 'to' });
+      expect(JSON.stringify(failed.at(-1).error)).not.toContain('lstat');
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;

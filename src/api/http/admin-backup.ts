@@ -1,6 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { RingStoreError } from '../../errors.js';
 import type { BackupOptions, BackupProgress, BackupReport } from '../../storage/backup.js';
+import { publicError, toRingStoreError } from './http-errors.js';
 import { isPlainObject } from './wire.js';
 
 /** A store that can back itself up online (RingStore, StorageEngine). */
@@ -45,12 +46,14 @@ const PROGRESS_LINES_PER_SECOND = 10;
 /**
  * Runs a backup for a remote caller (the HTTP admin route, the admin socket of `ringstore serve`)
  * and reports it as NDJSON lines through `write`: progress (at most 10 a second), then one
- * `{"backup": report}` or `{"error": {code, message}}` line. Never throws.
+ * `{"backup": report}` or `{"error": {code, message}}` line (a server-side error as the catalog
+ * says it, the original to `onError`, for the log). Never throws.
  */
 export async function streamBackup(
   store: BackupCapable,
   request: BackupRequest,
   write: (line: string) => void,
+  onError?: (err: unknown) => void,
 ): Promise<void> {
   let last = 0;
   const send = (line: BackupLine) => write(`${JSON.stringify(line)}\n`);
@@ -66,10 +69,7 @@ export async function streamBackup(
     });
     send({ backup: report });
   } catch (err) {
-    const error =
-      err instanceof RingStoreError
-        ? err.toWire()
-        : { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
-    send({ error });
+    onError?.(err);
+    send({ error: publicError(toRingStoreError(err)) });
   }
 }

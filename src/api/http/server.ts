@@ -419,7 +419,12 @@ export function mountRoutes(
       if (!canBackup(store)) throw new RingStoreError('NOT_FOUND', 'this store cannot take backups');
       const backup = parseBackupRequest(request.body);
       const lines = new PassThrough();
-      void streamBackup(store, backup, (line) => lines.write(line)).finally(() => lines.end());
+      void streamBackup(
+        store,
+        backup,
+        (line) => lines.write(line),
+        (err) => request.log.error({ err }, 'backup failed'),
+      ).finally(() => lines.end());
       reply.type('application/x-ndjson; charset=utf-8');
       return reply.send(lines);
     },
