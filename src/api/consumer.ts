@@ -1,4 +1,5 @@
 import { hasCode, RingStoreError } from '../errors.js';
+import { rejectUnknownOptions } from '../model/known-options.js';
 import { LIMITS } from '../model/limits.js';
 import { validateConsumerName } from '../model/names.js';
 import type { StoredEvent } from '../types.js';
@@ -56,6 +57,16 @@ export interface ConsumerOptions {
   endWhenCaughtUp?: boolean;
 }
 
+const CONSUMER_OPTIONS: ReadonlySet<string> = new Set([
+  'domain',
+  'types',
+  'pageSize',
+  'checkpointEvery',
+  'idleCheckMs',
+  'signal',
+  'endWhenCaughtUp',
+]);
+
 /** Handles one event; the position moves past it once the returned promise resolves. */
 export type ConsumerHandler = (event: StoredEvent) => unknown;
 
@@ -88,6 +99,7 @@ export class Consumer {
     if (typeof options !== 'object' || options === null) {
       throw new RingStoreError('INVALID_OPTION', 'consumer options must be an object { domain, … }');
     }
+    rejectUnknownOptions(options, CONSUMER_OPTIONS, 'INVALID_OPTION', 'consumer option');
     this.name = validateConsumerName(name);
     this.domain = validateFollowedDomain(options.domain);
     const checkpointEvery = options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;

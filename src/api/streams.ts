@@ -1,5 +1,6 @@
 import { RingStoreError } from '../errors.js';
 import { parseAggregateId } from '../model/ids.js';
+import { rejectUnknownOptions } from '../model/known-options.js';
 import { LIMITS } from '../model/limits.js';
 import { validateAggregateType, validateDomain } from '../model/names.js';
 import { validateGetOptions, validateReadOptions } from '../model/queries.js';
@@ -41,6 +42,27 @@ export interface ReadStreamOptions {
   pageSize?: number;
   verifyCrc?: boolean;
 }
+
+const READ_STREAM_OPTIONS: ReadonlySet<string> = new Set([
+  'fromPosition',
+  'toPosition',
+  'limit',
+  'types',
+  'fromTime',
+  'toTime',
+  'atGeneration',
+  'pageSize',
+  'verifyCrc',
+]);
+
+const INSTANCE_STREAM_OPTIONS: ReadonlySet<string> = new Set([
+  'fromVersion',
+  'toVersion',
+  'limit',
+  'atGeneration',
+  'pageSize',
+  'verifyCrc',
+]);
 
 export interface InstanceStreamOptions {
   /** First version to return, inclusive (default 1). */
@@ -192,12 +214,21 @@ class DomainReadStream extends PagedStream implements DomainStream {
 
   constructor(store: EventStore, domain: string, options: ReadStreamOptions) {
     validateDomain(domain);
+    rejectUnknownOptions(options, READ_STREAM_OPTIONS, 'INVALID_QUERY', 'stream option');
     const limit = optionalInteger('limit', options.limit, 0, LIMITS.maxSafeInteger);
     const toPosition = optionalInteger('toPosition', options.toPosition, 0, LIMITS.maxSafeInteger);
     const pageSize = validatePageSize(options.pageSize);
     const generation = resolveCut(store, options.atGeneration);
     // Validate the store-level options now, so a bad option fails at the call, not at first next().
-    const valid = validateReadOptions({ ...options, limit: pageSize, atGeneration: generation });
+    const valid = validateReadOptions({
+      fromPosition: options.fromPosition,
+      types: options.types,
+      fromTime: options.fromTime,
+      toTime: options.toTime,
+      verifyCrc: options.verifyCrc,
+      limit: pageSize,
+      atGeneration: generation,
+    });
     super(generation, limit);
     this.#store = store;
     this.#domain = domain;
@@ -262,12 +293,19 @@ class InstanceReadStream extends PagedStream implements InstanceStream {
     options: InstanceStreamOptions,
   ) {
     validateDomain(domain);
+    rejectUnknownOptions(options, INSTANCE_STREAM_OPTIONS, 'INVALID_QUERY', 'stream option');
     validateAggregateType(aggregateType);
     const aggregateId = parseAggregateId(id);
     const limit = optionalInteger('limit', options.limit, 0, LIMITS.maxSafeInteger);
     const pageSize = validatePageSize(options.pageSize);
     const generation = resolveCut(store, options.atGeneration);
-    const valid = validateGetOptions({ ...options, limit: pageSize, atGeneration: generation });
+    const valid = validateGetOptions({
+      fromVersion: options.fromVersion,
+      toVersion: options.toVersion,
+      verifyCrc: options.verifyCrc,
+      limit: pageSize,
+      atGeneration: generation,
+    });
     super(generation, limit);
     this.#store = store;
     this.#domain = domain;

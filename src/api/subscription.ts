@@ -1,4 +1,5 @@
 import { hasCode, RingStoreError } from '../errors.js';
+import { rejectUnknownOptions } from '../model/known-options.js';
 import { validateDomain } from '../model/names.js';
 import { validateReadOptions } from '../model/queries.js';
 import type { StoredEvent } from '../types.js';
@@ -101,7 +102,18 @@ export interface ValidSubscribeOptions {
 }
 
 /** Validates every option of subscribe() (INVALID_QUERY, INVALID_NAME, INVALID_OPTION). */
+const SUBSCRIBE_OPTIONS: ReadonlySet<string> = new Set([
+  'fromPosition',
+  'types',
+  'pageSize',
+  'signal',
+  'idleCheckMs',
+  'endWhenCaughtUp',
+  'onCaughtUp',
+]);
+
 export function validateSubscribeOptions(options: SubscribeOptions): ValidSubscribeOptions {
+  rejectUnknownOptions(options, SUBSCRIBE_OPTIONS, 'INVALID_OPTION', 'subscribe option');
   const pageSize = validatePageSize(options.pageSize);
   const { fromPosition } = options;
   const valid = validateReadOptions({

@@ -3,6 +3,7 @@ import type { EventInput, ExpectedVersion, PutOptions, ValidEvent } from '../typ
 import type { AggregateIdInput } from './event-store.js';
 import { EMPTY_BYTES, validateExpectedVersion } from './events.js';
 import { parseAggregateId } from './ids.js';
+import { rejectUnknownOptions } from './known-options.js';
 import { LIMITS } from './limits.js';
 import { validateAggregateType, validateDomain, validateEventType } from './names.js';
 
@@ -191,11 +192,11 @@ export class PutValidator {
   }
 }
 
+const PUT_OPTIONS: ReadonlySet<string> = new Set(['expectedVersion', 'idempotencyKey']);
+
 export function validatePutOptions(options: unknown): ValidPutOptions {
   if (options === undefined) return { expectedVersion: 'any', idempotencyKey: undefined };
-  if (typeof options !== 'object' || options === null) {
-    throw new RingStoreError('INVALID_BATCH', 'put options must be an object');
-  }
+  rejectUnknownOptions(options, PUT_OPTIONS, 'INVALID_BATCH', 'put option');
   const { expectedVersion, idempotencyKey } = options as PutOptions;
   return {
     expectedVersion: validateExpectedVersion(expectedVersion),

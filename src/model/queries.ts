@@ -1,5 +1,6 @@
 import { RingStoreError } from '../errors.js';
 import type { GetOptions, ReadOptions } from '../types.js';
+import { rejectUnknownOptions } from './known-options.js';
 import { LIMITS } from './limits.js';
 import { validateEventType } from './names.js';
 
@@ -49,12 +50,37 @@ function integerOption(name: string, value: unknown, min: number, max: number, f
   return value;
 }
 
-function optionsObject(options: unknown): Record<string, unknown> {
+const GET_OPTIONS: ReadonlySet<string> = new Set([
+  'direction',
+  'fromVersion',
+  'toVersion',
+  'limit',
+  'atGeneration',
+  'verifyCrc',
+]);
+const READ_OPTIONS: ReadonlySet<string> = new Set([
+  'fromPosition',
+  'limit',
+  'types',
+  'fromTime',
+  'toTime',
+  'atGeneration',
+  'verifyCrc',
+]);
+
+function optionsObject(options: unknown, known: ReadonlySet<string>): Record<string, unknown> {
   if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null) {
-    throw new RingStoreError('INVALID_QUERY', 'read options must be an object');
-  }
+  rejectUnknownOptions(options, known, 'INVALID_QUERY', 'read option');
   return options as Record<string, unknown>;
+}
+
+/** `verifyCrc`: a boolean, absent is false. */
+function verifyCrcOption(value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') {
+    throw new RingStoreError('INVALID_QUERY', 'verifyCrc must be true or false', { option: 'verifyCrc' });
+  }
+  return value;
 }
 
 /** A log position given on its own (a consumer's nextPosition): an integer from 0 to 2^53-1. */
@@ -75,7 +101,7 @@ export function validateDirection(value: unknown): ReadDirection {
 }
 
 export function validateInstanceRead(options?: GetOptions): ValidInstanceRead {
-  const o = optionsObject(options);
+  const o = optionsObject(options, GET_OPTIONS);
   const max = LIMITS.maxSafeInteger;
   const infinity = Number.POSITIVE_INFINITY;
   const direction = validateDirection(o.direction);
@@ -90,7 +116,7 @@ export function validateInstanceRead(options?: GetOptions): ValidInstanceRead {
       : integerOption('toVersion', o.toVersion, 0, max, infinity),
     limit: integerOption('limit', o.limit, 0, max, infinity),
     atGeneration: integerOption('atGeneration', o.atGeneration, 0, max, infinity),
-    verifyCrc: o.verifyCrc === true,
+    verifyCrc: verifyCrcOption(o.verifyCrc),
   };
 }
 
@@ -109,7 +135,7 @@ export function validateGetOptions(options?: GetOptions): ValidGetOptions {
 }
 
 export function validateReadOptions(options?: ReadOptions): ValidReadOptions {
-  const o = optionsObject(options);
+  const o = optionsObject(options, READ_OPTIONS);
   const max = LIMITS.maxSafeInteger;
   let types: Set<string> | undefined;
   if (o.types !== undefined) {
@@ -127,6 +153,6 @@ export function validateReadOptions(options?: ReadOptions): ValidReadOptions {
     fromTime: integerOption('fromTime', o.fromTime, 0, max, Number.NEGATIVE_INFINITY),
     toTime: integerOption('toTime', o.toTime, 0, max, Number.POSITIVE_INFINITY),
     atGeneration: integerOption('atGeneration', o.atGeneration, 0, max, Number.POSITIVE_INFINITY),
-    verifyCrc: o.verifyCrc === true,
+    verifyCrc: verifyCrcOption(o.verifyCrc),
   };
 }
