@@ -60,6 +60,9 @@ describe('hostile and invalid JSON bodies', () => {
     ['negative version', '{"events":[{"type":"A"}],"expectedVersion":-1}', 'INVALID_VERSION'],
     ['huge version', '{"events":[{"type":"A"}],"expectedVersion":1e400}', 'INVALID_VERSION'],
     ['unsafe version', '{"events":[{"type":"A"}],"expectedVersion":9007199254740993}', 'INVALID_VERSION'],
+    // JSON.stringify would store these numbers (Infinity once parsed) as null.
+    ['data number past a double', '{"events":[{"type":"A","data":1e999}]}', 'INVALID_EVENT'],
+    ['nested number past a double', '{"events":[{"type":"A","metadata":{"a":[-1E400]}}]}', 'INVALID_EVENT'],
     ['version as string', '{"events":[{"type":"A"}],"expectedVersion":"1"}', 'INVALID_VERSION'],
     ['version null', '{"events":[{"type":"A"}],"expectedVersion":null}', 'INVALID_VERSION'],
     ['empty idempotency key', '{"events":[{"type":"A"}],"idempotencyKey":""}', 'INVALID_IDEMPOTENCY_KEY'],

@@ -13,9 +13,9 @@ export class JsonText {
     readonly text: string,
   ) {}
 
-  /** The compact JSON text that is stored for this value. */
-  compact(): string {
-    return JSON.stringify(JSON.parse(this.text));
+  /** The compact JSON text that is stored for this value (`replacer` as JSON.stringify's). */
+  compact(replacer?: (key: string, value: unknown) => unknown): string {
+    return JSON.stringify(JSON.parse(this.text), replacer);
   }
 }
 

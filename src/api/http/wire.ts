@@ -100,12 +100,12 @@ export function decodeEvents(value: unknown): EventInput[] {
     events[index] = event;
     const wire = value[index] as Record<string, unknown>;
     if (event.data === undefined) {
-      const text = compactJson(wire.data);
+      const text = compactJson(wire.data, index, 'data');
       texts[2 * index] = text;
       joined += text;
     }
     if (event.metadata === undefined) {
-      const text = compactJson(wire.metadata);
+      const text = compactJson(wire.metadata, index, 'metadata');
       texts[2 * index + 1] = text;
       joined += text;
     }
@@ -128,12 +128,32 @@ export function decodeEvents(value: unknown): EventInput[] {
   return events;
 }
 
+/** Thrown by finiteNumbers inside JSON.stringify; never leaves compactJson. */
+const NOT_FINITE = new Error('a number JSON cannot hold');
+
+/** JSON.stringify's replacer for stored values: Infinity (from `1e999`) would become `null`. */
+function finiteNumbers(_key: string, value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isFinite(value)) throw NOT_FINITE;
+  return value;
+}
+
 /**
- * The stored text of a `data` or `metadata` value. JSON.stringify cannot throw here: the values came
- * from JSON.parse or a scan of parseEventsBody and passed the depth check.
+ * The stored text of a `data` or `metadata` value. The values came from JSON.parse or a scan of
+ * parseEventsBody and passed the depth check; a number too large for a double is refused, where
+ * JSON.stringify would store it as `null`.
  */
-function compactJson(value: unknown): string {
-  return value instanceof JsonText ? value.compact() : (JSON.stringify(value) as string);
+function compactJson(value: unknown, index: number, field: 'data' | 'metadata'): string {
+  try {
+    return value instanceof JsonText
+      ? value.compact(finiteNumbers)
+      : (JSON.stringify(value, finiteNumbers) as string);
+  } catch (err) {
+    if (err !== NOT_FINITE) throw err;
+    throw invalidEvent(
+      index,
+      `${field} holds a number too large for a double, which JSON would store as null`,
+    );
+  }
 }
 
 /**
