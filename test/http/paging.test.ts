@@ -151,7 +151,7 @@ describe(`instancePage (seed ${SEED})`, () => {
       const version = int(50);
       const fromVersion = 1 + int(55);
       const toVersion = random() < 0.5 ? undefined : int(60);
-      const limit = 1 + int(20);
+      const limit = int(21);
       const end = Math.min(toVersion ?? version, version);
       const versions: number[] = [];
       for (let v = fromVersion; v <= end && versions.length < limit; v++) versions.push(v);
@@ -161,13 +161,17 @@ describe(`instancePage (seed ${SEED})`, () => {
       };
       const page = instancePage(result, {
         direction: 'forward',
+        fromVersion,
         toVersion: toVersion ?? Number.POSITIVE_INFINITY,
+        limit,
       });
       const context = `seed ${SEED} round ${round}: version ${version}, from ${fromVersion}, to ${toVersion}, limit ${limit}`;
-      const remaining = (versions.at(-1) ?? end) < end;
+      // limit 0 reads the version alone: more remain whenever the range holds an event.
+      const remaining = limit === 0 ? fromVersion <= end : (versions.at(-1) ?? end) < end;
       expect(page.complete, context).toBe(!remaining);
       expect(page.lastVersion, context).toBe(versions.at(-1));
-      expect(page.nextVersion, context).toBe(remaining ? (versions.at(-1) as number) + 1 : undefined);
+      const next = limit === 0 ? fromVersion : (versions.at(-1) as number) + 1;
+      expect(page.nextVersion, context).toBe(remaining ? next : undefined);
     }
   });
 
@@ -178,7 +182,7 @@ describe(`instancePage (seed ${SEED})`, () => {
       const version = int(50);
       const fromVersion = random() < 0.5 ? undefined : int(55);
       const toVersion = 1 + int(30);
-      const limit = 1 + int(20);
+      const limit = int(21);
       const versions: number[] = [];
       for (let v = Math.min(fromVersion ?? version, version); v >= toVersion && versions.length < limit; v--)
         versions.push(v);
@@ -186,12 +190,20 @@ describe(`instancePage (seed ${SEED})`, () => {
         version,
         events: versions.map((v) => ({ version: v }) as StoredEvent),
       };
-      const page = instancePage(result, { direction: 'backward', toVersion });
+      const page = instancePage(result, {
+        direction: 'backward',
+        fromVersion: fromVersion ?? Number.POSITIVE_INFINITY,
+        toVersion,
+        limit,
+      });
       const context = `seed ${SEED + 1} round ${round}: version ${version}, from ${fromVersion}, to ${toVersion}, limit ${limit}`;
-      const remaining = versions.length > 0 && (versions.at(-1) as number) > toVersion;
+      const start = Math.min(fromVersion ?? version, version);
+      const remaining =
+        limit === 0 ? start >= toVersion : versions.length > 0 && (versions.at(-1) as number) > toVersion;
       expect(page.complete, context).toBe(!remaining);
       expect(page.lastVersion, context).toBe(versions.at(-1));
-      expect(page.nextVersion, context).toBe(remaining ? (versions.at(-1) as number) - 1 : undefined);
+      const next = limit === 0 ? start : (versions.at(-1) as number) - 1;
+      expect(page.nextVersion, context).toBe(remaining ? next : undefined);
     }
   });
 });

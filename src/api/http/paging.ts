@@ -21,10 +21,10 @@ export interface InstancePage {
  */
 export function instancePage(
   result: InstanceEvents,
-  read: Pick<ValidInstanceRead, 'direction' | 'toVersion'>,
+  read: Pick<ValidInstanceRead, 'direction' | 'fromVersion' | 'toVersion' | 'limit'>,
 ): InstancePage {
   const last = result.events.at(-1)?.version;
-  if (last === undefined) return { complete: true };
+  if (last === undefined) return read.limit === 0 ? pageOfNone(result.version, read) : { complete: true };
   if (read.direction === 'backward') {
     return last <= read.toVersion
       ? { lastVersion: last, complete: true }
@@ -34,4 +34,21 @@ export function instancePage(
   return last >= end
     ? { lastVersion: last, complete: true }
     : { lastVersion: last, complete: false, nextVersion: last + 1 };
+}
+
+/**
+ * A page with `limit` 0 (a read of the version alone): complete only when the range holds no
+ * event, else it continues where the range starts.
+ */
+function pageOfNone(
+  version: number,
+  read: Pick<ValidInstanceRead, 'direction' | 'fromVersion' | 'toVersion'>,
+): InstancePage {
+  const start =
+    read.direction === 'backward' ? Math.min(read.fromVersion, version) : Math.max(1, read.fromVersion);
+  const holds =
+    read.direction === 'backward'
+      ? start >= Math.max(1, read.toVersion)
+      : start <= Math.min(read.toVersion, version);
+  return holds ? { complete: false, nextVersion: start } : { complete: true };
 }
