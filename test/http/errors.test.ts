@@ -372,6 +372,26 @@ describe('request ids', () => {
     expect(caught).toMatchObject({ code: 'VERSION_CONFLICT', details: { actualVersion: 0 } });
     expect((caught as RingStoreError).details.requestId).toEqual(expect.any(String));
   });
+
+  it('the client refuses misspelt options as the embedded API does, before any request', async () => {
+    const server = await http.start();
+    const client = new HttpEventStore(server.url);
+    try {
+      await client.put('d', 'a', 1n, [{ type: 'A' }]);
+      await expect(
+        client.put('d', 'a', 1n, [{ type: 'B' }], { expectedversion: 0 } as never),
+      ).rejects.toMatchObject({ code: 'INVALID_BATCH', details: { option: 'expectedversion' } });
+      await expect(client.get('d', 'a', 1n, { fromversion: 2 } as never)).rejects.toMatchObject({
+        code: 'INVALID_QUERY',
+      });
+      await expect(client.read('d', { Types: ['A'] } as never)).rejects.toMatchObject({
+        code: 'INVALID_QUERY',
+      });
+      expect((await client.get('d', 'a', 1n)).version).toBe(1);
+    } finally {
+      await client.close();
+    }
+  });
 });
 
 describe('every catalog code', () => {

@@ -2,6 +2,8 @@ import { fromWire, RingStoreError, type WireError } from '../../errors.js';
 import { type CommitListener, CommitWatchers } from '../../model/commit-watchers.js';
 import { KeyGenerator, parseAggregateId } from '../../model/ids.js';
 import { LIMITS } from '../../model/limits.js';
+import { validatePutOptions } from '../../model/put-validator.js';
+import { validateInstanceRead, validateReadOptions } from '../../model/queries.js';
 import type {
   DomainReadResult,
   Durability,
@@ -109,6 +111,8 @@ export class HttpEventStore implements EventStore {
     options: PutOptions = {},
   ): Promise<PutResult> {
     this.#assertOpen();
+    // As embedded: a misspelt option is refused here (the server would never see it).
+    validatePutOptions(options);
     const url = new URL(`${this.#instancePath(domain, aggregateType, id)}/events`);
     const body = {
       events: events.map((event, index) => ({
@@ -144,6 +148,7 @@ export class HttpEventStore implements EventStore {
     options: GetOptions = {},
   ): Promise<InstanceEvents> {
     this.#assertOpen();
+    validateInstanceRead(options);
     const aggregateId = typeof id === 'bigint' ? id : parseAggregateId(id);
     const wanted = options.limit ?? Number.POSITIVE_INFINITY;
     const events: StoredEvent[] = [];
@@ -174,6 +179,7 @@ export class HttpEventStore implements EventStore {
 
   async read(domain: string, options: ReadOptions = {}): Promise<DomainReadResult> {
     this.#assertOpen();
+    validateReadOptions(options);
     const url = new URL(`${this.#base}/v1/domains/${encodeURIComponent(domain)}/events`);
     setQuery(url, 'fromPosition', options.fromPosition);
     setQuery(url, 'limit', options.limit);
