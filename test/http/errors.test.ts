@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -391,6 +392,41 @@ describe('request ids', () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+/** Sends `request` as raw bytes and returns everything the server answers until it closes. */
+function rawExchange(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
+describe('requests the HTTP parser refuses', () => {
+  it('get the API error shape, 400 BAD_REQUEST, and nothing is stored', async () => {
+    const { port } = await start();
+    const requests = [
+      `POST ${PATH} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: abc\r\n\r\n{}`,
+      `POST ${PATH} HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}`,
+      `GET /v1/domains HTTP/1.1\r\nbad header: 1\r\n\r\n`,
+      `GET /v1/domains HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    ];
+    for (const request of requests) {
+      const answer = await rawExchange(port, request);
+      const [head = '', body = ''] = answer.split('\r\n\r\n');
+      expect(head.split('\r\n')[0], request.slice(0, 60)).toBe('HTTP/1.1 400 Bad Request');
+      expect(JSON.parse(body)).toEqual({
+        error: { code: 'BAD_REQUEST', message: 'the HTTP request is malformed' },
+      });
+    }
+    expectNothingStored();
   });
 });
 

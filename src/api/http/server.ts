@@ -1,4 +1,4 @@
-import { PassThrough, Readable } from 'node:stream';
+import { type Duplex, PassThrough, Readable } from 'node:stream';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -98,6 +98,9 @@ export async function createHttpServer(
     frameworkErrors: (error, _request, reply) => {
       void routes?.sendError(reply, toRingStoreError(error));
     },
+    // A request node's HTTP parser refuses (bad Content-Length or chunking, a header it cannot
+    // read, oversized headers) never reaches fastify: it is answered here, in the API's shape.
+    clientErrorHandler: answerUnparsable,
   });
   app.server.headersTimeout = o.headersTimeoutMs;
   app.server.maxConnections = o.maxConnections;
@@ -477,4 +480,16 @@ function queryFlag(query: Query, name: string): boolean | undefined {
   if (raw === 'true') return true;
   if (raw === 'false') return false;
   throw new RingStoreError('INVALID_QUERY', `${name} must be true or false`, { option: name });
+}
+
+/** The answer to a request the HTTP parser refused: the API's error shape, then the connection ends. */
+function answerUnparsable(_error: Error, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: publicError(new RingStoreError('BAD_REQUEST')) });
+  socket.end(
+    `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
