@@ -205,6 +205,9 @@ describe('limits and content types', () => {
       'application/x-www-form-urlencoded',
       'application/jsonx',
       'application/x-ndjson',
+      // A body declared in another charset would be stored as other characters.
+      'application/json; charset=iso-8859-1',
+      'application/json;charset="windows-1252"',
     ]) {
       expectRejected(
         await rawRequest(port, 'POST', PATH, { headers: { 'content-type': type }, body }),
@@ -222,6 +225,14 @@ describe('limits and content types', () => {
       (
         await rawRequest(port, 'POST', PATH, {
           headers: { 'content-type': 'application/json; charset=utf-8' },
+          body,
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await rawRequest(port, 'POST', PATH, {
+          headers: { 'content-type': 'Application/JSON; Charset="UTF-8"' },
           body,
         })
       ).status,

@@ -215,9 +215,18 @@ export function mountRoutes(
         done();
         return;
       }
-      const essence = typeof header === 'string' ? (header.split(';')[0] as string).trim().toLowerCase() : '';
-      if (essence === type) done();
-      else done(new RingStoreError('UNSUPPORTED_MEDIA_TYPE', `this route accepts ${type} only`));
+      const [essence = '', ...parameters] = typeof header === 'string' ? header.toLowerCase().split(';') : [];
+      if (essence.trim() !== type) {
+        done(new RingStoreError('UNSUPPORTED_MEDIA_TYPE', `this route accepts ${type} only`));
+        return;
+      }
+      // Bodies are UTF-8: text declared in another charset would be stored as other characters.
+      const charset = parameters.map((p) => p.trim()).find((p) => p.startsWith('charset='));
+      if (charset !== undefined && !UTF8_CHARSETS.has(charset.slice('charset='.length).replaceAll('"', ''))) {
+        done(new RingStoreError('UNSUPPORTED_MEDIA_TYPE', `this route accepts ${type} in UTF-8 only`));
+        return;
+      }
+      done();
     };
   }
 
@@ -481,6 +490,9 @@ function queryFlag(query: Query, name: string): boolean | undefined {
   if (raw === 'false') return false;
   throw new RingStoreError('INVALID_QUERY', `${name} must be true or false`, { option: name });
 }
+
+/** The charset parameters a body may declare: it is read as UTF-8. */
+const UTF8_CHARSETS: ReadonlySet<string> = new Set(['utf-8', 'utf8']);
 
 /** The answer to a request the HTTP parser refused: the API's error shape, then the connection ends. */
 function answerUnparsable(_error: Error, socket: Duplex): void {
