@@ -21,6 +21,7 @@ import {
   type BackupReport,
   refuseExistingTarget,
   refuseNestedTarget,
+  validateBackupOptions,
   writeBackup,
 } from '../storage/backup.js';
 import type { LogCut } from '../storage/log-cut.js';
@@ -410,6 +411,7 @@ export class RingEngine {
     if (this.#closing || this.#closed) throw new RingStoreError('STORE_CLOSED');
     if (this.#failure) throw this.#failure;
     refuseNestedTarget(this.options.dir, to);
+    validateBackupOptions(options);
     refuseExistingTarget(to);
     const cut = await this.#requestCut();
     return writeBackup(this.options.dir, cut, to, options);

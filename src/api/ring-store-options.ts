@@ -180,7 +180,9 @@ export function resolveRingStoreOptions(options: unknown): ResolvedRingStoreOpti
   for (const key of Object.keys(o)) {
     if (!KNOWN.has(key)) throw invalid(key, 'unknown option');
   }
-  if (typeof o.dir !== 'string' || o.dir.length === 0) throw invalid('dir', 'must be a non-empty path');
+  if (typeof o.dir !== 'string' || o.dir.length === 0 || o.dir.includes('\0')) {
+    throw invalid('dir', 'must be a non-empty path without NUL');
+  }
   const ringBytes = integer(o, 'ringBytes');
   if (!isPowerOfTwo(ringBytes)) throw invalid('ringBytes', 'must be a power of two');
   return Object.freeze({

@@ -1,3 +1,4 @@
+import { RingStoreError } from '../errors.js';
 import type { CommitNotice } from './event-store.js';
 
 export type CommitListener = (notice: CommitNotice) => void;
@@ -15,6 +16,9 @@ export class CommitWatchers {
   }
 
   add(listener: CommitListener): () => void {
+    if (typeof listener !== 'function') {
+      throw new RingStoreError('INVALID_OPTION', 'watch() takes a function', { option: 'listener' });
+    }
     this.#listeners.add(listener);
     return () => {
       this.#listeners.delete(listener);

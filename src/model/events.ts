@@ -20,8 +20,16 @@ export function validateExpectedVersion(value: unknown): ExpectedVersion {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
   throw new RingStoreError(
     'INVALID_VERSION',
-    `invalid expectedVersion ${JSON.stringify(value) ?? String(value)}: use 'any', 'none', 'exists' or an integer >= 0`,
+    `invalid expectedVersion ${describeValue(value)}: use 'any', 'none', 'exists' or an integer >= 0`,
   );
+}
+
+/** A refused value as a message shows it: strings quoted, every other kind as String() writes it. */
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 40));
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
 }
 
 /**

@@ -2,8 +2,9 @@ import { constants as fsConstants, lstatSync, mkdirSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { RingStoreError } from '../errors.js';
+import { rejectUnknownOptions } from '../model/known-options.js';
 import { removeIncompleteMarker, writeIncompleteMarker } from './build-marker.js';
-import { realFileIO } from './file-io.js';
+import { isUnusablePath, realFileIO } from './file-io.js';
 import { INDEX_FILE, joinPath, REGISTRY_FILE, segmentFileName } from './format.js';
 import type { LogCut } from './log-cut.js';
 import { SEGMENT_HEADER_BYTES } from './segment-header.js';
@@ -29,6 +30,21 @@ export interface BackupOptions {
   /** Hard-link sealed segments when the target is on the same file system (default true). */
   link?: boolean;
   onProgress?: (progress: BackupProgress) => void;
+}
+
+const BACKUP_OPTIONS: ReadonlySet<string> = new Set(['link', 'onProgress']);
+
+/** Checks the options of a backup (INVALID_OPTION naming the one that is wrong). */
+export function validateBackupOptions(options: unknown): BackupOptions {
+  rejectUnknownOptions(options, BACKUP_OPTIONS, 'INVALID_OPTION', 'backup option');
+  const { link, onProgress } = options as BackupOptions;
+  if (link !== undefined && typeof link !== 'boolean') {
+    throw new RingStoreError('INVALID_OPTION', 'link must be true or false', { option: 'link' });
+  }
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new RingStoreError('INVALID_OPTION', 'onProgress must be a function', { option: 'onProgress' });
+  }
+  return options as BackupOptions;
 }
 
 export interface BackupProgress {
@@ -96,22 +112,10 @@ export function refuseExistingTarget(to: string): void {
   });
 }
 
-/** What the system says when a path cannot be a new directory: the caller named a wrong target. */
-const TARGET_ERRORS = new Set([
-  'ENOENT',
-  'ENOTDIR',
-  'EACCES',
-  'EPERM',
-  'EROFS',
-  'ENAMETOOLONG',
-  'ELOOP',
-  'EEXIST',
-]);
-
 /** A target the system refuses to create, as INVALID_OPTION naming it; other errors as they are. */
 function unusableTarget(to: string, err: unknown): unknown {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (typeof code !== 'string' || !TARGET_ERRORS.has(code)) return err;
+  if (!isUnusablePath(err)) return err;
+  const { code } = err as NodeJS.ErrnoException;
   return new RingStoreError(
     'INVALID_OPTION',
     `the target ${to} cannot be created as a new directory (${code})`,

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { RingStoreError } from '../errors.js';
+import { isUnusablePath } from './file-io.js';
 
 const LOCK_FILE = 'LOCK';
 
@@ -39,7 +40,17 @@ export class DirectoryLock {
   }
 
   static acquire(dir: string): DirectoryLock {
-    fs.mkdirSync(dir, { recursive: true });
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      // A file where the directory (or one of its parents) should be, no permission, and the like:
+      // the caller named a directory that cannot be one.
+      if (!isUnusablePath(err)) throw err;
+      const { code } = err as NodeJS.ErrnoException;
+      throw new RingStoreError('INVALID_OPTION', `the data directory ${dir} cannot be created (${code})`, {
+        option: 'dir',
+      });
+    }
     const path = join(dir, LOCK_FILE);
     const self = currentOwner();
     for (let attempt = 0; attempt < 2; attempt++) {

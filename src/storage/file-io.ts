@@ -155,3 +155,21 @@ export function readWholeFile(io: FileIO, path: string): Uint8Array {
     io.close(fd);
   }
 }
+
+/** What the system says when a path cannot be made a directory: the caller named a wrong path. */
+const UNUSABLE_PATH: ReadonlySet<string> = new Set([
+  'EEXIST',
+  'ENOTDIR',
+  'ENOENT',
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'ENAMETOOLONG',
+  'ELOOP',
+]);
+
+/** Whether `err` says that a path cannot be made a directory (as opposed to an I/O failure). */
+export function isUnusablePath(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && UNUSABLE_PATH.has(code);
+}

@@ -23,6 +23,7 @@ import {
   type BackupReport,
   refuseExistingTarget,
   refuseNestedTarget,
+  validateBackupOptions,
   writeBackup,
 } from './backup.js';
 import { DirectoryLock } from './directory-lock.js';
@@ -187,6 +188,7 @@ export class StorageEngine implements EventStore {
   async backup(to: string, options: BackupOptions = {}): Promise<BackupReport> {
     this.#assertOpen();
     refuseNestedTarget(this.#dir, to);
+    validateBackupOptions(options);
     refuseExistingTarget(to);
     this.#flush();
     const cut = this.#writer.cut();

@@ -1,9 +1,14 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { consumer } from '../../src/api/consumer.js';
+import { RingStore } from '../../src/api/ring-store.js';
 import { instanceStream, readStream } from '../../src/api/streams.js';
 import { subscribe } from '../../src/api/subscription.js';
 import { RingStoreError } from '../../src/errors.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
+import { StorageEngine } from '../../src/storage/storage-engine.js';
 
 /** The error `act` throws or rejects with, as code and details. */
 async function refusal(act: () => unknown): Promise<{ code: string; details: object } | undefined> {
@@ -58,5 +63,42 @@ describe('a misspelt option is an error naming it, never a check silently skippe
     const subscription = subscribe(store, 'd', { fromPosition: 0, endWhenCaughtUp: true });
     await subscription.close();
     expect(readStream(store, 'd', { toPosition: 5, pageSize: 10 })).toBeDefined();
+  });
+});
+
+describe('arguments of the wrong kind get a catalog code, not a TypeError', () => {
+  it('expectedVersion, watch listeners, backup options and data directories', async () => {
+    const store = new MemoryEventStore();
+    for (const expectedVersion of [1n, Number.NaN, { v: 1 }]) {
+      expect(
+        await refusal(() => store.put('d', 't', 1, [{ type: 'A' }], { expectedVersion } as never)),
+      ).toMatchObject({ code: 'INVALID_VERSION' });
+    }
+    expect(await refusal(() => store.watch('not a function' as never))).toMatchObject({
+      code: 'INVALID_OPTION',
+    });
+    const root = mkdtempSync(join(tmpdir(), 'ringstore-kinds-'));
+    try {
+      const file = join(root, 'a-file');
+      writeFileSync(file, 'x');
+      for (const dir of [file, join(file, 'below'), join(root, 'x\0y')]) {
+        expect(await refusal(() => RingStore.open({ dir })), dir).toMatchObject({
+          code: 'INVALID_OPTION',
+          details: { option: 'dir' },
+        });
+      }
+      const engine = StorageEngine.open(join(root, 'store'));
+      try {
+        for (const options of [{ link: 'yes' }, { onProgress: 5 }, { links: false }, null]) {
+          expect(await refusal(() => engine.backup(join(root, 'copy'), options as never))).toMatchObject({
+            code: 'INVALID_OPTION',
+          });
+        }
+      } finally {
+        await engine.close();
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
