@@ -35,9 +35,12 @@ function describeParseError(err: NodeJS.ErrnoException): string {
       return `unexpected argument ${JSON.stringify(quoted ?? '')}`;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
       const flag = /(--[a-z-]+)/.exec(err.message)?.[1];
-      return flag && /argument missing/.test(err.message)
-        ? `${flag} needs a value`
-        : `${flag ?? 'an option'} takes no value`;
+      if (flag && /argument missing/.test(err.message)) return `${flag} needs a value`;
+      // The next argument starts with a dash: a forgotten value, or a negative one.
+      if (flag && /ambiguous/.test(err.message)) {
+        return `${flag} needs a value (one that starts with a dash is written ${flag}=-…)`;
+      }
+      return `${flag ?? 'an option'} takes no value`;
     }
     default:
       return (err.message ?? String(err)).split('\n')[0] as string;

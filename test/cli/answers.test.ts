@@ -83,6 +83,11 @@ describe('errors: one line, no stack trace, non-zero exit, nothing created', () 
     ['verify without --dir', () => ['verify'], /verify needs --dir DIR/],
     ['--dir without a value', () => ['inspect', '--dir'], /--dir needs a value/],
     [
+      'a flag whose value starts with a dash',
+      () => ['serve', '--port', '-1'],
+      /--port needs a value \(one that starts with a dash is written --port=-…\)/,
+    ],
+    [
       'an unknown verify option',
       (s) => ['verify', '--dir', join(s, 'store'), '--fast'],
       /unknown option --fast/,

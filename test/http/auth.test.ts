@@ -51,6 +51,14 @@ describe('bearer tokens', () => {
 
   it('grants exactly the scopes of the token, per domain; 403 otherwise', async () => {
     const { port } = await start();
+    // The scheme is case-insensitive; the token is not.
+    for (const scheme of ['bearer', 'BEARER', 'BeArEr']) {
+      const headers = { authorization: `${scheme} writer-secret` };
+      expect((await postJson(port, EVENTS, { events: [{ type: 'A' }] }, headers)).status, scheme).toBe(201);
+    }
+    expect((await postJson(port, EVENTS, { events: [{ type: 'A' }] }, bearer('WRITER-SECRET'))).status).toBe(
+      401,
+    );
     expect((await postJson(port, EVENTS, { events: [{ type: 'A' }] }, bearer('writer-secret'))).status).toBe(
       201,
     );

@@ -73,7 +73,8 @@ export class TokenAuthority {
    */
   authenticate(header: string | undefined): Principal | undefined {
     if (header === undefined || header.length > 1024) return undefined;
-    const match = /^Bearer ([\x21-\x7e]+)$/.exec(header);
+    // The scheme is case-insensitive (RFC 9110, 11.1); the token is compared exactly.
+    const match = /^[Bb][Ee][Aa][Rr][Ee][Rr] ([\x21-\x7e]+)$/.exec(header);
     if (!match) return undefined;
     const digest = createHash('sha256')
       .update(match[1] as string, 'utf8')
