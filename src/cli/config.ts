@@ -151,10 +151,11 @@ function invalid(message: string): RingStoreError {
   return new RingStoreError('INVALID_OPTION', message);
 }
 
-function integer(name: string, raw: string | undefined, min: number, max: number): number | undefined {
+/** `label`: where the value came from, as messages name it (`--port`, or `RINGSTORE_PORT (--port)`). */
+function integer(label: string, raw: string | undefined, min: number, max: number): number | undefined {
   if (raw === undefined) return undefined;
   if (!/^[0-9]+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    throw invalid(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    throw invalid(`${label} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   }
   return Number(raw);
 }
@@ -170,12 +171,14 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     argv,
     Object.fromEntries(SERVE_OPTIONS.map((o) => [o.flag, { type: o.type }])),
   );
+  const specOf = (flag: string) => SERVE_OPTIONS.find((o) => o.flag === flag) as OptionSpec;
   const pick = (flag: string): string | undefined => {
-    const spec = SERVE_OPTIONS.find((o) => o.flag === flag) as OptionSpec;
     const value = values[flag];
     if (typeof value === 'string') return value;
-    return env[spec.env];
+    return env[specOf(flag).env];
   };
+  const label = (flag: string): string =>
+    typeof values[flag] === 'string' ? `--${flag}` : `${specOf(flag).env} (--${flag})`;
   const flagOrEnv = (flag: string, name: string): boolean => {
     const raw = env[name];
     if (raw !== undefined && !['1', 'true', '0', 'false', ''].includes(raw)) {
@@ -185,7 +188,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   };
   const durability = pick('durability') ?? 'fsync';
   if (durability !== 'fsync' && durability !== 'write' && durability !== 'none') {
-    throw invalid(`--durability must be fsync, write or none, got ${JSON.stringify(durability)}`);
+    throw invalid(`${label('durability')} must be fsync, write or none, got ${JSON.stringify(durability)}`);
   }
   const {
     ringBytes: ringBounds,
@@ -194,35 +197,37 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     indexCacheBytes: indexCacheBounds,
     instanceCacheSize: instanceCacheBounds,
   } = RING_STORE_BOUNDS;
-  const ringBytes = integer('ring-bytes', pick('ring-bytes'), ringBounds.min, ringBounds.max);
+  const ringBytes = integer(label('ring-bytes'), pick('ring-bytes'), ringBounds.min, ringBounds.max);
   if (ringBytes !== undefined && (ringBytes & (ringBytes - 1)) !== 0) {
-    throw invalid(`--ring-bytes must be a power of two, got ${ringBytes}`);
+    throw invalid(`${label('ring-bytes')} must be a power of two, got ${ringBytes}`);
   }
   const logLevel = pick('log-level') ?? 'info';
-  if (!LOG_LEVELS.includes(logLevel)) throw invalid(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  if (!LOG_LEVELS.includes(logLevel))
+    throw invalid(`${label('log-level')} must be one of ${LOG_LEVELS.join(', ')}`);
+  if (pick('dir') === '') throw invalid(`${label('dir')} must not be empty`);
   const host = pick('host') ?? '127.0.0.1';
-  if (host.length === 0) throw invalid('--host must not be empty');
+  if (host.length === 0) throw invalid(`${label('host')} must not be empty`);
   const config: ServeConfig = {
     host,
-    port: integer('port', pick('port'), 0, 65_535) ?? 8080,
+    port: integer(label('port'), pick('port'), 0, 65_535) ?? 8080,
     dir: resolve(pick('dir') ?? './data'),
     durability,
-    crcThreads: integer('crc-threads', pick('crc-threads'), 0, crcBounds.max),
+    crcThreads: integer(label('crc-threads'), pick('crc-threads'), 0, crcBounds.max),
     ringBytes,
     backpressureTimeoutMs: integer(
-      'backpressure-timeout-ms',
+      label('backpressure-timeout-ms'),
       pick('backpressure-timeout-ms'),
       waitBounds.min,
       waitBounds.max,
     ),
     indexCacheBytes: integer(
-      'index-cache-bytes',
+      label('index-cache-bytes'),
       pick('index-cache-bytes'),
       indexCacheBounds.min,
       indexCacheBounds.max,
     ),
     instanceCacheSize: integer(
-      'instance-cache-size',
+      label('instance-cache-size'),
       pick('instance-cache-size'),
       instanceCacheBounds.min,
       instanceCacheBounds.max,
@@ -230,9 +235,9 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     tokens: pick('tokens'),
     insecure: flagOrEnv('insecure', 'RINGSTORE_INSECURE'),
     console: !flagOrEnv('no-console', 'RINGSTORE_NO_CONSOLE'),
-    bodyLimit: integer('body-limit', pick('body-limit'), 1024, 64 * 1024 * 1024) ?? 1024 * 1024,
+    bodyLimit: integer(label('body-limit'), pick('body-limit'), 1024, 64 * 1024 * 1024) ?? 1024 * 1024,
     logLevel,
-    cluster: clusterConfig(pick),
+    cluster: clusterConfig(pick, label),
   };
   if (!isLoopback(config.host) && config.tokens === undefined && !config.insecure) {
     throw invalid(
@@ -242,7 +247,10 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   return Object.freeze(config);
 }
 
-function clusterConfig(pick: (flag: string) => string | undefined): ServeClusterConfig | undefined {
+function clusterConfig(
+  pick: (flag: string) => string | undefined,
+  label: (flag: string) => string,
+): ServeClusterConfig | undefined {
   const nats = pick('nats');
   const nodeId = pick('node-id');
   if (nats === undefined) {
@@ -257,9 +265,9 @@ function clusterConfig(pick: (flag: string) => string | undefined): ServeCluster
   return {
     servers,
     nodeId,
-    replicas: integer('replicas', pick('replicas'), 1, 5),
+    replicas: integer(label('replicas'), pick('replicas'), 1, 5),
     namespace: pick('namespace'),
-    leaseTtlMs: integer('lease-ttl-ms', pick('lease-ttl-ms'), 500, 600_000),
+    leaseTtlMs: integer(label('lease-ttl-ms'), pick('lease-ttl-ms'), 500, 600_000),
   };
 }
 

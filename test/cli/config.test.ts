@@ -74,6 +74,16 @@ describe('ringstore serve configuration', () => {
     ];
     for (const args of bad) expect(() => parseServeConfig(args, {}), args.join(' ')).toThrow(invalid);
     expect(() => parseServeConfig([], { RINGSTORE_PORT: 'x' })).toThrow(invalid);
+    // A value from a variable is named by the variable, one from a flag by the flag.
+    expect(() => parseServeConfig([], { RINGSTORE_PORT: 'abc' })).toThrow(
+      /^RINGSTORE_PORT \(--port\) must be/,
+    );
+    expect(() => parseServeConfig(['--port', 'abc'], { RINGSTORE_PORT: '1' })).toThrow(/^--port must be/);
+    expect(() => parseServeConfig([], { RINGSTORE_DURABILITY: 'maybe' })).toThrow(/^RINGSTORE_DURABILITY/);
+    // An empty RINGSTORE_DIR would have meant the current directory.
+    expect(() => parseServeConfig([], { RINGSTORE_DIR: '' })).toThrow(
+      /RINGSTORE_DIR \(--dir\) must not be empty/,
+    );
     expect(() => parseServeConfig([], { RINGSTORE_INSECURE: 'maybe' })).toThrow(invalid);
   });
 
