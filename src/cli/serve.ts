@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { EventStore } from '../api/event-store.js';
 import { TokenAuthority } from '../api/http/auth.js';
 import { createHttpServer } from '../api/http/server.js';
+import { RingStoreError } from '../errors.js';
 import { startAdminSocket } from './admin-socket.js';
 import type { ServeConfig } from './config.js';
 import type { ServedStore } from './open-store.js';
@@ -50,7 +51,9 @@ export async function startService(
         `index of domain ${rebuild.domain} rebuilt from its log at open (${rebuild.reason}): ${rebuild.batches} batches read`,
       );
     }
-    await app.listen({ host: config.host, port: config.port });
+    await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
+      throw unusableAddress(config.host, config.port, err);
+    });
   } catch (err) {
     await store.close();
     throw err;
@@ -145,4 +148,23 @@ export function exitOnSignals(starting: Promise<RunningService>, options: StopOp
     }, PARENT_CHECK_MS);
     parentTimer.unref();
   }
+}
+
+/** What the system says when it cannot listen where --host and --port point. */
+const LISTEN_REFUSALS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the port is in use',
+  EADDRNOTAVAIL: 'the address is not one of this machine',
+  EACCES: 'the port needs privileges',
+  ENOTFOUND: 'the host name does not resolve',
+  EAI_AGAIN: 'the host name does not resolve',
+};
+
+/** A listen failure the caller's --host or --port caused, as INVALID_OPTION; other errors as they are. */
+function unusableAddress(host: string, port: number, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const why = code === undefined ? undefined : LISTEN_REFUSALS[code];
+  if (why === undefined) return err;
+  return new RingStoreError('INVALID_OPTION', `cannot listen on ${host}:${port}: ${why} (${code})`, {
+    option: code === 'EADDRINUSE' || code === 'EACCES' ? 'port' : 'host',
+  });
 }

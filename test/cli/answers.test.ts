@@ -9,6 +9,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -147,6 +148,28 @@ describe('errors: one line, no stack trace, non-zero exit, nothing created', () 
       expect(JSON.stringify(listTree(scratch))).toBe(before);
     });
   }
+
+  it('answers a port in use as the bad option it is (exit 2), and closes the store it opened', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const { port } = busy.address() as AddressInfo;
+    const dir = join(scratch, 'busy-port');
+    try {
+      const io = capture();
+      const code = await runCli(['serve', '--dir', dir, '--port', String(port)], {});
+      expect(code).toBe(2);
+      expect(io.err()).toMatch(
+        new RegExp(
+          `^ringstore serve: INVALID_OPTION: cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use \\(EADDRINUSE\\)\n$`,
+        ),
+      );
+      // The store it opened was closed: another open takes the directory at once.
+      await (await StorageEngine.open(dir)).close();
+    } finally {
+      busy.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('reports an unexpected failure in one line too (a directory it may not read)', () => {
     const locked = join(scratch, 'unreadable');
