@@ -1,4 +1,5 @@
 import zlib from 'node:zlib';
+import { byteLengthOf } from './model/byte-length.js';
 
 /**
  * The one CRC-32/IEEE of the project (reflected polynomial 0xEDB88320, as zlib and the crc-32
@@ -74,7 +75,6 @@ export function crc32Range(bytes: Uint8Array, start: number, end: number): numbe
  * zlib.crc32's second argument).
  */
 export function crc32(data: Uint8Array, seed = 0): number {
-  return data.byteLength < ZLIB_CRC_THRESHOLD_BYTES
-    ? crc32InPlace(data, 0, data.byteLength, seed)
-    : zlib.crc32(data, seed);
+  const length = byteLengthOf(data);
+  return length < ZLIB_CRC_THRESHOLD_BYTES ? crc32InPlace(data, 0, length, seed) : zlib.crc32(data, seed);
 }

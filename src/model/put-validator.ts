@@ -1,5 +1,6 @@
 import { RingStoreError } from '../errors.js';
 import type { EventInput, ExpectedVersion, PutOptions, ValidEvent } from '../types.js';
+import { byteLengthOf, realByteLength } from './byte-length.js';
 import type { AggregateIdInput } from './event-store.js';
 import { EMPTY_BYTES, validateExpectedVersion } from './events.js';
 import { parseAggregateId } from './ids.js';
@@ -137,7 +138,7 @@ export class PutValidator {
     for (let index = 0; index < count; index++) {
       const event = this.#event(inputs[index], index);
       events[index] = event;
-      total += event.data.byteLength + event.metadata.byteLength;
+      total += byteLengthOf(event.data) + byteLengthOf(event.metadata);
     }
     checkBatchBytes(total);
     return events;
@@ -156,19 +157,22 @@ export class PutValidator {
     let total = 0;
     for (let index = 0; index < count; index++) {
       const input: unknown = inputs[index];
-      const checked =
-        typeof input === 'object' && input !== null ? checkedForm(input as EventInput) : undefined;
+      if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+        throw invalidEvent(index, 'must be an object { type, data }');
+      }
+      const { type, data, metadata, crc } = input as EventInput;
+      const checked = checkedForm(type, data, metadata, crc);
       if (checked) {
         this.eventType(checked.type);
-        const dataBytes = checked.data?.byteLength ?? 0;
-        const metadataBytes = checked.metadata?.byteLength ?? 0;
+        const dataBytes = checked.data === undefined ? 0 : byteLengthOf(checked.data);
+        const metadataBytes = checked.metadata === undefined ? 0 : byteLengthOf(checked.metadata);
         checkEventBytes(dataBytes, index, 'data');
         checkEventBytes(metadataBytes, index, 'metadata');
         total += dataBytes + metadataBytes;
         events[index] = checked;
       } else {
-        const valid = this.#event(input, index);
-        total += valid.data.byteLength + valid.metadata.byteLength;
+        const valid = this.#validEvent(type, data, metadata, crc, index);
+        total += byteLengthOf(valid.data) + byteLengthOf(valid.metadata);
         events[index] = valid;
       }
     }
@@ -181,14 +185,19 @@ export class PutValidator {
       throw invalidEvent(index, 'must be an object { type, data }');
     }
     const { type, data, metadata, crc } = input as EventInput;
-    this.eventType(type);
+    return this.#validEvent(type, data, metadata, crc, index);
+  }
+
+  /** One event from its fields, each read once by the caller. */
+  #validEvent(type: unknown, data: unknown, metadata: unknown, crc: unknown, index: number): ValidEvent {
+    const validType = this.eventType(type);
     const dataBytes = eventBytes(data, index, 'data');
     const metadataBytes = eventBytes(metadata, index, 'metadata');
-    if (crc === undefined) return { type, data: dataBytes, metadata: metadataBytes };
-    if (!(Number.isInteger(crc) && crc >= -0x80000000 && crc <= 0xffffffff)) {
+    if (crc === undefined) return { type: validType, data: dataBytes, metadata: metadataBytes };
+    if (!(typeof crc === 'number' && Number.isInteger(crc) && crc >= -0x80000000 && crc <= 0xffffffff)) {
       throw invalidEvent(index, 'crc must be a 32-bit integer');
     }
-    return { type, data: dataBytes, metadata: metadataBytes, crc: crc >>> 0 };
+    return { type: validType, data: dataBytes, metadata: metadataBytes, crc: crc >>> 0 };
   }
 }
 
@@ -245,7 +254,7 @@ export function checkIdempotencyKey(value: unknown): string {
     typeof value !== 'string' ||
     value.length === 0 ||
     Buffer.byteLength(value) > LIMITS.maxIdempotencyKeyBytes ||
-    LONE_SURROGATE.test(value)
+    !isWellFormed(value)
   ) {
     throw new RingStoreError(
       'INVALID_IDEMPOTENCY_KEY',
@@ -256,37 +265,53 @@ export function checkIdempotencyKey(value: unknown): string {
 }
 
 /**
- * A UTF-16 surrogate without its pair: UTF-8 cannot carry it, and encoding turns every one into
- * U+FFFD, so two different strings would become the same bytes (two idempotency keys one key).
+ * False for a string with a UTF-16 surrogate without its pair: UTF-8 cannot carry it, and encoding
+ * turns every one into U+FFFD, so two different strings would become the same bytes (two
+ * idempotency keys one key). String.prototype.isWellFormed is ES2024 (Node 20 has it; this
+ * project's type library is ES2023).
  */
-const LONE_SURROGATE = /\p{Surrogate}/u;
+function isWellFormed(value: string): boolean {
+  return (value as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
 
 /** The one rule for `data` and `metadata`: bytes, or a string stored as UTF-8; absent is empty. */
-function eventBytes(value: unknown, index: number, field: 'data' | 'metadata'): Uint8Array {
+export function eventBytes(value: unknown, index: number, field: 'data' | 'metadata'): Uint8Array {
   if (value === undefined) return EMPTY_BYTES;
-  let bytes: Uint8Array;
-  if (value instanceof Uint8Array) bytes = value;
+  let bytes: Uint8Array | undefined;
+  if (value instanceof Uint8Array && realByteLength(value) !== undefined) bytes = value;
   else if (typeof value === 'string') {
-    if (LONE_SURROGATE.test(value))
+    if (!isWellFormed(value))
       throw invalidEvent(index, `${field} holds a lone surrogate, which UTF-8 cannot carry`);
     bytes = utf8.encode(value);
-  } else throw invalidEvent(index, `${field} must be a Uint8Array or a string`);
-  checkEventBytes(bytes.byteLength, index, field);
+  }
+  if (bytes === undefined) throw invalidEvent(index, `${field} must be a Uint8Array or a string`);
+  checkEventBytes(byteLengthOf(bytes), index, field);
   return bytes;
 }
 
 /**
- * The event's fields, read once, when its data and metadata are bytes or absent and its crc is
- * absent or unsigned (its type is checked by the caller); undefined for any other form.
+ * The event's fields, read once, when its data and metadata are typed arrays of bytes or absent and
+ * its crc is absent or unsigned (its type is checked by the caller); undefined for any other form.
  */
-function checkedForm(input: EventInput): CheckedEvent | undefined {
-  if (Array.isArray(input)) return undefined;
-  const { type, data, metadata, crc } = input;
-  return (data === undefined || data instanceof Uint8Array) &&
-    (metadata === undefined || metadata instanceof Uint8Array) &&
-    (crc === undefined || (Number.isInteger(crc) && crc >= 0 && crc <= 0xffffffff))
-    ? { type, data, metadata, crc }
-    : undefined;
+function checkedForm(
+  type: unknown,
+  data: unknown,
+  metadata: unknown,
+  crc: unknown,
+): CheckedEvent | undefined {
+  if (typeof type !== 'string') return undefined;
+  if (
+    crc !== undefined &&
+    !(typeof crc === 'number' && Number.isInteger(crc) && crc >= 0 && crc <= 0xffffffff)
+  ) {
+    return undefined;
+  }
+  if (data !== undefined && !(data instanceof Uint8Array && realByteLength(data) !== undefined))
+    return undefined;
+  if (metadata !== undefined && !(metadata instanceof Uint8Array && realByteLength(metadata) !== undefined)) {
+    return undefined;
+  }
+  return { type, data, metadata, crc };
 }
 
 function invalidEvent(index: number, why: string): RingStoreError {

@@ -1,5 +1,6 @@
 import { crc32, crc32Range } from '../crc.js';
 import { crcMismatch } from '../errors.js';
+import { byteLengthOf } from '../model/byte-length.js';
 import { EMPTY_BYTES } from '../model/events.js';
 import type { NameCache } from '../model/name-cache.js';
 import type { CheckedEvent } from '../model/put-validator.js';
@@ -101,10 +102,11 @@ export class BatchEncoder {
       this.#typeIndexes[i] = index;
       const data = event.data ?? EMPTY_BYTES;
       const metadata = event.metadata ?? EMPTY_BYTES;
-      payloadBytes += data.byteLength + metadata.byteLength;
+      const metadataLength = byteLengthOf(metadata);
+      payloadBytes += byteLengthOf(data) + metadataLength;
       if (computeCrcs) {
         const dataCrc = crc32(data);
-        const crc = metadata.byteLength === 0 ? dataCrc : crc32(metadata, dataCrc);
+        const crc = metadataLength === 0 ? dataCrc : crc32(metadata, dataCrc);
         if (event.crc !== undefined && event.crc !== crc) {
           throw crcMismatch(i);
         }
@@ -172,8 +174,8 @@ export class BatchEncoder {
       const event = events[i]!;
       const data = event.data ?? EMPTY_BYTES;
       const metadata = event.metadata ?? EMPTY_BYTES;
-      const length = data.byteLength;
-      const metadataLength = metadata.byteLength;
+      const length = byteLengthOf(data);
+      const metadataLength = byteLengthOf(metadata);
       const supplied = !crcsComputed && event.crc !== undefined ? CRC_SUPPLIED_BIT : 0;
       view.setUint16(table + EVENT_HEADER.dataLength, length, true);
       view.setUint16(table + EVENT_HEADER.typeIndex, this.#typeIndexes[i]! | supplied, true);

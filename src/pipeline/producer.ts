@@ -1,4 +1,5 @@
 import { RingStoreError } from '../errors.js';
+import { byteLengthOf } from '../model/byte-length.js';
 import type { AggregateIdInput } from '../model/event-store.js';
 import { PutValidator } from '../model/put-validator.js';
 import type { EventInput, ExpectedVersion, PutOptions, PutResult } from '../types.js';
@@ -361,5 +362,5 @@ function ownEvents(batch: EncodableBatch): EncodableBatch {
 }
 
 function ownBytes(bytes: Uint8Array | undefined): Uint8Array | undefined {
-  return bytes === undefined || bytes.byteLength === 0 ? bytes : new Uint8Array(bytes);
+  return bytes === undefined || byteLengthOf(bytes) === 0 ? bytes : new Uint8Array(bytes);
 }

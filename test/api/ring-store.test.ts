@@ -200,8 +200,16 @@ describe('RingStore pipeline details', () => {
         },
       };
       await store.put('d', 'a', 1, [growing]);
+      // An array whose byteLength lies: measured by its real length, so refused, never copied
+      // past its record.
+      const shadowed = new Uint8Array(70_000);
+      Object.defineProperty(shadowed, 'byteLength', { value: 1 });
+      await expect(store.put('d', 'a', 1, [{ type: 'Lies', data: shadowed }])).rejects.toMatchObject({
+        code: 'EVENT_TOO_LARGE',
+      });
       const { events } = await store.get('d', 'a', 1);
       expect(events.map((e) => [e.type, Array.from(e.data)])).toEqual([['Grows', [7]]]);
+      expect(store.failed).toBe(false);
     } finally {
       await store.close();
     }

@@ -125,6 +125,27 @@ describe('PutValidator', () => {
     expect(events[2]).toMatchObject({ crc: 0xffffffff });
   });
 
+  it('in place: measures bytes by their real length, whatever byteLength says', () => {
+    const validator = new PutValidator();
+    const shadowed = new Uint8Array(70_000);
+    Object.defineProperty(shadowed, 'byteLength', { value: 1 });
+    class Shrinking extends Uint8Array {
+      override get byteLength(): number {
+        return 1;
+      }
+    }
+    for (const data of [shadowed, new Shrinking(70_000)]) {
+      expect(() => validator.putInPlace('d', 't', 1, [{ type: 'A', data }], undefined)).toThrow(
+        expect.objectContaining({ code: 'EVENT_TOO_LARGE' }),
+      );
+    }
+    // Not a typed array at all, though its prototype says so.
+    const fake = Object.create(Uint8Array.prototype) as Uint8Array;
+    expect(() => validator.putInPlace('d', 't', 1, [{ type: 'A', data: fake }], undefined)).toThrow(
+      expect.objectContaining({ code: 'INVALID_EVENT' }),
+    );
+  });
+
   it('in place: reads each field of an event once, so what it checked is what it returns', () => {
     const validator = new PutValidator();
     const reads = { type: 0, data: 0 };

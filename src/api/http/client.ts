@@ -2,7 +2,7 @@ import { fromWire, RingStoreError, type WireError } from '../../errors.js';
 import { type CommitListener, CommitWatchers } from '../../model/commit-watchers.js';
 import { KeyGenerator, parseAggregateId } from '../../model/ids.js';
 import { LIMITS } from '../../model/limits.js';
-import { validatePutOptions } from '../../model/put-validator.js';
+import { eventBytes, validatePutOptions } from '../../model/put-validator.js';
 import { validateInstanceRead, validateReadOptions } from '../../model/queries.js';
 import type {
   DomainReadResult,
@@ -33,17 +33,10 @@ export interface HttpEventStoreOptions {
   onClose?: () => Promise<void>;
 }
 
-const utf8 = new TextEncoder();
-
-/** `data` or `metadata` of an event as base64; what is neither bytes nor a string is refused here. */
+/** `data` or `metadata` of an event as base64, by the one rule for event bytes (eventBytes). */
 function toBase64(value: unknown, index: number, field: 'data' | 'metadata'): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
-    throw new RingStoreError('INVALID_EVENT', `event ${index}: ${field} must be a Uint8Array or a string`, {
-      index,
-    });
-  }
-  const bytes = typeof value === 'string' ? utf8.encode(value) : value;
+  const bytes = eventBytes(value, index, field);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
