@@ -5,7 +5,7 @@ import { type FileIO, realFileIO } from './file-io.js';
 import { INDEX_FILE, joinPath, REGISTRY_FILE, segmentFileName } from './format.js';
 import type { IndexRecord } from './index-record.js';
 import type { NameRegistry } from './name-registry.js';
-import { firstBadEvent, planDomain } from './recovery-plan.js';
+import { type DomainPlan, firstBadEvent, planDomain } from './recovery-plan.js';
 import { checkSegmentHeader, SEGMENT_HEADER_BYTES } from './segment-header.js';
 import { RecordColumns, verifyIndexFiles } from './verify-index.js';
 
@@ -174,10 +174,12 @@ function verifyDomain(
         problems.push({ ...problem, severity: 'index' });
       }
     }
-    const synced = checkpointedEnds(io, dir, name, plan.registry);
+    const synced = checkpointedEnds(io, dir, name, plan);
+    const shortOf = new Set<string>();
     for (const cut of plan.cuts) {
-      const syncedEnd = synced.get(cut.file) ?? 0;
+      const syncedEnd = synced.get(cut.file)?.end ?? 0;
       if (cut.start < syncedEnd) {
+        shortOf.add(cut.file);
         problems.push({
           file: cut.file,
           offset: cut.offset,
@@ -193,6 +195,17 @@ function verifyDomain(
         severity: 'tail',
       });
     }
+    // Without any cut, a file can still end below what the checkpoint vouches for (truncated).
+    for (const [file, { end, kept }] of synced) {
+      if (kept < end && !shortOf.has(file) && !plan.corrupt) {
+        problems.push({
+          file,
+          offset: kept,
+          reason: `the file's records end at ${kept}, below the checkpoint's end ${end}: synced bytes are missing`,
+          severity: 'corrupt',
+        });
+      }
+    }
   } finally {
     for (const fd of fds.values()) io.close(fd);
   }
@@ -206,25 +219,27 @@ function verifyDomain(
 }
 
 /**
- * The ends, per file of the log (as named in problems), up to which the domain's checkpoint says its
- * bytes were synced (docs/FORMAT.md, "Checkpoint"): a cut planned below one is not a torn tail but
- * damage to acknowledged records. Empty when the checkpoint is missing or does not decode.
+ * Per file of the log (as named in problems): the end up to which the domain's checkpoint says its
+ * bytes were synced (docs/FORMAT.md, "Checkpoint"), and the end of what the plan keeps of it. A cut
+ * below the first, or a kept end short of it, is not a torn tail but damage to acknowledged records.
+ * Empty when the checkpoint is missing or does not decode.
  */
 function checkpointedEnds(
   io: FileIO,
   dir: string,
   domain: string,
-  registry: NameRegistry,
-): Map<string, number> {
-  const ends = new Map<string, number>();
+  plan: DomainPlan,
+): Map<string, { end: number; kept: number }> {
+  const ends = new Map<string, { end: number; kept: number }>();
   const checkpoint = readCheckpoint(io, joinPath(dir, domain));
   if (checkpoint === undefined || typeof checkpoint === 'string') return ends;
-  ends.set(`${domain}/${REGISTRY_FILE}`, checkpoint.registryEnd);
-  ends.set(`${domain}/${INDEX_FILE}`, checkpoint.indexEnd);
+  ends.set(`${domain}/${REGISTRY_FILE}`, { end: checkpoint.registryEnd, kept: plan.registryEnd });
+  ends.set(`${domain}/${INDEX_FILE}`, { end: checkpoint.indexEnd, kept: plan.indexEnd });
   for (const dataEnd of checkpoint.dataEnds) {
-    const aggregateType = registry.aggregateTypes[dataEnd.aggregateTypeCode];
-    if (aggregateType === undefined) continue;
-    ends.set(`${domain}/${segmentFileName(aggregateType, dataEnd.segment)}`, dataEnd.end);
+    const aggregateType = plan.registry.aggregateTypes[dataEnd.aggregateTypeCode];
+    if (aggregateType === undefined || dataEnd.end <= SEGMENT_HEADER_BYTES) continue;
+    const kept = plan.segments.get(aggregateType)?.get(dataEnd.segment) ?? 0;
+    ends.set(`${domain}/${segmentFileName(aggregateType, dataEnd.segment)}`, { end: dataEnd.end, kept });
   }
   return ends;
 }

@@ -87,6 +87,26 @@ describe('verifyStore', () => {
         severity: 'corrupt',
       });
       expect(report.problems.filter((p) => p.severity === 'tail')).toEqual([]);
+
+      // Zeroed, or cut off at its start: no tail to cut, but synced records are missing.
+      for (const damage of ['zeroed', 'truncated'] as const) {
+        const damaged = Buffer.from(bytes);
+        damaged[last + 10]! ^= 0x01;
+        if (damage === 'zeroed') damaged.fill(0, last);
+        writeFileSync(index, damage === 'zeroed' ? damaged : damaged.subarray(0, last));
+        const found = verifyStore(dir).problems;
+        expect(found, damage).toContainEqual({
+          file: 'crm/index',
+          offset: last,
+          reason: expect.stringContaining("below the checkpoint's end"),
+          severity: 'corrupt',
+        });
+        // The lost record's payload is below the checkpoint's data end too: corrupt, not a tail.
+        expect(
+          found.filter((p) => p.severity === 'tail'),
+          damage,
+        ).toEqual([]);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
