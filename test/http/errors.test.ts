@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
 import { HttpEventStore } from '../../src/api/http/client.js';
-import { ERROR_CATALOG, ERROR_CODES, RingStoreError } from '../../src/errors.js';
+import { ERROR_CATALOG, ERROR_CODES, type ErrorCode, RingStoreError } from '../../src/errors.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
 import { errorOf, postJson, type RawResponse, rawRequest, serverPerTest } from './helpers.js';
 
@@ -421,21 +421,31 @@ function rawExchange(port: number, request: string): Promise<string> {
 }
 
 describe('requests the HTTP parser refuses', () => {
-  it('get the API error shape, 400 BAD_REQUEST, and nothing is stored', async () => {
+  it('get the API error shape (400 BAD_REQUEST, 431 HEADERS_TOO_LARGE), and nothing is stored', async () => {
     const { port } = await start();
-    const requests = [
-      `POST ${PATH} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: abc\r\n\r\n{}`,
-      `POST ${PATH} HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}`,
-      `GET /v1/domains HTTP/1.1\r\nbad header: 1\r\n\r\n`,
-      `GET /v1/domains HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    const requests: [string, string, ErrorCode][] = [
+      [
+        `POST ${PATH} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: abc\r\n\r\n{}`,
+        '400 Bad Request',
+        'BAD_REQUEST',
+      ],
+      [
+        `POST ${PATH} HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}`,
+        '400 Bad Request',
+        'BAD_REQUEST',
+      ],
+      ['GET /v1/domains HTTP/1.1\r\nbad header: 1\r\n\r\n', '400 Bad Request', 'BAD_REQUEST'],
+      [
+        `GET /v1/domains HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`,
+        '431 Request Header Fields Too Large',
+        'HEADERS_TOO_LARGE',
+      ],
     ];
-    for (const request of requests) {
+    for (const [request, status, code] of requests) {
       const answer = await rawExchange(port, request);
       const [head = '', body = ''] = answer.split('\r\n\r\n');
-      expect(head.split('\r\n')[0], request.slice(0, 60)).toBe('HTTP/1.1 400 Bad Request');
-      expect(JSON.parse(body)).toEqual({
-        error: { code: 'BAD_REQUEST', message: 'the HTTP request is malformed' },
-      });
+      expect(head.split('\r\n')[0], request.slice(0, 60)).toBe(`HTTP/1.1 ${status}`);
+      expect(JSON.parse(body)).toEqual({ error: { code, message: ERROR_CATALOG[code].message } });
     }
     expectNothingStored();
   });

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { type Duplex, PassThrough, Readable } from 'node:stream';
 import Fastify, {
   type FastifyBaseLogger,
@@ -6,7 +7,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import { RingStoreError } from '../../errors.js';
+import { type ErrorCode, RingStoreError } from '../../errors.js';
 import { parseAggregateId } from '../../model/ids.js';
 import { LIMITS } from '../../model/limits.js';
 import { validateAggregateType, validateDomain, validateEventType } from '../../model/names.js';
@@ -494,14 +495,26 @@ function queryFlag(query: Query, name: string): boolean | undefined {
 /** The charset parameters a body may declare: it is read as UTF-8. */
 const UTF8_CHARSETS: ReadonlySet<string> = new Set(['utf-8', 'utf8']);
 
-/** The answer to a request the HTTP parser refused: the API's error shape, then the connection ends. */
-function answerUnparsable(_error: Error, socket: Duplex): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
+/** Node's parser errors that are not a malformed request, as the catalog names them. */
+const PARSER_REFUSALS: Readonly<Record<string, ErrorCode>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE',
+};
+
+/**
+ * The answer to a request the HTTP parser refused, in the API's error shape (status and code from
+ * the catalog: 408, 431, else 400), then the connection is destroyed, as node's own handler does.
+ * Nothing is written while a response is in flight on the socket (a pipelined request behind a
+ * stream), which a raw answer would corrupt.
+ */
+function answerUnparsable(error: Error & { code?: string }, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && inFlight?.headersSent !== true) {
+    const refusal = new RingStoreError((error.code && PARSER_REFUSALS[error.code]) || 'BAD_REQUEST');
+    const body = JSON.stringify({ error: publicError(refusal) });
+    socket.write(
+      `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
   }
-  const body = JSON.stringify({ error: publicError(new RingStoreError('BAD_REQUEST')) });
-  socket.end(
-    `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
+  socket.destroy();
 }
