@@ -67,20 +67,25 @@ export function validateFollowedDomain(domain: unknown): string {
  * whose position no longer loads.
  */
 export function checkPositionBatch(aggregateType: unknown, id: unknown, events: readonly EventInput[]): void {
-  const refuse = (why: string): never => {
-    throw new RingStoreError(
-      'INVALID_BATCH',
-      `${CONSUMER_POSITIONS_DOMAIN} holds consumer positions only, as the consumer routes store them: ${why}`,
-    );
-  };
   validateConsumerName(aggregateType);
-  if (String(id) !== String(CONSUMER_POSITION_ID)) refuse(`the id must be ${CONSUMER_POSITION_ID}`);
+  if (String(id) !== String(CONSUMER_POSITION_ID))
+    refusePositionBatch(`the id must be ${CONSUMER_POSITION_ID}`);
   for (const { type, data } of events) {
     const bytes = typeof data === 'string' ? encoder.encode(data) : data;
-    if (type !== POSITION_STORED || positionIn(bytes) === undefined) {
-      refuse(`each event must be ${POSITION_STORED} with data {"domain","nextPosition"}`);
+    const position = type === POSITION_STORED ? positionIn(bytes) : undefined;
+    if (position === undefined) {
+      refusePositionBatch(`each event must be ${POSITION_STORED} with data {"domain","nextPosition"}`);
     }
+    // A position for a domain no consumer may follow would bind the name to it for good.
+    validateFollowedDomain(position.domain);
   }
+}
+
+function refusePositionBatch(why: string): never {
+  throw new RingStoreError(
+    'INVALID_BATCH',
+    `${CONSUMER_POSITIONS_DOMAIN} holds consumer positions only, as the consumer routes store them: ${why}`,
+  );
 }
 
 /** The position in the data of a PositionStored event, or undefined when it holds none. */

@@ -101,7 +101,7 @@ export interface ValidSubscribeOptions {
   onCaughtUp: (() => void) | undefined;
 }
 
-/** Validates every option of subscribe() (INVALID_QUERY, INVALID_NAME, INVALID_OPTION). */
+/** The options subscribe() knows; any other is refused (INVALID_OPTION). */
 const SUBSCRIBE_OPTIONS: ReadonlySet<string> = new Set([
   'fromPosition',
   'types',
@@ -112,6 +112,7 @@ const SUBSCRIBE_OPTIONS: ReadonlySet<string> = new Set([
   'onCaughtUp',
 ]);
 
+/** Validates every option of subscribe() (INVALID_QUERY, INVALID_NAME, INVALID_OPTION). */
 export function validateSubscribeOptions(options: SubscribeOptions): ValidSubscribeOptions {
   rejectUnknownOptions(options, SUBSCRIBE_OPTIONS, 'INVALID_OPTION', 'subscribe option');
   const pageSize = validatePageSize(options.pageSize);

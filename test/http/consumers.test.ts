@@ -93,6 +93,10 @@ describe('consumer positions over HTTP', () => {
         'INVALID_BATCH',
       ]);
     }
+    const selfBound = await postJson(port, `${positions}/mailer/1/events`, {
+      events: [{ type: 'PositionStored', data: { domain: CONSUMER_POSITIONS_DOMAIN, nextPosition: 0 } }],
+    });
+    expect([selfBound.status, errorOf(selfBound).code]).toEqual([400, 'INVALID_OPTION']);
     const lines = [
       { domain: CONSUMER_POSITIONS_DOMAIN, aggregateType: 'mailer', id: '1', events: [{ type: 'Oops' }] },
       { domain: CONSUMER_POSITIONS_DOMAIN, aggregateType: 'mailer', id: '1', events: [position(3)] },

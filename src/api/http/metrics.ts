@@ -58,7 +58,6 @@ export function storeMetricsOf(store: EventStore): StoreMetrics | undefined {
   return typeof candidate.metrics === 'function' ? candidate.metrics() : undefined;
 }
 
-/** A counter whose value is read from the store at scrape time (the store owns the count). */
 /** A counter the store keeps: read when scraped, absent while the store does not report it. */
 function mirroredCounter(
   registry: Registry,
@@ -124,7 +123,6 @@ function pushHistogram(
   );
 }
 
-/** A histogram whose buckets are read from the store at scrape time (the store owns the counts). */
 /**
  * One unlabelled value read from the store when scraped (registered as a custom metric, as
  * MirroredHistogram): no sample at all while `read` returns undefined, where prom-client's own
@@ -151,6 +149,7 @@ class MirroredValue {
   }
 }
 
+/** A histogram whose buckets are read from the store at scrape time (the store owns the counts). */
 class MirroredHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';

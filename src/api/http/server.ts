@@ -212,7 +212,7 @@ export function mountRoutes(
     return (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
       const header = request.headers['content-type'];
       // The exact type, as clients almost always send it, is checked without building strings.
-      if (header === type) {
+      if (header === type || header === `${type}; charset=utf-8`) {
         done();
         return;
       }
@@ -492,8 +492,8 @@ function queryFlag(query: Query, name: string): boolean | undefined {
   throw new RingStoreError('INVALID_QUERY', `${name} must be true or false`, { option: name });
 }
 
-/** The charset parameters a body may declare: it is read as UTF-8. */
-const UTF8_CHARSETS: ReadonlySet<string> = new Set(['utf-8', 'utf8']);
+/** The charset parameters a body may declare: it is read as UTF-8 (of which ASCII is a part). */
+const UTF8_CHARSETS: ReadonlySet<string> = new Set(['utf-8', 'utf8', 'us-ascii', 'ascii']);
 
 /** Node's parser errors that are not a malformed request, as the catalog names them. */
 const PARSER_REFUSALS: Readonly<Record<string, ErrorCode>> = {
