@@ -69,7 +69,9 @@ export async function streamBackup(
     });
     send({ backup: report });
   } catch (err) {
-    onError?.(err);
-    send({ error: publicError(toRingStoreError(err)) });
+    const error = toRingStoreError(err);
+    // As the routes' error handler: server-side failures are logged, the caller's own are answered.
+    if (error.status >= 500) onError?.(err);
+    send({ error: publicError(error) });
   }
 }

@@ -100,6 +100,8 @@ async function streamTo(
   heartbeat.unref();
   const onClose = (): void => abort.abort();
   raw.on('close', onClose);
+  // A client gone before the listener was attached would otherwise be noticed at the next event.
+  if (raw.destroyed) abort.abort();
   try {
     for await (const event of subscription) {
       if (raw.destroyed) break;
