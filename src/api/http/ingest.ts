@@ -1,4 +1,5 @@
 import { RingStoreError } from '../../errors.js';
+import { byteLengthOf } from '../../model/byte-length.js';
 import type { PutResult } from '../../types.js';
 import { CONSUMER_POSITIONS_DOMAIN, checkPositionBatch } from '../consumer-positions.js';
 import type { EventStore } from '../event-store.js';
@@ -151,7 +152,7 @@ async function putLine(line: Line, options: IngestOptions): Promise<string> {
     if (!result.replayed) {
       let bytes = 0;
       for (const event of events)
-        bytes += (event.data as Uint8Array).byteLength + (event.metadata as Uint8Array).byteLength;
+        bytes += byteLengthOf(event.data as Uint8Array) + byteLengthOf(event.metadata as Uint8Array);
       options.onAppended(result, events.length, bytes);
     }
     return `{"ok":true,${putResultJson(result).slice(1, -1)}${result.replayed ? ',"replayed":true' : ''}}\n`;

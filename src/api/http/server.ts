@@ -8,6 +8,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { type ErrorCode, RingStoreError } from '../../errors.js';
+import { byteLengthOf } from '../../model/byte-length.js';
 import { parseAggregateId } from '../../model/ids.js';
 import { LIMITS } from '../../model/limits.js';
 import { validateAggregateType, validateDomain, validateEventType } from '../../model/names.js';
@@ -256,7 +257,7 @@ export function mountRoutes(
       const result = await store.put(domain, type, id, events, putOptions);
       let bytes = 0;
       for (const event of events)
-        bytes += (event.data as Uint8Array).byteLength + (event.metadata as Uint8Array).byteLength;
+        bytes += byteLengthOf(event.data as Uint8Array) + byteLengthOf(event.metadata as Uint8Array);
       countAppended(result, events.length, bytes);
       reply.header(GENERATION_HEADER, String(store.generation));
       reply.header(DURABILITY_HEADER, result.durability);
