@@ -155,6 +155,8 @@ export class PutValidator {
     const count = inputs.length;
     const events: CheckedEvent[] = new Array(count);
     let total = 0;
+    // Events of a batch mostly repeat their type: the one checked last is not looked up again.
+    let lastType: string | undefined;
     for (let index = 0; index < count; index++) {
       const input: unknown = inputs[index];
       if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -163,7 +165,7 @@ export class PutValidator {
       const { type, data, metadata, crc } = input as EventInput;
       const checked = checkedForm(type, data, metadata, crc);
       if (checked) {
-        this.eventType(checked.type);
+        if (checked.type !== lastType) lastType = this.eventType(checked.type);
         const dataBytes = checked.data === undefined ? 0 : byteLengthOf(checked.data);
         const metadataBytes = checked.metadata === undefined ? 0 : byteLengthOf(checked.metadata);
         checkEventBytes(dataBytes, index, 'data');

@@ -125,6 +125,23 @@ describe('PutValidator', () => {
     expect(events[2]).toMatchObject({ crc: 0xffffffff });
   });
 
+  it('in place: checks every event type, also after a run of one type', () => {
+    const validator = new PutValidator();
+    const events = [{ type: 'Moved' }, { type: 'Moved' }, { type: 'not a type!' }, { type: 'Moved' }];
+    expect(() => validator.putInPlace('d', 't', 1, events, undefined)).toThrow(
+      expect.objectContaining({ code: 'INVALID_NAME' }),
+    );
+    const types = ['Moved', 'Moved', 'Opened', 'Moved'];
+    const valid = validator.putInPlace(
+      'd',
+      't',
+      1,
+      types.map((type) => ({ type })),
+      undefined,
+    ).events;
+    expect(valid.map((e) => e.type)).toEqual(types);
+  });
+
   it('in place: measures bytes by their real length, whatever byteLength says', () => {
     const validator = new PutValidator();
     const shadowed = new Uint8Array(70_000);
