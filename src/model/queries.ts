@@ -50,15 +50,17 @@ function integerOption(name: string, value: unknown, min: number, max: number, f
   return value;
 }
 
-const GET_OPTIONS: ReadonlySet<string> = new Set([
+/** The options of an instance read (get), as every boundary names them (HTTP: query parameters). */
+export const GET_OPTION_NAMES = [
   'direction',
   'fromVersion',
   'toVersion',
   'limit',
   'atGeneration',
   'verifyCrc',
-]);
-const READ_OPTIONS: ReadonlySet<string> = new Set([
+] as const;
+/** The options of a domain read (read), as every boundary names them. */
+export const READ_OPTION_NAMES = [
   'fromPosition',
   'limit',
   'types',
@@ -66,7 +68,9 @@ const READ_OPTIONS: ReadonlySet<string> = new Set([
   'toTime',
   'atGeneration',
   'verifyCrc',
-]);
+] as const;
+const GET_OPTIONS: ReadonlySet<string> = new Set(GET_OPTION_NAMES);
+const READ_OPTIONS: ReadonlySet<string> = new Set(READ_OPTION_NAMES);
 
 function optionsObject(options: unknown, known: ReadonlySet<string>): Record<string, unknown> {
   if (options === undefined) return {};

@@ -221,22 +221,14 @@ describe('limits and content types', () => {
       415,
       'UNSUPPORTED_MEDIA_TYPE',
     );
-    expect(
-      (
-        await rawRequest(port, 'POST', PATH, {
-          headers: { 'content-type': 'application/json; charset=utf-8' },
-          body,
-        })
-      ).status,
-    ).toBe(201);
-    expect(
-      (
-        await rawRequest(port, 'POST', PATH, {
-          headers: { 'content-type': 'Application/JSON; Charset="UTF-8"' },
-          body,
-        })
-      ).status,
-    ).toBe(201);
+    for (const type of [
+      'application/json; charset=utf-8',
+      'Application/JSON; Charset="UTF-8"',
+      'application/json; charset=us-ascii',
+    ]) {
+      const answer = await rawRequest(port, 'POST', PATH, { headers: { 'content-type': type }, body });
+      expect(answer.status, type).toBe(201);
+    }
   });
 
   it('400 BAD_REQUEST for a lying Content-Length', async () => {

@@ -12,7 +12,13 @@ import { byteLengthOf } from '../../model/byte-length.js';
 import { parseAggregateId } from '../../model/ids.js';
 import { LIMITS } from '../../model/limits.js';
 import { validateAggregateType, validateDomain, validateEventType } from '../../model/names.js';
-import { validateDirection, validateInstanceRead, validateReadOptions } from '../../model/queries.js';
+import {
+  GET_OPTION_NAMES,
+  READ_OPTION_NAMES,
+  validateDirection,
+  validateInstanceRead,
+  validateReadOptions,
+} from '../../model/queries.js';
 import type { PutResult } from '../../types.js';
 import { CONSUMER_POSITIONS_DOMAIN, checkPositionBatch } from '../consumer-positions.js';
 import type { EventStore } from '../event-store.js';
@@ -273,15 +279,7 @@ export function mountRoutes(
       const id = validateInstance(request.params);
       authorize(request, domain, 'read');
       const query = request.query;
-      assertKnownQuery(query, [
-        'direction',
-        'fromVersion',
-        'toVersion',
-        'limit',
-        'atGeneration',
-        'verifyCrc',
-        'waitForPosition',
-      ]);
+      assertKnownQuery(query, [...GET_OPTION_NAMES, 'waitForPosition']);
       const limit = queryInteger(query, 'limit') ?? LIMITS.defaultReadLimit;
       if (limit > LIMITS.maxReadLimit) {
         throw new RingStoreError('INVALID_QUERY', `limit must be at most ${LIMITS.maxReadLimit}`, {
@@ -317,16 +315,7 @@ export function mountRoutes(
       validateDomain(domain);
       authorize(request, domain, 'read');
       const query = request.query;
-      assertKnownQuery(query, [
-        'fromPosition',
-        'limit',
-        'types',
-        'fromTime',
-        'toTime',
-        'atGeneration',
-        'verifyCrc',
-        'waitForPosition',
-      ]);
+      assertKnownQuery(query, [...READ_OPTION_NAMES, 'waitForPosition']);
       const readOptions = {
         fromPosition: queryInteger(query, 'fromPosition'),
         limit: queryInteger(query, 'limit'),
