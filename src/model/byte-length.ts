@@ -17,11 +17,16 @@ export const byteLengthOf: (bytes: Uint8Array) => number = (() => {
   return (bytes: Uint8Array) => getter.call(bytes);
 })();
 
-/** byteLengthOf, or undefined when `value` is not a typed array. */
-export function realByteLength(value: Uint8Array): number | undefined {
+/**
+ * Whether `value` is bytes: a Uint8Array (or subclass) that is a typed array indeed, not an object
+ * made from its prototype, whose byteLengthOf would throw.
+ */
+export function isByteArray(value: unknown): value is Uint8Array {
+  if (!(value instanceof Uint8Array)) return false;
   try {
-    return byteLengthOf(value);
+    byteLengthOf(value);
+    return true;
   } catch {
-    return undefined;
+    return false;
   }
 }

@@ -3,7 +3,8 @@ import { type ErrorCode, RingStoreError } from '../errors.js';
 /**
  * The one check that an options object names only options the API knows (its own keys), so that a
  * misspelt option (`expectedversion`, `fromversion`) is an error with `code` naming it, never a
- * check or a filter silently skipped. Anything but a plain object is refused with `code` too. HTTP bodies and queries are checked the same way (wire.ts).
+ * check or a filter silently skipped. Anything but a plain object is refused with `code` too. HTTP
+ * bodies and queries are checked the same way (wire.ts).
  */
 export function rejectUnknownOptions(
   options: unknown,

@@ -1,6 +1,6 @@
 import { RingStoreError } from '../errors.js';
 import type { EventInput, ExpectedVersion, PutOptions, ValidEvent } from '../types.js';
-import { byteLengthOf, realByteLength } from './byte-length.js';
+import { byteLengthOf, isByteArray } from './byte-length.js';
 import type { AggregateIdInput } from './event-store.js';
 import { EMPTY_BYTES, validateExpectedVersion } from './events.js';
 import { parseAggregateId } from './ids.js';
@@ -280,7 +280,7 @@ function isWellFormed(value: string): boolean {
 export function eventBytes(value: unknown, index: number, field: 'data' | 'metadata'): Uint8Array {
   if (value === undefined) return EMPTY_BYTES;
   let bytes: Uint8Array | undefined;
-  if (value instanceof Uint8Array && realByteLength(value) !== undefined) bytes = value;
+  if (isByteArray(value)) bytes = value;
   else if (typeof value === 'string') {
     if (!isWellFormed(value))
       throw invalidEvent(index, `${field} holds a lone surrogate, which UTF-8 cannot carry`);
@@ -308,11 +308,8 @@ function checkedForm(
   ) {
     return undefined;
   }
-  if (data !== undefined && !(data instanceof Uint8Array && realByteLength(data) !== undefined))
-    return undefined;
-  if (metadata !== undefined && !(metadata instanceof Uint8Array && realByteLength(metadata) !== undefined)) {
-    return undefined;
-  }
+  if (data !== undefined && !isByteArray(data)) return undefined;
+  if (metadata !== undefined && !isByteArray(metadata)) return undefined;
   return { type, data, metadata, crc };
 }
 
