@@ -441,6 +441,21 @@ describe('POST /v1/keys, GET /v1/domains, /health, /metrics', () => {
 describe('POST /v1/ingest', () => {
   const ndjson = { 'content-type': 'application/x-ndjson' };
 
+  it('takes an id as a decimal string, or as a JSON number up to 2^53 - 1', async () => {
+    const { port } = await start();
+    const line = (id: unknown) =>
+      JSON.stringify({ domain: 'billing', aggregateType: 'invoice', id, events: [{ type: 'A' }] });
+    // 2^53 is written out: JSON.stringify of the number would print it the same way.
+    const body = `${[line('7'), line(8), line(Number.MAX_SAFE_INTEGER)].join('\n')}\n${line(1).replace('1,', '9007199254740992,')}\n`;
+    const response = await rawRequest(port, 'POST', '/v1/ingest', { headers: ndjson, body });
+    const results = response.text
+      .trim()
+      .split('\n')
+      .map((text) => JSON.parse(text) as { ok: boolean; error?: { code: string } });
+    expect(results.map((r) => r.ok)).toEqual([true, true, true, false]);
+    expect(results[3]?.error?.code).toBe('INVALID_ID');
+  });
+
   it('answers one result per line, in order, skipping blank lines', async () => {
     const { port } = await start();
     const lines = [
