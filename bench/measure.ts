@@ -82,8 +82,11 @@ export function nowSeconds(): number {
 }
 
 export function peakRssMb(): number {
-  // resourceUsage().maxRSS is in KiB and covers every thread of the process.
-  return Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10;
+  // resourceUsage().maxRSS is in KiB and covers every thread of the process. Linux updates that
+  // high-water mark lazily (when memory is unmapped), so it can lag the resident set of this very
+  // moment: the peak is at least that.
+  const maxRss = Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10;
+  return Math.max(maxRss, rssMb());
 }
 
 /** Resident set of this process now (all its threads), MiB. */

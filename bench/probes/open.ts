@@ -78,7 +78,8 @@ export async function run(input: OpenInput): Promise<OpenAnswer> {
       readEvents: instance.events.length,
       readVersion: instance.version,
       rssAfterReadMb,
-      peakRssMb: peakRssMb(),
+      // The peak is at least every resident set this probe saw (the kernel's mark can lag).
+      peakRssMb: Math.max(peakRssMb(), rssAfterOpenMb, rssAfterReadMb),
       storeEvents: await countEvents(store, input.domain),
       recoveryActions,
     };
