@@ -61,12 +61,18 @@ export function validateFollowedDomain(domain: unknown): string {
 }
 
 /**
- * Refuses a batch for the positions domain that is not a stored position as store() writes it: a
- * consumer name as aggregate type, id 1, and only PositionStored events whose data is a position.
- * For boundaries that let clients append to any domain (HTTP), so that no client can leave a name
- * whose position no longer loads.
+ * For boundaries that let clients append to any domain (HTTP): a batch for the positions domain
+ * must be a stored position as store() writes it (a consumer name as aggregate type, id 1, only
+ * PositionStored events whose data is a position), so that no client can leave a name whose
+ * position no longer loads. Batches for other domains pass.
  */
-export function checkPositionBatch(aggregateType: unknown, id: unknown, events: readonly EventInput[]): void {
+export function checkClientAppend(
+  domain: string,
+  aggregateType: unknown,
+  id: unknown,
+  events: readonly EventInput[],
+): void {
+  if (domain !== CONSUMER_POSITIONS_DOMAIN) return;
   validateConsumerName(aggregateType);
   if (String(id) !== String(CONSUMER_POSITION_ID))
     refusePositionBatch(`the id must be ${CONSUMER_POSITION_ID}`);

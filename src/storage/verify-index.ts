@@ -1,5 +1,5 @@
 import { BlockCache } from './block-cache.js';
-import { readCheckpoint } from './checkpoint.js';
+import type { Checkpoint } from './checkpoint.js';
 import { POSITIONS_FILE } from './domain-index.js';
 import type { FileIO } from './file-io.js';
 import { joinPath } from './format.js';
@@ -90,10 +90,10 @@ export function verifyIndexFiles(
   domain: string,
   records: RecordColumns,
   indexEnd: number,
+  checkpoint: Checkpoint | string | undefined,
 ): IndexProblem[] {
   const folder = joinPath(dir, domain);
   const problems: IndexProblem[] = [];
-  const checkpoint = readCheckpoint(io, folder);
   if (checkpoint === undefined) return problems;
   const checkpointFile = `${domain}/checkpoint`;
   if (typeof checkpoint === 'string') return [{ file: checkpointFile, offset: 0, reason: checkpoint }];

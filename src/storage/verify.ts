@@ -1,6 +1,6 @@
 import { STORAGE_NAME_PATTERN } from '../model/names.js';
 import { refuseIncomplete } from './build-marker.js';
-import { readCheckpoint } from './checkpoint.js';
+import { type Checkpoint, readCheckpoint } from './checkpoint.js';
 import { type FileIO, realFileIO } from './file-io.js';
 import { INDEX_FILE, joinPath, REGISTRY_FILE, segmentFileName } from './format.js';
 import type { IndexRecord } from './index-record.js';
@@ -168,13 +168,15 @@ function verifyDomain(
     let segmentBytes = 0;
     for (const sizes of plan.segments.values()) for (const size of sizes.values()) segmentBytes += size;
     result.fileBytes = plan.registrySize + plan.indexSize + segmentBytes;
+    // Read once: the index files are checked against it, and it vouches for the log's ends.
+    const checkpoint = readCheckpoint(io, joinPath(dir, name));
     if (plan.corrupt) problems.push({ ...plan.corrupt, severity: 'corrupt' });
     else {
-      for (const problem of verifyIndexFiles(io, dir, name, columns, plan.indexEnd)) {
+      for (const problem of verifyIndexFiles(io, dir, name, columns, plan.indexEnd, checkpoint)) {
         problems.push({ ...problem, severity: 'index' });
       }
     }
-    const synced = checkpointedEnds(io, dir, name, plan);
+    const synced = checkpointedEnds(name, plan, checkpoint);
     const shortOf = new Set<string>();
     for (const cut of plan.cuts) {
       const syncedEnd = synced.get(cut.file)?.end ?? 0;
@@ -225,13 +227,11 @@ function verifyDomain(
  * Empty when the checkpoint is missing or does not decode.
  */
 function checkpointedEnds(
-  io: FileIO,
-  dir: string,
   domain: string,
   plan: DomainPlan,
+  checkpoint: Checkpoint | string | undefined,
 ): Map<string, { end: number; kept: number }> {
   const ends = new Map<string, { end: number; kept: number }>();
-  const checkpoint = readCheckpoint(io, joinPath(dir, domain));
   if (checkpoint === undefined || typeof checkpoint === 'string') return ends;
   ends.set(`${domain}/${REGISTRY_FILE}`, { end: checkpoint.registryEnd, kept: plan.registryEnd });
   ends.set(`${domain}/${INDEX_FILE}`, { end: checkpoint.indexEnd, kept: plan.indexEnd });

@@ -1,7 +1,7 @@
 import { RingStoreError } from '../../errors.js';
 import { byteLengthOf } from '../../model/byte-length.js';
 import type { PutResult } from '../../types.js';
-import { CONSUMER_POSITIONS_DOMAIN, checkPositionBatch } from '../consumer-positions.js';
+import { checkClientAppend } from '../consumer-positions.js';
 import type { EventStore } from '../event-store.js';
 import { parseEventsBody } from './events-body.js';
 import { publicError, toRingStoreError } from './http-errors.js';
@@ -141,7 +141,7 @@ async function putLine(line: Line, options: IngestOptions): Promise<string> {
     }
     const denied = options.authorize(domain);
     if (denied) throw denied;
-    if (domain === CONSUMER_POSITIONS_DOMAIN) checkPositionBatch(aggregateType, id, events);
+    checkClientAppend(domain, aggregateType, id, events);
     const result = await options.store.put(
       domain,
       aggregateType as string,

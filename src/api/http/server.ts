@@ -20,7 +20,7 @@ import {
   validateReadOptions,
 } from '../../model/queries.js';
 import type { PutResult } from '../../types.js';
-import { CONSUMER_POSITIONS_DOMAIN, checkPositionBatch } from '../consumer-positions.js';
+import { checkClientAppend } from '../consumer-positions.js';
 import type { EventStore } from '../event-store.js';
 import { waitForPosition } from '../wait-position.js';
 import { canBackup, parseBackupRequest, streamBackup } from './admin-backup.js';
@@ -259,7 +259,7 @@ export function mountRoutes(
       const id = validateInstance(request.params);
       authorize(request, domain, 'append');
       const { events, options: putOptions } = decodePutBody(request.body);
-      if (domain === CONSUMER_POSITIONS_DOMAIN) checkPositionBatch(type, id, events);
+      checkClientAppend(domain, type, id, events);
       const result = await store.put(domain, type, id, events, putOptions);
       let bytes = 0;
       for (const event of events)
