@@ -11,8 +11,9 @@ import { decodeEvents, isPlainObject, putOptions, putResultJson } from './wire.j
  * POST /v1/ingest: NDJSON in, NDJSON out.
  *
  *   request body  ──► LineSplitter ──► one put per line, at most `maxInFlight` unsettled ──► results in line order
- *   (a stream,        (split on \n,  (submitted in line order, so a line may depend on     (yielded as soon as the
- *    never buffered)   bounded)       an earlier line's version)                            head of the queue settles)
+ *   (a stream,        (split on \n,  (submitted in line order, so a line may depend on     (yielded in the turn the
+ *    never buffered)   bounded)       an earlier line's version)                            head of the queue settles:
+ *                                                                                           one write per commit)
  *
  * Reading stops while `maxInFlight` puts are unsettled, and the response is pulled by the socket, so
  * memory per request is bounded by maxInFlight lines plus one, whatever the body size. A line's
@@ -200,7 +201,7 @@ export async function* ingestResults(
   for await (const chunk of source) {
     for (const line of splitter.push(chunk)) {
       if (queue.length - head >= options.maxInFlight) {
-        await (queue[head] as Pending).done;
+        await settledTurn(queue[head] as Pending);
         const ready = takeReady();
         if (ready.length > 0) yield ready;
       }
@@ -210,5 +211,18 @@ export async function* ingestResults(
     if (ready.length > 0) yield ready;
   }
   for (const line of splitter.end()) submit(line);
-  for (; head < queue.length; head++) yield await (queue[head] as Pending).done;
+  while (head < queue.length) {
+    await settledTurn(queue[head] as Pending);
+    yield takeReady();
+  }
+}
+
+/**
+ * Waits for `pending` to settle and for the rest of that turn: the puts of one commit settle in one
+ * turn (one message from the writer), so the next takeReady answers all of them in one write
+ * instead of one write per line.
+ */
+async function settledTurn(pending: Pending): Promise<void> {
+  await pending.done;
+  await new Promise((resolve) => setImmediate(resolve));
 }
