@@ -60,6 +60,36 @@ const ENVELOPE_KEYS = [
   'id',
 ] as const;
 
+/**
+ * `out[key] = value`, as JSON.parse sets it (a repeated key keeps its place and takes the last
+ * value). The fields of the API's bodies are set by name: each such store sees few object shapes,
+ * where one keyed store for every field would see all of them and fall back to a generic lookup.
+ */
+function setField(out: Record<string, unknown>, key: string, value: unknown): void {
+  switch (key) {
+    case 'type':
+      out.type = value;
+      return;
+    case 'data':
+      out.data = value;
+      return;
+    case 'metadata':
+      out.metadata = value;
+      return;
+    case 'domain':
+      out.domain = value;
+      return;
+    case 'aggregateType':
+      out.aggregateType = value;
+      return;
+    case 'id':
+      out.id = value;
+      return;
+    default:
+      out[key] = value;
+  }
+}
+
 /** `\b \f \n \r \t \" \\`: the escapes JSON.stringify writes itself (`\/` and `\u` are not compact). */
 function isCompactEscape(e: number): boolean {
   return e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74 || e === QUOTE || e === BACKSLASH;
@@ -195,16 +225,20 @@ class Scanner {
       this.#ws();
       const c = this.#at(this.#i);
       if (mode === 'root' && key === 'events' && c === OPEN_BRACKET) {
-        out[key] = this.#events(depth + 1);
+        out.events = this.#events(depth + 1);
       } else if (mode === 'event' && (key === 'data' || key === 'metadata')) {
         const start = this.#i;
         this.#canonical = true;
         this.#value(depth + 1, false);
-        out[key] = this.#canonical
-          ? new JsonBytes(this.#b.subarray(start, this.#i))
-          : new JsonText(this.#text(start, this.#i));
+        setField(
+          out,
+          key,
+          this.#canonical
+            ? new JsonBytes(new Uint8Array(this.#b.buffer, this.#b.byteOffset + start, this.#i - start))
+            : new JsonText(this.#text(start, this.#i)),
+        );
       } else {
-        out[key] = this.#member('plain', depth + 1, key === 'constructor', NAME_KEYS.has(key));
+        setField(out, key, this.#member('plain', depth + 1, key === 'constructor', NAME_KEYS.has(key)));
       }
       this.#ws();
       const next = this.#at(this.#i);
