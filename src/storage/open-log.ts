@@ -8,7 +8,7 @@ import type { IndexRecord } from './index-record.js';
 import { type DomainState, newAggregateTypeState, newDomainState } from './log-state.js';
 import { NameRegistry } from './name-registry.js';
 import { type RecoveryAction, recoverDomain } from './recovery.js';
-import type { PlanStart } from './recovery-plan.js';
+import { corruptData, type Damage, type PlanStart } from './recovery-plan.js';
 import { scanRegistry } from './scan.js';
 import { SEGMENT_HEADER_BYTES } from './segment-header.js';
 
@@ -113,9 +113,9 @@ function openIndex(
   const checkpoint = readCheckpoint(io, folder);
   let why = 'no checkpoint';
   if (typeof checkpoint === 'string') why = `checkpoint damaged (${checkpoint})`;
-  else if (checkpoint !== undefined && !fitsTheLog(io, folder, checkpoint))
-    why = 'the log is shorter than the checkpoint says';
   else if (checkpoint !== undefined) {
+    const shortfall = shortfallOf(io, folder, name, checkpoint);
+    if (shortfall !== undefined) throw corruptData(shortfall);
     try {
       const index = DomainIndex.fromCheckpoint(io, folder, name, cache, policy, checkpoint);
       const dataEnds = new Map<number, { segment: number; end: number }>();
@@ -126,6 +126,7 @@ function openIndex(
         index,
         why: '',
         start: {
+          registryEnd: checkpoint.registryEnd,
           indexOffset: checkpoint.indexEnd,
           nextPosition: checkpoint.nextPosition,
           lastGeneration: checkpoint.lastGeneration,
@@ -141,10 +142,13 @@ function openIndex(
 }
 
 /**
- * A checkpoint can only describe a log at least as long as it says: index, registry and the data
- * of every aggregate type (a log shorter than its checkpoint was damaged, or replaced: read it all).
+ * Where the log ends short of what its checkpoint vouches for, if it does: the checkpoint is written
+ * after a barrier, so every byte below its registry, index and data ends was synced, and a file
+ * shorter than that lost synced bytes. A crash cannot do that; damage or a file replaced by hand can. Open then
+ * refuses, as for any damage to synced bytes; removing the domain's `checkpoint` file makes open read
+ * the whole log, and cut what no record vouches for (docs/OPERATIONS.md, "Damaged files").
  */
-function fitsTheLog(io: FileIO, folder: string, checkpoint: Checkpoint): boolean {
+function shortfallOf(io: FileIO, folder: string, domain: string, checkpoint: Checkpoint): Damage | undefined {
   const sizeOf = (file: string) => {
     const path = joinPath(folder, file);
     if (!io.exists(path)) return 0;
@@ -155,16 +159,26 @@ function fitsTheLog(io: FileIO, folder: string, checkpoint: Checkpoint): boolean
       io.close(fd);
     }
   };
-  if (sizeOf(INDEX_FILE) < checkpoint.indexEnd || sizeOf(REGISTRY_FILE) < checkpoint.registryEnd)
-    return false;
-  const registry = scanRegistry(readWholeFile(io, joinPath(folder, REGISTRY_FILE))).registry;
+  const short = (file: string, size: number, end: number): Damage => ({
+    file: `${domain}/${file}`,
+    offset: size,
+    reason: `the file ends at ${size}, below the checkpoint's end ${end}: synced bytes are missing`,
+  });
+  const indexSize = sizeOf(INDEX_FILE);
+  if (indexSize < checkpoint.indexEnd) return short(INDEX_FILE, indexSize, checkpoint.indexEnd);
+  const registrySize = sizeOf(REGISTRY_FILE);
+  if (registrySize < checkpoint.registryEnd)
+    return short(REGISTRY_FILE, registrySize, checkpoint.registryEnd);
+  const scan = scanRegistry(readWholeFile(io, joinPath(folder, REGISTRY_FILE)));
   for (const end of checkpoint.dataEnds) {
-    const aggregateType = registry.aggregateTypes[end.aggregateTypeCode];
-    if (aggregateType === undefined) return false;
-    if (end.end > SEGMENT_HEADER_BYTES && sizeOf(segmentFileName(aggregateType, end.segment)) < end.end)
-      return false;
+    const aggregateType = scan.registry.aggregateTypes[end.aggregateTypeCode];
+    // A registry damaged below the checkpoint's end is refused by the plan (PlanStart.registryEnd).
+    if (aggregateType === undefined) continue;
+    const segment = segmentFileName(aggregateType, end.segment);
+    const size = sizeOf(segment);
+    if (end.end > SEGMENT_HEADER_BYTES && size < end.end) return short(segment, size, end.end);
   }
-  return true;
+  return undefined;
 }
 
 /**

@@ -108,6 +108,8 @@ export function corruptData(damage: Damage): RingStoreError {
  * before it were synced and are not read again). Without one, the index is read from its start.
  */
 export interface PlanStart {
+  /** The checkpoint's registryEnd: registry bytes below it were synced, so damage there is corrupt. */
+  registryEnd: number;
   indexOffset: number;
   nextPosition: number;
   lastGeneration: number;
@@ -144,8 +146,17 @@ export function planDomain(
   let corrupt: Damage | undefined;
   const registryScan = scanRegistry(registryBytes);
   const registryVerdict = classifyFault(registryBytes, registryScan, registryVouchAfter);
+  const vouchedRegistry = start?.registryEnd ?? 0;
   if (registryVerdict === 'corrupt') {
     corrupt = { file: registryFile, offset: registryScan.validEnd, reason: registryScan.fault!.reason };
+  } else if (registryScan.validEnd < vouchedRegistry) {
+    // The checkpoint vouches for the registry up to its end, whatever the records past the fault say.
+    const what = registryScan.fault?.reason ?? 'the records end';
+    corrupt = {
+      file: registryFile,
+      offset: registryScan.validEnd,
+      reason: `${what}, below the checkpoint's end ${vouchedRegistry}: synced bytes are damaged`,
+    };
   } else if (registryVerdict === 'tail') {
     cuts.push(tailCut(registryFile, registryBytes, registryScan.validEnd, registryScan.fault!.reason));
   }
@@ -184,9 +195,9 @@ export function planDomain(
       vouched = Math.max(vouched, record.syncedEnd - base);
       while (unvouched.length > 0 && unvouched[0]! < vouched) {
         const offset = unvouched.shift()!;
-        const missing = missingDataFile(again, indexBytes, view, offset, base, segmentSize);
-        if (missing && corrupt === undefined)
-          corrupt = { file: indexFile, offset: base + offset, reason: 'data file missing' };
+        const lost = vouchedDataLost(again, indexBytes, view, offset, base, segmentSize);
+        if (lost !== undefined && corrupt === undefined)
+          corrupt = { file: indexFile, offset: base + offset, reason: lost };
         deliver(offset);
       }
       if (unvouched.length === 0) before = copyIndexScanState(state);
@@ -269,16 +280,26 @@ function tailCut(file: string, bytes: Uint8Array, offset: number, reason: string
   return { file, offset, start, end, size: bytes.byteLength, whole: false, reason };
 }
 
-function missingDataFile(
+/**
+ * Why the data of a vouched record cannot be on disk, if it cannot: its segment file is missing, or
+ * ends before the record's data does. Its commit's barrier synced that data, so either is damage.
+ */
+function vouchedDataLost(
   record: IndexRecord,
   bytes: Uint8Array,
   view: DataView,
   offset: number,
   base: number,
   segmentSize: (code: number, segment: number) => number,
-): boolean {
+): string | undefined {
   decodeIndexRecord(bytes, view, offset, record, base);
-  return record.dataLength > 0 && segmentSize(record.aggregateTypeCode, record.dataSegment) < 0;
+  if (record.dataLength === 0) return undefined;
+  const size = segmentSize(record.aggregateTypeCode, record.dataSegment);
+  if (size < 0) return 'data file missing';
+  const end = record.dataOffset + record.dataLength;
+  return size < end
+    ? `data file ${record.dataSegment} ends at ${size}, before this record's data ends at ${end}`
+    : undefined;
 }
 
 /** Reads the data of unvouched batches back and checks it against the CRCs of their records. */

@@ -211,6 +211,63 @@ describe('recovery', () => {
     );
   });
 
+  it('refuses a log shorter than its checkpoint; without the checkpoint, open cuts as for a tail', () => {
+    const io = store(true);
+    const checkpointed = io.fileContent('/s/d/index');
+    // Cut inside the second record: bytes below the checkpoint's indexEnd were synced.
+    const records = new DataView(checkpointed.buffer, checkpointed.byteOffset).getUint32(0, true);
+    io.setFileContent('/s/d/index', checkpointed.subarray(0, records + 10));
+    const err = openError(io);
+    expect(err.code).toBe('CORRUPT_DATA');
+    expect(err.details).toMatchObject({ file: 'd/index', offset: records + 10 });
+    expect(String(err.details.reason)).toMatch(/below the checkpoint's end \d+: synced bytes are missing/);
+    expect(io.fileContent('/s/d/index').byteLength).toBe(records + 10);
+    expect(verifyStore('/s', undefined, { io }).problems).toContainEqual(
+      expect.objectContaining({ file: 'd/index', severity: 'corrupt' }),
+    );
+    // The operator's way out (docs/OPERATIONS.md): remove the checkpoint; open reads the whole log.
+    const writer = StorageWriter.open('/s', { io: withoutCheckpoint(io), segmentBytes: 100 });
+    expect(writer.recovery.map((a) => `${a.action} ${a.file}`)).toContain('truncated d/index');
+    expect(writer.version('d', 'a', 1n)).toBe(1);
+    expect(writer.version('d', 'b', 2n)).toBe(0);
+    writer.close();
+  });
+
+  it('refuses a data segment shorter than its checkpoint says', () => {
+    const io = store(true);
+    io.setFileContent('/s/d/b.0', io.fileContent('/s/d/b.0').subarray(0, 20));
+    expect(openError(io)).toMatchObject({ code: 'CORRUPT_DATA', details: { file: 'd/b.0', offset: 20 } });
+  });
+
+  it('refuses damage to the last registry record below the checkpoint, where it would be a tail without one', () => {
+    const io = store(true);
+    const registry = io.fileContent('/s/d/registry');
+    const last = registry.byteLength - 2;
+    registry[last]! ^= 0x01;
+    io.setFileContent('/s/d/registry', registry);
+    const err = openError(io);
+    expect(err.code).toBe('CORRUPT_DATA');
+    expect(err.details.file).toBe('d/registry');
+    expect(String(err.details.reason)).toMatch(/below the checkpoint's end \d+: synced bytes are damaged/);
+    expect(io.fileContent('/s/d/registry')).toEqual(registry);
+  });
+
+  it('refuses a data segment shorter than the data of a record a later one vouches for', () => {
+    const io = store();
+    const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    writer.append([batch('b', 5n, 1)], 'fsync');
+    writer.close();
+    withoutCheckpoint(io);
+    // b.0: the 16-byte header, b 2 (10 bytes), b 4 (10 bytes), b 5 (1 byte); b 4 is vouched for.
+    io.setFileContent('/s/d/b.0', io.fileContent('/s/d/b.0').subarray(0, 30));
+    const err = openError(io);
+    expect(err.code).toBe('CORRUPT_DATA');
+    expect(err.details).toMatchObject({ file: 'd/index' });
+    expect(String(err.details.reason)).toMatch(
+      /data file 0 ends at 30, before this record's data ends at 36/,
+    );
+  });
+
   it('refuses a store of format version 1 with UNSUPPORTED_FORMAT', () => {
     const io = store();
     const index = io.fileContent('/s/d/index');
