@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { natsServers } from '../api/cluster/cluster-options.js';
 import { type ClusterStatus, readClusterStatus } from '../api/cluster/cluster-status.js';
 import { RingStoreError } from '../errors.js';
 import { parseOptions } from './args.js';
@@ -39,7 +40,7 @@ export async function runCluster(args: readonly string[], env: NodeJS.ProcessEnv
   if (nats === undefined)
     throw new RingStoreError('INVALID_OPTION', 'cluster status needs --nats <url>[,<url>…]');
   const status = await readClusterStatus(
-    nats.split(',').map((s) => s.trim()),
+    natsServers(nats, values.nats !== undefined ? '--nats' : 'RINGSTORE_NATS'),
     (values.namespace as string | undefined) ?? env.RINGSTORE_NAMESPACE,
   );
   process.stdout.write(values.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
@@ -66,7 +67,7 @@ async function runImport(args: readonly string[], env: NodeJS.ProcessEnv): Promi
   const { importStore } = await import('../api/cluster/import-store.js');
   const namespace = (values.namespace as string | undefined) ?? env.RINGSTORE_NAMESPACE;
   const imported = await importStore(resolve(dir), {
-    servers: nats.split(',').map((s) => s.trim()),
+    servers: natsServers(nats, values.nats !== undefined ? '--nats' : 'RINGSTORE_NATS'),
     ...(namespace !== undefined ? { namespace } : {}),
     ...(rawReplicas !== undefined ? { replicas: Number(rawReplicas) } : {}),
   });

@@ -58,6 +58,7 @@ describe('RingStore options', () => {
       // Cluster mode's options are checked before anything connects.
       [{ dir: root, cluster: { servers: 'nats://127.0.0.1:4222', nodeId: 'not an id' } }, 'nodeId'],
       [{ dir: root, cluster: { servers: [], nodeId: 'a' } }, 'servers'],
+      [{ dir: root, cluster: { servers: 'nats://127.0.0.1:4222,not a url', nodeId: 'a' } }, 'servers'],
       [{ dir: root, cluster: { servers: 'nats://127.0.0.1:4222', nodeId: 'a', ttl: 5 } }, 'ttl'],
     ];
     for (const [options, option] of bad) {

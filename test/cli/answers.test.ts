@@ -128,6 +128,16 @@ describe('errors: one line, no stack trace, non-zero exit, nothing created', () 
       /not a ringstore data directory/,
     ],
     ['an unknown serve option', () => ['serve', '--frob'], /unknown option --frob/],
+    [
+      'a --nats that is not a URL (cluster status)',
+      () => ['cluster', 'status', '--nats', 'not a url'],
+      /--nats holds "not a url", which is not a nats-server URL/,
+    ],
+    [
+      'a --nats that is not a URL (cluster import)',
+      (s) => ['cluster', 'import', '--dir', join(s, 'store'), '--nats', 'nats://ok:4222,http://[x'],
+      /--nats holds "http:\/\/\[x", which is not a nats-server URL/,
+    ],
     ['a bad serve number', () => ['serve', '--port', 'eighty'], /--port must be an integer/],
     [
       'a ring below the store minimum',

@@ -363,6 +363,37 @@ describe('request ids', () => {
     ]);
   });
 
+  it('a wait that ran out (APPLY_TIMEOUT, 504) is logged at warn with its reason, no stack; a fault at error', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(
+          ...chunk
+            .toString('utf8')
+            .split('\n')
+            .filter((line) => line.length > 0),
+        );
+        done();
+      },
+    });
+    const server = await http.start(
+      { logger: { level: 'warn', stream } },
+      failingStore(new RingStoreError('APPLY_TIMEOUT', 'domain d holds no position 9')),
+    );
+    const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
+    expect(response.status).toBe(504);
+    const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const failures = logged.filter((entry) => entry.msg === 'request failed');
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({
+      level: 40,
+      code: 'APPLY_TIMEOUT',
+      reason: 'domain d holds no position 9',
+      reqId: errorOf(response).requestId,
+    });
+    expect(JSON.stringify(failures[0])).not.toContain('stack');
+  });
+
   it('the client keeps the request id of an error answer in the error details', async () => {
     const server = await http.start();
     const client = new HttpEventStore(server.url);

@@ -40,14 +40,7 @@ export function resolveClusterOptions(options: unknown): ResolvedClusterOptions 
   for (const key of Object.keys(o)) {
     if (!KNOWN.has(key)) throw bad(key, `cluster.${key}: unknown option`);
   }
-  const servers = typeof o.servers === 'string' ? o.servers.split(',') : o.servers;
-  if (
-    !Array.isArray(servers) ||
-    servers.length === 0 ||
-    servers.some((s) => typeof s !== 'string' || s === '')
-  ) {
-    throw bad('servers', 'cluster.servers must name at least one nats-server URL');
-  }
+  const servers = natsServers(o.servers, 'servers', 'cluster.servers');
   if (typeof o.nodeId !== 'string' || !NODE_ID_PATTERN.test(o.nodeId)) {
     throw bad('nodeId', 'cluster.nodeId must match [A-Za-z0-9][A-Za-z0-9_-]{0,62}');
   }
@@ -70,11 +63,41 @@ export function resolveClusterOptions(options: unknown): ResolvedClusterOptions 
     }
   }
   return Object.freeze({
-    servers: [...(servers as string[])],
+    servers,
     nodeId: o.nodeId,
     replicas: o.replicas as number | undefined,
     namespace: (o.namespace as string | undefined) ?? DEFAULT_NAMESPACE,
     leaseTtlMs: (o.leaseTtlMs as number | undefined) ?? CLUSTER_DEFAULTS.leaseTtlMs,
     putTimeoutMs: (o.putTimeoutMs as number | undefined) ?? CLUSTER_DEFAULTS.putTimeoutMs,
   });
+}
+
+/**
+ * nats-server URLs, as an array or comma separated: each a URL (`nats://host:port`, `tls://…`) or a
+ * bare `host[:port]`, as the NATS client takes them. Anything else is INVALID_OPTION with `option`
+ * in its details and `label` (how the caller wrote it) in its message, so that a typo is not
+ * reported as a cluster that cannot be reached.
+ */
+export function natsServers(value: unknown, option: string, label = option): string[] {
+  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()) : value;
+  const invalid = (message: string) =>
+    new RingStoreError('INVALID_OPTION', `${label} ${message}`, { option });
+  if (!Array.isArray(list) || list.length === 0) throw invalid('must name at least one nats-server URL');
+  for (const server of list) {
+    if (typeof server !== 'string' || server === '') throw invalid('must name at least one nats-server URL');
+    if (!isServerUrl(server)) {
+      throw invalid(
+        `holds ${JSON.stringify(server.slice(0, 100))}, which is not a nats-server URL (nats://host:port or host:port)`,
+      );
+    }
+  }
+  return [...(list as string[])];
+}
+
+function isServerUrl(server: string): boolean {
+  try {
+    return new URL(server.includes('://') ? server : `nats://${server}`).hostname !== '';
+  } catch {
+    return false;
+  }
 }

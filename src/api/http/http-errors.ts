@@ -45,3 +45,14 @@ export function publicError(error: RingStoreError): WireError {
     ? { code: error.code, message: ERROR_CATALOG[error.code].message }
     : error.toWire();
 }
+
+/**
+ * How a failed request is logged: `error` (with its cause) for a server-side fault, `warn` for a
+ * wait that ran out (APPLY_TIMEOUT: a replica behind the asked position, an answer the client asked
+ * for by waiting), nothing for client errors, for shedding load (BACKPRESSURE) and for a store
+ * that is closing (STORE_CLOSED), which the answers themselves report.
+ */
+export function failureLogLevel(error: RingStoreError): 'error' | 'warn' | undefined {
+  if (error.status < 500 || error.code === 'STORE_CLOSED' || error.code === 'BACKPRESSURE') return undefined;
+  return error.code === 'APPLY_TIMEOUT' ? 'warn' : 'error';
+}

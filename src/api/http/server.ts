@@ -29,7 +29,7 @@ import { CONSOLE_ROUTES, mountConsoleRoutes } from './console-routes.js';
 import { mountConsumerRoutes } from './consumer-routes.js';
 import { mountDomainSummaryRoute } from './domain-summary.js';
 import { parseEventsBody } from './events-body.js';
-import { publicError, toRingStoreError } from './http-errors.js';
+import { failureLogLevel, publicError, toRingStoreError } from './http-errors.js';
 import { ingestResults } from './ingest.js';
 import { HttpMetrics } from './metrics.js';
 import { type HttpServerOptions, type ResolvedHttpOptions, resolveHttpOptions } from './options.js';
@@ -177,9 +177,10 @@ export function mountRoutes(
 
   app.setErrorHandler((err, request, reply) => {
     const error = toRingStoreError(err);
-    if (error.status >= 500 && error.code !== 'STORE_CLOSED' && error.code !== 'BACKPRESSURE') {
-      request.log.error({ err, reqId: request.id }, 'request failed');
-    }
+    const level = failureLogLevel(error);
+    if (level === 'error') request.log.error({ err, reqId: request.id }, 'request failed');
+    else if (level === 'warn')
+      request.log.warn({ code: error.code, reason: error.message, reqId: request.id }, 'request failed');
     return sendError(reply, error);
   });
   app.setNotFoundHandler((_request, reply) => sendError(reply, new RingStoreError('NOT_FOUND')));
@@ -400,7 +401,7 @@ export function mountRoutes(
       onAppended: countAppended,
       onError: (error, cause) => {
         if (error.code === 'STORE_FAILED' || error.code === 'STORE_CLOSED') unhealthy ??= error;
-        if (error.status >= 500 && error.code !== 'STORE_CLOSED' && error.code !== 'BACKPRESSURE') {
+        if (failureLogLevel(error) === 'error') {
           request.log.error({ err: cause, reqId: request.id }, 'ingest line failed');
         }
         metrics.rejectedRequests.inc({ code: error.code });
