@@ -1,11 +1,10 @@
 import { RingStoreError } from '../../errors.js';
-import { byteLengthOf } from '../../model/byte-length.js';
 import type { PutResult } from '../../types.js';
 import { checkClientAppend } from '../consumer-positions.js';
 import type { EventStore } from '../event-store.js';
 import { parseEventsBody } from './events-body.js';
 import { publicError, toRingStoreError } from './http-errors.js';
-import { decodeEvents, isPlainObject, putOptions, putResultJson } from './wire.js';
+import { decodeEvents, isPlainObject, payloadBytes, putOptions, putResultJson } from './wire.js';
 
 /**
  * POST /v1/ingest: NDJSON in, NDJSON out.
@@ -120,7 +119,27 @@ function errorLine(err: unknown): { line: string; error: RingStoreError } {
   return { line: `${JSON.stringify({ ok: false, error: wire })}\n`, error };
 }
 
-async function putLine(line: Line, options: IngestOptions): Promise<string> {
+/** A line submitted to the store: its put, and what the appended metrics count if it succeeds. */
+interface Submitted {
+  put: Promise<PutResult>;
+  events: number;
+  bytes: number;
+}
+
+/** The result line of a line that failed, reported to onError. */
+function failedLine(err: unknown, options: IngestOptions): string {
+  const { line, error } = errorLine(err);
+  options.onError(error, err);
+  return line;
+}
+
+/**
+ * Parses, checks and submits one line, synchronously: the line's bytes, its envelope and events
+ * are referenced by nothing once this returns (the store copied them into its ring), so they die
+ * young instead of living until the commit, as they would in the frame of an awaiting function.
+ * Returns the result line instead when the line fails before it reaches the store.
+ */
+function submitLine(line: Line, options: IngestOptions): Submitted | string {
   try {
     if ('tooLarge' in line) {
       throw new RingStoreError(
@@ -143,24 +162,22 @@ async function putLine(line: Line, options: IngestOptions): Promise<string> {
     const denied = options.authorize(domain);
     if (denied) throw denied;
     checkClientAppend(domain, aggregateType, id, events);
-    const result = await options.store.put(
-      domain,
-      aggregateType as string,
-      id as string,
-      events,
-      putOptions(record),
-    );
-    if (!result.replayed) {
-      let bytes = 0;
-      for (const event of events)
-        bytes += byteLengthOf(event.data as Uint8Array) + byteLengthOf(event.metadata as Uint8Array);
-      options.onAppended(result, events.length, bytes);
-    }
+    const put = options.store.put(domain, aggregateType as string, id as string, events, putOptions(record));
+    return { put, events: events.length, bytes: payloadBytes(events) };
+  } catch (err) {
+    return failedLine(err, options);
+  }
+}
+
+/** The result line of a submitted line, once its put settles. */
+async function resultLine(submitted: Submitted | string, options: IngestOptions): Promise<string> {
+  if (typeof submitted === 'string') return submitted;
+  try {
+    const result = await submitted.put;
+    if (!result.replayed) options.onAppended(result, submitted.events, submitted.bytes);
     return `{"ok":true,${putResultJson(result).slice(1, -1)}${result.replayed ? ',"replayed":true' : ''}}\n`;
   } catch (err) {
-    const { line: text, error } = errorLine(err);
-    options.onError(error, err);
-    return text;
+    return failedLine(err, options);
   }
 }
 
@@ -178,7 +195,7 @@ export async function* ingestResults(
   const queue: Pending[] = [];
   let head = 0;
   const submit = (line: Line): void => {
-    const done = putLine(line, options);
+    const done = resultLine(submitLine(line, options), options);
     const pending: Pending = { settled: false, line: '', done };
     queue.push(pending);
     void done.then((text) => {

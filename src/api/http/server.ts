@@ -8,7 +8,6 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { type ErrorCode, RingStoreError } from '../../errors.js';
-import { byteLengthOf } from '../../model/byte-length.js';
 import { parseAggregateId } from '../../model/ids.js';
 import { LIMITS } from '../../model/limits.js';
 import { validateAggregateType, validateDomain, validateEventType } from '../../model/names.js';
@@ -42,6 +41,7 @@ import {
   decodePutBody,
   encodeStoredEvent,
   GENERATION_HEADER,
+  payloadBytes,
   putResultJson,
   queryInteger,
   queryTypes,
@@ -262,10 +262,7 @@ export function mountRoutes(
       const { events, options: putOptions } = decodePutBody(request.body);
       checkClientAppend(domain, type, id, events);
       const result = await store.put(domain, type, id, events, putOptions);
-      let bytes = 0;
-      for (const event of events)
-        bytes += byteLengthOf(event.data as Uint8Array) + byteLengthOf(event.metadata as Uint8Array);
-      countAppended(result, events.length, bytes);
+      countAppended(result, events.length, payloadBytes(events));
       reply.header(GENERATION_HEADER, String(store.generation));
       reply.header(DURABILITY_HEADER, result.durability);
       reply.code(result.replayed ? 200 : 201).type('application/json; charset=utf-8');

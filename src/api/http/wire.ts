@@ -1,4 +1,5 @@
 import { RingStoreError } from '../../errors.js';
+import { byteLengthOf } from '../../model/byte-length.js';
 import { EMPTY_BYTES } from '../../model/events.js';
 import { checkEventCount } from '../../model/put-validator.js';
 import type { EventInput, PutOptions, PutResult, StoredEvent } from '../../types.js';
@@ -126,6 +127,14 @@ export function decodeEvents(value: unknown): EventInput[] {
     }
   }
   return events;
+}
+
+/** The bytes of data and metadata of decoded events, as the appended-bytes metric counts them. */
+export function payloadBytes(events: readonly EventInput[]): number {
+  let bytes = 0;
+  for (const event of events)
+    bytes += byteLengthOf(event.data as Uint8Array) + byteLengthOf(event.metadata as Uint8Array);
+  return bytes;
 }
 
 /** Thrown by finiteNumbers inside JSON.stringify; never leaves compactJson. */
