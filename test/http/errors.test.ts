@@ -108,7 +108,9 @@ describe('hostile names and ids in the path', () => {
     ['/v1/domains/billing/aggregates/invoice/99999999999999999999999/events', 400, 'INVALID_ID'],
     ['/v1/domains/billing/aggregates/invoice/1%00/events', 400, 'INVALID_ID'],
     ['/v1/domains/billing/aggregates/invoice/%ZZ/events', 400, 'BAD_REQUEST'],
-    [`/v1/domains/${'a'.repeat(500)}/aggregates/invoice/1/events`, 400, 'BAD_REQUEST'],
+    [`/v1/domains/${'a'.repeat(500)}/aggregates/invoice/1/events`, 400, 'INVALID_NAME'],
+    [`/v1/domains/billing/aggregates/${'a'.repeat(10_000)}/1/events`, 400, 'INVALID_NAME'],
+    [`/v1/domains/billing/aggregates/invoice/${'9'.repeat(10_000)}/events`, 400, 'INVALID_ID'],
     ['/v1/domains/billing/aggregates/invoice/1/events/extra', 404, 'NOT_FOUND'],
   ];
   for (const [path, status, code] of paths) {
