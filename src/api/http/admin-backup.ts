@@ -1,7 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { RingStoreError } from '../../errors.js';
 import type { BackupOptions, BackupProgress, BackupReport } from '../../storage/backup.js';
-import { publicError, toRingStoreError } from './http-errors.js';
+import { failureLogLevel, publicError, toRingStoreError } from './http-errors.js';
 import { isPlainObject } from './wire.js';
 
 /** A store that can back itself up online (RingStore, StorageEngine). */
@@ -71,7 +71,7 @@ export async function streamBackup(
   } catch (err) {
     const error = toRingStoreError(err);
     // As the routes' error handler: server-side failures are logged, the caller's own are answered.
-    if (error.status >= 500) onError?.(err);
+    if (failureLogLevel(error) !== undefined) onError?.(err);
     send({ error: publicError(error) });
   }
 }
