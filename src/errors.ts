@@ -30,7 +30,7 @@ export const ERROR_CATALOG = {
   },
   INVALID_QUERY: { status: 400, message: 'a read option is out of range' },
   INVALID_OPTION: { status: 400, message: 'a configuration option is invalid' },
-  INVALID_JSON: { status: 400, message: 'the request body is not valid JSON' },
+  INVALID_JSON: { status: 400, message: 'the request body is not valid JSON, or not valid UTF-8' },
   BAD_REQUEST: { status: 400, message: 'the HTTP request is malformed' },
   EVENT_TOO_LARGE: { status: 400, message: 'event data or metadata is longer than 65535 bytes' },
   BATCH_TOO_LARGE: { status: 400, message: 'a batch holds more events or bytes than allowed' },

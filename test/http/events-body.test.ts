@@ -15,8 +15,8 @@ import type { EventInput, PutResult } from '../../src/types.js';
  * The scans must never change what an append stores or answers. The oracle is the path they
  * replaced: parseJsonSafely (JSON.parse and the safety walk) of the whole body as the API decoded
  * it, then every event's data and metadata stored as JSON.stringify of the parsed value. A body
- * that is not valid UTF-8 is decoded, re-encoded and scanned as bytes; it is held to the same
- * oracle, and its canonical values must be views of the re-encoded text.
+ * that is not valid UTF-8 is refused (INVALID_JSON) before any scan: decoding it would store U+FFFD
+ * where the client sent other bytes.
  */
 
 const SEED = Number(process.env.RINGSTORE_SEED ?? 20_261_125);
@@ -59,7 +59,7 @@ function spanOf(field: unknown): { text: string; canonical: boolean; compact: st
 /**
  * The test's text as bytes that are not UTF-8 wherever it has a U+FFFD or a lone surrogate (each
  * written as the byte 0xFF, which decodes to one U+FFFD) or an event type (a 0xFF is put at the
- * start of its string), so that parseEventsBody takes its decode, re-encode and scan path.
+ * start of its string).
  */
 function notUtf8(body: string): Buffer {
   const marked = Buffer.from(body.replace(/("type"\s*:\s*")/g, '$1\ufffd'), 'utf8');
@@ -74,17 +74,15 @@ function notUtf8(body: string): Buffer {
 }
 
 /**
- * parseEventsBody given the test's text two ways: as its UTF-8, and as bytes that are not UTF-8
- * (notUtf8). `received` is the text the oracle parses: the bytes as the API decodes them, which
- * differs from the test's text where that holds a lone surrogate (UTF-8 cannot carry one,
- * Buffer.from writes U+FFFD) and, for notUtf8, in each event type's leading U+FFFD.
+ * parseEventsBody given the test's text as its UTF-8. `received` is the text the oracle parses:
+ * the bytes as the API decodes them, which differs from the test's text where that holds a lone
+ * surrogate (UTF-8 cannot carry one, Buffer.from writes U+FFFD).
  */
 const SCANS = [
   {
     name: 'parseEventsBody (UTF-8 bytes)',
     bytes: (body: string) => Buffer.from(body, 'utf8'),
   },
-  { name: 'parseEventsBody (not UTF-8: decoded, re-encoded, scanned)', bytes: notUtf8 },
 ].map(({ name, bytes }) => ({
   name,
   bytes,
@@ -240,15 +238,12 @@ const bodyText = fc
   });
 
 describe.each(SCANS)('$name', ({ name, bytes, parse, received }) => {
-  /** Whether this case hands parseEventsBody bytes that are not UTF-8 (when the text has an event type). */
-  const fallback = bytes === notUtf8;
-
   it('stores exactly the bytes JSON.stringify(JSON.parse(…)) stored, and answers the same errors (seeded)', () => {
     let compactSpans = 0;
     let spans = 0;
     fc.assert(
       fc.property(bodyText, (written) => {
-        expect(isUtf8(bytes(written)), name).toBe(!fallback);
+        expect(isUtf8(bytes(written)), name).toBe(true);
         const body = received(written);
         const expected = outcome(parseJsonSafely, body);
         expect(outcome(parse, written)).toEqual(expected);
@@ -279,7 +274,7 @@ describe.each(SCANS)('$name', ({ name, bytes, parse, received }) => {
       }),
       { seed: 11, numRuns: 3000 },
     );
-    // The fast path is taken for a good share of the generated values, not just the fallback.
+    // The fast path is taken for a good share of the generated values, not just the parse.
     expect(compactSpans).toBeGreaterThan(spans / 10);
   });
 
@@ -313,21 +308,16 @@ describe.each(SCANS)('$name', ({ name, bytes, parse, received }) => {
         const i = at % (body.length + 1);
         return body.slice(0, i) + insert + body.slice(i + drop);
       });
-    let notUtf8Runs = 0;
     fc.assert(
       fc.property(damaged, (body) => {
-        if (!isUtf8(bytes(body))) notUtf8Runs++;
         expect(outcome(parse, body)).toEqual(outcome(parseJsonSafely, received(body)));
       }),
       { seed: 12, numRuns: 5000 },
     );
-    // The damage rarely reaches the event types the not-UTF-8 case marks.
-    if (fallback) expect(notUtf8Runs).toBeGreaterThan(4500);
   });
 
   it('keeps compact data as its source text and normalises anything else', () => {
     const body = (data: string) => `{"events":[{"type":"A","data":${data}}]}`;
-    expect(isUtf8(bytes(body('1')))).toBe(!fallback);
     const span = (data: string) =>
       spanOf((parse(body(data)) as { events: { data: unknown }[] }).events[0]?.data);
     expect(span('{"a":1,"b":[true,null,"x\\n"]}')).toEqual({
@@ -363,7 +353,6 @@ describe.each(SCANS)('$name', ({ name, bytes, parse, received }) => {
     // The body is level 1, events 2, the event 3, so data may nest 61 arrays deep.
     const nested = (levels: number) =>
       `{"events":[{"type":"A","data":${'['.repeat(levels)}${']'.repeat(levels)}}]}`;
-    expect(isUtf8(bytes(nested(61)))).toBe(!fallback);
     expect(outcome(parse, nested(61))).toEqual(outcome(parseJsonSafely, received(nested(61))));
     expect(spanOf((parse(nested(61)) as { events: { data: unknown }[] }).events[0]?.data)).toBeDefined();
     for (const body of [
@@ -380,6 +369,25 @@ describe.each(SCANS)('$name', ({ name, bytes, parse, received }) => {
       expect(outcome(parse, body)).toEqual(outcome(parseJsonSafely, received(body)));
       expect(outcome(parse, body)).toMatchObject({ code: 'INVALID_JSON' });
     }
+  });
+});
+
+describe('parseEventsBody on bytes that are not UTF-8', () => {
+  it('refuses them with INVALID_JSON, whatever else the body holds (seeded)', () => {
+    let marked = 0;
+    fc.assert(
+      fc.property(bodyText, (written) => {
+        // A body with no event type and no U+FFFD has nothing to mark: it stays UTF-8.
+        if (isUtf8(notUtf8(written))) return;
+        marked++;
+        expect(outcome((text) => parseEventsBody(notUtf8(text)), written)).toMatchObject({
+          code: 'INVALID_JSON',
+          message: expect.stringMatching(/not valid UTF-8/),
+        });
+      }),
+      { seed: 13, numRuns: 2000 },
+    );
+    expect(marked).toBeGreaterThan(1000);
   });
 });
 
@@ -773,24 +781,6 @@ function nesting(value: unknown): number {
   return deepest + 1;
 }
 
-/**
- * Whether every view lies in one copy of `text`'s UTF-8 in the memory the views share: the
- * re-encoded text of a body that is not UTF-8 (a copy, so possibly one of several in a pool).
- */
-function inOneCopyOf(text: string, list: JsonBytes[]): boolean {
-  const encoded = new TextEncoder().encode(text);
-  const first = list[0];
-  if (first === undefined) return true;
-  if (list.some((v) => v.bytes.buffer !== first.bytes.buffer)) return false;
-  const memory = Buffer.from(first.bytes.buffer);
-  for (let at = memory.indexOf(encoded); at !== -1; at = memory.indexOf(encoded, at + 1)) {
-    const end = at + encoded.byteLength;
-    if (list.every((v) => v.bytes.byteOffset >= at && v.bytes.byteOffset + v.bytes.byteLength <= end))
-      return true;
-  }
-  return false;
-}
-
 function catchError(run: () => unknown): unknown {
   try {
     run();
@@ -809,13 +799,11 @@ function views(value: unknown, out: JsonBytes[] = []): JsonBytes[] {
 }
 
 describe(`parseEventsBody on random bytes (seed ${SEED})`, () => {
-  it('accepts, refuses, parses and stores exactly as the decoded text through parseJsonSafely', () => {
+  it('refuses bytes that are not UTF-8, and accepts, refuses, parses and stores the rest exactly as parseJsonSafely', () => {
     let accepted = 0;
     let refused = 0;
-    let acceptedNotUtf8 = 0;
+    let notUtf8Refused = 0;
     let multibyteViews = 0;
-    let reencodedViews = 0;
-    let replacementViews = 0;
     let deepAccepted = 0;
     fc.assert(
       fc.property(
@@ -829,6 +817,11 @@ describe(`parseEventsBody on random bytes (seed ${SEED})`, () => {
         edits,
         (text, changes) => {
           const bytes = applyEdits(text, changes);
+          if (!isUtf8(bytes)) {
+            notUtf8Refused++;
+            expect(stored(() => parseEventsBody(bytes))).toMatchObject({ code: 'INVALID_JSON' });
+            return;
+          }
           const decoded = bytes.toString('utf8');
           const expected = stored(() => parseJsonSafely(decoded));
           expect(stored(() => parseEventsBody(bytes))).toEqual(expected);
@@ -839,42 +832,32 @@ describe(`parseEventsBody on random bytes (seed ${SEED})`, () => {
             return;
           }
           accepted++;
-          if (!isUtf8(bytes)) acceptedNotUtf8++;
           if (nesting(JSON.parse(decoded)) >= 62) deepAccepted++;
-          // A canonical value is a view of the body itself, not a copy; for a body that is not
-          // UTF-8, a view of the UTF-8 of its decoded text. Either way its bytes are the compact form.
-          const found = views(parseEventsBody(bytes));
-          for (const view of found) {
+          // A canonical value is a view of the body itself, not a copy, and its bytes are the
+          // compact form.
+          for (const view of views(parseEventsBody(bytes))) {
             const json = Buffer.from(view.bytes).toString('utf8');
             expect(JSON.stringify(JSON.parse(json))).toBe(json);
-            if (isUtf8(bytes)) {
-              expect(view.bytes.buffer).toBe(bytes.buffer);
-              expect(view.bytes.byteOffset).toBeGreaterThanOrEqual(bytes.byteOffset);
-              expect(view.bytes.byteOffset + view.bytes.byteLength).toBeLessThanOrEqual(
-                bytes.byteOffset + bytes.byteLength,
-              );
-              if (view.bytes.some((b) => b >= 0x80)) multibyteViews++;
-            } else {
-              reencodedViews++;
-              if (json.includes('\ufffd')) replacementViews++;
-            }
+            expect(view.bytes.buffer).toBe(bytes.buffer);
+            expect(view.bytes.byteOffset).toBeGreaterThanOrEqual(bytes.byteOffset);
+            expect(view.bytes.byteOffset + view.bytes.byteLength).toBeLessThanOrEqual(
+              bytes.byteOffset + bytes.byteLength,
+            );
+            if (view.bytes.some((b) => b >= 0x80)) multibyteViews++;
           }
-          if (!isUtf8(bytes)) expect(inOneCopyOf(decoded, found), 'views of the re-encoded text').toBe(true);
         },
       ),
       { seed: SEED, numRuns: 4000 },
     );
     // The runs must cover each kind, not only refusals.
-    expect(accepted, `seed ${SEED}`).toBeGreaterThan(1200);
-    expect(refused, `seed ${SEED}`).toBeGreaterThan(2000);
-    expect(acceptedNotUtf8, `seed ${SEED}`).toBeGreaterThan(60);
+    expect(accepted, `seed ${SEED}`).toBeGreaterThan(1000);
+    expect(refused, `seed ${SEED}`).toBeGreaterThan(1500);
+    expect(notUtf8Refused, `seed ${SEED}`).toBeGreaterThan(600);
     expect(multibyteViews, `seed ${SEED}`).toBeGreaterThan(200);
-    expect(reencodedViews, `seed ${SEED}`).toBeGreaterThan(60);
-    expect(replacementViews, `seed ${SEED}`).toBeGreaterThan(0);
     expect(deepAccepted, `seed ${SEED}`).toBeGreaterThan(300);
   });
 
-  it('keeps canonical multi-byte and astral data as a view of the body, and of the re-encoded text for bad UTF-8', () => {
+  it('keeps canonical multi-byte and astral data as a view of the body; refuses bytes that are not UTF-8', () => {
     const body = Buffer.from(
       '{"events":[{"type":"A","data":{"é":"中😀\u2028"},"metadata":"\ufeff"}]}',
       'utf8',
@@ -884,54 +867,34 @@ describe(`parseEventsBody on random bytes (seed ${SEED})`, () => {
     expect(event.data).toBeInstanceOf(JsonBytes);
     expect(Buffer.from(event.data.bytes).toString()).toBe('{"é":"中😀\u2028"}');
     expect(event.metadata.bytes.buffer).toBe(body.buffer);
-    // A surrogate encoded in UTF-8 (CESU) is not UTF-8: each of its bytes becomes U+FFFD, as before.
-    const cesu = Buffer.concat([
-      Buffer.from('{"events":[{"type":"A","data":"'),
-      Buffer.from([0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80]),
-      Buffer.from('"}]}'),
-    ]);
-    expect(isUtf8(cesu)).toBe(false);
-    const [bad] = (parseEventsBody(cesu) as { events: { data: unknown }[] }).events;
-    expect(bad?.data).toBeInstanceOf(JsonBytes);
-    const view = bad?.data as JsonBytes;
-    expect(Buffer.from(view.bytes)).toEqual(Buffer.from('"\ufffd\ufffd\ufffd\ufffd\ufffd\ufffd"'));
-    expect(inOneCopyOf(cesu.toString('utf8'), [view])).toBe(true);
-    expect(Buffer.from(decodePutBody(parseEventsBody(cesu)).events[0]?.data as Uint8Array)).toEqual(
-      Buffer.from(JSON.stringify('\ufffd'.repeat(6))),
-    );
-    // Not canonical once decoded: normalised from the decoded text, as before.
-    const spaced = Buffer.concat([
-      Buffer.from('{"events":[{"type":"A","data":[ "'),
-      Buffer.from([0xff, 0xc0, 0x80]),
-      Buffer.from('", 1.0 ]}]}'),
-    ]);
-    const [normalised] = (parseEventsBody(spaced) as { events: { data: unknown }[] }).events;
-    expect(normalised?.data).toEqual(new JsonText('[ "\ufffd\ufffd\ufffd", 1.0 ]'));
-    expect(decodePutBody(parseEventsBody(spaced)).events[0]?.data).toEqual(
-      Buffer.from('["\ufffd\ufffd\ufffd",1]'),
-    );
-    // A refused body answers parseJsonSafely's error for the decoded text.
-    const broken = Buffer.concat([
-      Buffer.from('{"events":[{"type":"'),
-      Buffer.from([0xff]),
-      Buffer.from('"'),
-    ]);
-    expect(isUtf8(broken)).toBe(false);
-    expect(errorOutcome(catchError(() => parseEventsBody(broken)))).toEqual(
-      errorOutcome(catchError(() => parseJsonSafely(broken.toString('utf8')))),
-    );
-    const deep = Buffer.concat([
-      Buffer.from('{"events":[{"type":"'),
-      Buffer.from([0xff]),
-      Buffer.from(`","data":${'['.repeat(62)}${']'.repeat(62)}}]}`),
-    ]);
-    expect(errorOutcome(catchError(() => parseEventsBody(deep)))).toEqual(
-      errorOutcome(catchError(() => parseJsonSafely(deep.toString('utf8')))),
-    );
-    expect(errorOutcome(catchError(() => parseEventsBody(deep)))).toMatchObject({
-      code: 'INVALID_JSON',
-      message: 'JSON is nested deeper than 64 levels',
-    });
+    const notUtf8Bodies = [
+      // A surrogate encoded in UTF-8 (CESU): decoded, each of its bytes would have become U+FFFD.
+      Buffer.concat([
+        Buffer.from('{"events":[{"type":"A","data":"'),
+        Buffer.from([0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80]),
+        Buffer.from('"}]}'),
+      ]),
+      // An overlong encoding and a stray byte inside a value that is not compact.
+      Buffer.concat([
+        Buffer.from('{"events":[{"type":"A","data":[ "'),
+        Buffer.from([0xff, 0xc0, 0x80]),
+        Buffer.from('", 1.0 ]}]}'),
+      ]),
+      // Broken JSON and too deep as well: the UTF-8 check comes first.
+      Buffer.concat([Buffer.from('{"events":[{"type":"'), Buffer.from([0xff]), Buffer.from('"')]),
+      Buffer.concat([
+        Buffer.from('{"events":[{"type":"'),
+        Buffer.from([0xff]),
+        Buffer.from(`","data":${'['.repeat(62)}${']'.repeat(62)}}]}`),
+      ]),
+    ];
+    for (const bytes of notUtf8Bodies) {
+      expect(isUtf8(bytes)).toBe(false);
+      expect(errorOutcome(catchError(() => parseEventsBody(bytes)))).toMatchObject({
+        code: 'INVALID_JSON',
+        message: 'the JSON text is not valid UTF-8 (RFC 8259 requires UTF-8)',
+      });
+    }
   });
 });
 
@@ -946,16 +909,26 @@ const PUT_RESULT: PutResult = {
 };
 const LINE_KEYS = ['domain', 'aggregateType', 'id', 'events', 'expectedVersion', 'idempotencyKey'];
 
-/** What POST /v1/ingest answered and stored before the bytes scan, for a store that takes every put. */
+/**
+ * What POST /v1/ingest answers and stores, by the path the bytes scan replaced (a line that is not
+ * UTF-8 refused first), for a store that takes every put.
+ */
 function referenceIngest(body: Buffer): { results: unknown[]; puts: unknown[] } {
   const results: unknown[] = [];
   const puts: unknown[] = [];
   for (let start = 0; start <= body.length; ) {
     const end = body.indexOf(0x0a, start);
-    const text = body.subarray(start, end === -1 ? body.length : end).toString('utf8');
+    const bytes = body.subarray(start, end === -1 ? body.length : end);
+    const text = bytes.toString('utf8');
     start = end === -1 ? body.length + 1 : end + 1;
     if (/^[ \t\r]*$/.test(text)) continue;
     try {
+      if (!isUtf8(bytes)) {
+        throw new RingStoreError(
+          'INVALID_JSON',
+          'the JSON text is not valid UTF-8 (RFC 8259 requires UTF-8)',
+        );
+      }
       const record = parseJsonSafely(text);
       if (!isPlainObject(record))
         throw new RingStoreError('INVALID_BATCH', 'each line must be a JSON object');

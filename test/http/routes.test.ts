@@ -62,19 +62,11 @@ describe('POST /v1/domains/:domain/aggregates/:type/:id/events', () => {
     expect(errorOf(bad).code).toBe('CRC_MISMATCH');
   });
 
-  it('stores the compact UTF-8 of the body decoded as before, multi-byte and bad UTF-8 alike', async () => {
+  it('stores the compact UTF-8 of the body, multi-byte characters included', async () => {
     const { port } = await start();
     const bodies = [
       Buffer.from('{"events":[{"type":"A","data":{"é":"中😀"},"metadata":[1,{"b":"\u2028"}]}]}'),
       Buffer.from('{"events":[{"type":"A","data":{ "x" : "\\u0041" , "1" : -0 }}]}'),
-      // A stray continuation byte and a cut 4-byte character inside strings: U+FFFD, as decoded.
-      Buffer.concat([
-        Buffer.from('{"events":[{"type":"A","data":"a'),
-        Buffer.from([0x80, 0xf0, 0x9f, 0x98]),
-        Buffer.from('b","metadata":{"k":"'),
-        Buffer.from([0xff]),
-        Buffer.from('"}}]}'),
-      ]),
     ];
     for (const [i, body] of bodies.entries()) {
       const response = await rawRequest(port, 'POST', `${EVENTS}/${i + 1}/events`, {
@@ -93,17 +85,41 @@ describe('POST /v1/domains/:domain/aggregates/:type/:id/events', () => {
           : Buffer.from(JSON.stringify(sent.events[0]?.metadata)).toString('hex'),
       );
     }
-    const bad = await rawRequest(port, 'POST', `${EVENTS}/9/events`, {
-      headers: { 'content-type': 'application/json' },
-      body: Buffer.concat([
+    // Bytes that are not UTF-8 would be stored as U+FFFD if decoded: they are refused, with or
+    // without a JSON error besides, on the append route and on every other JSON body.
+    const notUtf8 = [
+      Buffer.concat([
+        Buffer.from('{"events":[{"type":"A","data":"a'),
+        Buffer.from([0x80, 0xf0, 0x9f, 0x98]),
+        Buffer.from('b","metadata":{"k":"'),
+        Buffer.from([0xff]),
+        Buffer.from('"}}]}'),
+      ]),
+      Buffer.concat([
         Buffer.from('{"events":[{"type":"A","data":'),
         Buffer.from([0xc0, 0x80]),
         Buffer.from('}]}'),
       ]),
+    ];
+    for (const body of notUtf8) {
+      const bad = await rawRequest(port, 'POST', `${EVENTS}/9/events`, {
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(bad.status).toBe(400);
+      expect(errorOf(bad)).toMatchObject({
+        code: 'INVALID_JSON',
+        message: 'the JSON text is not valid UTF-8 (RFC 8259 requires UTF-8)',
+      });
+    }
+    expect((await http.store.get('billing', 'invoice', 9n)).events).toEqual([]);
+    const ack = await rawRequest(port, 'POST', '/v1/domains/billing/consumers/c/ack', {
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.concat([Buffer.from('{"nextPosition":1,"x":"'), Buffer.from([0xff]), Buffer.from('"}')]),
     });
-    expect(errorOf(bad)).toMatchObject({
+    expect(errorOf(ack)).toMatchObject({
       code: 'INVALID_JSON',
-      message: 'the request body is not valid JSON',
+      message: expect.stringMatching(/not valid UTF-8/),
     });
   });
 });
@@ -490,7 +506,7 @@ describe('POST /v1/ingest', () => {
     expect((await http.store.read('billing')).events).toHaveLength(3);
   });
 
-  it('stores each line as the compact UTF-8 of its decoded text, multi-byte and bad UTF-8 alike', async () => {
+  it('stores each line as the compact UTF-8 of its text; a line that is not UTF-8 is refused alone', async () => {
     const { port } = await start();
     const line = (id: number, data: Buffer) =>
       Buffer.concat([
@@ -511,14 +527,13 @@ describe('POST /v1/ingest', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ok', 'ok', 'INVALID_JSON']);
-    for (const i of [0, 1]) {
-      const [event] = (await http.store.get('billing', 'invoice', BigInt(i + 1))).events;
-      const decoded = JSON.parse((datas[i] as Buffer).toString('utf8'));
-      expect(Buffer.from(event?.data ?? []).toString('hex')).toBe(
-        Buffer.from(JSON.stringify(decoded)).toString('hex'),
-      );
-    }
+    expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ok', 'INVALID_JSON', 'INVALID_JSON']);
+    expect(results[1].error.message).toBe('the JSON text is not valid UTF-8 (RFC 8259 requires UTF-8)');
+    expect((await http.store.get('billing', 'invoice', 2n)).events).toEqual([]);
+    const [event] = (await http.store.get('billing', 'invoice', 1n)).events;
+    expect(Buffer.from(event?.data ?? []).toString('hex')).toBe(
+      Buffer.from(JSON.stringify(JSON.parse((datas[0] as Buffer).toString('utf8')))).toString('hex'),
+    );
   });
 
   it('takes metadata and metadataBase64 on each line', async () => {

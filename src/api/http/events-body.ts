@@ -1,7 +1,6 @@
-import { isUtf8 } from 'node:buffer';
 import { NameCache } from '../../model/name-cache.js';
 import { JsonBytes, JsonText } from './events-scan.js';
-import { MAX_JSON_DEPTH, parseJsonSafely } from './safe-json.js';
+import { checkUtf8, MAX_JSON_DEPTH, parseJsonSafely } from './safe-json.js';
 
 /** Thrown inside a scan for anything it does not accept; never leaves this module. */
 const REFUSED = new Error('refused by the events body scanner');
@@ -120,12 +119,11 @@ function isHex(c: number): boolean {
  * the text after all, its value is returned (with parsed data, which decodeEvents serialises), so
  * the scan never changes what is accepted or what is stored, only how much work it takes.
  *
- * The scan assumes valid UTF-8, which the body is checked to be first (natively): in valid UTF-8
- * every byte of a multi-byte character is ≥ 0x80, so it is never mistaken for a quote, a backslash
- * or a control character, and every character it encodes is one JSON.stringify writes as it is (it
- * escapes only `"`, `\`, control characters and lone surrogates, which UTF-8 cannot carry). A body
- * that is not valid UTF-8 is decoded as it always was, and the UTF-8 of that text is scanned (see
- * parseEventsBody).
+ * The scan assumes valid UTF-8, which the body is checked to be first (natively; anything else is
+ * refused): in valid UTF-8 every byte of a multi-byte character is ≥ 0x80, so it is never mistaken
+ * for a quote, a backslash or a control character, and every character it encodes is one
+ * JSON.stringify writes as it is (it escapes only `"`, `\`, control characters and lone
+ * surrogates, which UTF-8 cannot carry).
  */
 
 /** What #at reads past the end of the body: no byte of the grammar, and not ≥ 0x20 either. */
@@ -497,32 +495,16 @@ class Scanner {
 /**
  * Parses the UTF-8 bytes of an append body or NDJSON line: the value JSON.parse gives for their
  * decoded text, with each event's `data` and `metadata` as a JsonBytes (a view of `body`, which
- * must not change while the events are in use, or of its re-encoded copy, below) or a JsonText.
- * Throws exactly what parseJsonSafely throws for the decoded text.
- *
- * A body that is not valid UTF-8 is decoded as the API always decoded it, `toString('utf8')`, each
- * bad byte sequence becoming U+FFFD, and that text is encoded again, `Buffer.from(text, 'utf8')`,
- * and scanned. Nothing the API answers or stores changes by this: the API has always parsed (and,
- * before this scan, scanned as text) the decoded text and stored the UTF-8 of its values' compact
- * form; a decoded string holds no lone surrogate, so its re-encoding is valid UTF-8 that decodes
- * back to the very same text, and on valid UTF-8 the scan accepts, refuses and stores exactly as
- * parseJsonSafely of the decoded text (test/http/events-body.test.ts holds it to that). A refused
- * body is answered by parseJsonSafely of the decoded text itself, as before. The cost is one
- * extra encode, only for bodies that are not valid UTF-8.
+ * must not change while the events are in use) or a JsonText. Throws exactly what parseJsonSafely
+ * throws for the decoded text, and INVALID_JSON first for bytes that are not UTF-8 (checkUtf8).
  */
 export function parseEventsBody(body: Uint8Array): unknown {
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  if (isUtf8(bytes)) return scan(bytes, undefined);
-  const text = bytes.toString('utf8');
-  return scan(Buffer.from(text, 'utf8'), text);
-}
-
-/** Scans valid UTF-8 `bytes`; `text` is their decoded text when the caller already has it. */
-function scan(bytes: Buffer, text: string | undefined): unknown {
+  checkUtf8(bytes);
   try {
     return new Scanner(bytes).root();
   } catch (err) {
     if (err !== REFUSED) throw err;
-    return parseJsonSafely(text ?? bytes.toString('utf8'));
+    return parseJsonSafely(bytes.toString('utf8'));
   }
 }

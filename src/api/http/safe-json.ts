@@ -1,7 +1,25 @@
+import { isUtf8 } from 'node:buffer';
 import { RingStoreError } from '../../errors.js';
 
 /** Deepest nesting of arrays/objects accepted in any JSON body or NDJSON line. */
 export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Refuses bytes that are not UTF-8 (INVALID_JSON): JSON exchanged between systems is UTF-8
+ * (RFC 8259), and decoding anything else would turn each bad sequence into U+FFFD, so the store
+ * would keep other bytes than the client sent. Checked natively, before any scan or decode.
+ */
+export function checkUtf8(bytes: Uint8Array): void {
+  if (!isUtf8(bytes)) {
+    throw new RingStoreError('INVALID_JSON', 'the JSON text is not valid UTF-8 (RFC 8259 requires UTF-8)');
+  }
+}
+
+/** The text of a JSON body's bytes, which must be UTF-8 (checkUtf8). */
+export function utf8Text(bytes: Buffer): string {
+  checkUtf8(bytes);
+  return bytes.toString('utf8');
+}
 
 /**
  * JSON.parse plus the two checks a public endpoint needs that JSON.parse does not do:

@@ -33,7 +33,7 @@ import { ingestResults } from './ingest.js';
 import { HttpMetrics } from './metrics.js';
 import { type HttpServerOptions, type ResolvedHttpOptions, resolveHttpOptions } from './options.js';
 import { instancePage } from './paging.js';
-import { parseJsonSafely } from './safe-json.js';
+import { parseJsonSafely, utf8Text } from './safe-json.js';
 import { openSseStream, type SseStream } from './sse.js';
 import {
   assertKnownQuery,
@@ -152,9 +152,7 @@ export function mountRoutes(
       const bytes = body as Buffer;
       done(
         null,
-        request.routeOptions.url === appendUrl
-          ? parseEventsBody(bytes)
-          : parseJsonSafely(bytes.toString('utf8')),
+        request.routeOptions.url === appendUrl ? parseEventsBody(bytes) : parseJsonSafely(utf8Text(bytes)),
       );
     } catch (err) {
       done(err as Error, undefined);
