@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
+import { openSseStream, type SseStream } from '../../src/api/http/sse.js';
 import { RingStore } from '../../src/api/ring-store.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
 import { type RunningServer, startServer } from './helpers.js';
@@ -248,5 +250,28 @@ describe('GET /v1/domains/:domain/subscribe (SSE)', () => {
     expect(messages[1]?.event).toBe('error');
     expect(JSON.parse(messages[1]?.data as string).error.code).toBe('STORE_CLOSED');
     expect(reader.ended).toBe(true);
+  });
+});
+
+describe('SSE stream of a client already gone', () => {
+  it('ends at once when the response was closed before the stream started, on a quiet domain', async () => {
+    const active = new Set<SseStream>();
+    const stream = openSseStream({
+      store: new MemoryEventStore(),
+      domain: 'quiet',
+      fromPosition: 'end',
+      types: undefined,
+      heartbeatMs: 60_000,
+      active,
+    });
+    const raw = new ServerResponse(new IncomingMessage(new Socket()));
+    raw.destroy();
+    // Without the check of raw.destroyed at the start, this waited for the domain's next event.
+    const outcome = await Promise.race([
+      stream(raw).then(() => 'ended'),
+      new Promise((resolve) => setTimeout(() => resolve('still streaming'), 2_000)),
+    ]);
+    expect(outcome).toBe('ended');
+    expect(active.size).toBe(0);
   });
 });
