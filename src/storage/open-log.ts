@@ -79,7 +79,7 @@ export function openLog(io: FileIO, root: string, cache: BlockCache, policy: Ind
     }
     opened.generation = Math.max(opened.generation, plan.state.lastGeneration);
     opened.lastTimestamp = Math.max(opened.lastTimestamp, plan.state.lastTimestamp);
-    syncKept(io, domain, plan.segments);
+    syncKept(io, domain, plan.segments, start);
     if (domain.indexEnd > index.checkpointedEnd) {
       index.checkpoint({
         registryEnd: domain.registryEnd,
@@ -183,10 +183,17 @@ function shortfallOf(io: FileIO, folder: string, domain: string, checkpoint: Che
 
 /**
  * Makes what recovery kept durable before any new record vouches for it: after a process crash
- * (not a power loss) the page cache may still hold bytes that never reached the disk. Segments
- * before the last one of each type were synced when they were rolled.
+ * (not a power loss) the page cache may still hold bytes that never reached the disk. That is the
+ * registry, the index, and every segment that records past the checkpoint may use: from the one
+ * each type's data ended in at the checkpoint (every segment when there is none) to its last.
+ * Segments before those were synced when they were rolled, before the checkpoint.
  */
-function syncKept(io: FileIO, domain: DomainState, segments: Map<string, Map<number, number>>): void {
+function syncKept(
+  io: FileIO,
+  domain: DomainState,
+  segments: Map<string, Map<number, number>>,
+  start: PlanStart | undefined,
+): void {
   const syncFile = (name: string) => {
     const fd = io.open(joinPath(domain.folder, name), 'readwrite');
     try {
@@ -198,8 +205,12 @@ function syncKept(io: FileIO, domain: DomainState, segments: Map<string, Map<num
   if (domain.registryEnd > 0) syncFile(REGISTRY_FILE);
   if (domain.indexEnd > 0) syncFile(INDEX_FILE);
   for (const aggregateType of domain.aggregateTypes) {
-    if (segments.get(aggregateType.name)?.has(aggregateType.segment)) {
-      syncFile(segmentFileName(aggregateType.name, aggregateType.segment));
+    const from = start?.dataEnds.get(aggregateType.code)?.segment ?? 0;
+    for (const segment of segments.get(aggregateType.name)?.keys() ?? []) {
+      // Segments past the type's last one were moved aside by recovery (unreferenced).
+      if (segment >= from && segment <= aggregateType.segment) {
+        syncFile(segmentFileName(aggregateType.name, segment));
+      }
     }
   }
   domain.registrySynced = domain.registryEnd;

@@ -445,7 +445,13 @@ export class StorageWriter {
       const dataLength = admission.storedBytes;
       const aggregateType = domain.aggregateTypes[admission.aggregateTypeCode]!;
       const state = admission.instance ?? this.#stateOf(domain, aggregateType, batch.aggregateId, false);
-      if (aggregateType.end > SEGMENT_HEADER_BYTES && aggregateType.end + dataLength > this.#segmentBytes) {
+      // A batch with no stored bytes never rolls: it would move the type to a segment no file holds,
+      // and the segment it leaves would not be synced as a roll syncs it.
+      if (
+        dataLength > 0 &&
+        aggregateType.end > SEGMENT_HEADER_BYTES &&
+        aggregateType.end + dataLength > this.#segmentBytes
+      ) {
         aggregateType.segment++;
         aggregateType.end = SEGMENT_HEADER_BYTES;
       }

@@ -233,10 +233,25 @@ describe('recovery', () => {
     writer.close();
   });
 
-  it('refuses a data segment shorter than its checkpoint says', () => {
+  it('refuses a data segment shorter than its checkpoint says, and changes nothing', () => {
     const io = store(true);
     io.setFileContent('/s/d/b.0', io.fileContent('/s/d/b.0').subarray(0, 20));
+    const before = io.listFiles('/s').map((f) => `${f} ${io.fileContent(f).byteLength}`);
     expect(openError(io)).toMatchObject({ code: 'CORRUPT_DATA', details: { file: 'd/b.0', offset: 20 } });
+    expect(io.listFiles('/s').map((f) => `${f} ${io.fileContent(f).byteLength}`)).toEqual(before);
+  });
+
+  it.each([
+    ['shorter than', (registry: Uint8Array) => registry.subarray(0, registry.byteLength - 3)],
+    ['zeroed below', (registry: Uint8Array) => Uint8Array.from(registry).fill(0, registry.byteLength - 6)],
+  ])("refuses a registry %s the checkpoint's registryEnd", (_, damage) => {
+    const io = store(true);
+    const registry = damage(io.fileContent('/s/d/registry'));
+    io.setFileContent('/s/d/registry', registry);
+    const err = openError(io);
+    expect(err.code).toBe('CORRUPT_DATA');
+    expect(err.details.file).toBe('d/registry');
+    expect(io.fileContent('/s/d/registry')).toEqual(registry);
   });
 
   it('refuses damage to the last registry record below the checkpoint, where it would be a tail without one', () => {
@@ -266,6 +281,31 @@ describe('recovery', () => {
     expect(String(err.details.reason)).toMatch(
       /data file 0 ends at 30, before this record's data ends at 36/,
     );
+  });
+
+  it('keeps what a reopen after a kill kept through a power loss: a batch with no data never rolls a segment', () => {
+    const io = new FaultInjectingFileIO();
+    const first = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    first.append([batch('a', 1n, 200)], 'fsync'); // a.0 holds more than segmentBytes
+    first.append([batch('a', 2n, 150)], 'write'); // rolls to a.1, whose bytes stay unsynced
+    first.append([batch('a', 3n, 0)], 'write'); // no data: it used to roll to a.2, which no file holds
+    // The process is killed (the page cache keeps a.1) and the store opened again.
+    const second = StorageWriter.open('/s', { io, segmentBytes: 100 });
+    expect(second.recovery).toEqual([]);
+    second.append([batch('a', 4n, 0)], 'fsync'); // its record vouches for the batches before it
+    // Then the power fails: only synced bytes survive.
+    const lost = io.crash();
+    const problems = verifyStore('/s', undefined, { io: lost }).problems;
+    expect(problems).toEqual([]);
+    const reader = StorageReader.open('/s', { io: lost });
+    try {
+      expect(reader.get('d', 'a', 2n, validateGetOptions({ verifyCrc: true })).events).toHaveLength(1);
+    } finally {
+      reader.close();
+    }
+    const writer = StorageWriter.open('/s', { io: withoutCheckpoint(lost), segmentBytes: 100 });
+    expect(writer.version('d', 'a', 2n)).toBe(1);
+    writer.close();
   });
 
   it('refuses a store of format version 1 with UNSUPPORTED_FORMAT', () => {
