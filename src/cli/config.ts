@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { natsServers } from '../api/cluster/cluster-options.js';
 import { RING_STORE_BOUNDS } from '../api/ring-store-options.js';
 import { RingStoreError } from '../errors.js';
 import type { Durability } from '../types.js';
@@ -259,8 +260,7 @@ function clusterConfig(
     }
     return undefined;
   }
-  const servers = nats.split(',').map((s) => s.trim());
-  if (servers.some((s) => s === '')) throw invalid('--nats must list nats-server URLs, comma separated');
+  const servers = natsServers(nats, label('nats'));
   if (nodeId === undefined) throw invalid('--nats needs --node-id: a name unique in the cluster');
   return {
     servers,

@@ -134,6 +134,16 @@ describe('errors: one line, no stack trace, non-zero exit, nothing created', () 
       /--nats holds "not a url", which is not a nats-server URL/,
     ],
     [
+      'a --nats that is not a URL (serve)',
+      (s) => ['serve', '--dir', join(s, 'store'), '--nats', 'nats://ok:4222, not a url', '--node-id', 'a'],
+      /--nats holds "not a url", which is not a nats-server URL/,
+    ],
+    [
+      'a bare port as --nats (cluster status)',
+      () => ['cluster', 'status', '--nats', '4222'],
+      /--nats holds "4222", which is not a nats-server URL/,
+    ],
+    [
       'a --nats that is not a URL (cluster import)',
       (s) => ['cluster', 'import', '--dir', join(s, 'store'), '--nats', 'nats://ok:4222,http://[x'],
       /--nats holds "http:\/\/\[x", which is not a nats-server URL/,

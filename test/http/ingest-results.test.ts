@@ -67,29 +67,49 @@ describe('ingestResults', () => {
     expect(writes[0]!.trimEnd().split('\n')).toHaveLength(5);
   });
 
-  it('answers in line order when later lines settle first, each line once', async () => {
-    const { store, commit, pending } = groupCommitStore();
-    async function* body() {
-      yield Buffer.from(`${line(1)}\n${line(2)}\n`);
-      while (pending() < 2) await new Promise((resolve) => setImmediate(resolve));
-      yield Buffer.from(`${line(3)}\n`);
-    }
-    const options = {
-      store,
-      maxLineBytes: 1 << 20,
-      maxInFlight: 2,
-      authorize: () => undefined,
-      onAppended: () => {},
-      onError: () => {},
-    };
-    const answer = collect(ingestResults(body(), options));
-    // maxInFlight 2: the third line waits for the first to settle, then one more commit settles it.
-    while (pending() < 2) await new Promise((resolve) => setImmediate(resolve));
-    commit();
-    while (pending() < 1) await new Promise((resolve) => setImmediate(resolve));
-    commit();
-    const lines = (await answer).join('').trimEnd().split('\n');
-    expect(lines).toHaveLength(3);
-    expect(lines.every((l) => l.startsWith('{"ok":true'))).toBe(true);
-  });
+  for (const maxInFlight of [1, 2, 3, 64]) {
+    it(`answers in line order when later puts settle first, errors mixed in (maxInFlight ${maxInFlight})`, async () => {
+      const waiting: { id: number; resolve: (r: PutResult) => void; reject: (e: unknown) => void }[] = [];
+      const store = {
+        put: (_domain: string, _type: string, id: string) =>
+          new Promise<PutResult>((resolve, reject) => waiting.push({ id: Number(id), resolve, reject })),
+      } as unknown as EventStore;
+      const ids = [1, 2, 3, 4, 5, 6, 7, 8];
+      async function* body() {
+        yield Buffer.from(`${ids.map((id) => (id % 3 === 0 ? 'not json' : line(id))).join('\n')}\n`);
+      }
+      const options = {
+        store,
+        maxLineBytes: 1 << 20,
+        maxInFlight,
+        authorize: () => undefined,
+        onAppended: () => {},
+        onError: () => {},
+      };
+      let finished = false;
+      const answer = collect(ingestResults(body(), options)).finally(() => {
+        finished = true;
+      });
+      while (!finished) {
+        await new Promise((resolve) => setImmediate(resolve));
+        // Every put waiting settles, the latest first; line 5's put fails.
+        for (const put of waiting.splice(0).reverse()) {
+          if (put.id === 5) put.reject(new Error('disk on fire'));
+          else put.resolve({ ...RESULT, firstVersion: put.id, lastVersion: put.id });
+        }
+      }
+      const lines = (await answer).join('').trimEnd().split('\n');
+      expect(
+        lines.map((l) => JSON.parse(l) as { ok: boolean; firstVersion?: number; error?: { code: string } }),
+      ).toEqual(
+        ids.map((id) =>
+          id % 3 === 0
+            ? { ok: false, error: expect.objectContaining({ code: 'INVALID_JSON' }) }
+            : id === 5
+              ? { ok: false, error: expect.objectContaining({ code: 'INTERNAL' }) }
+              : expect.objectContaining({ ok: true, firstVersion: id }),
+        ),
+      );
+    });
+  }
 });

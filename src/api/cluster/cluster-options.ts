@@ -79,22 +79,27 @@ export function resolveClusterOptions(options: unknown): ResolvedClusterOptions 
  * reported as a cluster that cannot be reached.
  */
 export function natsServers(value: unknown, option: string, label = option): string[] {
-  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()) : value;
+  const list = typeof value === 'string' ? value.split(',') : value;
   const invalid = (message: string) =>
     new RingStoreError('INVALID_OPTION', `${label} ${message}`, { option });
   if (!Array.isArray(list) || list.length === 0) throw invalid('must name at least one nats-server URL');
-  for (const server of list) {
-    if (typeof server !== 'string' || server === '') throw invalid('must name at least one nats-server URL');
+  const servers: string[] = [];
+  for (const entry of list) {
+    const server = typeof entry === 'string' ? entry.trim() : '';
+    if (server === '') throw invalid('must name at least one nats-server URL');
     if (!isServerUrl(server)) {
       throw invalid(
         `holds ${JSON.stringify(server.slice(0, 100))}, which is not a nats-server URL (nats://host:port or host:port)`,
       );
     }
+    servers.push(server);
   }
-  return [...(list as string[])];
+  return servers;
 }
 
+/** A URL with a host, or `host[:port]` (not a bare number, which URL would read as an IPv4 address). */
 function isServerUrl(server: string): boolean {
+  if (!server.includes('://') && /^\d+$/.test(server)) return false;
   try {
     return new URL(server.includes('://') ? server : `nats://${server}`).hostname !== '';
   } catch {

@@ -10,9 +10,9 @@ import { decodeEvents, isPlainObject, payloadBytes, putOptions, putResultJson } 
  * POST /v1/ingest: NDJSON in, NDJSON out.
  *
  *   request body  ──► LineSplitter ──► one put per line, at most `maxInFlight` unsettled ──► results in line order
- *   (a stream,        (split on \n,  (submitted in line order, so a line may depend on     (yielded in the turn the
- *    never buffered)   bounded)       an earlier line's version)                            head of the queue settles:
- *                                                                                           one write per commit)
+ *   (a stream,        (split on \n,  (submitted in line order, so a line may depend on     (yielded after the turn in
+ *    never buffered)   bounded)       an earlier line's version)                            which the head of the queue
+ *                                                                                           settles: one write per commit)
  *
  * Reading stops while `maxInFlight` puts are unsettled, and the response is pulled by the socket, so
  * memory per request is bounded by maxInFlight lines plus one, whatever the body size. A line's

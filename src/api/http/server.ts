@@ -101,8 +101,9 @@ export async function createHttpServer(
     onConstructorPoisoning: 'error',
     // Shedding during shutdown is done by the onRequest hook below, in the API's error shape.
     return503OnClosing: false,
-    // No router limit below node's own on the request head (16 KiB): every path segment reaches
-    // the API's validation and is refused with its code (INVALID_NAME, INVALID_ID), not BAD_REQUEST.
+    // No router limit below node's own on the request head (16 KiB unless node runs with
+    // --max-http-header-size): every path segment reaches the API's validation and is refused with
+    // its code (INVALID_NAME, INVALID_ID), not BAD_REQUEST.
     routerOptions: { maxParamLength: 16 * 1024, ignoreTrailingSlash: false },
     // A bad URL encoding and similar router-level faults get the same error shape as the rest.
     frameworkErrors: (error, _request, reply) => {
