@@ -335,20 +335,26 @@ describe('503 and 500 answers', () => {
   });
 });
 
+/** A log destination that keeps the lines written to it. */
+function logLines(): { lines: string[]; stream: Writable } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((line) => line.length > 0),
+      );
+      done();
+    },
+  });
+  return { lines, stream };
+}
+
 describe('request ids', () => {
   it('every error answer carries its own request id in the body and the header, the id the log names', async () => {
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(
-          ...chunk
-            .toString('utf8')
-            .split('\n')
-            .filter((line) => line.length > 0),
-        );
-        done();
-      },
-    });
+    const { lines, stream } = logLines();
     const server = await http.start(
       { logger: { level: 'error', stream } },
       failingStore(new Error('disk on fire')),
@@ -365,19 +371,8 @@ describe('request ids', () => {
     ]);
   });
 
-  it('a wait that ran out (APPLY_TIMEOUT, 504) is logged at warn with its reason, no stack; a fault at error', async () => {
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(
-          ...chunk
-            .toString('utf8')
-            .split('\n')
-            .filter((line) => line.length > 0),
-        );
-        done();
-      },
-    });
+  it('a wait that ran out (APPLY_TIMEOUT, 504) is logged at warn with its reason, without a stack', async () => {
+    const { lines, stream } = logLines();
     const server = await http.start(
       { logger: { level: 'warn', stream } },
       failingStore(new RingStoreError('APPLY_TIMEOUT', 'domain d holds no position 9')),

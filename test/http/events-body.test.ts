@@ -10,6 +10,8 @@ import { parseJsonSafely } from '../../src/api/http/safe-json.js';
 import { decodeEvents, decodePutBody, isPlainObject, putOptions } from '../../src/api/http/wire.js';
 import { RingStoreError } from '../../src/errors.js';
 import type { EventInput, PutResult } from '../../src/types.js';
+import { ingestOptions } from '../support/ingest-options.js';
+import { PUT_RESULT } from '../support/put-result.js';
 
 /**
  * The scans must never change what an append stores or answers. The oracle is the path they
@@ -898,15 +900,6 @@ describe(`parseEventsBody on random bytes (seed ${SEED})`, () => {
   });
 });
 
-const PUT_RESULT: PutResult = {
-  firstVersion: 1,
-  lastVersion: 1,
-  firstPosition: 0,
-  generation: 1,
-  timestamp: 5,
-  durability: 'fsync',
-  replayed: false,
-};
 const LINE_KEYS = ['domain', 'aggregateType', 'id', 'events', 'expectedVersion', 'idempotencyKey'];
 
 /**
@@ -1002,14 +995,7 @@ describe(`NDJSON ingest on random bytes (seed ${SEED})`, () => {
             yield body.subarray(start);
           }
           let answer = '';
-          for await (const text of ingestResults(chunks(), {
-            store,
-            maxLineBytes: 1 << 20,
-            maxInFlight: 3,
-            authorize: () => undefined,
-            onAppended: () => {},
-            onError: () => {},
-          })) {
+          for await (const text of ingestResults(chunks(), ingestOptions(store, 3))) {
             answer += text;
           }
           const expected = referenceIngest(body);

@@ -2,22 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
 import { ingestResults } from '../../src/api/http/ingest.js';
 import type { PutResult } from '../../src/types.js';
-
-const RESULT: PutResult = {
-  firstVersion: 1,
-  lastVersion: 1,
-  firstPosition: 0,
-  generation: 1,
-  timestamp: 5,
-  durability: 'fsync',
-  replayed: false,
-};
+import { ingestOptions } from '../support/ingest-options.js';
+import { PUT_RESULT } from '../support/put-result.js';
 
 /** A store whose puts all settle together when `commit()` is called, as one group commit does. */
 function groupCommitStore(): { store: EventStore; commit(): void; pending(): number } {
   let waiting: (() => void)[] = [];
   const store = {
-    put: () => new Promise<PutResult>((resolve) => waiting.push(() => resolve(RESULT))),
+    put: () => new Promise<PutResult>((resolve) => waiting.push(() => resolve(PUT_RESULT))),
   } as unknown as EventStore;
   return {
     store,
@@ -51,14 +43,7 @@ describe('ingestResults', () => {
     async function* body() {
       yield Buffer.from(`${[1, 2, 3, 4, 5].map(line).join('\n')}\n`);
     }
-    const options = {
-      store,
-      maxLineBytes: 1 << 20,
-      maxInFlight: 64,
-      authorize: () => undefined,
-      onAppended: () => {},
-      onError: () => {},
-    };
+    const options = ingestOptions(store, 64);
     const answer = collect(ingestResults(body(), options));
     while (pending() < 5) await new Promise((resolve) => setImmediate(resolve));
     commit();
@@ -78,14 +63,7 @@ describe('ingestResults', () => {
       async function* body() {
         yield Buffer.from(`${ids.map((id) => (id % 3 === 0 ? 'not json' : line(id))).join('\n')}\n`);
       }
-      const options = {
-        store,
-        maxLineBytes: 1 << 20,
-        maxInFlight,
-        authorize: () => undefined,
-        onAppended: () => {},
-        onError: () => {},
-      };
+      const options = ingestOptions(store, maxInFlight);
       let finished = false;
       const answer = collect(ingestResults(body(), options)).finally(() => {
         finished = true;
@@ -95,7 +73,7 @@ describe('ingestResults', () => {
         // Every put waiting settles, the latest first; line 5's put fails.
         for (const put of waiting.splice(0).reverse()) {
           if (put.id === 5) put.reject(new Error('disk on fire'));
-          else put.resolve({ ...RESULT, firstVersion: put.id, lastVersion: put.id });
+          else put.resolve({ ...PUT_RESULT, firstVersion: put.id, lastVersion: put.id });
         }
       }
       const lines = (await answer).join('').trimEnd().split('\n');

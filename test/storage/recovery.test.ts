@@ -40,6 +40,15 @@ function store(keepCheckpoint = false): FaultInjectingFileIO {
   return keepCheckpoint ? io : withoutCheckpoint(io);
 }
 
+/** store() and one more commit (b 5, 1 byte), whose record vouches for every batch before it. */
+function storeWithLaterRecord(): FaultInjectingFileIO {
+  const io = store();
+  const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
+  writer.append([batch('b', 5n, 1)], 'fsync');
+  writer.close();
+  return withoutCheckpoint(io);
+}
+
 function openError(io: FaultInjectingFileIO): RingStoreError {
   try {
     StorageWriter.open('/s', { io }).close();
@@ -68,11 +77,7 @@ describe('recovery', () => {
   });
 
   it('reports a missing data segment as corruption when a later record vouches for its batch', () => {
-    const io = store();
-    const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
-    writer.append([batch('b', 5n, 1)], 'fsync');
-    writer.close();
-    withoutCheckpoint(io);
+    const io = storeWithLaterRecord();
     io.unlink('/s/d/a.1');
     const err = openError(io);
     expect(err.code).toBe('CORRUPT_DATA');
@@ -268,11 +273,7 @@ describe('recovery', () => {
   });
 
   it('refuses a data segment shorter than the data of a record a later one vouches for', () => {
-    const io = store();
-    const writer = StorageWriter.open('/s', { io, segmentBytes: 100 });
-    writer.append([batch('b', 5n, 1)], 'fsync');
-    writer.close();
-    withoutCheckpoint(io);
+    const io = storeWithLaterRecord();
     // b.0: the 16-byte header, b 2 (10 bytes), b 4 (10 bytes), b 5 (1 byte); b 4 is vouched for.
     io.setFileContent('/s/d/b.0', io.fileContent('/s/d/b.0').subarray(0, 30));
     const err = openError(io);
