@@ -2,6 +2,7 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import * as http from 'node:http';
 import { join } from 'node:path';
 import { canBackup, parseBackupRequest, streamBackup } from '../api/http/admin-backup.js';
+import { parseJsonSafely, utf8Text } from '../api/http/safe-json.js';
 import { fromWire, RingStoreError, type WireError } from '../errors.js';
 import type { BackupProgress, BackupReport } from '../storage/backup.js';
 
@@ -56,16 +57,18 @@ export async function startAdminSocket(
       answer(404, new RingStoreError('NOT_FOUND', 'the admin socket answers POST /backup only'));
       return;
     }
-    let body = '';
-    request.setEncoding('utf8');
-    request.on('data', (chunk: string) => {
-      body += chunk;
-      if (body.length > BODY_LIMIT_BYTES) request.destroy();
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    request.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      bytes += chunk.byteLength;
+      if (bytes > BODY_LIMIT_BYTES) request.destroy();
     });
     request.on('end', () => {
       let backup: ReturnType<typeof parseBackupRequest>;
       try {
-        backup = parseBackupRequest(JSON.parse(body));
+        // As every JSON body of the HTTP API: UTF-8 or INVALID_JSON, the same safety checks.
+        backup = parseBackupRequest(parseJsonSafely(utf8Text(Buffer.concat(chunks, bytes))));
       } catch (err) {
         answer(400, err instanceof RingStoreError ? err : new RingStoreError('INVALID_JSON'));
         return;

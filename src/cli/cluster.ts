@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { natsServers } from '../api/cluster/cluster-options.js';
 import { type ClusterStatus, readClusterStatus } from '../api/cluster/cluster-status.js';
 import { RingStoreError } from '../errors.js';
+import { natsServers } from '../pipeline/cluster/nats-servers.js';
 import { parseOptions } from './args.js';
 
 export const CLUSTER_USAGE = `usage: ringstore cluster status --nats <url>[,<url>…] [--namespace NAME] [--json]
@@ -40,7 +40,7 @@ export async function runCluster(args: readonly string[], env: NodeJS.ProcessEnv
   if (nats === undefined)
     throw new RingStoreError('INVALID_OPTION', 'cluster status needs --nats <url>[,<url>…]');
   const status = await readClusterStatus(
-    natsServers(nats, values.nats !== undefined ? '--nats' : 'RINGSTORE_NATS'),
+    natsServers(nats, values.nats !== undefined ? '--nats' : 'RINGSTORE_NATS (--nats)'),
     (values.namespace as string | undefined) ?? env.RINGSTORE_NAMESPACE,
   );
   process.stdout.write(values.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
@@ -67,7 +67,7 @@ async function runImport(args: readonly string[], env: NodeJS.ProcessEnv): Promi
   const { importStore } = await import('../api/cluster/import-store.js');
   const namespace = (values.namespace as string | undefined) ?? env.RINGSTORE_NAMESPACE;
   const imported = await importStore(resolve(dir), {
-    servers: natsServers(nats, values.nats !== undefined ? '--nats' : 'RINGSTORE_NATS'),
+    servers: natsServers(nats, values.nats !== undefined ? '--nats' : 'RINGSTORE_NATS (--nats)'),
     ...(namespace !== undefined ? { namespace } : {}),
     ...(rawReplicas !== undefined ? { replicas: Number(rawReplicas) } : {}),
   });

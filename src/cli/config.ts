@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { natsServers } from '../api/cluster/cluster-options.js';
 import { RING_STORE_BOUNDS } from '../api/ring-store-options.js';
 import { RingStoreError } from '../errors.js';
+import { natsServers } from '../pipeline/cluster/nats-servers.js';
 import type { Durability } from '../types.js';
 import { parseOptions } from './args.js';
 

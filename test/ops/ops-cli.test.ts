@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -62,6 +63,27 @@ describe('ringstore backup and repartition (CLI)', () => {
       const again = cli(['backup', '--dir', dir, '--to', to]);
       expect(again.status).toBe(1);
       expect(again.stderr).toContain('TARGET_EXISTS');
+      // The socket's body is JSON as everywhere: bytes that are not UTF-8 are INVALID_JSON.
+      const refused = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const post = httpRequest(
+          { socketPath: join(dir, '.ringstore-admin.sock'), method: 'POST', path: '/backup' },
+          (response) => {
+            let text = '';
+            response.setEncoding('utf8');
+            response.on('data', (chunk: string) => {
+              text += chunk;
+            });
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+          },
+        );
+        post.on('error', reject);
+        post.end(Buffer.concat([Buffer.from('{"to":"/tmp/x'), Buffer.from([0xff]), Buffer.from('"}')]));
+      });
+      expect(refused.status).toBe(400);
+      expect(JSON.parse(refused.text).error).toMatchObject({
+        code: 'INVALID_JSON',
+        message: expect.stringMatching(/UTF-8/),
+      });
 
       const viaHttp = join(root, 'http-backup');
       const answer = await fetch(`${server.url}/v1/admin/backup`, {

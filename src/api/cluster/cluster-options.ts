@@ -1,5 +1,6 @@
 import { RingStoreError } from '../../errors.js';
 import { DEFAULT_NAMESPACE, NAMESPACE_PATTERN, NODE_ID_PATTERN } from '../../pipeline/cluster/nats-names.js';
+import { natsServers } from '../../pipeline/cluster/nats-servers.js';
 
 /** RingStore.open's `cluster` option (docs/CLUSTER.md): cluster mode on NATS JetStream. */
 export interface ClusterOptions {
@@ -70,39 +71,4 @@ export function resolveClusterOptions(options: unknown): ResolvedClusterOptions 
     leaseTtlMs: (o.leaseTtlMs as number | undefined) ?? CLUSTER_DEFAULTS.leaseTtlMs,
     putTimeoutMs: (o.putTimeoutMs as number | undefined) ?? CLUSTER_DEFAULTS.putTimeoutMs,
   });
-}
-
-/**
- * nats-server URLs, as an array or comma separated: each a URL (`nats://host:port`, `tls://…`) or a
- * bare `host[:port]`, as the NATS client takes them. Anything else is INVALID_OPTION with `option`
- * in its details and `label` (how the caller wrote it) in its message, so that a typo is not
- * reported as a cluster that cannot be reached.
- */
-export function natsServers(value: unknown, option: string, label = option): string[] {
-  const list = typeof value === 'string' ? value.split(',') : value;
-  const invalid = (message: string) =>
-    new RingStoreError('INVALID_OPTION', `${label} ${message}`, { option });
-  if (!Array.isArray(list) || list.length === 0) throw invalid('must name at least one nats-server URL');
-  const servers: string[] = [];
-  for (const entry of list) {
-    const server = typeof entry === 'string' ? entry.trim() : '';
-    if (server === '') throw invalid('must name at least one nats-server URL');
-    if (!isServerUrl(server)) {
-      throw invalid(
-        `holds ${JSON.stringify(server.slice(0, 100))}, which is not a nats-server URL (nats://host:port or host:port)`,
-      );
-    }
-    servers.push(server);
-  }
-  return servers;
-}
-
-/** A URL with a host, or `host[:port]` (not a bare number, which URL would read as an IPv4 address). */
-function isServerUrl(server: string): boolean {
-  if (!server.includes('://') && /^\d+$/.test(server)) return false;
-  try {
-    return new URL(server.includes('://') ? server : `nats://${server}`).hostname !== '';
-  } catch {
-    return false;
-  }
 }

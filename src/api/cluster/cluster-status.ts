@@ -4,6 +4,7 @@ import { connect } from '@nats-io/transport-node';
 import { RingStoreError } from '../../errors.js';
 import { describe } from '../../pipeline/cluster/nats-errors.js';
 import { NatsNames } from '../../pipeline/cluster/nats-names.js';
+import { natsConnectOptions, natsServers } from '../../pipeline/cluster/nats-servers.js';
 import type { ClusterNodeStatus } from './cluster-node.js';
 import type { LeaseRecord } from './lease-book.js';
 
@@ -39,8 +40,10 @@ export async function readClusterStatus(
 ): Promise<ClusterStatus> {
   const names = new NatsNames(namespace);
   let nc: Awaited<ReturnType<typeof connect>>;
+  // Checked before connecting: a server list that is not valid is INVALID_OPTION, not unreachable.
+  const connection = natsConnectOptions(natsServers(servers, 'servers'));
   try {
-    nc = await connect({ servers: [...servers], timeout: 5000, reconnect: false });
+    nc = await connect({ ...connection, timeout: 5000, reconnect: false });
   } catch (err) {
     throw new RingStoreError('CLUSTER_UNAVAILABLE', `cannot connect to NATS: ${describe(err)}`);
   }

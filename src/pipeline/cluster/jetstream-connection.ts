@@ -2,6 +2,7 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { RingStoreError } from '../../errors.js';
 import { describe, isNoResponders, isTimeout } from './nats-errors.js';
+import { natsConnectOptions } from './nats-servers.js';
 
 /** One NATS connection with its JetStream client and manager. */
 export interface JetStreamConnection {
@@ -27,7 +28,13 @@ const READY_MS = 30_000;
 export async function connectJetStream(servers: string[], name: string): Promise<JetStreamConnection> {
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5000 });
+    nc = await connect({
+      ...natsConnectOptions(servers),
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      timeout: 5000,
+    });
   } catch (err) {
     throw new RingStoreError('CLUSTER_UNAVAILABLE', `cannot connect to NATS: ${describe(err)}`);
   }
