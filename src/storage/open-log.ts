@@ -194,8 +194,9 @@ function syncKept(
   segments: Map<string, Map<number, number>>,
   start: PlanStart | undefined,
 ): void {
+  // fdatasync needs no write access: a sealed segment made read-only still opens.
   const syncFile = (name: string) => {
-    const fd = io.open(joinPath(domain.folder, name), 'readwrite');
+    const fd = io.open(joinPath(domain.folder, name), 'read');
     try {
       io.fdatasync(fd);
     } finally {
