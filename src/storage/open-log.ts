@@ -144,9 +144,8 @@ function openIndex(
 /**
  * Where the log ends short of what its checkpoint vouches for, if it does: the checkpoint is written
  * after a barrier, so every byte below its registry, index and data ends was synced, and a file
- * shorter than that lost synced bytes. A crash cannot do that; damage or a file replaced by hand can. Open then
- * refuses, as for any damage to synced bytes; removing the domain's `checkpoint` file makes open read
- * the whole log, and cut what no record vouches for (docs/OPERATIONS.md, "Damaged files").
+ * shorter than that lost synced bytes. A crash cannot do that; damage or a file replaced by hand
+ * can. Open then refuses, as for any damage to synced bytes (docs/OPERATIONS.md, "Damaged files").
  */
 function shortfallOf(io: FileIO, folder: string, domain: string, checkpoint: Checkpoint): Damage | undefined {
   const sizeOf = (file: string) => {

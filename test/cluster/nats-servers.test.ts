@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readClusterStatus } from '../../src/api/cluster/cluster-status.js';
 import { natsConnectOptions, natsServers } from '../../src/pipeline/cluster/nats-servers.js';
@@ -78,6 +79,19 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Connects with `url`'s credentials taken out as ringstore takes them; undefined while refused. */
+async function serverNameAt(url: string): Promise<string | undefined> {
+  try {
+    const nc = await connect({ ...natsConnectOptions([url]), timeout: 1000, reconnect: false });
+    const name = nc.info?.server_name;
+    await nc.close();
+    return name;
+  } catch (err) {
+    if (/refused/i.test(String(err))) return undefined;
+    throw err;
+  }
+}
+
 describe('a nats-server that requires a user and password', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ringstore-nats-auth-'));
   let child: ChildProcess | undefined;
@@ -89,31 +103,57 @@ describe('a nats-server that requires a user and password', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('is reached with the credentials written in its URL, the host without a dot included', async () => {
-    const port = await freePort();
-    child = spawn(
-      NATS_SERVER,
-      ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, '--user', 'u', '--pass', 'p w'],
-      {
-        stdio: 'ignore',
-      },
-    );
-    // The client used to drop the credentials (Authorization Violation) and, with them, take
-    // `localhost` for an IPv6 address (Invalid URL).
-    let status: Awaited<ReturnType<typeof readClusterStatus>> | undefined;
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      try {
-        status = await readClusterStatus([`nats://u:p%20w@localhost:${port}`]);
-        break;
-      } catch (err) {
-        if (Date.now() > deadline || !/refused/i.test(String(err))) throw err;
+  /**
+   * Starts the server under a name of its own and returns its URL with credentials. Other test files
+   * start servers side by side: a port found free may be taken before this one binds it, so a start
+   * whose server exited, or whose URL reaches another server, is tried again on another port.
+   */
+  async function start(): Promise<number> {
+    const name = `ringstore-auth-${process.pid}`;
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const started = spawn(
+        NATS_SERVER,
+        [
+          '-a',
+          '127.0.0.1',
+          '-p',
+          String(port),
+          '-n',
+          name,
+          '-js',
+          '-sd',
+          dir,
+          '--user',
+          'u',
+          '--pass',
+          'p w',
+        ],
+        { stdio: 'ignore' },
+      );
+      child = started;
+      const deadline = Date.now() + 10_000;
+      let found: string | undefined;
+      while (started.exitCode === null && Date.now() < deadline) {
+        found = await serverNameAt(`nats://u:p%20w@127.0.0.1:${port}`);
+        if (found !== undefined) break;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
+      if (found === name) return port;
+      started.kill('SIGTERM');
+      if (attempt === 3)
+        throw new Error(`nats-server ${name} did not start on its own port (${found ?? 'exited'})`);
     }
-    expect(status?.namespace).toBe('ringstore');
+  }
+
+  it('is reached with the credentials written in its URL, the host without a dot included', async () => {
+    const port = await start();
+    // The client used to drop the credentials (Authorization Violation) and, with them, take
+    // `localhost` for an IPv6 address (Invalid URL).
+    const status = await readClusterStatus([`nats://u:p%20w@localhost:${port}`]);
+    expect(status.namespace).toBe('ringstore');
     await expect(readClusterStatus([`nats://u:wrong@localhost:${port}`])).rejects.toMatchObject({
       code: 'CLUSTER_UNAVAILABLE',
     });
-  }, 30_000);
+  }, 40_000);
 });

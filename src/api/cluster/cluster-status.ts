@@ -4,7 +4,7 @@ import { connect } from '@nats-io/transport-node';
 import { RingStoreError } from '../../errors.js';
 import { describe } from '../../pipeline/cluster/nats-errors.js';
 import { NatsNames } from '../../pipeline/cluster/nats-names.js';
-import { natsConnectOptions, natsServers } from '../../pipeline/cluster/nats-servers.js';
+import { natsConnectOptions } from '../../pipeline/cluster/nats-servers.js';
 import type { ClusterNodeStatus } from './cluster-node.js';
 import type { LeaseRecord } from './lease-book.js';
 
@@ -41,7 +41,7 @@ export async function readClusterStatus(
   const names = new NatsNames(namespace);
   let nc: Awaited<ReturnType<typeof connect>>;
   // Checked before connecting: a server list that is not valid is INVALID_OPTION, not unreachable.
-  const connection = natsConnectOptions(natsServers(servers, 'servers'));
+  const connection = natsConnectOptions(servers);
   try {
     nc = await connect({ ...connection, timeout: 5000, reconnect: false });
   } catch (err) {

@@ -7,7 +7,7 @@ import { eventCrc } from '../../model/events.js';
 import { LIMITS } from '../../model/limits.js';
 import { describe } from '../../pipeline/cluster/nats-errors.js';
 import { NatsNames } from '../../pipeline/cluster/nats-names.js';
-import { natsConnectOptions, natsServers } from '../../pipeline/cluster/nats-servers.js';
+import { natsConnectOptions } from '../../pipeline/cluster/nats-servers.js';
 import { eventListOf } from '../../storage/event-list.js';
 import { encodeGenerationMessage } from '../../storage/generation-message.js';
 import { StorageEngine } from '../../storage/storage-engine.js';
@@ -53,7 +53,7 @@ export async function importStore(sourceDir: string, options: ImportOptions): Pr
   const names = new NatsNames(options.namespace);
   let nc: NatsConnection;
   // Checked before connecting: a server list that is not valid is INVALID_OPTION, not unreachable.
-  const connection = natsConnectOptions(natsServers(options.servers, 'servers'));
+  const connection = natsConnectOptions(options.servers);
   try {
     nc = await connect({ ...connection, timeout: 5000 });
   } catch (err) {

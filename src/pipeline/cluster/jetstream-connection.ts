@@ -27,9 +27,10 @@ const READY_MS = 30_000;
  */
 export async function connectJetStream(servers: string[], name: string): Promise<JetStreamConnection> {
   let nc: NatsConnection;
+  const connection = natsConnectOptions(servers);
   try {
     nc = await connect({
-      ...natsConnectOptions(servers),
+      ...connection,
       name,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,

@@ -36,28 +36,31 @@ export function natsServers(value: unknown, option: string, label = option): str
     new RingStoreError('INVALID_OPTION', `${label} ${message}`, { option });
   if (!Array.isArray(list) || list.length === 0) throw invalid('must name at least one nats-server URL');
   const servers: string[] = [];
+  const credentials = new Set<string>();
   for (const entry of list) {
     const server = typeof entry === 'string' ? entry.trim() : '';
     if (server === '') throw invalid('must name at least one nats-server URL');
-    if (serverUrl(server) === undefined) {
+    const url = serverUrl(server);
+    if (url === undefined) {
       throw invalid(
         `holds ${JSON.stringify(withoutCredentials(server).slice(0, 100))}, which is not a nats-server URL (nats://host:port, tls://host:port or host:port)`,
       );
     }
+    if (url.username !== '') credentials.add(`${url.username}:${url.password}`);
     servers.push(server);
   }
-  const credentials = new Set(servers.map((server) => credentialsOf(serverUrl(server)!)));
-  credentials.delete('');
   if (credentials.size > 1) throw invalid('holds URLs with different credentials: one connection uses one');
   return servers;
 }
 
-/** The options of the NATS client's `connect()` for servers that natsServers accepted. */
-export function natsConnectOptions(servers: readonly string[]): NatsConnectOptions {
+/**
+ * The options of the NATS client's `connect()` for a server list, checked as natsServers checks it
+ * (INVALID_OPTION naming `option`), so a caller calls this before it connects.
+ */
+export function natsConnectOptions(list: unknown, option = 'servers'): NatsConnectOptions {
   const options: NatsConnectOptions = { servers: [] };
-  for (const server of servers) {
-    const url = serverUrl(server);
-    if (url === undefined) throw new RingStoreError('INVALID_OPTION', 'a nats-server URL is not valid');
+  for (const server of natsServers(list, option)) {
+    const url = serverUrl(server)!;
     if (url.username !== '' && url.password !== '') {
       options.user = decodeURIComponent(url.username);
       options.pass = decodeURIComponent(url.password);
@@ -87,10 +90,6 @@ function serverUrl(server: string): URL | undefined {
   if (url.hostname === '' || /^\d+$/.test(url.hostname)) return undefined;
   if (url.pathname !== '' && url.pathname !== '/') return undefined;
   return url;
-}
-
-function credentialsOf(url: URL): string {
-  return url.username === '' ? '' : `${url.username}:${url.password}`;
 }
 
 /** The entry with any `user:password@` or `token@` taken out. */
