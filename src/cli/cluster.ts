@@ -36,11 +36,9 @@ export async function runCluster(args: readonly string[], env: NodeJS.ProcessEnv
     namespace: { type: 'string' },
     json: { type: 'boolean' },
   });
-  const nats = (values.nats as string | undefined) ?? env.RINGSTORE_NATS;
-  if (nats === undefined)
-    throw new RingStoreError('INVALID_OPTION', 'cluster status needs --nats <url>[,<url>…]');
+  const servers = serversOf('status', values.nats, env);
   const status = await readClusterStatus(
-    natsServers(nats, values.nats !== undefined ? '--nats' : 'RINGSTORE_NATS (--nats)'),
+    servers,
     (values.namespace as string | undefined) ?? env.RINGSTORE_NAMESPACE,
   );
   process.stdout.write(values.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
@@ -54,9 +52,7 @@ async function runImport(args: readonly string[], env: NodeJS.ProcessEnv): Promi
     dir: { type: 'string' },
     replicas: { type: 'string' },
   });
-  const nats = (values.nats as string | undefined) ?? env.RINGSTORE_NATS;
-  if (nats === undefined)
-    throw new RingStoreError('INVALID_OPTION', 'cluster import needs --nats <url>[,<url>…]');
+  const servers = serversOf('import', values.nats, env);
   const dir = values.dir as string | undefined;
   if (dir === undefined)
     throw new RingStoreError('INVALID_OPTION', 'cluster import needs --dir DIR (a single-node store)');
@@ -67,7 +63,7 @@ async function runImport(args: readonly string[], env: NodeJS.ProcessEnv): Promi
   const { importStore } = await import('../api/cluster/import-store.js');
   const namespace = (values.namespace as string | undefined) ?? env.RINGSTORE_NAMESPACE;
   const imported = await importStore(resolve(dir), {
-    servers: natsServers(nats, values.nats !== undefined ? '--nats' : 'RINGSTORE_NATS (--nats)'),
+    servers,
     ...(namespace !== undefined ? { namespace } : {}),
     ...(rawReplicas !== undefined ? { replicas: Number(rawReplicas) } : {}),
   });
@@ -75,6 +71,15 @@ async function runImport(args: readonly string[], env: NodeJS.ProcessEnv): Promi
     process.stdout.write(`${d.domain}: ${d.batches} batches, ${d.events} events in ${d.messages} messages\n`);
   }
   return 0;
+}
+
+/** The nats-server list of a cluster command: --nats, else RINGSTORE_NATS, checked as URLs. */
+function serversOf(command: string, flag: unknown, env: NodeJS.ProcessEnv): string[] {
+  const nats = (flag as string | undefined) ?? env.RINGSTORE_NATS;
+  if (nats === undefined) {
+    throw new RingStoreError('INVALID_OPTION', `cluster ${command} needs --nats <url>[,<url>…]`);
+  }
+  return natsServers(nats, flag !== undefined ? '--nats' : 'RINGSTORE_NATS (--nats)');
 }
 
 export function formatStatus(status: ClusterStatus): string {
