@@ -2,12 +2,18 @@ import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/api/event-store.js';
-import { parseEventsBody } from '../../src/api/http/events-body.js';
+import { isCompactJson, parseEventsBody } from '../../src/api/http/events-body.js';
 import { JsonBytes, JsonText } from '../../src/api/http/events-scan.js';
 import { publicError } from '../../src/api/http/http-errors.js';
 import { ingestResults } from '../../src/api/http/ingest.js';
-import { parseJsonSafely } from '../../src/api/http/safe-json.js';
-import { decodeEvents, decodePutBody, isPlainObject, putOptions } from '../../src/api/http/wire.js';
+import { assertSafeJsonValue, parseJsonSafely } from '../../src/api/http/safe-json.js';
+import {
+  decodeEvents,
+  decodePutBody,
+  isCanonicalJson,
+  isPlainObject,
+  putOptions,
+} from '../../src/api/http/wire.js';
 import { RingStoreError } from '../../src/errors.js';
 import type { EventInput, PutResult } from '../../src/types.js';
 import { ingestOptions } from '../support/ingest-options.js';
@@ -721,7 +727,7 @@ function jsonTexts(w: fc.Arbitrary<string>) {
       ];
       return `${a}{${rotate(members, by).join(',')}${b}}${a}`;
     });
-  return { body, line };
+  return { body, line, data };
 }
 
 const bodyWs = fc.constantFrom('', '', '', '', ' ', '\n', '\t', '\r', '\r\n  ', '\n\t');
@@ -1021,5 +1027,56 @@ describe(`NDJSON ingest on random bytes (seed ${SEED})`, () => {
     );
     expect(okLines, `seed ${SEED}`).toBeGreaterThan(300);
     expect(notUtf8Lines, `seed ${SEED}`).toBeGreaterThan(250);
+  });
+});
+
+/**
+ * The read side's rule for stored data, written out as docs/HTTP.md states it: the text of bytes
+ * that are UTF-8, parse, serialise back to the same text and pass parseJsonSafely's checks.
+ */
+function canonicalByTheRule(bytes: Buffer): string | undefined {
+  if (!isUtf8(bytes)) return undefined;
+  const text = bytes.toString('utf8');
+  try {
+    const value: unknown = JSON.parse(text);
+    if (JSON.stringify(value) !== text) return undefined;
+    assertSafeJsonValue(value);
+    return text;
+  } catch {
+    return undefined;
+  }
+}
+
+describe(`isCompactJson on stored data (seed ${SEED})`, () => {
+  it('vouches only for bytes the rule calls canonical, and for most of them; isCanonicalJson is the rule', () => {
+    let vouched = 0;
+    let canonical = 0;
+    let other = 0;
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          { weight: 4, arbitrary: compact.data },
+          { weight: 2, arbitrary: bodies.data },
+          { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)) },
+        ),
+        edits,
+        fc.boolean(),
+        (text, changes, edited) => {
+          const bytes = edited ? applyEdits(text, changes) : Buffer.from(text, 'utf8');
+          const expected = canonicalByTheRule(bytes);
+          if (isCompactJson(bytes, Buffer.from(bytes.buffer))) {
+            vouched++;
+            expect(expected).toBe(bytes.toString('utf8'));
+          }
+          if (expected === undefined) other++;
+          else canonical++;
+          expect(isCanonicalJson(bytes)).toBe(expected !== undefined);
+        },
+      ),
+      { seed: SEED, numRuns: 4000 },
+    );
+    expect(other, `seed ${SEED}`).toBeGreaterThan(800);
+    expect(canonical, `seed ${SEED}`).toBeGreaterThan(800);
+    expect(vouched, `seed ${SEED}`).toBeGreaterThan(0.8 * canonical);
   });
 });

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { NameCache } from '../../model/name-cache.js';
 import { JsonBytes, JsonText } from './events-scan.js';
 import { checkUtf8, MAX_JSON_DEPTH, parseJsonSafely } from './safe-json.js';
@@ -132,7 +133,7 @@ const END = -1;
 class Scanner {
   readonly #b: Buffer;
   readonly #n: number;
-  #i = 0;
+  #i: number;
   /** Cleared when the value being scanned is not in JSON.stringify's compact form. */
   #canonical = true;
   /** Start and end offsets of the keys of the objects being scanned, for the duplicate check. */
@@ -141,9 +142,21 @@ class Scanner {
   /** Whether the last string scanned contained an escape. */
   #escaped = false;
 
-  constructor(body: Buffer) {
+  /** Scans `body` from `start` to `end` (the whole body unless given). */
+  constructor(body: Buffer, start = 0, end = body.length) {
     this.#b = body;
-    this.#n = body.length;
+    this.#i = start;
+    this.#n = end;
+  }
+
+  /**
+   * Whether the whole input is one value in JSON.stringify's compact form that parseJsonSafely
+   * accepts (nothing around it, not even whitespace).
+   */
+  compactValue(): boolean {
+    this.#canonical = true;
+    this.#value(1, false);
+    return this.#i === this.#n && this.#canonical;
   }
 
   root(): unknown {
@@ -492,6 +505,11 @@ class Scanner {
   }
 }
 
+/** A Buffer over the same memory as `bytes` (no copy). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /**
  * Parses the UTF-8 bytes of an append body or NDJSON line: the value JSON.parse gives for their
  * decoded text, with each event's `data` and `metadata` as a JsonBytes (a view of `body`, which
@@ -499,12 +517,32 @@ class Scanner {
  * throws for the decoded text, and INVALID_JSON first for bytes that are not UTF-8 (checkUtf8).
  */
 export function parseEventsBody(body: Uint8Array): unknown {
-  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const bytes = asBuffer(body);
   checkUtf8(bytes);
   try {
     return new Scanner(bytes).root();
   } catch (err) {
     if (err !== REFUSED) throw err;
     return parseJsonSafely(bytes.toString('utf8'));
+  }
+}
+
+/**
+ * Whether `bytes` are the UTF-8 of one JSON value in JSON.stringify's compact form that
+ * parseJsonSafely accepts: then JSON.stringify(JSON.parse(text)) is their text, and a read can
+ * answer with them as they are, without parsing them. The scan is conservative as it is for
+ * bodies: false means "not vouched for" (whitespace, escapes such as `\u0041`, integer-like or
+ * very many keys, anything it refuses), for the caller to decide with the exact rule. `memory` is a
+ * Buffer over the whole of `bytes.buffer` (from its first byte), so that the views of one read,
+ * which share their memory, need one Buffer between them.
+ */
+export function isCompactJson(bytes: Uint8Array, memory: Buffer): boolean {
+  if (bytes.byteLength === 0 || !isUtf8(bytes)) return false;
+  const start = bytes.byteOffset - memory.byteOffset;
+  try {
+    return new Scanner(memory, start, start + bytes.byteLength).compactValue();
+  } catch (err) {
+    if (err !== REFUSED) throw err;
+    return false;
   }
 }

@@ -33,13 +33,13 @@ import { ingestResults } from './ingest.js';
 import { HttpMetrics } from './metrics.js';
 import { type HttpServerOptions, type ResolvedHttpOptions, resolveHttpOptions } from './options.js';
 import { instancePage } from './paging.js';
+import { eventsAnswer } from './read-answer.js';
 import { parseJsonSafely, utf8Text } from './safe-json.js';
 import { openSseStream, type SseStream } from './sse.js';
 import {
   assertKnownQuery,
   DURABILITY_HEADER,
   decodePutBody,
-  encodeStoredEvent,
   GENERATION_HEADER,
   payloadBytes,
   putResultJson,
@@ -68,6 +68,8 @@ interface DomainParams {
 
 type Query = Record<string, unknown>;
 
+/** The media type of every JSON answer (fastify's own for the objects it serialises). */
+const JSON_TYPE = 'application/json; charset=utf-8';
 const APPEND_ROUTE = '/v1/domains/:domain/aggregates/:type/:id/events';
 
 /** Seconds to announce in Retry-After for the 503 codes. */
@@ -173,7 +175,7 @@ export function mountRoutes(
     const requestId = String(reply.request.id);
     reply.header(REQUEST_ID_HEADER, requestId);
     const wire = { ...publicError(error), requestId };
-    return reply.code(error.status).type('application/json; charset=utf-8').send({ error: wire });
+    return reply.code(error.status).type(JSON_TYPE).send({ error: wire });
   }
 
   app.setErrorHandler((err, request, reply) => {
@@ -266,7 +268,7 @@ export function mountRoutes(
       countAppended(result, events.length, payloadBytes(events));
       reply.header(GENERATION_HEADER, String(store.generation));
       reply.header(DURABILITY_HEADER, result.durability);
-      reply.code(result.replayed ? 200 : 201).type('application/json; charset=utf-8');
+      reply.code(result.replayed ? 200 : 201).type(JSON_TYPE);
       return putResultJson(result);
     },
   );
@@ -299,11 +301,8 @@ export function mountRoutes(
       // A domain with no events yet reads as empty, as embedded: names are never declared.
       const result = await store.get(domain, type, id, getOptions);
       reply.header(GENERATION_HEADER, String(store.generation));
-      return {
-        version: result.version,
-        events: result.events.map((e) => encodeStoredEvent(e, false)),
-        ...instancePage(result, valid),
-      };
+      reply.type(JSON_TYPE);
+      return eventsAnswer({ version: result.version }, result.events, false, instancePage(result, valid));
     },
   );
 
@@ -330,10 +329,8 @@ export function mountRoutes(
       // A domain with no events yet reads as empty, as embedded: names are never declared.
       const result = await store.read(domain, readOptions);
       reply.header(GENERATION_HEADER, String(store.generation));
-      return {
-        events: result.events.map((e) => encodeStoredEvent(e, true)),
-        nextPosition: result.nextPosition,
-      };
+      reply.type(JSON_TYPE);
+      return eventsAnswer({}, result.events, true, { nextPosition: result.nextPosition });
     },
   );
 

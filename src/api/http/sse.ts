@@ -3,7 +3,7 @@ import { RingStoreError } from '../../errors.js';
 import type { EventStore } from '../event-store.js';
 import { type Subscription, subscribe } from '../subscription.js';
 import { publicError, toRingStoreError } from './http-errors.js';
-import { encodeStoredEvent } from './wire.js';
+import { storedEventJson } from './read-answer.js';
 
 /**
  * GET /v1/domains/:domain/subscribe as server-sent events.
@@ -105,7 +105,7 @@ async function streamTo(
   try {
     for await (const event of subscription) {
       if (raw.destroyed) break;
-      const message = `id: ${event.position}\ndata: ${JSON.stringify(encodeStoredEvent(event, true))}\n\n`;
+      const message = `id: ${event.position}\ndata: ${storedEventJson(event, true)}\n\n`;
       if (!raw.write(message)) await waitForDrainOrClose(raw);
     }
     if (!ending && subscription.endReason === 'store-closed') ending = new RingStoreError('STORE_CLOSED');

@@ -2,7 +2,8 @@ import { RingStoreError } from '../../errors.js';
 import { byteLengthOf } from '../../model/byte-length.js';
 import { EMPTY_BYTES } from '../../model/events.js';
 import { checkEventCount } from '../../model/put-validator.js';
-import type { EventInput, PutOptions, PutResult, StoredEvent } from '../../types.js';
+import type { EventInput, PutOptions, PutResult } from '../../types.js';
+import { isCompactJson } from './events-body.js';
 import { JsonBytes, JsonText } from './events-scan.js';
 import { assertSafeJsonValue } from './safe-json.js';
 
@@ -240,9 +241,15 @@ export function putResultJson(result: PutResult): string {
   return `{"firstVersion":${result.firstVersion},"lastVersion":${result.lastVersion},"firstPosition":${result.firstPosition},"generation":${result.generation},"timestamp":${result.timestamp}}`;
 }
 
-/** Returns the parsed value when `bytes` is canonical compact JSON the API accepts, else undefined. */
-export function canonicalJsonValue(bytes: Uint8Array): { value: unknown } | undefined {
-  if (bytes.byteLength === 0) return undefined;
+/**
+ * Whether `bytes` are the canonical compact JSON of a value the API accepts as `data` (valid UTF-8,
+ * parses, re-serialises to the identical bytes, passes the depth and prototype checks): then a read
+ * answers with them as `data`, else as `dataBase64`. The body scanner vouches for most such bytes
+ * without parsing them; the rest are decided by parsing and serialising. `memory` is a Buffer over
+ * the whole of `bytes.buffer`, shared by the views of one read.
+ */
+export function isCanonicalJson(bytes: Uint8Array, memory: Buffer = Buffer.from(bytes.buffer)): boolean {
+  if (bytes.byteLength === 0) return false;
   const first = bytes[0] as number;
   // Canonical JSON text starts with one of: { [ " - 0-9 t f n. Anything else cannot qualify.
   if (
@@ -257,45 +264,18 @@ export function canonicalJsonValue(bytes: Uint8Array): { value: unknown } | unde
       first === 0x6e
     )
   ) {
-    return undefined;
+    return false;
   }
-  let text: string;
-  let value: unknown;
+  if (isCompactJson(bytes, memory)) return true;
   try {
-    text = strictUtf8.decode(bytes);
-    value = JSON.parse(text);
-    if (JSON.stringify(value) !== text) return undefined;
+    const text = strictUtf8.decode(bytes);
+    const value: unknown = JSON.parse(text);
+    if (JSON.stringify(value) !== text) return false;
     assertSafeJsonValue(value);
+    return true;
   } catch {
-    return undefined;
+    return false;
   }
-  return { value };
-}
-
-export function encodeStoredEvent(event: StoredEvent, withAggregate: boolean): WireStoredEvent {
-  const wire: WireStoredEvent = {
-    type: event.type,
-    version: event.version,
-    position: event.position,
-    generation: event.generation,
-    timestamp: event.timestamp,
-    crc: event.crc,
-  };
-  if (withAggregate) {
-    wire.aggregateType = event.aggregateType;
-    wire.aggregateId = event.aggregateId.toString();
-  }
-  const data = canonicalJsonValue(event.data);
-  if (data) wire.data = data.value;
-  else wire.dataBase64 = toBase64(event.data);
-  const metadata = canonicalJsonValue(event.metadata);
-  if (metadata) wire.metadata = metadata.value;
-  else wire.metadataBase64 = toBase64(event.metadata);
-  return wire;
-}
-
-function toBase64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
 /** The data bytes a read event stands for: the inverse of the read rule above. */
