@@ -126,10 +126,22 @@ interface Submitted {
   bytes: number;
 }
 
+/**
+ * Runs a caller's hook (metrics, logging). A hook that throws changes no line's answer, and must not
+ * end the stream or leave a rejected promise behind: its error becomes a process warning.
+ */
+function runHook(name: string, hook: () => void): void {
+  try {
+    hook();
+  } catch (err) {
+    process.emitWarning(`the NDJSON ingest hook ${name} threw: ${String(err)}`);
+  }
+}
+
 /** The result line of a line that failed, reported to onError. */
 function failedLine(err: unknown, options: IngestOptions): string {
   const { line, error } = errorLine(err);
-  options.onError(error, err);
+  runHook('onError', () => options.onError(error, err));
   return line;
 }
 
@@ -172,13 +184,16 @@ function submitLine(line: Line, options: IngestOptions): Submitted | string {
 /** The result line of a submitted line, once its put settles. */
 async function resultLine(submitted: Submitted | string, options: IngestOptions): Promise<string> {
   if (typeof submitted === 'string') return submitted;
+  let result: PutResult;
   try {
-    const result = await submitted.put;
-    if (!result.replayed) options.onAppended(result, submitted.events, submitted.bytes);
-    return `{"ok":true,${putResultJson(result).slice(1, -1)}${result.replayed ? ',"replayed":true' : ''}}\n`;
+    result = await submitted.put;
   } catch (err) {
     return failedLine(err, options);
   }
+  if (!result.replayed) {
+    runHook('onAppended', () => options.onAppended(result, submitted.events, submitted.bytes));
+  }
+  return `{"ok":true,${putResultJson(result).slice(1, -1)}${result.replayed ? ',"replayed":true' : ''}}\n`;
 }
 
 /**
