@@ -91,39 +91,56 @@ describe('ingestResults', () => {
     });
   }
 
-  it('answers every line as the store settled it when the hooks throw, and ends the stream', async () => {
-    const warnings: string[] = [];
-    const onWarning = (warning: Error) => warnings.push(warning.message);
-    process.on('warning', onWarning);
-    const rejections: unknown[] = [];
-    const onRejection = (reason: unknown) => rejections.push(reason);
-    process.on('unhandledRejection', onRejection);
-    try {
-      const { store, commit } = groupCommitStore();
-      async function* body() {
-        yield Buffer.from(`${line(1)}\nnot json\n${line(2)}\n`);
-      }
-      const options = {
-        ...ingestOptions(store, 10),
-        onAppended: () => {
-          throw new Error('metrics broke');
-        },
-        onError: () => {
-          throw new Error('logger broke');
-        },
-      };
-      const answer = collect(ingestResults(body(), options));
-      await new Promise((resolve) => setImmediate(resolve));
-      commit();
-      const lines = (await answer).join('').trimEnd().split('\n');
-      expect(lines.map((l) => (JSON.parse(l) as { ok: boolean }).ok)).toEqual([true, false, true]);
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(rejections).toEqual([]);
-      expect(warnings.filter((w) => w.includes('metrics broke'))).toHaveLength(2);
-      expect(warnings.filter((w) => w.includes('logger broke'))).toHaveLength(1);
-    } finally {
-      process.off('warning', onWarning);
-      process.off('unhandledRejection', onRejection);
+  const throwers: [string, () => unknown][] = [
+    ['an Error', () => new Error('hook broke')],
+    ['an object with no primitive form', () => Object.create(null)],
+    [
+      'an Error whose toString throws',
+      () =>
+        Object.assign(new Error('hook broke'), {
+          toString() {
+            throw new Error('no');
+          },
+        }),
+    ],
+  ];
+  for (const [what, thrown] of throwers) {
+    for (const style of ['sync', 'async'] as const) {
+      it(`answers every line as the store settled it when the hooks throw ${what} (${style}), and warns once per hook`, async () => {
+        const warnings: string[] = [];
+        const onWarning = (warning: Error) => warnings.push(warning.message);
+        process.on('warning', onWarning);
+        const rejections: unknown[] = [];
+        const onRejection = (reason: unknown) => rejections.push(reason);
+        process.on('unhandledRejection', onRejection);
+        try {
+          const { store, commit } = groupCommitStore();
+          async function* body() {
+            yield Buffer.from(`${line(1)}\nnot json\n${line(2)}\nnot json either\n`);
+          }
+          const hook =
+            style === 'sync'
+              ? () => {
+                  throw thrown();
+                }
+              : async () => {
+                  throw thrown();
+                };
+          const options = { ...ingestOptions(store, 10), onAppended: hook, onError: hook };
+          const answer = collect(ingestResults(body(), options));
+          await new Promise((resolve) => setImmediate(resolve));
+          commit();
+          const lines = (await answer).join('').trimEnd().split('\n');
+          expect(lines.map((l) => (JSON.parse(l) as { ok: boolean }).ok)).toEqual([true, false, true, false]);
+          await new Promise((resolve) => setImmediate(resolve));
+          expect(rejections).toEqual([]);
+          expect(warnings.filter((w) => w.includes('hook onAppended threw'))).toHaveLength(1);
+          expect(warnings.filter((w) => w.includes('hook onError threw'))).toHaveLength(1);
+        } finally {
+          process.off('warning', onWarning);
+          process.off('unhandledRejection', onRejection);
+        }
+      });
     }
-  });
+  }
 });

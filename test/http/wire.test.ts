@@ -111,20 +111,28 @@ describe('read answers written as text', () => {
     fc.jsonValue({ maxDepth: 3 }).map((v) => utf8.encode(JSON.stringify(v))),
     fc.jsonValue({ maxDepth: 2 }).map((v) => utf8.encode(JSON.stringify(v, null, 1))),
   );
+  const name = fc.oneof(
+    fc.string({ maxLength: 8 }),
+    fc.string({ unit: 'binary', maxLength: 8 }),
+    fc.constantFrom('a"b\\c', '\u0001\n', '\ud800x', 'é😀', '\ufeff\u2028'),
+  );
+  // The fields are non-negative integers; anything else is written as JSON.stringify writes it.
+  const number = fc.oneof(
+    fc.nat(),
+    fc.maxSafeNat(),
+    fc.constantFrom(0, -0, 99_999_999, 100_000_000, 100_000_001, 2 ** 53, -1, 0.5, 1e21, Number.NaN),
+    fc.double(),
+  );
   const event = fc
     .record({
-      type: fc.string({ maxLength: 8 }),
-      aggregateType: fc.string({ maxLength: 8 }),
+      type: name,
+      aggregateType: name,
       aggregateId: fc.bigInt({ min: 1n, max: (1n << 64n) - 1n }),
-      version: fc.nat(),
-      position: fc.nat(),
-      generation: fc.nat(),
-      timestamp: fc.oneof(
-        fc.nat(),
-        fc.maxSafeNat(),
-        fc.constantFrom(0, 99_999_999, 100_000_000, 100_000_001),
-      ),
-      crc: fc.nat(),
+      version: number,
+      position: number,
+      generation: number,
+      timestamp: number,
+      crc: number,
       data: bytes,
       metadata: bytes,
     })

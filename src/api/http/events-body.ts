@@ -104,8 +104,9 @@ function isHex(c: number): boolean {
 }
 
 /**
- * One pass over the UTF-8 bytes of an append body (or an NDJSON line) that validates it and builds
- * only the envelope: `{ events: [ { type, crc, …, data, metadata } ], expectedVersion, … }`. Each
+ * One pass over the UTF-8 bytes of an append body (or an NDJSON line), or of one stored value that a
+ * read answers with (compactValue, for isCompactJson), that validates it and builds only the
+ * envelope: `{ events: [ { type, crc, …, data, metadata } ], expectedVersion, … }`. Each
  * event's `data` and `metadata` value is not parsed into objects, nor decoded: the scan notes
  * whether its source bytes are already the UTF-8 of the compact text
  * `JSON.stringify(JSON.parse(source))`. The stored bytes are that UTF-8, as documented in
@@ -538,9 +539,11 @@ export function parseEventsBody(body: Uint8Array): unknown {
  */
 export function isCompactJson(bytes: Uint8Array, memory: Buffer): boolean {
   if (bytes.byteLength === 0 || !isUtf8(bytes)) return false;
-  const start = bytes.byteOffset - memory.byteOffset;
+  // Any other memory would have the scan vouch for bytes it never read.
+  const over = memory.buffer === bytes.buffer ? memory : Buffer.from(bytes.buffer);
+  const start = bytes.byteOffset - over.byteOffset;
   try {
-    return new Scanner(memory, start, start + bytes.byteLength).compactValue();
+    return new Scanner(over, start, start + bytes.byteLength).compactValue();
   } catch (err) {
     if (err !== REFUSED) throw err;
     return false;

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { RingStoreError } from '../../errors.js';
 import type { PutResult } from '../../types.js';
 import { checkClientAppend } from '../consumer-positions.js';
@@ -127,22 +128,53 @@ interface Submitted {
 }
 
 /**
- * Runs a caller's hook (metrics, logging). A hook that throws changes no line's answer, and must not
- * end the stream or leave a rejected promise behind: its error becomes a process warning.
+ * The caller's hooks (metrics, logging), as one ingest request runs them. A hook that throws (or
+ * returns a promise that rejects) changes no line's answer, ends nothing and leaves no rejection
+ * unhandled: its first failure in the request becomes a process warning, and later ones are not
+ * repeated line by line.
  */
-function runHook(name: string, hook: () => void): void {
-  try {
-    hook();
-  } catch (err) {
-    process.emitWarning(`the NDJSON ingest hook ${name} threw: ${String(err)}`);
+class IngestHooks {
+  readonly #options: IngestOptions;
+  readonly #warned = new Set<string>();
+
+  constructor(options: IngestOptions) {
+    this.#options = options;
+  }
+
+  appended(result: PutResult, events: number, bytes: number): void {
+    this.#run('onAppended', () => this.#options.onAppended(result, events, bytes));
+  }
+
+  /** The result line of a line that failed, reported to onError. */
+  failedLine(err: unknown): string {
+    const { line, error } = errorLine(err);
+    this.#run('onError', () => this.#options.onError(error, err));
+    return line;
+  }
+
+  #run(name: string, hook: () => unknown): void {
+    try {
+      const returned = hook();
+      if (returned instanceof Promise) returned.catch((err: unknown) => this.#warn(name, err));
+    } catch (err) {
+      this.#warn(name, err);
+    }
+  }
+
+  #warn(name: string, err: unknown): void {
+    if (this.#warned.has(name)) return;
+    this.#warned.add(name);
+    process.emitWarning(`the NDJSON ingest hook ${name} threw: ${describe(err)}`);
   }
 }
 
-/** The result line of a line that failed, reported to onError. */
-function failedLine(err: unknown, options: IngestOptions): string {
-  const { line, error } = errorLine(err);
-  runHook('onError', () => options.onError(error, err));
-  return line;
+/** What was thrown, as text, whatever it is (String() of some objects throws). */
+function describe(err: unknown): string {
+  try {
+    return err instanceof Error ? `${err.name}: ${err.message}` : inspect(err, { depth: 1 });
+  } catch {
+    return 'a value that cannot be described';
+  }
 }
 
 /**
@@ -151,7 +183,7 @@ function failedLine(err: unknown, options: IngestOptions): string {
  * young instead of living until the commit, as they would in the frame of an awaiting function.
  * Returns the result line instead when the line fails before it reaches the store.
  */
-function submitLine(line: Line, options: IngestOptions): Submitted | string {
+function submitLine(line: Line, options: IngestOptions, hooks: IngestHooks): Submitted | string {
   try {
     if ('tooLarge' in line) {
       throw new RingStoreError(
@@ -177,22 +209,20 @@ function submitLine(line: Line, options: IngestOptions): Submitted | string {
     const put = options.store.put(domain, aggregateType as string, id as string, events, putOptions(record));
     return { put, events: events.length, bytes: payloadBytes(events) };
   } catch (err) {
-    return failedLine(err, options);
+    return hooks.failedLine(err);
   }
 }
 
 /** The result line of a submitted line, once its put settles. */
-async function resultLine(submitted: Submitted | string, options: IngestOptions): Promise<string> {
+async function resultLine(submitted: Submitted | string, hooks: IngestHooks): Promise<string> {
   if (typeof submitted === 'string') return submitted;
   let result: PutResult;
   try {
     result = await submitted.put;
   } catch (err) {
-    return failedLine(err, options);
+    return hooks.failedLine(err);
   }
-  if (!result.replayed) {
-    runHook('onAppended', () => options.onAppended(result, submitted.events, submitted.bytes));
-  }
+  if (!result.replayed) hooks.appended(result, submitted.events, submitted.bytes);
   return `{"ok":true,${putResultJson(result).slice(1, -1)}${result.replayed ? ',"replayed":true' : ''}}\n`;
 }
 
@@ -207,10 +237,11 @@ export async function* ingestResults(
   options: IngestOptions,
 ): AsyncGenerator<string> {
   const splitter = new LineSplitter(options.maxLineBytes);
+  const hooks = new IngestHooks(options);
   const queue: Pending[] = [];
   let head = 0;
   const submit = (line: Line): void => {
-    const done = resultLine(submitLine(line, options), options);
+    const done = resultLine(submitLine(line, options, hooks), hooks);
     const pending: Pending = { settled: false, line: '', done };
     queue.push(pending);
     void done.then((text) => {

@@ -13,7 +13,7 @@ const EIGHT_DIGITS = 100_000_000;
  * and `metadata` (wire.ts has the rule) copied from the stored bytes as they are, never decoded,
  * parsed or serialised again.
  */
-export class ReadAnswer {
+class ReadAnswer {
   #buffer: Buffer;
   #at = 0;
   /** The memory of the last stored bytes seen, and a Buffer over all of it (see isCanonicalJson). */
@@ -30,8 +30,8 @@ export class ReadAnswer {
   }
 
   /**
-   * Writes `"key":value` for each field of `fields` that is not undefined, followed by a comma
-   * (fields ahead of others) or after one (fields behind others).
+   * Writes `"key":value` for each field of `fields` that is not undefined: each followed by a comma
+   * when the fields come ahead of others, each preceded by one when they come behind others.
    */
   fields(fields: object, place: 'ahead' | 'behind'): this {
     for (const [key, value] of Object.entries(fields)) {
@@ -77,7 +77,7 @@ export class ReadAnswer {
     return this;
   }
 
-  /** Writes ASCII punctuation and names (one byte per character). */
+  /** Writes ASCII punctuation and names: one byte per character, so never anything else. */
   raw(text: string): this {
     this.#ascii(text);
     return this;
@@ -189,10 +189,15 @@ function digitCount(value: number): number {
   return value < 100_000 ? 5 : value < 1_000_000 ? 6 : value < 10_000_000 ? 7 : 8;
 }
 
-/** Bytes a read answer of these events will take, about: enough that it rarely grows. */
+/**
+ * Bytes a read answer of these events takes at most in the usual case (fields of ordinary size,
+ * data and metadata as JSON or as base64, 4/3 of their size), so that it rarely grows.
+ */
 function expectedBytes(events: readonly StoredEvent[]): number {
   let bytes = 64;
-  for (const event of events) bytes += 200 + event.data.byteLength * 2 + event.metadata.byteLength * 2;
+  for (const event of events) {
+    bytes += 160 + Math.ceil(((event.data.byteLength + event.metadata.byteLength) * 4) / 3) + 8;
+  }
   return bytes;
 }
 
