@@ -108,6 +108,7 @@ describe('read answers written as text', () => {
 
   const bytes = fc.oneof(
     fc.uint8Array({ maxLength: 24 }),
+    fc.uint8Array({ minLength: 49, maxLength: 300 }),
     fc.jsonValue({ maxDepth: 3 }).map((v) => utf8.encode(JSON.stringify(v))),
     fc.jsonValue({ maxDepth: 2 }).map((v) => utf8.encode(JSON.stringify(v, null, 1))),
   );

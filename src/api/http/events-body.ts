@@ -506,11 +506,6 @@ class Scanner {
   }
 }
 
-/** A Buffer over the same memory as `bytes` (no copy). */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 /**
  * Parses the UTF-8 bytes of an append body or NDJSON line: the value JSON.parse gives for their
  * decoded text, with each event's `data` and `metadata` as a JsonBytes (a view of `body`, which
@@ -518,7 +513,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
  * throws for the decoded text, and INVALID_JSON first for bytes that are not UTF-8 (checkUtf8).
  */
 export function parseEventsBody(body: Uint8Array): unknown {
-  const bytes = asBuffer(body);
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   checkUtf8(bytes);
   try {
     return new Scanner(bytes).root();
