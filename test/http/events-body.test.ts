@@ -1064,7 +1064,7 @@ describe(`isCompactJson on stored data (seed ${SEED})`, () => {
         (text, changes, edited) => {
           const bytes = edited ? applyEdits(text, changes) : Buffer.from(text, 'utf8');
           const expected = canonicalByTheRule(bytes);
-          if (isCompactJson(bytes, Buffer.from(bytes.buffer))) {
+          if (isCompactJson(bytes)) {
             vouched++;
             expect(expected).toBe(bytes.toString('utf8'));
           }

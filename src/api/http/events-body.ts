@@ -524,21 +524,33 @@ export function parseEventsBody(body: Uint8Array): unknown {
 }
 
 /**
+ * Buffers over the memory of stored values that reads answer with, one per ArrayBuffer: the events
+ * of one read are views of one buffer, so they share one Buffer, made once and held no longer than
+ * the memory it covers.
+ */
+const buffersOver = new WeakMap<ArrayBufferLike, Buffer>();
+
+function bufferOver(memory: ArrayBufferLike): Buffer {
+  let buffer = buffersOver.get(memory);
+  if (buffer === undefined) {
+    buffer = Buffer.from(memory);
+    buffersOver.set(memory, buffer);
+  }
+  return buffer;
+}
+
+/**
  * Whether `bytes` are the UTF-8 of one JSON value in JSON.stringify's compact form that
  * parseJsonSafely accepts: then JSON.stringify(JSON.parse(text)) is their text, and a read can
  * answer with them as they are, without parsing them. The scan is conservative as it is for
  * bodies: false means "not vouched for" (whitespace, escapes such as `\u0041`, integer-like or
- * very many keys, anything it refuses), for the caller to decide with the exact rule. `memory` is a
- * Buffer over the whole of `bytes.buffer` (from its first byte), so that the views of one read,
- * which share their memory, need one Buffer between them.
+ * very many keys, anything it refuses), for the caller to decide with the exact rule.
  */
-export function isCompactJson(bytes: Uint8Array, memory: Buffer): boolean {
+export function isCompactJson(bytes: Uint8Array): boolean {
   if (bytes.byteLength === 0 || !isUtf8(bytes)) return false;
-  // Any other memory would have the scan vouch for bytes it never read.
-  const over = memory.buffer === bytes.buffer ? memory : Buffer.from(bytes.buffer);
-  const start = bytes.byteOffset - over.byteOffset;
+  const start = bytes.byteOffset;
   try {
-    return new Scanner(over, start, start + bytes.byteLength).compactValue();
+    return new Scanner(bufferOver(bytes.buffer), start, start + bytes.byteLength).compactValue();
   } catch (err) {
     if (err !== REFUSED) throw err;
     return false;

@@ -18,9 +18,6 @@ const SHORT_TEXT = 64;
 class ReadAnswer {
   #buffer: Buffer;
   #at = 0;
-  /** The memory of the last stored bytes seen, and a Buffer over all of it (see isCanonicalJson). */
-  #memorySource: ArrayBufferLike | undefined;
-  #memory: Buffer = Buffer.alloc(0);
 
   constructor(expectedBytes: number) {
     this.#buffer = Buffer.allocUnsafe(Math.max(64, expectedBytes));
@@ -87,7 +84,7 @@ class ReadAnswer {
 
   /** `,"data":<the stored JSON>` or `,"dataBase64":"<base64>"` (for `metadata` the same). */
   #stored(field: 'data' | 'metadata', bytes: Uint8Array): void {
-    if (bytes.byteLength > 0 && isCanonicalJson(bytes, this.#memoryOf(bytes))) {
+    if (isCanonicalJson(bytes)) {
       this.#ascii(`,"${field}":`);
       this.#room(bytes.byteLength);
       this.#buffer.set(bytes, this.#at);
@@ -96,18 +93,9 @@ class ReadAnswer {
     }
     this.#ascii(`,"${field}Base64":"`);
     if (bytes.byteLength > 0) {
-      const start = bytes.byteOffset;
-      this.#ascii(this.#memoryOf(bytes).toString('base64', start, start + bytes.byteLength));
+      this.#ascii(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'));
     }
     this.#byte(QUOTE);
-  }
-
-  #memoryOf(bytes: Uint8Array): Buffer {
-    if (bytes.buffer !== this.#memorySource) {
-      this.#memorySource = bytes.buffer;
-      this.#memory = Buffer.from(bytes.buffer);
-    }
-    return this.#memory;
   }
 
   /**

@@ -245,10 +245,9 @@ export function putResultJson(result: PutResult): string {
  * Whether `bytes` are the canonical compact JSON of a value the API accepts as `data` (valid UTF-8,
  * parses, re-serialises to the identical bytes, passes the depth and prototype checks): then a read
  * answers with them as `data`, else as `dataBase64`. The body scanner vouches for most such bytes
- * without parsing them; the rest are decided by parsing and serialising. `memory` is a Buffer over
- * the whole of `bytes.buffer`, shared by the views of one read.
+ * without parsing them; the rest are decided by parsing and serialising.
  */
-export function isCanonicalJson(bytes: Uint8Array, memory: Buffer = Buffer.from(bytes.buffer)): boolean {
+export function isCanonicalJson(bytes: Uint8Array): boolean {
   if (bytes.byteLength === 0) return false;
   const first = bytes[0] as number;
   // Canonical JSON text starts with one of: { [ " - 0-9 t f n. Anything else cannot qualify.
@@ -266,7 +265,7 @@ export function isCanonicalJson(bytes: Uint8Array, memory: Buffer = Buffer.from(
   ) {
     return false;
   }
-  if (isCompactJson(bytes, memory)) return true;
+  if (isCompactJson(bytes)) return true;
   try {
     const text = strictUtf8.decode(bytes);
     const value: unknown = JSON.parse(text);
