@@ -1,9 +1,14 @@
+import { JetStreamApiError } from '@nats-io/jetstream';
 import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
-import { isNoResponders, isTimeout } from '../../src/pipeline/cluster/nats-errors.js';
+import {
+  isNoResponders,
+  isTemporarilyUnavailable,
+  isTimeout,
+} from '../../src/pipeline/cluster/nats-errors.js';
 
 /**
- * The two transient answers that opening JetStream retries (jetstream-connection.ts) are told
+ * The transient answers that opening JetStream retries (jetstream-connection.ts) are told
  * apart from every other refusal, also when a request error wraps them as its cause.
  */
 describe('NATS error kinds', () => {
@@ -20,5 +25,18 @@ describe('NATS error kinds', () => {
     expect(isNoResponders(noResponders)).toBe(true);
     expect(isNoResponders(new RequestError('request failed', { cause: noResponders }))).toBe(true);
     expect(isNoResponders(new TimeoutError())).toBe(false);
+  });
+
+  it('finds "JetStream system temporarily unavailable" (10008) and nothing else by it', () => {
+    const unavailable = (code: number) =>
+      new JetStreamApiError({
+        err_code: code,
+        code: 503,
+        description: 'JetStream system temporarily unavailable',
+      });
+    expect(isTemporarilyUnavailable(unavailable(10008))).toBe(true);
+    expect(isTemporarilyUnavailable(unavailable(10039))).toBe(false);
+    expect(isTemporarilyUnavailable(new Error('JetStream system temporarily unavailable'))).toBe(false);
+    expect(isTemporarilyUnavailable(new TimeoutError())).toBe(false);
   });
 });

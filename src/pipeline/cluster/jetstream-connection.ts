@@ -1,7 +1,7 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { RingStoreError } from '../../errors.js';
-import { describe, isNoResponders, isTimeout } from './nats-errors.js';
+import { describe, isNoResponders, isTemporarilyUnavailable, isTimeout } from './nats-errors.js';
 import { natsConnectOptions } from './nats-servers.js';
 
 /** One NATS connection with its JetStream client and manager. */
@@ -21,8 +21,8 @@ const READY_MS = 30_000;
 
 /**
  * Connects to NATS (reconnecting for ever once connected) and opens JetStream, asking its API until
- * it answers: a timeout or "no responders" (no meta leader yet) is retried until READY_MS, any other
- * refusal (JetStream not enabled for the account, …) fails at once. Used by both threads of a
+ * it answers: a timeout, "no responders" or "temporarily unavailable" (no meta leader yet) is
+ * retried until READY_MS, any other refusal (JetStream not enabled for the account, …) fails at once. Used by both threads of a
  * cluster node (src/api/cluster/cluster-node.ts and writer-node.ts), each on its own connection.
  */
 export async function connectJetStream(servers: string[], name: string): Promise<JetStreamConnection> {
@@ -45,7 +45,8 @@ export async function connectJetStream(servers: string[], name: string): Promise
       const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
       return { nc, js: jetstream(nc, { timeout: API_TIMEOUT_MS }), jsm };
     } catch (err) {
-      if ((isTimeout(err) || isNoResponders(err)) && Date.now() < deadline) {
+      const notYet = isTimeout(err) || isNoResponders(err) || isTemporarilyUnavailable(err);
+      if (notYet && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 100 * 2 ** attempt)));
         continue;
       }

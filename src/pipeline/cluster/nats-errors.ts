@@ -15,6 +15,17 @@ export function isWrongLastSequence(err: unknown): boolean {
   );
 }
 
+/**
+ * JetStream's code for "JetStream system temporarily unavailable" (10008): a clustered server
+ * answers it while its meta group has no leader, e.g. just after the cluster started or resumed.
+ */
+const CLUSTER_NOT_AVAILABLE = 10008;
+
+/** JetStream answered that it cannot serve its API yet (no meta leader): worth asking again. */
+export function isTemporarilyUnavailable(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === CLUSTER_NOT_AVAILABLE;
+}
+
 /** JetStream answered: the stream does not exist. */
 export function isStreamNotFound(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
