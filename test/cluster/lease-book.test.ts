@@ -37,10 +37,16 @@ async function bucket(): Promise<KV> {
 
 /**
  * The bucket as the book sees it, with faults to inject: the next update or create is stored but
- * its answer is lost (the book gets a timeout), and the next get answers a stale entry.
+ * its answer is lost (the book gets a timeout), the next delete never reaches the server (a
+ * timeout too), and the next get answers a stale entry.
  */
 function faulty(kv: KV) {
-  const faults = { loseUpdate: 0, loseCreate: 0, staleGet: undefined as KvEntry | null | undefined };
+  const faults = {
+    loseUpdate: 0,
+    loseCreate: 0,
+    dropDelete: 0,
+    staleGet: undefined as KvEntry | null | undefined,
+  };
   const wrapped = new Proxy(kv, {
     get(target, prop) {
       if (prop === 'update') {
@@ -61,6 +67,15 @@ function faulty(kv: KV) {
             throw new TimeoutError();
           }
           return revision;
+        };
+      }
+      if (prop === 'delete') {
+        return async (k: string, opts?: Parameters<KV['delete']>[1]) => {
+          if (faults.dropDelete > 0) {
+            faults.dropDelete--;
+            throw new TimeoutError();
+          }
+          return target.delete(k, opts);
         };
       }
       if (prop === 'get') {
@@ -180,6 +195,55 @@ describe(`LeaseBook (seed ${SEED}; set RINGSTORE_SEED to change)`, () => {
       expect(await holder(kv, 'orders')).toBeNull();
       // So another node takes over at once, not after the TTL.
       expect(await b.leases.take('orders')).toBe(true);
+    } finally {
+      await a.leases.close();
+      await b.leases.close();
+    }
+  });
+
+  it('a lease whose release never reached the bucket is taken again by its book, by nobody else', async () => {
+    const { kv, faults } = faulty(await bucket());
+    const a = book(kv, 'a');
+    const sameId = book(kv, 'a');
+    const b = book(kv, 'b');
+    try {
+      expect(await a.leases.take('orders')).toBe(true);
+      faults.dropDelete = 1;
+      await a.leases.release('orders');
+      const left = await holder(kv, 'orders');
+      expect(left?.node).toBe('a');
+      // Another node, and another book (process) of the same node id, wait for it to expire.
+      expect(await b.leases.take('orders')).toBe(false);
+      expect(await sameId.leases.take('orders')).toBe(false);
+      // The book that gave it up writes over its own take at once.
+      expect(await a.leases.take('orders')).toBe(true);
+      expect(a.leases.taken).toBe(2);
+      expect((await holder(kv, 'orders'))?.revision).toBeGreaterThan(left!.revision);
+      expect(await a.leases.renew('orders')).toBe(true);
+      await a.leases.release('orders');
+      expect(await holder(kv, 'orders')).toBeNull();
+      expect(a.losses).toEqual([]);
+    } finally {
+      await a.leases.close();
+      await sameId.leases.close();
+      await b.leases.close();
+    }
+  });
+
+  it('a lease given up is not taken again once anyone else wrote its key', async () => {
+    const { kv, faults } = faulty(await bucket());
+    const a = book(kv, 'a');
+    const b = book(kv, 'b');
+    try {
+      expect(await a.leases.take('orders')).toBe(true);
+      faults.dropDelete = 1;
+      await a.leases.release('orders');
+      // The key goes (as when it expires) and b takes it: a's earlier take is gone for good.
+      await kv.delete('orders');
+      expect(await b.leases.take('orders')).toBe(true);
+      expect(await a.leases.take('orders')).toBe(false);
+      expect((await holder(kv, 'orders'))?.node).toBe('b');
+      expect(await b.leases.renew('orders')).toBe(true);
     } finally {
       await a.leases.close();
       await b.leases.close();

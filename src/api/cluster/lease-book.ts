@@ -5,7 +5,8 @@ import type { KV } from '@nats-io/kv';
  * This node's domain leases in the lease bucket (a JetStream KV bucket whose max_age is the lease
  * TTL: nats-server 2.9 has no per-key TTL, so a key expires `ttlMs` after its last write).
  *
- *   take      kv.create(domain)               succeeds only when the key is absent, deleted or expired
+ *   take      kv.create(domain)               succeeds only when the key is absent, deleted or expired,
+ *             or kv.update(domain, revision)   over a lease this book gave up whose key is still there
  *   renew     kv.update(domain, revision)     compare-and-set: fails once anyone else wrote the key
  *   release   kv.delete(domain, revision)     at close, so that another node takes over at once
  *
@@ -22,6 +23,13 @@ import type { KV } from '@nats-io/kv';
  * gone or someone else's) the lease is lost at once. The read only chooses the revision to
  * compare against: the validity is extended only by a compare-and-set that succeeded, so a stale
  * read can cost a renewal but never makes this node believe it holds someone else's lease.
+ *
+ * A lease given up (released, or dropped when its validity ran out undecided) whose key could not
+ * be deleted (the cluster did not answer) would keep every node out until it expires, this one
+ * too. The book remembers the take it gave up, and a later take finding the key still holding that
+ * very take's value writes over it by compare-and-set: nobody else wrote the key since, and this
+ * book no longer writes under the old take, so that is as safe as having kept the lease. A lease of
+ * another book (another process with the same node id) is never taken this way.
  */
 export interface LeaseRecord {
   node: string;
@@ -69,6 +77,8 @@ export class LeaseBook {
   readonly #ttlMs: number;
   readonly #onLost: LeaseLost;
   readonly #held = new Map<string, Held>();
+  /** The take this book last gave up on each domain, whose key may still hold it. */
+  readonly #givenUp = new Map<string, { since: number; token: string }>();
   /** Leases this node took and lost since open (metrics). */
   taken = 0;
   lost = 0;
@@ -104,12 +114,17 @@ export class LeaseBook {
     try {
       revision = await this.#kv.create(domain, this.#value(since, token));
     } catch (err) {
-      if (isWrongRevision(err)) return false;
-      // No answer: the create may have been stored. The token is new, so the key holding it
-      // means this request wrote it; it was written after `started`.
-      const reread = await this.#reread(domain, since, token);
-      if (!('mine' in reread) || !reread.mine) return false;
-      revision = reread.revision;
+      if (isWrongRevision(err)) {
+        const retaken = await this.#retake(domain, since, token);
+        if (retaken === undefined) return false;
+        revision = retaken;
+      } else {
+        // No answer: the create may have been stored. The token is new, so the key holding it
+        // means this request wrote it; it was written after `started`.
+        const reread = await this.#reread(domain, since, token);
+        if (!('mine' in reread) || !reread.mine) return false;
+        revision = reread.revision;
+      }
     }
     if (this.#held.has(domain)) {
       // Another take of this domain won meanwhile (both cannot have created the key).
@@ -141,6 +156,7 @@ export class LeaseBook {
     if (!held) return;
     clearInterval(held.timer);
     this.#held.delete(domain);
+    this.#givenUp.set(domain, { since: held.since, token: held.token });
     try {
       await this.#kv.delete(domain, { previousSeq: held.revision });
     } catch (err) {
@@ -203,6 +219,25 @@ export class LeaseBook {
     return false;
   }
 
+  /**
+   * The key exists: when it still holds the take this book gave up on the domain, writes this take
+   * over it (compare-and-set at the revision read) and returns the new revision.
+   */
+  async #retake(domain: string, since: number, token: string): Promise<number | undefined> {
+    const earlier = this.#givenUp.get(domain);
+    if (!earlier) return undefined;
+    const found = await this.#reread(domain, earlier.since, earlier.token);
+    if (!('mine' in found) || !found.mine) return undefined;
+    try {
+      return await this.#kv.update(domain, this.#value(since, token), found.revision);
+    } catch (err) {
+      if (isWrongRevision(err)) return undefined;
+      // No answer: the update may have been stored; the new token tells.
+      const reread = await this.#reread(domain, since, token);
+      return 'mine' in reread && reread.mine ? reread.revision : undefined;
+    }
+  }
+
   /** The key's current revision when it holds this node's lease of the take (since, token). */
   async #reread(domain: string, since: number, token: string): Promise<Reread> {
     let entry: Awaited<ReturnType<KV['get']>>;
@@ -231,6 +266,7 @@ export class LeaseBook {
   }
 
   #keep(domain: string, revision: number, since: number, token: string, started: number): void {
+    this.#givenUp.delete(domain);
     const timer = setInterval(() => void this.renew(domain), Math.max(50, this.#ttlMs / 4));
     timer.unref();
     this.#held.set(domain, { revision, since, token, validUntil: started + (this.#ttlMs * 3) / 4, timer });
@@ -239,6 +275,7 @@ export class LeaseBook {
   #drop(domain: string, held: Held, reason: string): void {
     clearInterval(held.timer);
     this.#held.delete(domain);
+    this.#givenUp.set(domain, { since: held.since, token: held.token });
     this.lost++;
     this.#onLost(domain, reason);
   }
