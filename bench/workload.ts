@@ -1,4 +1,4 @@
-import { crc32 } from '../src/crc.js';
+import { crc32 } from '../src/model/crc.js';
 import { EMPTY_BYTES } from '../src/model/events.js';
 import type { AppendBatch, AppendEvent } from '../src/storage/types.js';
 import type { BenchConfig } from './config.js';

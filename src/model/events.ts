@@ -1,6 +1,6 @@
-import { crc32 } from '../crc.js';
 import { RingStoreError } from '../errors.js';
 import type { ExpectedVersion } from '../types.js';
+import { crc32 } from './crc.js';
 
 /** The bytes of an absent data or metadata: shared, since zero bytes cannot be written to. */
 export const EMPTY_BYTES = new Uint8Array(0);

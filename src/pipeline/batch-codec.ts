@@ -1,6 +1,6 @@
-import { crc32, crc32Range } from '../crc.js';
 import { crcMismatch } from '../errors.js';
 import { byteLengthOf } from '../model/byte-length.js';
+import { crc32, crc32Range } from '../model/crc.js';
 import { EMPTY_BYTES } from '../model/events.js';
 import type { NameCache } from '../model/name-cache.js';
 import type { CheckedEvent } from '../model/put-validator.js';

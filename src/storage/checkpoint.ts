@@ -1,4 +1,4 @@
-import { crc32 } from '../crc.js';
+import { crc32 } from '../model/crc.js';
 import { type FileIO, readWholeFile, writeWholeFile } from './file-io.js';
 import { joinPath, readU53, writeU53 } from './format.js';
 

@@ -1,5 +1,5 @@
-import { crc32 } from '../crc.js';
 import { RingStoreError } from '../errors.js';
+import { crc32 } from '../model/crc.js';
 import type { StoredEvent } from '../types.js';
 import type { FileIO } from './file-io.js';
 import { joinPath, segmentFileName } from './format.js';

@@ -1,4 +1,4 @@
-import { crc32 } from '../crc.js';
+import { crc32 } from '../model/crc.js';
 import { LIMITS } from '../model/limits.js';
 import { INDEX_MAGIC, type RecordFault, readU53, writeU53 } from './format.js';
 import type { EventList } from './types.js';

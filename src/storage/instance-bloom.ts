@@ -1,5 +1,5 @@
-import { crc32 } from '../crc.js';
 import { RingStoreError } from '../errors.js';
+import { crc32 } from '../model/crc.js';
 import { type BlockCache, CACHE_BLOCK_BYTES } from './block-cache.js';
 import { type FileIO, writeWholeFile } from './file-io.js';
 

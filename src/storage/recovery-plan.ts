@@ -1,5 +1,5 @@
-import { crc32 } from '../crc.js';
 import { RingStoreError } from '../errors.js';
+import { crc32 } from '../model/crc.js';
 import { type FileIO, readFileFrom, readWholeFile } from './file-io.js';
 import {
   endOfNonZero,

@@ -1,4 +1,4 @@
-import { crc32 } from '../crc.js';
+import { crc32 } from '../model/crc.js';
 import {
   KIND_AGGREGATE_TYPE,
   KIND_EVENT_TYPE,

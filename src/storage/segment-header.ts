@@ -1,4 +1,4 @@
-import { crc32 } from '../crc.js';
+import { crc32 } from '../model/crc.js';
 import { SEGMENT_MAGIC } from './format.js';
 
 /**

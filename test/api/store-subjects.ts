@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventStore } from '../../src/api/event-store.js';
 import { RingStore } from '../../src/api/ring-store.js';
-import { crc32 } from '../../src/crc.js';
+import { crc32 } from '../../src/model/crc.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
 import { StorageEngine } from '../../src/storage/storage-engine.js';
 import type { StoredEvent } from '../../src/types.js';

@@ -4,7 +4,7 @@ import { type CaseResult, LatencyRecorder, medianRounds, warmUp } from '../../be
 import { checkTargets, withRatios } from '../../bench/report.js';
 import { selectSpecs } from '../../bench/specs.js';
 import { Workload } from '../../bench/workload.js';
-import { crc32 } from '../../src/crc.js';
+import { crc32 } from '../../src/model/crc.js';
 
 const config: BenchConfig = {
   events: 2_000,

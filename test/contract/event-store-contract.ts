@@ -4,7 +4,7 @@ import { CONSUMER_POSITIONS_DOMAIN } from '../../src/api/consumer-positions.js';
 import type { EventStore } from '../../src/api/event-store.js';
 import { logEnd } from '../../src/api/log-end.js';
 import { subscribe } from '../../src/api/subscription.js';
-import { crc32 } from '../../src/crc.js';
+import { crc32 } from '../../src/model/crc.js';
 import type { GetOptions, StoredEvent } from '../../src/types.js';
 
 /**

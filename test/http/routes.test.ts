@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { HttpEventStore } from '../../src/api/http/client.js';
-import { crc32 } from '../../src/crc.js';
+import { crc32 } from '../../src/model/crc.js';
 import { MemoryEventStore } from '../../src/model/memory-store.js';
 import { errorOf, postJson, rawRequest, serverPerTest, startServer } from './helpers.js';
 

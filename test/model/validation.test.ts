@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { crc32 } from '../../src/crc.js';
 import { hasCode } from '../../src/errors.js';
+import { crc32 } from '../../src/model/crc.js';
 import { eventCrc, validateExpectedVersion } from '../../src/model/events.js';
 import { KeyGenerator, parseAggregateId } from '../../src/model/ids.js';
 import { validateDomain, validateEventType } from '../../src/model/names.js';

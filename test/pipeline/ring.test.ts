@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crc32, crc32Range, ZLIB_CRC_THRESHOLD_BYTES } from '../../src/crc.js';
+import { crc32, crc32Range, ZLIB_CRC_THRESHOLD_BYTES } from '../../src/model/crc.js';
 import { eventCrc } from '../../src/model/events.js';
 import { NameCache } from '../../src/model/name-cache.js';
 import {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crc32 } from '../../src/crc.js';
+import { crc32 } from '../../src/model/crc.js';
 import {
   CHECKPOINT_FILE,
   CHECKPOINT_TMP_FILE,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { crc32 } from '../../src/crc.js';
 import { hasCode } from '../../src/errors.js';
+import { crc32 } from '../../src/model/crc.js';
 import { EMPTY_BYTES } from '../../src/model/events.js';
 import {
   type CrashChoice,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { crc32 } from '../../src/crc.js';
 import { hasCode, RingStoreError } from '../../src/errors.js';
+import { crc32 } from '../../src/model/crc.js';
 import { EMPTY_BYTES } from '../../src/model/events.js';
 import { validateGetOptions, validateReadOptions } from '../../src/model/queries.js';
 import { FaultInjectingFileIO } from '../../src/storage/fault-io.js';

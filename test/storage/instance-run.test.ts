@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crc32 } from '../../src/crc.js';
 import { hasCode, RingStoreError } from '../../src/errors.js';
+import { crc32 } from '../../src/model/crc.js';
 import { BlockCache, CACHE_BLOCK_BYTES } from '../../src/storage/block-cache.js';
 import { FaultInjectingFileIO } from '../../src/storage/fault-io.js';
 import type { FileIO } from '../../src/storage/file-io.js';

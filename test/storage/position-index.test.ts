@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crc32 } from '../../src/crc.js';
 import { RingStoreError } from '../../src/errors.js';
+import { crc32 } from '../../src/model/crc.js';
 import { BlockCache } from '../../src/storage/block-cache.js';
 import { FaultInjectingFileIO } from '../../src/storage/fault-io.js';
 import {

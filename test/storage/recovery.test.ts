@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { crc32 } from '../../src/crc.js';
 import type { RingStoreError } from '../../src/errors.js';
+import { crc32 } from '../../src/model/crc.js';
 import { EMPTY_BYTES } from '../../src/model/events.js';
 import { validateGetOptions } from '../../src/model/queries.js';
 import { type CrashChoice, FaultInjectingFileIO } from '../../src/storage/fault-io.js';

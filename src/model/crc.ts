@@ -1,5 +1,5 @@
 import zlib from 'node:zlib';
-import { byteLengthOf } from './model/byte-length.js';
+import { byteLengthOf } from './byte-length.js';
 
 /**
  * The one CRC-32/IEEE of the project (reflected polynomial 0xEDB88320, as zlib and the crc-32

@@ -1,7 +1,7 @@
 import CRC32 from 'crc-32';
 import { describe, expect, it } from 'vitest';
-import { crc32, crc32Range, ZLIB_CRC_THRESHOLD_BYTES } from '../src/crc.js';
-import { mulberry32 } from './support/prng.js';
+import { crc32, crc32Range, ZLIB_CRC_THRESHOLD_BYTES } from '../../src/model/crc.js';
+import { mulberry32 } from '../support/prng.js';
 
 /** The crc-32 package: an independent implementation to check the project's CRC against. */
 const reference = (data: Uint8Array, seed?: number): number => CRC32.buf(data, seed) >>> 0;
