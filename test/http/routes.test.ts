@@ -628,7 +628,10 @@ describe('POST /v1/ingest', () => {
       `${JSON.stringify({ domain: 'gate', aggregateType: 'item', id: String(i + 1), events: [{ type: 'A', data: 'x'.repeat(200) }] })}\n`;
     const body = Array.from({ length: 3000 }, (_, i) => line(i)).join('');
     const pending = rawRequest(server.port, 'POST', '/v1/ingest', { headers: ndjson, body });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Eight start (however slow the machine), and no ninth while they are unsettled.
+    const deadline = Date.now() + 10_000;
+    while (started < 8 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 200));
     expect(started).toBe(8);
     release();
     const response = await pending;
