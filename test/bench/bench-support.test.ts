@@ -134,4 +134,19 @@ describe('bench report', () => {
     expect(selectSpecs([]).some((spec) => spec.optIn)).toBe(false);
     expect(selectSpecs(['deep']).length).toBeGreaterThan(0);
   });
+
+  it('selects an opt-in case only by a word its id begins with', () => {
+    const ids = (filters: string[]) => selectSpecs(filters).map((spec) => spec.id);
+    // "lmdb" is inside the ids of the read-back and deep cases too: neither runs for it.
+    expect(ids(['storage', 'lmdb'])).toEqual([
+      'lmdb-write',
+      'storage-engine-fsync',
+      'storage-engine-none',
+      'reads-ringstore-lmdb',
+    ]);
+    expect(ids(['readback'])).toEqual(['readback-ringstore-lmdb']);
+    expect(ids(['deep']).every((id) => id.startsWith('deep-'))).toBe(true);
+    expect(ids(['deep-lmdb'])).toEqual(['deep-lmdb-write']);
+    expect(ids(['cluster'])).toEqual(['cluster-r1-r3-single']);
+  });
 });
