@@ -38,13 +38,15 @@ async function bucket(): Promise<KV> {
 /**
  * The bucket as the book sees it, with faults to inject: the next update or create is stored but
  * its answer is lost (the book gets a timeout), the next delete never reaches the server (a
- * timeout too), and the next get answers a stale entry.
+ * timeout too), gets fail (a timeout) as `gets` says, and the next get answers a stale entry.
  */
 function faulty(kv: KV) {
   const faults = {
     loseUpdate: 0,
     loseCreate: 0,
     dropDelete: 0,
+    /** What the next gets do, in order ('fail': a timeout); then they pass. */
+    gets: [] as ('pass' | 'fail')[],
     staleGet: undefined as KvEntry | null | undefined,
   };
   const wrapped = new Proxy(kv, {
@@ -80,6 +82,7 @@ function faulty(kv: KV) {
       }
       if (prop === 'get') {
         return async (k: string) => {
+          if (faults.gets.shift() === 'fail') throw new TimeoutError();
           if (faults.staleGet !== undefined) {
             const stale = faults.staleGet;
             faults.staleGet = undefined;
@@ -226,6 +229,35 @@ describe(`LeaseBook (seed ${SEED}; set RINGSTORE_SEED to change)`, () => {
     } finally {
       await a.leases.close();
       await sameId.leases.close();
+      await b.leases.close();
+    }
+  });
+
+  it('a take whose write and read-back both went unanswered is taken again by its book', async () => {
+    const { kv, faults } = faulty(await bucket());
+    const a = book(kv, 'a');
+    const b = book(kv, 'b');
+    try {
+      // The create is stored, its answer lost, and the read that would tell fails: not held.
+      faults.loseCreate = 1;
+      faults.gets = ['fail'];
+      expect(await a.leases.take('orders')).toBe(false);
+      expect((await holder(kv, 'orders'))?.node).toBe('a');
+      expect(await b.leases.take('orders')).toBe(false);
+      expect(await a.leases.take('orders')).toBe(true);
+      // The same for the compare-and-set of a re-take, after a release that never reached the
+      // bucket: the re-take reads the key, its update is stored unanswered, the read-back fails.
+      faults.dropDelete = 1;
+      await a.leases.release('orders');
+      faults.loseUpdate = 1;
+      faults.gets = ['pass', 'fail'];
+      expect(await a.leases.take('orders')).toBe(false);
+      expect(await b.leases.take('orders')).toBe(false);
+      expect(await a.leases.take('orders')).toBe(true);
+      expect(await a.leases.renew('orders')).toBe(true);
+      expect(a.losses).toEqual([]);
+    } finally {
+      await a.leases.close();
       await b.leases.close();
     }
   });

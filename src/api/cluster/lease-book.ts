@@ -26,15 +26,22 @@ import type { KV } from '@nats-io/kv';
  *
  * A lease given up (released, or dropped when its validity ran out undecided) whose key could not
  * be deleted (the cluster did not answer) would keep every node out until it expires, this one
- * too. The book remembers the take it gave up, and a later take finding the key still holding that
- * very take's value writes over it by compare-and-set: nobody else wrote the key since, and this
- * book no longer writes under the old take, so that is as safe as having kept the lease. A lease of
- * another book (another process with the same node id) is never taken this way.
+ * too; so would a take whose write went unanswered and could not be read back. The book remembers
+ * such takes (the last few per domain), and a later take finding the key still holding one of them
+ * writes over it by compare-and-set: nobody else wrote the key since, and this book does not write
+ * under the old take, so that is as safe as having kept the lease. A lease of another book (another
+ * process with the same node id) is never taken this way.
  */
 export interface LeaseRecord {
   node: string;
   /** ms since the epoch at which the node first took it (for status). */
   since: number;
+}
+
+/** One take of a lease: when it was taken and its random token (kept by renewals). */
+interface Take {
+  since: number;
+  token: string;
 }
 
 /** The value stored: the record and the token of the take that wrote it (kept by renewals). */
@@ -58,6 +65,8 @@ const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 /** Compare-and-sets one renewal tries (each after re-reading the key) before leaving it undecided. */
 const MAX_RENEW_ATTEMPTS = 3;
+/** Takes given up (or of unknown outcome) remembered per domain for a re-take; the oldest go first. */
+const MAX_GIVEN_UP = 4;
 
 /** What a re-read of the key says about this node's lease. */
 type Reread = { mine: true; revision: number } | { mine: false; reason: string } | { unknown: string };
@@ -77,8 +86,11 @@ export class LeaseBook {
   readonly #ttlMs: number;
   readonly #onLost: LeaseLost;
   readonly #held = new Map<string, Held>();
-  /** The take this book last gave up on each domain, whose key may still hold it. */
-  readonly #givenUp = new Map<string, { since: number; token: string }>();
+  /**
+   * The takes this book gave up on each domain, or wrote without learning whether they were
+   * stored, newest last: the key may still hold one of them.
+   */
+  readonly #givenUp = new Map<string, Take[]>();
   /** Leases this node took and lost since open (metrics). */
   taken = 0;
   lost = 0;
@@ -121,7 +133,8 @@ export class LeaseBook {
       } else {
         // No answer: the create may have been stored. The token is new, so the key holding it
         // means this request wrote it; it was written after `started`.
-        const reread = await this.#reread(domain, since, token);
+        const reread = await this.#reread(domain, [{ since, token }]);
+        if ('unknown' in reread) this.#giveUp(domain, { since, token });
         if (!('mine' in reread) || !reread.mine) return false;
         revision = reread.revision;
       }
@@ -156,13 +169,13 @@ export class LeaseBook {
     if (!held) return;
     clearInterval(held.timer);
     this.#held.delete(domain);
-    this.#givenUp.set(domain, { since: held.since, token: held.token });
+    this.#giveUp(domain, held);
     try {
       await this.#kv.delete(domain, { previousSeq: held.revision });
     } catch (err) {
       if (!isWrongRevision(err)) return; // unreachable: the key expires on its own
       // A write of ours whose answer was lost (or a renewal still in flight) moved the revision.
-      const reread = await this.#reread(domain, held.since, held.token);
+      const reread = await this.#reread(domain, [held]);
       if (!('mine' in reread) || !reread.mine) return; // someone else's now, or gone
       await this.#kv.delete(domain, { previousSeq: reread.revision }).catch(() => undefined);
     }
@@ -187,7 +200,7 @@ export class LeaseBook {
         if (!isWrongRevision(err)) return this.#notYetLost(domain, held, describe(err));
         // Someone wrote the key since the revision this node knows: maybe this node itself (a
         // renewal that timed out here but was stored). Read it again.
-        const found = await this.#reread(domain, held.since, held.token);
+        const found = await this.#reread(domain, [held]);
         if (this.#held.get(domain) !== held) return this.holds(domain);
         if ('unknown' in found) return this.#notYetLost(domain, held, `${describe(err)}; ${found.unknown}`);
         if (!found.mine) {
@@ -220,26 +233,35 @@ export class LeaseBook {
   }
 
   /**
-   * The key exists: when it still holds the take this book gave up on the domain, writes this take
+   * The key exists: when it still holds a take this book gave up on the domain, writes this take
    * over it (compare-and-set at the revision read) and returns the new revision.
    */
   async #retake(domain: string, since: number, token: string): Promise<number | undefined> {
     const earlier = this.#givenUp.get(domain);
     if (!earlier) return undefined;
-    const found = await this.#reread(domain, earlier.since, earlier.token);
+    const found = await this.#reread(domain, earlier);
     if (!('mine' in found) || !found.mine) return undefined;
     try {
       return await this.#kv.update(domain, this.#value(since, token), found.revision);
     } catch (err) {
       if (isWrongRevision(err)) return undefined;
       // No answer: the update may have been stored; the new token tells.
-      const reread = await this.#reread(domain, since, token);
+      const reread = await this.#reread(domain, [{ since, token }]);
+      if ('unknown' in reread) this.#giveUp(domain, { since, token });
       return 'mine' in reread && reread.mine ? reread.revision : undefined;
     }
   }
 
-  /** The key's current revision when it holds this node's lease of the take (since, token). */
-  async #reread(domain: string, since: number, token: string): Promise<Reread> {
+  /** Remembers a take this book does not hold, which the key may still hold, for #retake. */
+  #giveUp(domain: string, take: Take): void {
+    const takes = this.#givenUp.get(domain) ?? [];
+    takes.push({ since: take.since, token: take.token });
+    if (takes.length > MAX_GIVEN_UP) takes.shift();
+    this.#givenUp.set(domain, takes);
+  }
+
+  /** The key's current revision when it holds one of these takes of this node's. */
+  async #reread(domain: string, takes: readonly Take[]): Promise<Reread> {
     let entry: Awaited<ReturnType<KV['get']>>;
     try {
       entry = await this.#kv.get(domain);
@@ -253,7 +275,10 @@ export class LeaseBook {
     } catch {
       stored = undefined;
     }
-    if (stored?.node === this.#node && stored.since === since && stored.lease === token) {
+    if (
+      stored?.node === this.#node &&
+      takes.some((take) => stored.since === take.since && stored.lease === take.token)
+    ) {
       return { mine: true, revision: entry.revision };
     }
     const holder = typeof stored?.node === 'string' ? stored.node : 'unknown';
@@ -275,7 +300,7 @@ export class LeaseBook {
   #drop(domain: string, held: Held, reason: string): void {
     clearInterval(held.timer);
     this.#held.delete(domain);
-    this.#givenUp.set(domain, { since: held.since, token: held.token });
+    this.#giveUp(domain, held);
     this.lost++;
     this.#onLost(domain, reason);
   }
