@@ -12,7 +12,7 @@ export interface EventInput {
   metadata?: Uint8Array | string;
   /**
    * CRC-32/IEEE of the event's data followed by its metadata (`crc32(metadata, crc32(data))` with
-   * src/crc.ts; the CRC of `data` alone when there is no metadata), as the producer computed it.
+   * src/model/crc.ts; the CRC of `data` alone when there is no metadata), as the producer computed it.
    * The store rejects the batch if it differs.
    */
   crc?: number;

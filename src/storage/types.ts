@@ -14,7 +14,7 @@ export interface AppendEvent {
   metadata: Uint8Array;
   /**
    * CRC-32/IEEE of data followed by metadata, already verified: `crc32(metadata, crc32(data))` with
-   * src/crc.ts, so identical to the CRC of data alone when metadata is empty.
+   * src/model/crc.ts, so identical to the CRC of data alone when metadata is empty.
    */
   crc: number;
 }
