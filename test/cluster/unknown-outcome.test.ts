@@ -1,19 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RingStore } from '../../src/api/ring-store.js';
+import { ClusterNodeProcess } from '../support/cluster-node-process.js';
 import { clusterSuite } from '../support/cluster-suite.js';
 
 /**
- * A put whose outcome is unknown (its JetStream publish went unanswered for putTimeoutMs) is routed
- * again only when it carries an idempotency key (src/api/cluster/put-retry.ts), and the key makes
- * the second attempt replay the first if that was stored after all: every nats-server is paused
- * (SIGSTOP) while the put is in flight, so its message waits in the socket and may be stored when
- * they resume, after the writer gave up waiting for its acknowledgement.
+ * A put whose outcome is unknown (its JetStream publish, or its request forwarded to the owner,
+ * went unanswered for putTimeoutMs) is routed again only when it carries an idempotency key
+ * (src/api/cluster/put-retry.ts), and the key makes the second attempt replay the first if that
+ * was stored after all.
  *
- * What the node does next depends on how soon the cluster answers again, and both ways are right:
- * the catch-up after the unanswered publish finds the message in the stream (the put answers with
- * its own result), or it cannot read the stream yet and the put is routed again with its key (the
- * retry replays the message if it was stored, or stores it). The test holds every put to what either way must give.
+ * A forwarded put takes the retry path for certain: its owner, a child process, is paused (SIGSTOP)
+ * until the put has been routed again. For a put of the owner itself every nats-server is paused
+ * while its publish is in flight, so its message waits in the socket and may be stored when they
+ * resume, after the writer gave up waiting for its acknowledgement. What that node does next
+ * depends on how soon the cluster answers again, and both ways are right: the catch-up after the
+ * unanswered publish finds the message in the stream (the put answers with its own result), or it
+ * cannot read the stream yet and the put is routed again with its key (the retry replays the
+ * message if it was stored, or stores it). That test holds the put to what either way must give.
  */
 const suite = clusterSuite('unknown-outcome');
 const PUT_TIMEOUT_MS = 2_000;
@@ -64,6 +68,64 @@ function openNode(nodeId: string, namespace: string): Promise<RingStore> {
 }
 
 describe('a keyed put with an unknown outcome', () => {
+  it('forwarded to an owner that does not answer, is routed again and replays once the owner resumes', async () => {
+    // The owner runs in a child process, paused (SIGSTOP) while a put made on this node is
+    // forwarded to it: the request waits in its socket, so the forward times out for certain and
+    // the keyed put is routed again (to the same owner, whose lease outlasts the pause). Only then
+    // does the owner resume: it stores the first request and replays the second by its key.
+    const owner = await ClusterNodeProcess.start({
+      dir: suite.tempDir(),
+      nodeId: 'owner',
+      servers: suite.cluster.urls,
+      namespace: 'forwarded',
+      leaseTtlMs: 20_000,
+      putTimeoutMs: PUT_TIMEOUT_MS,
+    });
+    const store = await openNode('d', 'forwarded');
+    try {
+      await owner.request('put', {
+        domain: 'acct',
+        aggregateType: 'account',
+        aggregateId: '1',
+        events: [{ type: 'Opened', data: 'open' }],
+        expectedVersion: 0,
+      });
+      // One forwarded put first: the lease lookup and the forward answer in milliseconds, so the
+      // keyed put below is forwarded well within its window, even on a cluster that has just
+      // resumed from the test before.
+      await store.put('acct', 'account', 1, [{ type: 'Noted', data: 'n' }], { expectedVersion: 1 });
+      owner.child.kill('SIGSTOP');
+      let settled = false;
+      const put = store.put('acct', 'account', 1, [{ type: 'Deposited', data: 'x' }], {
+        idempotencyKey: 'deposit-1',
+      });
+      void put.then(
+        () => {
+          settled = true;
+        },
+        () => {
+          settled = true;
+        },
+      );
+      await waitUntil(() => store.status().unknownOutcomeRetries > 0 || settled, 3 * PUT_TIMEOUT_MS);
+      expect(settled, 'the put settled while its owner was paused').toBe(false);
+      owner.child.kill('SIGCONT');
+      const result = await put;
+      expect(result).toMatchObject({ firstVersion: 3, lastVersion: 3, replayed: true });
+      expect(store.status().unknownOutcomeRetries).toBeGreaterThan(0);
+      const events = await owner.dump('acct');
+      expect(events.map((e) => [e.version, e.type, e.data])).toEqual([
+        [1, 'Opened', 'open'],
+        [2, 'Noted', 'n'],
+        [3, 'Deposited', 'x'],
+      ]);
+    } finally {
+      owner.child.kill('SIGCONT');
+      await store.close();
+      await owner.close();
+    }
+  }, 60_000);
+
   it('is stored exactly once after NATS comes back, and answers with its result', async () => {
     const store = await openNode('a', 'unknown');
     try {
