@@ -252,7 +252,7 @@ describe('limits and content types', () => {
 });
 
 /** A store whose puts fail with a chosen error: exercises the 503 and 500 answers. */
-function failingStore(error: Error): EventStore {
+function failingStore(error: unknown): EventStore {
   return new (class extends MemoryEventStore {
     override async put(): Promise<never> {
       throw error;
@@ -368,6 +368,38 @@ describe('request ids', () => {
     const logged = lines.map((line) => JSON.parse(line) as { reqId?: unknown; msg?: string });
     expect(logged.filter((entry) => entry.msg === 'request failed').map((entry) => entry.reqId)).toEqual([
       ids[0],
+    ]);
+  });
+
+  it('a store that throws a value which throws when read gets 500 INTERNAL in the API shape, logged', async () => {
+    const { lines, stream } = logLines();
+    const unreadable = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error('get trap');
+        },
+        getPrototypeOf() {
+          throw new Error('getPrototypeOf trap');
+        },
+        ownKeys() {
+          throw new Error('ownKeys trap');
+        },
+      },
+    );
+    const server = await http.start({ logger: { level: 'error', stream } }, failingStore(unreadable));
+    const response = await postJson(server.port, PATH, { events: [{ type: 'A' }] });
+    expect(response.status).toBe(500);
+    expect(errorOf(response)).toMatchObject({ code: 'INTERNAL', message: ERROR_CATALOG.INTERNAL.message });
+    expect(response.text).not.toContain('trap');
+    const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logged).toEqual([
+      expect.objectContaining({
+        level: 50,
+        code: 'INTERNAL',
+        reqId: errorOf(response).requestId,
+        msg: 'request failed with a value that cannot be read',
+      }),
     ]);
   });
 

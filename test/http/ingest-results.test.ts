@@ -91,6 +91,32 @@ describe('ingestResults', () => {
     });
   }
 
+  it('answers a line INTERNAL when its put rejects with a value that throws when read, and goes on', async () => {
+    const hostile = {
+      get code(): string {
+        throw new Error('code getter');
+      },
+    };
+    const store = {
+      put: (_domain: string, _type: string, id: string) =>
+        id === '2'
+          ? Promise.reject(hostile)
+          : Promise.resolve({ ...PUT_RESULT, firstVersion: Number(id), lastVersion: Number(id) }),
+    } as unknown as EventStore;
+    async function* body() {
+      yield Buffer.from(`${[1, 2, 3].map(line).join('\n')}\n`);
+    }
+    const lines = (await collect(ingestResults(body(), ingestOptions(store, 4))))
+      .join('')
+      .trimEnd()
+      .split('\n');
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([
+      expect.objectContaining({ ok: true, firstVersion: 1 }),
+      { ok: false, error: expect.objectContaining({ code: 'INTERNAL' }) },
+      expect.objectContaining({ ok: true, firstVersion: 3 }),
+    ]);
+  });
+
   const throwers: [string, () => unknown][] = [
     ['an Error', () => new Error('hook broke')],
     ['an object with no primitive form', () => Object.create(null)],

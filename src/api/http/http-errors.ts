@@ -17,8 +17,20 @@ const FASTIFY_CODES: Record<string, RingStoreError['code']> = {
   FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
 };
 
-/** Maps anything thrown in a request to a catalog error; unknown errors become INTERNAL. */
+/**
+ * Maps anything thrown in a request to a catalog error; unknown errors become INTERNAL, and so does
+ * a thrown value that throws when it is looked at (a getter or a proxy trap of a custom store's
+ * error): the answer, the NDJSON line or the SSE message still goes out.
+ */
 export function toRingStoreError(err: unknown): RingStoreError {
+  try {
+    return catalogErrorOf(err);
+  } catch {
+    return new RingStoreError('INTERNAL');
+  }
+}
+
+function catalogErrorOf(err: unknown): RingStoreError {
   if (err instanceof RingStoreError) return err;
   const e = err as { code?: unknown; statusCode?: unknown; message?: unknown } | null;
   if (e && typeof e.code === 'string') {

@@ -181,9 +181,18 @@ export function mountRoutes(
   app.setErrorHandler((err, request, reply) => {
     const error = toRingStoreError(err);
     const level = failureLogLevel(error);
-    if (level === 'error') request.log.error({ err, reqId: request.id }, 'request failed');
-    else if (level === 'warn')
-      request.log.warn({ code: error.code, reason: error.message, reqId: request.id }, 'request failed');
+    try {
+      if (level === 'error') request.log.error({ err, reqId: request.id }, 'request failed');
+      else if (level === 'warn')
+        request.log.warn({ code: error.code, reason: error.message, reqId: request.id }, 'request failed');
+    } catch {
+      // The logger's error serializer read a property that throws (a custom store's error): the
+      // answer still goes out in the API's shape, and the log says what it can.
+      request.log.error(
+        { code: error.code, reqId: request.id },
+        'request failed with a value that cannot be read',
+      );
+    }
     return sendError(reply, error);
   });
   app.setNotFoundHandler((_request, reply) => sendError(reply, new RingStoreError('NOT_FOUND')));
