@@ -91,8 +91,8 @@ describe('a keyed put with an unknown outcome', () => {
         expectedVersion: 0,
       });
       // One forwarded put first: the lease lookup and the forward answer in milliseconds, so the
-      // keyed put below is forwarded well within its window, even on a cluster that has just
-      // resumed from the test before.
+      // keyed put below is forwarded well within its window (this test runs first in the file,
+      // before any test pauses the servers, whose recovery could outlast that window).
       await store.put('acct', 'account', 1, [{ type: 'Noted', data: 'n' }], { expectedVersion: 1 });
       owner.child.kill('SIGSTOP');
       let settled = false;
